@@ -1,0 +1,3 @@
+from aof.cli import main
+
+main()

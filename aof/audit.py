@@ -1,0 +1,146 @@
+"""The audit trail: one JSON line per mutation in ``audit/YYYY/MM/DD.jsonl`` (UTC days).
+
+Appends take ``.aof/locks/audit.lock``, write the whole line with one ``write(2)`` on an
+``O_APPEND`` descriptor and fsync it. ``seq`` numbers the records of one day file from 1, read
+back from the file's last line under the lock, so it survives restarts and is the same for
+every process. The committer stages audit files under the same lock, so a commit never holds a
+half-written line. ``.gitattributes`` marks the files ``merge=union``: branches merge cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .clock import Clock, format_time
+from .errors import ValidationError
+from .locks import Lock
+
+ACTOR_KINDS = ("human", "agent", "scheduler", "system")
+ACTOR_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}\Z")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it: ``human:alice``, ``agent:coder-1``, ``scheduler:daemon``, ``system:aof``."""
+
+    kind: str
+    id: str
+
+    @classmethod
+    def parse(cls, text: str) -> Actor:
+        kind, sep, ident = text.partition(":")
+        if not sep:
+            kind, ident = "human", text
+        if kind not in ACTOR_KINDS or not ACTOR_RE.match(ident):
+            raise ValidationError(
+                f"actor {text!r}: must be KIND:NAME with KIND one of {', '.join(ACTOR_KINDS)} "
+                "and NAME letters, digits, '.', '_', '@', '+', '-'"
+            )
+        return cls(kind, ident)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "id": self.id}
+
+
+class AuditLog:
+    """Append and read the audit trail of one fleet root."""
+
+    def __init__(self, root: Path, clock: Clock) -> None:
+        self.root = root
+        self.dir = root / "audit"
+        self.clock = clock
+        self.lock = Lock(root / ".aof" / "locks" / "audit.lock")
+
+    def path_for(self, when: datetime) -> Path:
+        return self.dir / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}.jsonl"
+
+    def append(
+        self,
+        actor: Actor,
+        action: str,
+        entity: tuple[str, str],
+        *,
+        frm: str | None = None,
+        to: str | None = None,
+        reason: str | None = None,
+        changes: dict[str, Any] | None = None,
+        commit: str | None = None,
+    ) -> tuple[dict[str, Any], Path]:
+        """Append one record and return it with the file it went to."""
+        now = self.clock.now()
+        path = self.path_for(now)
+        record: dict[str, Any] = {
+            "ts": format_time(now),
+            "seq": 0,
+            "actor": actor.to_json(),
+            "action": action,
+            "entity": {"kind": entity[0], "id": entity[1]},
+        }
+        for key, value in (("from", frm), ("to", to), ("reason", reason),
+                           ("changes", changes), ("commit", commit)):
+            if value:
+                record[key] = value
+        with self.lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                last, torn = _tail(fd)
+                record["seq"] = last + 1
+                line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+                # A torn last line (a writer killed mid-write): start ours on a fresh line.
+                os.write(fd, (("\n" if torn else "") + line).encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return record, path
+
+    def files(self) -> list[Path]:
+        if not self.dir.is_dir():
+            return []
+        return sorted(self.dir.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9].jsonl"))
+
+    def records(self, problems: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every readable record, oldest first; unreadable lines go to ``problems``."""
+        for path in self.files():
+            rel = path.relative_to(self.root).as_posix()
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                for n, line in enumerate(fh, 1):
+                    if not line.strip():
+                        continue
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        if problems is not None:
+                            problems.append(f"{rel}:{n}: not a JSON record (torn or hand-edited)")
+                        continue
+                    if isinstance(rec, dict):
+                        yield rec
+                    elif problems is not None:
+                        problems.append(f"{rel}:{n}: a record must be a JSON object")
+
+
+def _tail(fd: int) -> tuple[int, bool]:
+    """(seq of the last record, whether the file ends without a newline) of an open day file."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return 0, False
+    chunk = os.pread(fd, min(size, 65536), max(0, size - 65536))
+    torn = not chunk.endswith(b"\n")
+    for raw in reversed(chunk.splitlines()):
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("seq"), int):
+            return int(rec["seq"]), torn
+    return 0, torn

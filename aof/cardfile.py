@@ -1,0 +1,337 @@
+"""Cards: YAML-frontmatter Markdown files, read and written without losing a byte a human wrote.
+
+A card is ``---\\n<yaml>---\\n<body>``. The body is kept verbatim. The frontmatter is read by
+the canonical fast path (:mod:`aof.yamlfast`) when the file is in aof's own style, and by
+ruamel.yaml's round-trip mode otherwise; in the second case edits are applied to ruamel's
+``CommentedMap`` so comments, key order and quoting survive, and a no-op save is byte-identical.
+
+This module is also the only code that writes files into a fleet root, in the Maildir pattern:
+write a temp file in the target directory, flush, fsync, then ``os.replace`` (or ``os.link``
+when the target must not exist yet) and fsync the directory. Nothing touches a file after
+it has been moved into place.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from . import yamlfast
+from .errors import ConcurrentModification, ValidationError
+
+SPLIT = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.S)
+MAX_CARD_BYTES = 1 << 20  # 1 MiB: a card is a small document, a bigger file is refused.
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """What a file was when it was read: enough to notice any later replacement or edit."""
+
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Stamp:
+        return cls(st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass
+class Card:
+    """One parsed card: plain-Python ``meta``, verbatim ``body`` and how to write it back."""
+
+    meta: dict[str, Any]
+    body: str
+    text: str = ""
+    frontmatter: str = ""
+    canonical: bool = True
+    stamp: Stamp | None = None
+    _doc: Any = field(default=None, repr=False)  # ruamel CommentedMap when not canonical
+
+    def line_of(self, key: str) -> int:
+        """1-based line of a top-level key in the file (the ``---`` line when absent)."""
+        match = re.search(rf"^{re.escape(key)}\s*:", self.frontmatter, re.M)
+        if not match:
+            return 1
+        return self.frontmatter.count("\n", 0, match.start()) + 2
+
+
+def _yaml_rt() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def to_plain(value: Any) -> Any:
+    """Turn ruamel's round-trip objects into plain dicts, lists, str, int, float, bool, None."""
+    if isinstance(value, dict):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, datetime):
+        from .clock import format_time
+
+        if value.tzinfo is None:
+            from datetime import UTC
+
+            value = value.replace(tzinfo=UTC)
+        return format_time(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
+def parse(text: str, path: Path | str = "<card>") -> Card:
+    """Split and parse a card; raise ValidationError naming ``path`` and the line on bad input."""
+    if "\x00" in text:
+        raise ValidationError(f"{path}:1: not a text file (contains NUL bytes)")
+    match = SPLIT.match(text)
+    if not match:
+        raise ValidationError(f"{path}:1: no YAML frontmatter (the file must start with '---')")
+    front = match.group(1) or ""
+    body = text[match.end() :]
+    try:
+        meta = yamlfast.load(front)
+        canonical = yamlfast.dump(meta) == front and "\r" not in text
+    except yamlfast.NotCanonical:
+        meta = to_plain(load_rt(front, path))
+        canonical = False
+    if not isinstance(meta, dict):
+        raise ValidationError(f"{path}:2: frontmatter must be a mapping of keys to values")
+    return Card(meta=meta, body=body, text=text, frontmatter=front, canonical=canonical)
+
+
+def load_rt(front: str, path: Path | str, first_line: int = 2) -> Any:
+    """Parse YAML text in round-trip mode; errors name ``path`` and the line (card-relative)."""
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    try:
+        doc = _yaml_rt().load(front)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = (mark.line + first_line) if mark is not None else first_line
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        raise ValidationError(f"{path}:{line}: invalid YAML: {problem}") from None
+    except YAMLError as exc:
+        raise ValidationError(f"{path}:{first_line}: invalid YAML: {exc}") from None
+    if doc is None:
+        from ruamel.yaml.comments import CommentedMap
+
+        doc = CommentedMap()
+    if not isinstance(doc, dict):
+        raise ValidationError(f"{path}:2: frontmatter must be a mapping of keys to values")
+    return doc
+
+
+def render(card: Card, meta: dict[str, Any], body: str | None = None) -> str:
+    """Return the file text for ``card`` with new ``meta`` (ordered) and optionally a new body.
+
+    A canonical card is re-emitted in canonical style. Any other card has ``meta`` applied as
+    a minimal edit of its round-trip document, so comments, quoting and order survive.
+    """
+    new_body = card.body if body is None else body
+    if card.canonical:
+        try:
+            return "---\n" + yamlfast.dump(meta) + "---\n" + new_body
+        except yamlfast.NotCanonical:
+            pass  # a value outside the canonical subset: let ruamel write it
+    if card.meta == meta and body is None and card.text:
+        return card.text
+    if card._doc is None:
+        card._doc = load_rt(card.frontmatter, "<card>") if card.frontmatter else None
+    if card._doc is None:
+        from ruamel.yaml.comments import CommentedMap
+
+        card._doc = CommentedMap()
+    doc = card._doc
+    _apply(doc, meta)
+    import io
+
+    buf = io.StringIO()
+    yaml = _yaml_rt()
+    seq, offset = _guess_indent(card.frontmatter)
+    yaml.indent(mapping=2, sequence=seq, offset=offset)
+    yaml.dump(doc, buf)
+    return "---\n" + buf.getvalue() + "---\n" + new_body
+
+
+def _guess_indent(front: str) -> tuple[int, int]:
+    """Keep a file's list style: ``- x`` at the key's column (2, 0) or indented (4, 2)."""
+    lines = front.splitlines()
+    for i, line in enumerate(lines[:-1]):
+        if line.rstrip().endswith(":") and not line.startswith(" "):
+            nxt = lines[i + 1]
+            if nxt.startswith("- "):
+                return 2, 0
+            if nxt.lstrip().startswith("- "):
+                return 4, 2
+    return 4, 2
+
+
+def _apply(doc: Any, meta: dict[str, Any]) -> None:
+    """Edit round-trip mapping ``doc`` in place until it equals ``meta``, touching nothing else."""
+    for key in [k for k in doc if k not in meta]:
+        del doc[key]
+    order = list(meta)
+    for key, value in meta.items():
+        if key in doc:
+            old = doc[key]
+            if isinstance(value, dict) and isinstance(old, dict):
+                _apply(old, value)
+            elif to_plain(old) != value:
+                doc[key] = value
+            continue
+        # New key: insert after the nearest preceding key that the doc already has.
+        pos = 0
+        for prev in reversed(order[: order.index(key)]):
+            if prev in doc:
+                pos = list(doc).index(prev) + 1
+                break
+        doc.insert(pos, key, value)
+
+
+def read(path: Path) -> Card:
+    """Read and parse the card at ``path``; raise ValidationError/FileNotFoundError."""
+    with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if st.st_size > MAX_CARD_BYTES:
+            raise ValidationError(
+                f"{path}:1: file is {st.st_size} bytes, more than the {MAX_CARD_BYTES} a card may be"
+            )
+        raw = fh.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ValidationError(f"{path}:{line}: not UTF-8 text") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    card = parse(text, path)
+    card.stamp = Stamp.of(st)
+    return card
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_temp(directory: Path, name: str, data: bytes, tag: str = "") -> Path:
+    tmp = directory / f".{name}.{tag}{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return tmp
+
+
+def write_new(path: Path, text: str) -> None:
+    """Create ``path`` with ``text``; raise FileExistsError if it exists (never clobbers)."""
+    tmp = _write_temp(path.parent, path.name, text.encode("utf-8"))
+    try:
+        os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+
+
+def replace(path: Path, text: str, expect: Stamp | None = None) -> None:
+    """Atomically replace ``path`` with ``text``.
+
+    With ``expect``, refuse (ConcurrentModification) when the file is no longer the one that
+    was read, including when it has been moved away: replacing then would resurrect it.
+    """
+    tmp = _write_temp(path.parent, path.name, text.encode("utf-8"))
+    try:
+        if expect is not None:
+            try:
+                now = Stamp.of(os.stat(path))
+            except FileNotFoundError:
+                raise ConcurrentModification(
+                    f"{path}: the file was moved or deleted while it was being updated"
+                ) from None
+            if now != expect:
+                raise ConcurrentModification(
+                    f"{path}: the file changed on disk after it was read; nothing was written "
+                    "(re-run the command to apply it to the new content)"
+                )
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def content_hash(text: str) -> str:
+    """The short hash that names what a move-and-rewrite started from (see :func:`move_rewrite`)."""
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+MOVE_TAG = "mv."
+
+
+def move_rewrite(src: Path, dst: Path, text: str, base: str, expect: Stamp | None = None) -> None:
+    """Move ``src`` to ``dst`` and give it ``text``, so that a crash at any instant is recoverable.
+
+    1. the new content goes to a temp file in ``dst``'s directory, named after ``base`` (the
+       hash of the content being moved) and fsynced;
+    2. ``os.rename(src, dst)`` is the one decisive step: exactly one caller wins it, the others
+       get FileNotFoundError (which the caller turns into ClaimConflict);
+    3. ``os.replace(temp, dst)`` installs the content.
+    A crash between 2 and 3 leaves ``dst`` with the old content and the temp beside it; the
+    janitor rolls that forward when ``dst`` still hashes to ``base`` and deletes it otherwise.
+    A crash before 2 leaves only a temp, which the janitor deletes: nothing happened.
+    """
+    tmp = _write_temp(dst.parent, dst.name, text.encode("utf-8"), tag=f"{MOVE_TAG}{base}.")
+    try:
+        if expect is not None and Stamp.of(os.stat(src)) != expect:
+            raise ConcurrentModification(
+                f"{src}: the file changed on disk after it was read; nothing was moved"
+            )
+        if dst.exists():
+            raise FileExistsError(dst)
+        os.rename(src, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, dst)
+    _fsync_dir(dst.parent)
+    _fsync_dir(src.parent)
+
+
+def move(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst`` atomically; raise FileExistsError rather than overwrite."""
+    if dst.exists():
+        raise FileExistsError(dst)
+    os.rename(src, dst)
+    _fsync_dir(dst.parent)
+    if src.parent != dst.parent:
+        _fsync_dir(src.parent)

@@ -1,0 +1,130 @@
+"""The ``aof`` command line: a thin front end over :class:`aof.Fleet`.
+
+Every command parses its arguments, makes one Fleet call and renders the result (text, or
+JSON with ``--json``). Errors are mapped in one place, :class:`AofGroup`: an
+:class:`aof.errors.AofError` becomes ``Error: <message>`` on stderr and its exit code
+(docs/exit-codes.md). Read-only commands import neither mcp, watchdog nor a git library.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import AofError
+
+
+class AofGroup(click.Group):
+    """A group that turns AofError into one line on stderr and the documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AofError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+class Env:
+    """What the root group resolved: root, actor, commit switch; builds the Fleet lazily."""
+
+    def __init__(self, root: str | None, actor: str | None, commit: bool | None) -> None:
+        self.root_opt = root
+        self.actor = actor
+        self.commit = commit
+        self._fleet: Any = None
+
+    def fleet(self) -> Any:
+        if self._fleet is None:
+            from ..config import find_root
+            from ..fleet import Fleet
+
+            root = find_root(self.root_opt, None, Path.cwd())
+            self._fleet = Fleet(root, actor=self.actor or default_actor(), commit=self.commit)
+        return self._fleet
+
+
+def default_actor() -> str:
+    """``human:<login name>``; agents get ``AOF_ACTOR=agent:<name>`` from the runner."""
+    import getpass
+
+    try:
+        name = getpass.getuser()
+    except Exception:
+        name = "unknown"
+    import re
+
+    name = re.sub(r"[^A-Za-z0-9._@+-]", "-", name).lstrip(".-_@+") or "unknown"
+    return f"human:{name[:64]}"
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+def emit(data: Any, as_json: bool, text: str | None = None) -> None:
+    """Print ``data`` as JSON (stable shapes) or ``text`` for people."""
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    elif text is not None:
+        click.echo(text)
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (see docs/cli.md).")
+
+
+@click.group(cls=AofGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--root", envvar="AOF_ROOT", metavar="DIR",
+              help="Fleet root (default: $AOF_ROOT, else the nearest aof.yaml upward).")
+@click.option("--actor", envvar="AOF_ACTOR", metavar="KIND:NAME",
+              help="Who the change is attributed to (default: human:<login>; $AOF_ACTOR).")
+@click.option("--commit/--no-commit", default=None,
+              help="Commit each change to git (default: git.commit in aof.yaml).")
+@click.version_option(package_name="aof", prog_name="aof")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, actor: str | None, commit: bool | None) -> None:
+    """aof: a filesystem-native control plane for fleets of AI coding agents.
+
+    Tasks, teams and projects are Markdown files in a git repository (the fleet root);
+    a task's state is its directory, and every change is an audit record and a commit.
+
+    \b
+    Example:
+      aof init my-fleet && cd my-fleet
+      aof task create "Fix the login bug" --priority high --ready
+      aof task list
+    """
+    ctx.obj = Env(root, actor, commit)
+
+
+def _register() -> None:
+    from . import maint, task
+
+    cli.add_command(task.task)
+    for command in (maint.init, maint.board, maint.doctor, maint.lint, maint.audit,
+                    maint.history):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        cli.main(prog_name="aof")
+    except AofError as exc:  # raised outside a command (e.g. during completion)
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("AOF_DEBUG"):
+            raise
+        click.echo(f"Error: internal error: {type(exc).__name__}: {exc} "
+                   "(set AOF_DEBUG=1 for the traceback)", err=True)
+        sys.exit(70)

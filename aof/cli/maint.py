@@ -1,0 +1,262 @@
+"""Fleet-wide commands: init, board, doctor, lint, audit, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..task import STATES, TERMINAL
+from . import Env, emit, json_option, pass_env
+from .task import complete_task_ids
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--name", help="Fleet name (default: the directory's name).")
+@json_option
+@pass_env
+def init(env: Env, directory: str, name: str | None, as_json: bool) -> None:
+    """Create a fleet root in DIRECTORY (git-initialised, first commit made).
+
+    Refuses (exit 11) if DIRECTORY already holds a fleet root or any file init would write.
+
+    \b
+    Example:
+      aof init ~/fleet --name acme
+    """
+    from ..fleet import Fleet
+    from . import default_actor
+
+    fleet = Fleet.init(directory, name=name, actor=env.actor or default_actor(), commit=env.commit)
+    emit({"root": str(fleet.root), "name": fleet.config.name}, as_json,
+         f"initialised fleet {fleet.config.name!r} in {fleet.root}")
+
+
+@click.command()
+@json_option
+@pass_env
+def board(env: Env, as_json: bool) -> None:
+    """Show tasks by state: counts for every state, the open tasks in each column.
+
+    \b
+    Example:
+      aof board
+    """
+    fleet = env.fleet()
+    problems: list[str] = []
+    rows = fleet.list_tasks(problems=problems)
+    counts = {s.value: 0 for s in STATES}
+    columns: dict[str, list[dict[str, Any]]] = {s.value: [] for s in STATES if s not in TERMINAL}
+    for r in rows:
+        counts[r["state"]] += 1
+        if r["state"] in columns:
+            columns[r["state"]].append(r)
+    for msg in problems:
+        click.echo(f"warning: {msg}", err=True)
+    if as_json:
+        emit({"counts": counts, "columns": columns}, True)
+        return
+    click.echo("  ".join(f"{s}: {n}" for s, n in counts.items()))
+    for state, items in columns.items():
+        if not items:
+            continue
+        click.echo(f"\n{state.upper()} ({len(items)})")
+        for r in items[:20]:
+            holder = f"  [{r['holder']}]" if r["holder"] else ""
+            click.echo(f"  {r['id']:<10} {r['priority']:<8} {r['title']}{holder}")
+        if len(items) > 20:
+            click.echo(f"  ... and {len(items) - 20} more (aof task list --state {state})")
+
+
+@click.command()
+@click.option("--fix", is_flag=True, help="Repair what can be repaired (never deletes a task).")
+@json_option
+@pass_env
+def doctor(env: Env, fix: bool, as_json: bool) -> None:
+    """Check the fleet root's invariants; with --fix, repair them. Exit 1 if problems remain.
+
+    Finds temp files of interrupted writes, tasks in two state directories, orphaned or
+    expired leases, unreadable files and uncommitted changes.
+
+    \b
+    Example:
+      aof doctor && aof doctor --fix --json
+    """
+    report = env.fleet().doctor(fix=fix)
+    if as_json:
+        emit(report.to_json(), True)
+    else:
+        for p in report.problems:
+            mark = "fixed" if p.fixed else "problem"
+            click.echo(f"{mark}: {p.path}: {p.message}")
+        if not report.problems:
+            click.echo("ok: no problems found")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@click.command()
+@json_option
+@pass_env
+def lint(env: Env, as_json: bool) -> None:
+    """Validate every file against schemas/ and each other. Exit 1 on any finding.
+
+    Prints one `file:line: field: message` line per finding.
+
+    \b
+    Example:
+      aof lint
+    """
+    findings = env.fleet().lint()
+    if as_json:
+        emit({"ok": not findings, "findings": findings}, True)
+    else:
+        for f in findings:
+            click.echo(f)
+        if not findings:
+            click.echo("ok: every file is valid")
+    if findings:
+        raise SystemExit(1)
+
+
+def _filter_records(fleet: Any, task: str | None, actor: str | None, action: str | None,
+                    since: str | None, until: str | None, text: str | None) -> list[dict[str, Any]]:
+    import json
+
+    from ..clock import format_time, parse_time
+    from ..task import check_ref
+
+    def norm(value: str | None, opt: str) -> str | None:
+        if value is None:
+            return None
+        try:
+            return format_time(parse_time(value))
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=opt) from None
+
+    lo, hi = norm(since, "--since"), norm(until, "--until")
+    prefix = check_ref(task) if task else None
+    out = []
+    for rec in fleet.audit.records():
+        entity = rec.get("entity") or {}
+        if prefix and not str(entity.get("id", "")).startswith(prefix):
+            continue
+        who = rec.get("actor") or {}
+        if actor and actor not in (f"{who.get('kind')}:{who.get('id')}", who.get("id")):
+            continue
+        if action and rec.get("action") != action:
+            continue
+        ts = str(rec.get("ts", ""))
+        if lo and ts < lo or hi and ts > hi:
+            continue
+        if text and text.lower() not in json.dumps(rec, ensure_ascii=False).lower():
+            continue
+        out.append(rec)
+    return out
+
+
+def _render_record(rec: dict[str, Any]) -> str:
+    who = rec.get("actor") or {}
+    entity = rec.get("entity") or {}
+    move = f" {rec['from']} -> {rec['to']}" if rec.get("from") else (
+        f" -> {rec['to']}" if rec.get("to") else "")
+    reason = f"  ({rec['reason']})" if rec.get("reason") else ""
+    return (f"{rec.get('ts')}  {who.get('kind')}:{who.get('id')}  {rec.get('action')} "
+            f"{entity.get('kind')} {entity.get('id')}{move}{reason}")
+
+
+def _audit_options(f: Any) -> Any:
+    for opt in reversed([
+        click.option("--task", metavar="ID", shell_complete=complete_task_ids, help="Only this task."),
+        click.option("--actor", "who", metavar="KIND:NAME", help="Only this actor (or NAME)."),
+        click.option("--action", help="Only this action (created, claimed, completed, ...)."),
+        click.option("--since", metavar="TIME", help="At or after this ISO time."),
+        click.option("--until", metavar="TIME", help="At or before this ISO time."),
+        click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
+                     help="The most recent N matches (0: all); filters apply first."),
+        json_option,
+    ]):
+        f = opt(f)
+    return f
+
+
+@click.group()
+def audit() -> None:
+    """Read the audit trail (audit/YYYY/MM/DD.jsonl).
+
+    \b
+    Example:
+      aof audit list --task t-3kf9
+      aof audit search "rate limit" --json
+    """
+
+
+@audit.command("list")
+@_audit_options
+@pass_env
+def audit_list(env: Env, task: str | None, who: str | None, action: str | None,
+               since: str | None, until: str | None, limit: int, as_json: bool) -> None:
+    """List audit records, oldest first, after filtering.
+
+    \b
+    Example:
+      aof audit list --actor agent:coder-1 --since 2026-11-01T00:00:00Z
+    """
+    recs = _filter_records(env.fleet(), task, who, action, since, until, None)
+    recs = recs[-limit:] if limit else recs
+    emit(recs, as_json, "\n".join(_render_record(r) for r in recs) or "no records")
+
+
+@audit.command("search")
+@click.argument("text")
+@_audit_options
+@pass_env
+def audit_search(env: Env, text: str, task: str | None, who: str | None, action: str | None,
+                 since: str | None, until: str | None, limit: int, as_json: bool) -> None:
+    """Audit records whose JSON contains TEXT (case-insensitive).
+
+    \b
+    Example:
+      aof audit search "superseded"
+    """
+    recs = _filter_records(env.fleet(), task, who, action, since, until, text)
+    recs = recs[-limit:] if limit else recs
+    emit(recs, as_json, "\n".join(_render_record(r) for r in recs) or "no records")
+
+
+@click.command()
+@click.argument("ref", metavar="ID", shell_complete=complete_task_ids)
+@json_option
+@pass_env
+def history(env: Env, ref: str, as_json: bool) -> None:
+    """The audit records and git commits of one task.
+
+    \b
+    Example:
+      aof history t-3kf9
+    """
+    fleet = env.fleet()
+    from ..errors import NotFound
+    from ..task import check_ref
+
+    try:
+        tid = fleet.tasks.locate(ref).id
+    except NotFound:
+        tid = check_ref(ref)  # a task that no longer exists still has its history
+    recs = _filter_records(fleet, tid, None, None, None, None, None)
+    recs = [r for r in recs if (r.get("entity") or {}).get("id") == tid]
+    if not recs:
+        raise NotFound(f"no task or audit records for {tid!r}")
+    commits = fleet.git.log([f":(glob)tasks/*/{tid}-*", f":(glob)tasks/*/{tid}.md"])
+    if as_json:
+        emit({"id": tid, "records": recs, "commits": commits}, True)
+        return
+    for r in recs:
+        click.echo(_render_record(r))
+    if commits:
+        click.echo("\ncommits:")
+        for c in commits:
+            click.echo(f"  {c['commit'][:10]} {c['date']}  {c['subject']}  <{c['author']}>")
+
+

@@ -1,0 +1,182 @@
+"""Finding the fleet root and reading ``aof.yaml``.
+
+Precedence for the root: an explicit path (``--root``), then the ``AOF_ROOT`` value the front end
+passes in, then the nearest directory upward from the working directory that holds
+``aof.yaml``. Core code never reads the environment itself.
+
+``aof.yaml`` is usually commented by hand, so it takes the round-trip YAML path; its parsed
+form is cached under ``.aof/cache/`` keyed on the file's inode, size and mtime so a CLI call
+does not pay for that parser when nothing changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ValidationError
+
+CONFIG_NAME = "aof.yaml"
+CONFIG_SCHEMA = "aof/config/v1"
+
+DEFAULTS: dict[str, Any] = {
+    "schema": CONFIG_SCHEMA,
+    "name": "fleet",
+    "timezone": "UTC",
+    "scheduler": {
+        "interval_s": 30,
+        "max_concurrent": 4,
+        "lease_ttl_s": 900,
+        "heartbeat_ttl_s": 300,
+        "max_attempts": 3,
+        "backoff": {"base_s": 60, "factor": 2.0, "max_s": 3600, "jitter": 0.25},
+    },
+    "git": {"commit": "each", "committer": None},
+    "defaults": {"coder": "demo", "model": None, "workflow": None, "priority": "normal"},
+    "coders": {},
+}
+
+
+def find_root(explicit: str | os.PathLike[str] | None, env_root: str | None, cwd: Path) -> Path:
+    """Resolve the fleet root by the documented precedence, or raise ConfigError."""
+    for given, origin in ((explicit, "--root"), (env_root, "AOF_ROOT")):
+        if given:
+            root = Path(given).expanduser().resolve()
+            if not (root / CONFIG_NAME).is_file():
+                raise ConfigError(f"{origin} {given}: not a fleet root (no {CONFIG_NAME} there)")
+            return root
+    here = cwd.resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate
+    raise ConfigError(
+        f"no fleet root found: no {CONFIG_NAME} in {here} or above "
+        "(create one with `aof init DIR`, or pass --root / set AOF_ROOT)"
+    )
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class Config:
+    """The fleet's configuration with defaults filled in."""
+
+    root: Path
+    data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
+
+    @property
+    def name(self) -> str:
+        return str(self.data["name"])
+
+    @property
+    def scheduler(self) -> dict[str, Any]:
+        return dict(self.data["scheduler"])
+
+    @property
+    def commit_mode(self) -> str:
+        return str(self.data["git"]["commit"])
+
+    @property
+    def committer(self) -> dict[str, str] | None:
+        c = self.data["git"].get("committer")
+        return dict(c) if isinstance(c, dict) else None
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return dict(self.data["defaults"])
+
+
+def validate_config(data: dict[str, Any], where: str) -> None:
+    """Raise ValidationError naming the field for anything wrong in aof.yaml."""
+
+    def bad(key: str, msg: str) -> ValidationError:
+        return ValidationError(f"{where}: {key}: {msg}")
+
+    if data.get("schema", CONFIG_SCHEMA) != CONFIG_SCHEMA:
+        raise bad("schema", f"must be {CONFIG_SCHEMA!r} (got {data.get('schema')!r})")
+    tz = data.get("timezone", "UTC")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(str(tz))
+    except Exception:
+        raise bad("timezone", f"unknown IANA timezone {tz!r}") from None
+    sched = data.get("scheduler", {})
+    if not isinstance(sched, dict):
+        raise bad("scheduler", f"must be a mapping (got {sched!r})")
+    for key in ("interval_s", "max_concurrent", "lease_ttl_s", "heartbeat_ttl_s", "max_attempts"):
+        if key in sched:
+            value = sched[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise bad(f"scheduler.{key}", f"must be a number > 0 (got {value!r})")
+    git = data.get("git", {})
+    if not isinstance(git, dict):
+        raise bad("git", f"must be a mapping (got {git!r})")
+    if git.get("commit", "each") not in ("each", "batch", "off"):
+        raise bad("git.commit", f"must be each, batch or off (got {git.get('commit')!r})")
+    committer = git.get("committer")
+    if committer is not None and not (
+        isinstance(committer, dict) and {"name", "email"} <= set(committer)
+    ):
+        raise bad("git.committer", "must be a mapping with name and email")
+    for key in ("defaults", "coders"):
+        if key in data and not isinstance(data[key], dict):
+            raise bad(key, f"must be a mapping (got {data[key]!r})")
+
+
+def read_yaml_file(path: Path) -> dict[str, Any]:
+    """Parse a plain YAML mapping file (fast path when canonical), naming file and line on error."""
+    from . import cardfile, yamlfast
+
+    text = path.read_text(encoding="utf-8")
+    try:
+        data: Any = yamlfast.load(text)
+    except yamlfast.NotCanonical:
+        data = cardfile.to_plain(cardfile.load_rt(text, path, first_line=1)) if text.strip() else {}
+    if not isinstance(data, dict):
+        raise ValidationError(f"{path}:1: must be a mapping of keys to values")
+    return data
+
+
+def load_config(root: Path) -> Config:
+    """Read ``root/aof.yaml`` (cached by stamp), validate it and fill in defaults."""
+    path = root / CONFIG_NAME
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: missing; is {root} a fleet root?") from None
+    stamp = [st.st_ino, st.st_size, st.st_mtime_ns]
+    cache = root / ".aof" / "cache" / "config.json"
+    data: dict[str, Any] | None = None
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        if cached.get("stamp") == stamp:
+            data = cached["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        data = None
+    if data is None:
+        try:
+            data = read_yaml_file(path)
+            validate_config(data, str(path))
+        except ValidationError as exc:
+            raise ConfigError(str(exc)) from None
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".config.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"stamp": stamp, "data": data}), encoding="utf-8")
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # a read-only .aof only costs speed
+    return Config(root=root, data=_merge(DEFAULTS, data))

@@ -1,0 +1,273 @@
+"""The janitor: find, and with ``fix`` repair, what a crash or a hand edit can leave behind.
+
+Checks, in order (each keeps going when one item fails, like Maildir's ``clean()``):
+
+1. temp files in ``tasks/<state>/``: an interrupted move-and-rewrite is rolled forward when
+   its task file still holds the content the move started from, every other temp is removed;
+   temps of a live process younger than a minute are left alone;
+2. the same id in two state directories: the copy in the state the audit trail names last
+   wins (else the most recently updated one); the others go to ``.aof/conflicts/``, never
+   deleted;
+3. files that are not tasks, or do not parse, or break the schema: reported, never touched;
+4. in-progress tasks without a lease (a claim interrupted between its two steps) go back to
+   ready; expired leases go back to ready, or to deadletter when attempts are exhausted;
+5. a lease left on a task outside in-progress is removed;
+6. anything in ``tasks/`` or ``audit/`` that git does not have yet is committed, with an
+   audit record saying so.
+
+Every fix that touches a task holds that task's lock, so a live writer is never raced.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import cardfile
+from .errors import AofError
+from .task import STATES, State, id_from_filename
+
+if TYPE_CHECKING:
+    from .fleet import Fleet
+
+TEMP_RE = re.compile(r"\.(?P<name>.+\.md)\.(?:mv\.(?P<base>[0-9a-f]{16})\.)?(?P<pid>\d+)\.[0-9a-f]+\.tmp\Z")
+GRACE_S = 60.0
+
+
+@dataclass
+class Problem:
+    kind: str
+    path: str
+    message: str
+    fixed: bool = False
+
+
+@dataclass
+class Report:
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(p.fixed for p in self.problems)
+
+    def add(self, kind: str, path: str, message: str, fixed: bool = False) -> None:
+        self.problems.append(Problem(kind, path, message, fixed))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "problems": [asdict(p) for p in self.problems]}
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run(fleet: Fleet, *, fix: bool) -> Report:
+    report = Report()
+    _temps(fleet, report, fix)
+    _unknown(fleet, report)
+    _duplicates(fleet, report, fix)
+    _tasks(fleet, report, fix)
+    _uncommitted(fleet, report, fix)
+    return report
+
+
+def _temps(fleet: Fleet, report: Report, fix: bool) -> None:
+    for state in STATES:
+        directory = fleet.tasks.state_dir(state)
+        if not directory.is_dir():
+            continue
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            m = TEMP_RE.match(entry.name)
+            if not m:
+                continue
+            rel = fleet.tasks.rel(Path(entry.path))
+            try:
+                age = time.time() - entry.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if _alive(int(m["pid"])) and age < GRACE_S:
+                continue  # a live writer's temp: not ours to judge yet
+            target = directory / m["name"]
+            tid = id_from_filename(m["name"]) or "?"
+            if not fix:
+                report.add("temp", rel, "temp file left by an interrupted write")
+                continue
+            with fleet.tasks.lock(tid):
+                rolled = False
+                if m["base"] and target.exists():
+                    try:
+                        current = target.read_text(encoding="utf-8")
+                    except OSError:
+                        current = ""
+                    if cardfile.content_hash(current) == m["base"]:
+                        os.replace(entry.path, target)
+                        rolled = True
+                if not rolled:
+                    Path(entry.path).unlink(missing_ok=True)
+            what = ("rolled an interrupted move forward into " + fleet.tasks.rel(target)
+                    if rolled else "removed a temp file left by an interrupted write")
+            report.add("temp", rel, what, fixed=True)
+
+
+def _unknown(fleet: Fleet, report: Report) -> None:
+    tasks_dir = fleet.tasks.dir
+    if not tasks_dir.is_dir():
+        report.add("layout", "tasks", "the tasks/ directory is missing")
+        return
+    known = {s.value for s in STATES}
+    for entry in sorted(os.scandir(tasks_dir), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.name not in known:
+            kind = "directory" if entry.is_dir() else "file"
+            report.add("layout", f"tasks/{entry.name}",
+                       f"unknown {kind} in tasks/ (states are {', '.join(sorted(known))})")
+        elif entry.is_symlink():
+            report.add("layout", f"tasks/{entry.name}", "state directory is a symlink")
+
+
+def _last_states(fleet: Fleet) -> dict[str, str]:
+    last: dict[str, str] = {}
+    for rec in fleet.audit.records():
+        entity = rec.get("entity") or {}
+        if entity.get("kind") == "task" and rec.get("to"):
+            last[str(entity.get("id"))] = str(rec["to"])
+    return last
+
+
+def _duplicates(fleet: Fleet, report: Report, fix: bool) -> None:
+    seen: dict[str, list[tuple[State, Path]]] = {}
+    for state, entry in fleet.tasks.scan():
+        tid = id_from_filename(entry.name)
+        if tid:
+            seen.setdefault(tid, []).append((state, Path(entry.path)))
+    dups = {k: v for k, v in seen.items() if len(v) > 1}
+    if not dups:
+        return
+    last = _last_states(fleet)
+    for tid, copies in sorted(dups.items()):
+        where = ", ".join(fleet.tasks.rel(p) for _, p in copies)
+        if not fix:
+            report.add("duplicate", where, f"task {tid} is in {len(copies)} state directories")
+            continue
+        with fleet.tasks.lock(tid):
+            winner = _pick(copies, last.get(tid))
+            for state, path in copies:
+                if path == winner:
+                    continue
+                dest = fleet.root / ".aof" / "conflicts" / f"{int(time.time())}-{state.value}-{path.name}"
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(path, dest)
+                fleet._record("recovered", tid, [path],
+                              f"task {tid}: duplicate in {state.value} moved to .aof/conflicts",
+                              actor=_system(), reason=f"kept {fleet.tasks.rel(winner)}")
+        report.add("duplicate", where,
+                   f"task {tid}: kept {fleet.tasks.rel(winner)}, others moved to .aof/conflicts/",
+                   fixed=True)
+
+
+def _pick(copies: list[tuple[State, Path]], audited: str | None) -> Path:
+    for state, path in copies:
+        if audited and state.value == audited:
+            return path
+
+    def updated(item: tuple[State, Path]) -> tuple[str, float]:
+        try:
+            meta = cardfile.read(item[1]).meta
+            return (str(meta.get("updated") or meta.get("created") or ""), item[1].stat().st_mtime)
+        except (OSError, AofError):
+            return ("", 0.0)
+
+    return max(copies, key=updated)[1]
+
+
+def _system() -> Any:
+    from .audit import Actor
+
+    return Actor("system", "doctor")
+
+
+def _tasks(fleet: Fleet, report: Report, fix: bool) -> None:
+    rows, problems = fleet.tasks.summaries()
+    for msg in problems:
+        path = msg.split(":", 1)[0]
+        report.add("invalid", path, msg)
+    now = fleet.clock.now()
+    for row in rows:
+        state = State(row["state"])
+        if state == State.IN_PROGRESS:
+            task = fleet.tasks.load(row["id"])
+            expiry = fleet.lease_expiry(task)
+            if task.lease is None:
+                _recover(fleet, report, fix, row, "in-progress without a lease (interrupted claim)",
+                         to_ready_only=True)
+            elif expiry is not None and expiry <= now:
+                _recover(fleet, report, fix, row, f"lease of {task.lease.get('holder')} expired "
+                         f"at {task.lease.get('expires')}")
+        elif row["holder"]:
+            if not fix:
+                report.add("lease", row["path"], f"{state.value} task still carries a lease")
+                continue
+            try:
+                fleet._change(row["id"], "recovered", None, _drop_lease, actor=_system(),
+                              reason="lease left on a task outside in-progress")
+                report.add("lease", row["path"], "removed a lease left outside in-progress", True)
+            except AofError as exc:
+                report.add("lease", row["path"], f"could not remove the lease: {exc}")
+
+
+def _drop_lease(task: Any, meta: dict[str, Any]) -> None:
+    meta.pop("lease", None)
+
+
+def _recover(fleet: Fleet, report: Report, fix: bool, row: dict[str, Any], why: str,
+             to_ready_only: bool = False) -> None:
+    if not fix:
+        report.add("lease", row["path"], why)
+        return
+    task = fleet.tasks.load(row["id"])
+    limit = int(task.meta.get("max_attempts") or fleet.config.scheduler["max_attempts"])
+    exhausted = not to_ready_only and int(task.meta.get("attempts", 0)) >= limit
+    target = State.DEADLETTER if exhausted else State.READY
+
+    def mutate(t: Any, meta: dict[str, Any]) -> None:
+        meta.pop("lease", None)
+        if not to_ready_only:
+            meta["last_error"] = why
+
+    try:
+        fleet._change(row["id"], "lease_expired", target, mutate, actor=_system(), reason=why,
+                      allowed_from=[State.IN_PROGRESS])
+        report.add("lease", row["path"], f"{why}: moved to {target.value}", fixed=True)
+    except AofError as exc:
+        report.add("lease", row["path"], f"{why}; could not recover: {exc}")
+
+
+def _uncommitted(fleet: Fleet, report: Report, fix: bool) -> None:
+    if not fleet.git.enabled:
+        return
+    paths = fleet.git.dirty(("tasks", "audit"))
+    if not paths:
+        return
+    if not fix:
+        report.add("git", ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else ""),
+                   f"{len(paths)} path(s) in tasks/ or audit/ are not committed")
+        return
+    _, audit_path = fleet.audit.append(_system(), "recovered", ("fleet", fleet.config.name),
+                                       reason=f"committed {len(paths)} uncommitted path(s)",
+                                       changes={"paths": paths[:100]})
+    fleet.git.commit([*paths, audit_path], f"fleet: commit {len(paths)} leftover path(s) "
+                     f"({_system()})", _system())
+    report.add("git", ", ".join(paths[:5]), f"committed {len(paths)} leftover path(s)", True)

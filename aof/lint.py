@@ -1,0 +1,156 @@
+"""``aof lint``: every file of the fleet root checked against ``schemas/`` and each other.
+
+Findings are ``file:line: field: message`` strings, one per problem, in file order. Schema
+checks use the JSON Schema files (the same ones editors use through yaml-language-server), so
+what lint accepts is exactly what the schemas say; cross-file checks (ids match file names,
+dependencies and parents exist, no dependency cycles) come on top.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import cardfile
+from .errors import AofError
+from .task import State, id_from_filename
+
+if TYPE_CHECKING:
+    from .fleet import Fleet
+
+
+def schemas_dir() -> Path:
+    from .fleet import _resource
+
+    return _resource("schemas")
+
+
+@cache
+def validator(name: str) -> Any:
+    import jsonschema
+
+    schema = json.loads((schemas_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def schema_errors(name: str, data: Any) -> list[tuple[str, str]]:
+    """(dotted field, message) for each way ``data`` breaks schema ``name``."""
+    out = []
+    for err in sorted(validator(name).iter_errors(data), key=lambda e: list(e.absolute_path)):
+        where = ".".join(str(p) for p in err.absolute_path) or "(top)"
+        out.append((where, err.message))
+    return out
+
+
+def run(fleet: Fleet) -> list[str]:
+    findings: list[str] = []
+    root = fleet.root
+    from .config import read_yaml_file
+
+    try:
+        config = read_yaml_file(root / "aof.yaml")
+        for where, msg in schema_errors("config", config):
+            findings.append(f"aof.yaml:{_line(root / 'aof.yaml', where)}: {where}: {msg}")
+    except AofError as exc:
+        findings.append(str(exc).replace(str(root) + "/", ""))
+    findings.extend(_lint_tasks(fleet))
+    problems: list[str] = []
+    for rec in fleet.audit.records(problems):
+        for where, msg in schema_errors("audit", rec):
+            entity = rec.get("entity", {})
+            findings.append(f"audit: record {rec.get('ts')} #{rec.get('seq')} "
+                            f"({entity.get('id') if isinstance(entity, dict) else entity}): "
+                            f"{where}: {msg}")
+    findings.extend(problems)
+    return findings
+
+
+def _line(path: Path, dotted: str) -> int:
+    key = dotted.split(".")[0]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return 1
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.startswith(f"{key}:"):
+            return n
+    return 1
+
+
+def _lint_tasks(fleet: Fleet) -> list[str]:
+    findings: list[str] = []
+    deps: dict[str, list[str]] = {}
+    parents: dict[str, str] = {}
+    where: dict[str, str] = {}
+    known_states = {s.value for s in State}
+    tasks_dir = fleet.tasks.dir
+    if tasks_dir.is_dir():
+        for entry in sorted(tasks_dir.iterdir()):
+            if entry.name not in known_states and not entry.name.startswith("."):
+                findings.append(f"tasks/{entry.name}:1: (path): not a state directory")
+    for state, entry in fleet.tasks.scan():
+        rel = f"tasks/{state.value}/{entry.name}"
+        tid = id_from_filename(entry.name)
+        if tid is None:
+            findings.append(f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md)")
+            continue
+        if entry.is_symlink():
+            findings.append(f"{rel}:1: (file): symlinks are not followed in tasks/")
+            continue
+        try:
+            card = cardfile.read(Path(entry.path))
+        except (AofError, OSError) as exc:
+            findings.append(str(exc).replace(entry.path, rel))
+            continue
+        for field, msg in schema_errors("task", card.meta):
+            findings.append(f"{rel}:{card.line_of(field.split('.')[0])}: {field}: {msg}")
+        if card.meta.get("id") != tid:
+            findings.append(f"{rel}:{card.line_of('id')}: id: {card.meta.get('id')!r} does not "
+                            f"match the file name's id {tid!r}")
+        if tid in where:
+            findings.append(f"{rel}:1: id: {tid} is also in {where[tid]} (run `aof doctor --fix`)")
+        where.setdefault(tid, rel)
+        if isinstance(card.meta.get("depends_on"), list):
+            deps[tid] = [str(d) for d in card.meta["depends_on"]]
+        if isinstance(card.meta.get("parent"), str):
+            parents[tid] = card.meta["parent"]
+    for tid, ds in sorted(deps.items()):
+        for d in ds:
+            if d not in where:
+                findings.append(f"{where[tid]}:1: depends_on: unknown task {d!r}")
+    for tid, parent in sorted(parents.items()):
+        if parent not in where:
+            findings.append(f"{where[tid]}:1: parent: unknown task {parent!r}")
+    findings.extend(_cycles(deps, where))
+    return findings
+
+
+def _cycles(deps: dict[str, list[str]], where: dict[str, str]) -> list[str]:
+    out: list[str] = []
+    color: dict[str, int] = {}
+    for start in sorted(deps):
+        if color.get(start):
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        trail: list[str] = []
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                color[node] = 1
+                trail.append(node)
+            children = deps.get(node, [])
+            if i < len(children):
+                stack.append((node, i + 1))
+                child = children[i]
+                if color.get(child) == 1:
+                    cycle = [*trail[trail.index(child):], child]
+                    out.append(f"{where[node]}:1: depends_on: cycle {' -> '.join(cycle)}")
+                elif not color.get(child):
+                    stack.append((child, 0))
+            else:
+                color[node] = 2
+                trail.pop()
+    return out

@@ -1,0 +1,1 @@
+"""File stores of a fleet root (tasks now; registry nouns and knowledge later)."""

@@ -1,0 +1,218 @@
+"""The task store: ``tasks/<state>/<id>-<slug>.md`` files, found, listed, locked and moved.
+
+Everything here is about files; the rules (who may move what where) live in :mod:`aof.fleet`.
+Listing never crashes on a bad file: it returns the problem (``file:line: message``) next to
+the tasks it could read. Summaries are cached under ``.aof/cache/tasks.json`` keyed on each
+file's (inode, size, mtime_ns), so a listing parses only files that changed since the last one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import cardfile
+from ..errors import AmbiguousId, NotFound, ValidationError
+from ..locks import Lock
+from ..task import STATES, State, Task, check_ref, id_from_filename
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Located:
+    id: str
+    state: State
+    path: Path
+
+
+def summarize(meta: dict[str, Any]) -> dict[str, Any]:
+    """The fields a listing shows and filters on (what the cache keeps per file)."""
+    lease = meta.get("lease") if isinstance(meta.get("lease"), dict) else None
+    return {
+        "id": meta.get("id"),
+        "title": meta.get("title"),
+        "priority": meta.get("priority") or "normal",
+        "team": meta.get("team"),
+        "project": meta.get("project"),
+        "labels": list(meta.get("labels") or []),
+        "depends_on": list(meta.get("depends_on") or []),
+        "parent": meta.get("parent"),
+        "holder": lease.get("holder") if lease else None,
+        "expires": lease.get("expires") if lease else None,
+        "created": meta.get("created"),
+        "updated": meta.get("updated"),
+        "attempts": meta.get("attempts", 0),
+    }
+
+
+class TaskStore:
+    """Files of one fleet root's ``tasks/`` tree."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dir = root / "tasks"
+        self.locks = root / ".aof" / "locks"
+        self.cache_path = root / ".aof" / "cache" / "tasks.json"
+
+    def state_dir(self, state: State) -> Path:
+        return self.dir / state.value
+
+    def lock(self, task_id: str) -> Lock:
+        return Lock(self.locks / f"task-{task_id}.lock")
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    # --- finding --------------------------------------------------------------------------
+
+    def scan(self, states: Iterable[State] = STATES) -> Iterator[tuple[State, os.DirEntry[str]]]:
+        """Task-file directory entries, state by state, sorted by name (no parsing, no stat)."""
+        for state in states:
+            try:
+                with os.scandir(self.state_dir(state)) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if entry.name.endswith(".md") and not entry.name.startswith("."):
+                    yield state, entry
+
+    def locate(self, ref: str) -> Located:
+        """Find the task whose id is ``ref`` or starts with it; NotFound / AmbiguousId otherwise."""
+        prefix = check_ref(ref)
+        hits: dict[str, Located] = {}
+        for state, entry in self.scan():
+            tid = id_from_filename(entry.name)
+            if tid is None or not tid.startswith(prefix) or entry.is_symlink():
+                continue
+            if tid == prefix:
+                return Located(tid, state, Path(entry.path))
+            hits.setdefault(tid, Located(tid, state, Path(entry.path)))
+        if not hits:
+            raise NotFound(f"no task with id {prefix!r}")
+        if len(hits) > 1:
+            shown = ", ".join(sorted(hits)[:5])
+            raise AmbiguousId(f"task id {prefix!r} is ambiguous: it matches {shown}")
+        return next(iter(hits.values()))
+
+    def exists(self, task_id: str) -> bool:
+        try:
+            return self.locate(task_id).id == task_id
+        except NotFound:
+            return False
+        except AmbiguousId:
+            return True
+
+    def id_states(self) -> dict[str, State]:
+        """Every task id on disk and its state (the first seen, if a crash left two)."""
+        out: dict[str, State] = {}
+        for state, entry in self.scan():
+            tid = id_from_filename(entry.name)
+            if tid is not None and tid not in out:
+                out[tid] = state
+        return out
+
+    def read(self, loc: Located) -> Task:
+        """Read the task at ``loc``; NotFound if it moved away since it was located."""
+        try:
+            card = cardfile.read(loc.path)
+        except FileNotFoundError:
+            raise NotFound(f"task {loc.id} moved while it was being read; try again") from None
+        return Task(id=loc.id, state=loc.state, path=loc.path, card=card)
+
+    def load(self, ref: str) -> Task:
+        return self.read(self.locate(ref))
+
+    # --- listing --------------------------------------------------------------------------
+
+    def summaries(
+        self, states: Iterable[State] = STATES
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Summaries of every readable task in ``states`` and the problems met on the way."""
+        cache = self._load_cache()
+        fresh: dict[str, list[Any]] = {}
+        out: list[dict[str, Any]] = []
+        problems: list[str] = []
+        wanted = list(states)
+        for state, entry in self.scan(wanted):
+            key = f"{state.value}/{entry.name}"
+            tid = id_from_filename(entry.name)
+            rel = f"tasks/{key}"
+            if tid is None:
+                problems.append(f"{rel}:1: not a task file name (expected t-<id>-<slug>.md)")
+                continue
+            if entry.is_symlink():
+                problems.append(f"{rel}:1: is a symlink; aof does not follow links in tasks/")
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # moved while listing: it shows up in its new state or next time
+            stamp = [st.st_ino, st.st_size, st.st_mtime_ns]
+            hit = cache.get(key)
+            if hit is not None and hit[:3] == stamp:
+                summary = hit[3]
+            else:
+                summary = self._summarize_file(Path(entry.path), rel, tid)
+                if summary is None:
+                    continue
+            fresh[key] = [*stamp, summary]
+            if "error" in summary:
+                problems.append(summary["error"])
+                continue
+            out.append({**summary, "state": state.value, "path": rel})
+        if fresh != {k: v for k, v in cache.items() if k.split("/", 1)[0] in _values(wanted)}:
+            keep = {k: v for k, v in cache.items() if k.split("/", 1)[0] not in _values(wanted)}
+            self._save_cache({**keep, **fresh})
+        return out, problems
+
+    def _summarize_file(self, path: Path, rel: str, tid: str) -> dict[str, Any] | None:
+        from ..task import validate
+
+        try:
+            card = cardfile.read(path)
+        except FileNotFoundError:
+            return None
+        except ValidationError as exc:
+            return {"error": str(exc).replace(str(path), rel, 1)}
+        try:
+            validate(card.meta, rel, card)
+        except ValidationError as exc:
+            return {"error": str(exc)}
+        if card.meta.get("id") != tid:
+            line = card.line_of("id")
+            return {"error": f"{rel}:{line}: id: {card.meta.get('id')!r} does not match the "
+                             f"file name's id {tid!r}"}
+        return summarize(card.meta)
+
+    def _load_cache(self) -> dict[str, list[Any]]:
+        try:
+            data = json.loads(self.cache_path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict) or data.get("v") != CACHE_VERSION:
+            return {}
+        entries = data.get("entries")
+        return entries if isinstance(entries, dict) else {}
+
+    def _save_cache(self, entries: dict[str, list[Any]]) -> None:
+        """Best effort: the cache is derived data, so a failed write only costs speed."""
+        try:
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.cache_path.with_name(f".tasks.{os.getpid()}.{os.urandom(3).hex()}.tmp")
+            tmp.write_text(
+                json.dumps({"v": CACHE_VERSION, "entries": entries}, separators=(",", ":")),
+                encoding="utf-8",
+            )
+            os.replace(tmp, self.cache_path)
+        except OSError:
+            pass
+
+
+def _values(states: Iterable[State]) -> set[str]:
+    return {s.value for s in states}

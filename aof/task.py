@@ -1,0 +1,255 @@
+"""Tasks: states, the lifecycle table, frontmatter fields and their validation.
+
+A task's state is the directory its file sits in (``tasks/<state>/``), never a field. The
+lifecycle table below is the contract of DESIGN section 3; :class:`aof.Fleet` enforces it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .cardfile import Card
+from .clock import ALPHABET, parse_time
+from .errors import ValidationError
+
+SCHEMA = "aof/task/v1"
+
+
+class State(StrEnum):
+    BACKLOG = "backlog"
+    READY = "ready"
+    IN_PROGRESS = "in-progress"
+    REVIEW = "review"
+    BLOCKED = "blocked"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    DEADLETTER = "deadletter"
+
+
+STATES: tuple[State, ...] = tuple(State)
+TERMINAL = frozenset({State.DONE, State.CANCELLED})
+ACTIVE = tuple(s for s in STATES if s not in TERMINAL)
+
+# from -> the states it may move to (DESIGN 3). `cancelled` is reachable from every
+# non-terminal state; ready -> backlog (demote) is our addition: parking a task again.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.BACKLOG: frozenset({State.READY, State.CANCELLED}),
+    State.READY: frozenset(
+        {State.IN_PROGRESS, State.BACKLOG, State.DEADLETTER, State.CANCELLED}
+    ),
+    State.IN_PROGRESS: frozenset(
+        {State.REVIEW, State.DONE, State.BLOCKED, State.READY, State.DEADLETTER, State.CANCELLED}
+    ),
+    State.REVIEW: frozenset({State.DONE, State.READY, State.CANCELLED}),
+    State.BLOCKED: frozenset({State.READY, State.DEADLETTER, State.CANCELLED}),
+    State.DEADLETTER: frozenset({State.READY, State.CANCELLED}),
+    State.DONE: frozenset(),
+    State.CANCELLED: frozenset(),
+}
+
+PRIORITIES = ("critical", "high", "normal", "low")
+PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
+
+# The order aof writes known keys in; unknown (human) keys follow in their own order.
+KEY_ORDER = (
+    "schema", "id", "title", "priority", "team", "project", "routing", "depends_on", "parent",
+    "workflow", "created", "updated", "created_by", "due", "sla", "coder", "model", "budget",
+    "attempts", "max_attempts", "fence", "lease", "last_error", "blocked", "gate", "labels",
+)  # fmt: skip
+
+ID_RE = re.compile(rf"t-[{ALPHABET}]{{4,16}}\Z")
+REF_RE = re.compile(rf"(?:t-)?[{ALPHABET}]{{1,16}}\Z")
+FILE_RE = re.compile(rf"(t-[{ALPHABET}]{{4,16}})(?:-[^/]*)?\.md\Z")
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
+LABEL_RE = re.compile(r"[^\s,][^,]{0,63}\Z")
+
+
+def id_from_filename(name: str) -> str | None:
+    """The task id in a file name like ``t-3kf9a2-fix-login.md``, or None if it is not a task file."""
+    m = FILE_RE.match(name)
+    return m.group(1) if m else None
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    """A file-name slug from a title: ascii, lower case, dashes, at most ``limit`` chars."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:limit].rstrip("-")
+
+
+def ordered(meta: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` with known keys in :data:`KEY_ORDER` first, unknown keys after in their order."""
+    out = {k: meta[k] for k in KEY_ORDER if k in meta}
+    for k, v in meta.items():
+        if k not in out and k not in KEY_ORDER:
+            out[k] = v
+    return out
+
+
+@dataclass
+class Task:
+    """One task as read from disk: where it is, what its frontmatter says, and its body."""
+
+    id: str
+    state: State
+    path: Path
+    card: Card
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.card.meta
+
+    @property
+    def body(self) -> str:
+        return self.card.body
+
+    @property
+    def title(self) -> str:
+        return str(self.meta.get("title", ""))
+
+    @property
+    def priority(self) -> str:
+        return str(self.meta.get("priority") or "normal")
+
+    @property
+    def depends_on(self) -> list[str]:
+        return list(self.meta.get("depends_on") or [])
+
+    @property
+    def lease(self) -> dict[str, Any] | None:
+        lease = self.meta.get("lease")
+        return lease if isinstance(lease, dict) and lease else None
+
+    @property
+    def rev(self) -> str:
+        """A short content hash: pass it back as ``expect_rev`` to refuse lost updates."""
+        import hashlib
+
+        return hashlib.sha256(self.card.text.encode("utf-8")).hexdigest()[:12]
+
+
+# --- validation ---------------------------------------------------------------------------
+# The same rules as schemas/task.schema.json (a test checks they agree); written by hand
+# because this runs on every write and must name the file, line, field and value.
+
+
+def _fail(where: str, card: Card | None, key: str, message: str) -> ValidationError:
+    line = card.line_of(key.split(".")[0]) if card is not None else 0
+    loc = f"{where}:{line}" if card is not None else where
+    return ValidationError(f"{loc}: {key}: {message}")
+
+
+def _is_time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        parse_time(value)
+    except ValueError:
+        return False
+    return True
+
+
+def validate(meta: dict[str, Any], where: str = "<task>", card: Card | None = None) -> None:
+    """Raise ValidationError for the first field of ``meta`` that breaks the task schema."""
+
+    def bad(key: str, message: str) -> ValidationError:
+        return _fail(where, card, key, message)
+
+    if meta.get("schema") != SCHEMA:
+        raise bad("schema", f"must be {SCHEMA!r} (got {meta.get('schema')!r})")
+    tid = meta.get("id")
+    if not isinstance(tid, str) or not ID_RE.match(tid):
+        raise bad("id", f"must look like 't-' + 4-16 of {ALPHABET!r} (got {tid!r})")
+    title = meta.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise bad("title", f"is required and must be non-empty text (got {title!r})")
+    if "\n" in title or len(title) > 200:
+        raise bad("title", "must be one line of at most 200 characters")
+    prio = meta.get("priority", "normal")
+    if prio not in PRIORITIES:
+        raise bad("priority", f"must be one of {', '.join(PRIORITIES)} (got {prio!r})")
+    for key in ("team", "project", "workflow"):
+        value = meta.get(key)
+        if value is not None and (not isinstance(value, str) or not SLUG_RE.match(value)):
+            raise bad(key, f"must be a slug like 'my-team' (got {value!r})")
+    for key in ("coder", "model", "created_by", "last_error"):
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            raise bad(key, f"must be text (got {value!r})")
+    deps = meta.get("depends_on", [])
+    if not isinstance(deps, list) or not all(isinstance(d, str) and ID_RE.match(d) for d in deps):
+        raise bad("depends_on", f"must be a list of task ids (got {deps!r})")
+    if tid in deps:
+        raise bad("depends_on", f"a task cannot depend on itself ({tid})")
+    parent = meta.get("parent")
+    if parent is not None and (not isinstance(parent, str) or not ID_RE.match(parent)):
+        raise bad("parent", f"must be a task id (got {parent!r})")
+    if not _is_time(meta.get("created")):
+        raise bad("created", f"must be an ISO 8601 time (got {meta.get('created')!r})")
+    for key in ("updated", "due"):
+        if meta.get(key) is not None and not _is_time(meta[key]):
+            raise bad(key, f"must be an ISO 8601 time (got {meta[key]!r})")
+    for key in ("attempts", "fence"):
+        value = meta.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise bad(key, f"must be a whole number >= 0 (got {value!r})")
+    value = meta.get("max_attempts")
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise bad("max_attempts", f"must be a whole number >= 1 (got {value!r})")
+    labels = meta.get("labels", [])
+    if not isinstance(labels, list) or not all(
+        isinstance(x, str) and LABEL_RE.match(x) for x in labels
+    ):
+        raise bad("labels", f"must be a list of short labels without commas (got {labels!r})")
+    _validate_mappings(meta, bad)
+
+
+def _validate_mappings(meta: dict[str, Any], bad: Any) -> None:
+    routing = meta.get("routing")
+    if routing is not None:
+        if not isinstance(routing, dict):
+            raise bad("routing", f"must be a mapping with role, agent, tags (got {routing!r})")
+        for key in ("role", "agent"):
+            if routing.get(key) is not None and not isinstance(routing[key], str):
+                raise bad(f"routing.{key}", f"must be text (got {routing[key]!r})")
+        tags = routing.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise bad("routing.tags", f"must be a list of text (got {tags!r})")
+    budget = meta.get("budget")
+    if budget is not None:
+        if not isinstance(budget, dict):
+            raise bad("budget", f"must be a mapping with usd, tokens, wall_s (got {budget!r})")
+        for key, value in budget.items():
+            if key not in ("usd", "tokens", "wall_s"):
+                raise bad(f"budget.{key}", "is not a budget kind (usd, tokens, wall_s)")
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise bad(f"budget.{key}", f"must be a number >= 0 (got {value!r})")
+    lease = meta.get("lease")
+    if lease is not None:
+        if not isinstance(lease, dict):
+            raise bad("lease", f"must be a mapping (got {lease!r})")
+        for key in ("holder", "token"):
+            if not isinstance(lease.get(key), str) or not lease[key]:
+                raise bad(f"lease.{key}", f"is required text (got {lease.get(key)!r})")
+        for key in ("acquired", "expires"):
+            if not _is_time(lease.get(key)):
+                raise bad(f"lease.{key}", f"must be an ISO 8601 time (got {lease.get(key)!r})")
+    for key in ("sla", "gate", "blocked"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise bad(key, f"must be a mapping (got {meta[key]!r})")
+
+
+def check_ref(ref: str) -> str:
+    """Normalise a user-typed task id or prefix; refuse anything that could name a path."""
+    text = ref.strip().lower()
+    if not REF_RE.match(text):
+        raise ValidationError(
+            f"task id {ref!r}: ids are 't-' followed by letters and digits "
+            f"({ALPHABET}); no '/', '..' or spaces"
+        )
+    return text if text.startswith("t-") else "t-" + text
