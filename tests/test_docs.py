@@ -1,0 +1,38 @@
+"""Docs that are generated or promised stay true: the CLI reference, the README's commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_cli_reference_is_up_to_date() -> None:
+    out = subprocess.run([sys.executable, "scripts/gen_cli_docs.py", "--check"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_readme_has_exactly_the_two_setup_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
+    assert (ROOT / ".ci" / "run").read_text().count("make test") == 1
+
+
+def test_docs_named_by_the_issue_exist() -> None:
+    for name in ("file-formats.md", "cli.md", "exit-codes.md", "performance.md", "decisions.md",
+                 "json.md"):
+        assert (ROOT / "docs" / name).is_file(), name
+
+
+def test_schemas_are_valid_json_schema_2020_12() -> None:
+    import json
+
+    import jsonschema
+
+    for path in sorted((ROOT / "schemas").glob("*.schema.json")):
+        schema = json.loads(path.read_text())
+        assert schema["$schema"].endswith("2020-12/schema")
+        jsonschema.Draft202012Validator.check_schema(schema)
