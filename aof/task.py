@@ -18,6 +18,7 @@ from .clock import ALPHABET, parse_time
 from .errors import ValidationError
 
 SCHEMA = "aof/task/v1"
+REQUIRED = ("schema", "id", "title", "created")
 
 
 class State(StrEnum):
@@ -144,8 +145,14 @@ def _fail(where: str, card: Card | None, key: str, message: str) -> ValidationEr
     return ValidationError(f"{loc}: {key}: {message}")
 
 
+# The same pattern as the schemas' time fields: a date, a time, optional seconds and zone.
+TIME_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?\Z"
+)
+
+
 def _is_time(value: Any) -> bool:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not TIME_RE.match(value):
         return False
     try:
         parse_time(value)
@@ -154,11 +161,21 @@ def _is_time(value: Any) -> bool:
     return True
 
 
+def _is_int(value: Any) -> bool:
+    """An integer as JSON Schema counts them: 3 and 3.0, never True."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or isinstance(value, float) and value.is_integer()
+
+
 def validate(meta: dict[str, Any], where: str = "<task>", card: Card | None = None) -> None:
     """Raise ValidationError for the first field of ``meta`` that breaks the task schema."""
 
     def bad(key: str, message: str) -> ValidationError:
         return _fail(where, card, key, message)
+
+    # An optional field set to null (an empty `key:` line) means the same as leaving it out.
+    meta = {k: v for k, v in meta.items() if v is not None or k in REQUIRED}
 
     if meta.get("schema") != SCHEMA:
         raise bad("schema", f"must be {SCHEMA!r} (got {meta.get('schema')!r})")
@@ -177,29 +194,32 @@ def validate(meta: dict[str, Any], where: str = "<task>", card: Card | None = No
         value = meta.get(key)
         if value is not None and (not isinstance(value, str) or not SLUG_RE.match(value)):
             raise bad(key, f"must be a slug like 'my-team' (got {value!r})")
-    for key in ("coder", "model", "created_by", "last_error"):
+    for key in ("coder", "model", "last_error"):
         value = meta.get(key)
         if value is not None and not isinstance(value, str):
             raise bad(key, f"must be text (got {value!r})")
+    if "created_by" in meta and not isinstance(meta["created_by"], str):
+        raise bad("created_by", f"must be text (got {meta['created_by']!r})")
     deps = meta.get("depends_on", [])
     if not isinstance(deps, list) or not all(isinstance(d, str) and ID_RE.match(d) for d in deps):
         raise bad("depends_on", f"must be a list of task ids (got {deps!r})")
-    if tid in deps:
-        raise bad("depends_on", f"a task cannot depend on itself ({tid})")
+    if len(set(deps)) != len(deps):
+        raise bad("depends_on", f"lists a task twice (got {deps!r})")
     parent = meta.get("parent")
     if parent is not None and (not isinstance(parent, str) or not ID_RE.match(parent)):
         raise bad("parent", f"must be a task id (got {parent!r})")
     if not _is_time(meta.get("created")):
         raise bad("created", f"must be an ISO 8601 time (got {meta.get('created')!r})")
-    for key in ("updated", "due"):
-        if meta.get(key) is not None and not _is_time(meta[key]):
-            raise bad(key, f"must be an ISO 8601 time (got {meta[key]!r})")
+    if "updated" in meta and not _is_time(meta["updated"]):
+        raise bad("updated", f"must be an ISO 8601 time (got {meta['updated']!r})")
+    if meta.get("due") is not None and not _is_time(meta["due"]):
+        raise bad("due", f"must be an ISO 8601 time (got {meta['due']!r})")
     for key in ("attempts", "fence"):
         value = meta.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if not _is_int(value) or value < 0:
             raise bad(key, f"must be a whole number >= 0 (got {value!r})")
     value = meta.get("max_attempts")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+    if value is not None and (not _is_int(value) or value < 1):
         raise bad("max_attempts", f"must be a whole number >= 1 (got {value!r})")
     labels = meta.get("labels", [])
     if not isinstance(labels, list) or not all(
@@ -227,7 +247,9 @@ def _validate_mappings(meta: dict[str, Any], bad: Any) -> None:
         for key, value in budget.items():
             if key not in ("usd", "tokens", "wall_s"):
                 raise bad(f"budget.{key}", "is not a budget kind (usd, tokens, wall_s)")
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            number = _is_int(value) if key == "tokens" else (
+                isinstance(value, int | float) and not isinstance(value, bool))
+            if not number or value < 0:
                 raise bad(f"budget.{key}", f"must be a number >= 0 (got {value!r})")
     lease = meta.get("lease")
     if lease is not None:
