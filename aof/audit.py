@@ -13,10 +13,9 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .clock import Clock, format_time
 from .errors import ValidationError
@@ -26,8 +25,7 @@ ACTOR_KINDS = ("human", "agent", "scheduler", "system")
 ACTOR_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}\Z")
 
 
-@dataclass(frozen=True)
-class Actor:
+class Actor(NamedTuple):
     """Who did it: ``human:alice``, ``agent:coder-1``, ``scheduler:daemon``, ``system:aof``."""
 
     kind: str
@@ -86,8 +84,13 @@ class AuditLog:
             "action": action,
             "entity": {"kind": entity[0], "id": entity[1]},
         }
-        for key, value in (("from", frm), ("to", to), ("reason", reason),
-                           ("changes", changes), ("commit", commit)):
+        for key, value in (
+            ("from", frm),
+            ("to", to),
+            ("reason", reason),
+            ("changes", changes),
+            ("commit", commit),
+        ):
             if value:
                 record[key] = value
         with self.lock:

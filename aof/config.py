@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,12 +68,14 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclass
 class Config:
     """The fleet's configuration with defaults filled in."""
 
-    root: Path
-    data: dict[str, Any] = field(default_factory=lambda: copy.deepcopy(DEFAULTS))
+    __slots__ = ("data", "root")
+
+    def __init__(self, root: Path, data: dict[str, Any] | None = None) -> None:
+        self.root = root
+        self.data = data if data is not None else copy.deepcopy(DEFAULTS)
 
     @property
     def name(self) -> str:

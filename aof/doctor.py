@@ -34,7 +34,9 @@ from .task import STATES, State, id_from_filename
 if TYPE_CHECKING:
     from .fleet import Fleet
 
-TEMP_RE = re.compile(r"\.(?P<name>.+\.md)\.(?:mv\.(?P<base>[0-9a-f]{16})\.)?(?P<pid>\d+)\.[0-9a-f]+\.tmp\Z")
+TEMP_RE = re.compile(
+    r"\.(?P<name>.+\.md)\.(?:mv\.(?P<base>[0-9a-f]{16})\.)?(?P<pid>\d+)\.[0-9a-f]+\.tmp\Z"
+)
 GRACE_S = 60.0
 
 
@@ -116,8 +118,11 @@ def _temps(fleet: Fleet, report: Report, fix: bool) -> None:
                         rolled = True
                 if not rolled:
                     Path(entry.path).unlink(missing_ok=True)
-            what = ("rolled an interrupted move forward into " + fleet.tasks.rel(target)
-                    if rolled else "removed a temp file left by an interrupted write")
+            what = (
+                "rolled an interrupted move forward into " + fleet.tasks.rel(target)
+                if rolled
+                else "removed a temp file left by an interrupted write"
+            )
             report.add("temp", rel, what, fixed=True)
 
 
@@ -132,8 +137,11 @@ def _unknown(fleet: Fleet, report: Report) -> None:
             continue
         if entry.name not in known:
             kind = "directory" if entry.is_dir() else "file"
-            report.add("layout", f"tasks/{entry.name}",
-                       f"unknown {kind} in tasks/ (states are {', '.join(sorted(known))})")
+            report.add(
+                "layout",
+                f"tasks/{entry.name}",
+                f"unknown {kind} in tasks/ (states are {', '.join(sorted(known))})",
+            )
         elif entry.is_symlink():
             report.add("layout", f"tasks/{entry.name}", "state directory is a symlink")
 
@@ -167,15 +175,28 @@ def _duplicates(fleet: Fleet, report: Report, fix: bool) -> None:
             for state, path in copies:
                 if path == winner:
                     continue
-                dest = fleet.root / ".aof" / "conflicts" / f"{int(time.time())}-{state.value}-{path.name}"
+                dest = (
+                    fleet.root
+                    / ".aof"
+                    / "conflicts"
+                    / f"{int(time.time())}-{state.value}-{path.name}"
+                )
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(path, dest)
-                fleet._record("recovered", tid, [path],
-                              f"task {tid}: duplicate in {state.value} moved to .aof/conflicts",
-                              actor=_system(), reason=f"kept {fleet.tasks.rel(winner)}")
-        report.add("duplicate", where,
-                   f"task {tid}: kept {fleet.tasks.rel(winner)}, others moved to .aof/conflicts/",
-                   fixed=True)
+                fleet._record(
+                    "recovered",
+                    tid,
+                    [path],
+                    f"task {tid}: duplicate in {state.value} moved to .aof/conflicts",
+                    actor=_system(),
+                    reason=f"kept {fleet.tasks.rel(winner)}",
+                )
+        report.add(
+            "duplicate",
+            where,
+            f"task {tid}: kept {fleet.tasks.rel(winner)}, others moved to .aof/conflicts/",
+            fixed=True,
+        )
 
 
 def _pick(copies: list[tuple[State, Path]], audited: str | None) -> Path:
@@ -211,18 +232,35 @@ def _tasks(fleet: Fleet, report: Report, fix: bool) -> None:
             task = fleet.tasks.load(row["id"])
             expiry = fleet.lease_expiry(task)
             if task.lease is None:
-                _recover(fleet, report, fix, row, "in-progress without a lease (interrupted claim)",
-                         to_ready_only=True)
+                _recover(
+                    fleet,
+                    report,
+                    fix,
+                    row,
+                    "in-progress without a lease (interrupted claim)",
+                    to_ready_only=True,
+                )
             elif expiry is not None and expiry <= now:
-                _recover(fleet, report, fix, row, f"lease of {task.lease.get('holder')} expired "
-                         f"at {task.lease.get('expires')}")
+                _recover(
+                    fleet,
+                    report,
+                    fix,
+                    row,
+                    f"lease of {task.lease.get('holder')} expired at {task.lease.get('expires')}",
+                )
         elif row["holder"]:
             if not fix:
                 report.add("lease", row["path"], f"{state.value} task still carries a lease")
                 continue
             try:
-                fleet._change(row["id"], "recovered", None, _drop_lease, actor=_system(),
-                              reason="lease left on a task outside in-progress")
+                fleet._change(
+                    row["id"],
+                    "recovered",
+                    None,
+                    _drop_lease,
+                    actor=_system(),
+                    reason="lease left on a task outside in-progress",
+                )
                 report.add("lease", row["path"], "removed a lease left outside in-progress", True)
             except AofError as exc:
                 report.add("lease", row["path"], f"could not remove the lease: {exc}")
@@ -232,8 +270,14 @@ def _drop_lease(task: Any, meta: dict[str, Any]) -> None:
     meta.pop("lease", None)
 
 
-def _recover(fleet: Fleet, report: Report, fix: bool, row: dict[str, Any], why: str,
-             to_ready_only: bool = False) -> None:
+def _recover(
+    fleet: Fleet,
+    report: Report,
+    fix: bool,
+    row: dict[str, Any],
+    why: str,
+    to_ready_only: bool = False,
+) -> None:
     if not fix:
         report.add("lease", row["path"], why)
         return
@@ -248,8 +292,15 @@ def _recover(fleet: Fleet, report: Report, fix: bool, row: dict[str, Any], why: 
             meta["last_error"] = why
 
     try:
-        fleet._change(row["id"], "lease_expired", target, mutate, actor=_system(), reason=why,
-                      allowed_from=[State.IN_PROGRESS])
+        fleet._change(
+            row["id"],
+            "lease_expired",
+            target,
+            mutate,
+            actor=_system(),
+            reason=why,
+            allowed_from=[State.IN_PROGRESS],
+        )
         report.add("lease", row["path"], f"{why}: moved to {target.value}", fixed=True)
     except AofError as exc:
         report.add("lease", row["path"], f"{why}; could not recover: {exc}")
@@ -262,12 +313,22 @@ def _uncommitted(fleet: Fleet, report: Report, fix: bool) -> None:
     if not paths:
         return
     if not fix:
-        report.add("git", ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else ""),
-                   f"{len(paths)} path(s) in tasks/ or audit/ are not committed")
+        report.add(
+            "git",
+            ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else ""),
+            f"{len(paths)} path(s) in tasks/ or audit/ are not committed",
+        )
         return
-    _, audit_path = fleet.audit.append(_system(), "recovered", ("fleet", fleet.config.name),
-                                       reason=f"committed {len(paths)} uncommitted path(s)",
-                                       changes={"paths": paths[:100]})
-    fleet.git.commit([*paths, audit_path], f"fleet: commit {len(paths)} leftover path(s) "
-                     f"({_system()})", _system())
+    _, audit_path = fleet.audit.append(
+        _system(),
+        "recovered",
+        ("fleet", fleet.config.name),
+        reason=f"committed {len(paths)} uncommitted path(s)",
+        changes={"paths": paths[:100]},
+    )
+    fleet.git.commit(
+        [*paths, audit_path],
+        f"fleet: commit {len(paths)} leftover path(s) ({_system()})",
+        _system(),
+    )
     report.add("git", ", ".join(paths[:5]), f"committed {len(paths)} leftover path(s)", True)

@@ -72,7 +72,7 @@ class LeaseError(AofError):
 
 
 class ConcurrentModification(AofError):
-    """The file changed between read and write (a lost update was prevented), or a lock timed out."""
+    """The file changed between read and write (a lost update prevented), or a lock timed out."""
 
     exit_code = 9
     kind = "concurrent_modification"

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import cardfile, yamlfast
 from .audit import Actor, AuditLog
@@ -28,7 +27,6 @@ from .errors import (
     RootExists,
     ValidationError,
 )
-from .gitlog import Committer
 from .store.tasks import Located, TaskStore
 from .task import (
     PRIORITIES,
@@ -45,6 +43,9 @@ from .task import (
     validate,
 )
 
+if TYPE_CHECKING:
+    from .gitlog import Committer
+
 # Fields a generic `edit --set` may not touch: identity, and what only the lifecycle writes.
 PROTECTED = frozenset({"schema", "id", "created", "created_by", "lease", "fence", "attempts"})
 Mutator = Callable[[Task, dict[str, Any]], str | None]
@@ -56,8 +57,9 @@ def _resource(*parts: str) -> Path:
     packaged = here.joinpath(*parts)
     if packaged.exists():
         return packaged
-    return here.parent.joinpath(*(p.replace("_", "-") if i == 0 else p
-                                  for i, p in enumerate(parts)))
+    return here.parent.joinpath(
+        *(p.replace("_", "-") if i == 0 else p for i, p in enumerate(parts))
+    )
 
 
 def template_dir() -> Path:
@@ -70,8 +72,9 @@ def append_section(body: str, heading: str, text: str) -> str:
     lines = body.split("\n")
     if marker in (ln.rstrip() for ln in lines):
         start = next(i for i, ln in enumerate(lines) if ln.rstrip() == marker)
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
         while end > start + 1 and not lines[end - 1].strip():
             end -= 1
         new = [*lines[:end], text, *([""] if end < len(lines) else []), *lines[end:]]
@@ -104,24 +107,38 @@ class Fleet:
         self.actor = actor if isinstance(actor, Actor) else Actor.parse(actor)
         self.tasks = TaskStore(self.root)
         self.audit = AuditLog(self.root, self.clock)
-        enabled = self.config.commit_mode != "off" if commit is None else commit
-        self.git = Committer(
-            self.root, enabled=enabled, committer=self.config.committer, audit_lock=self.audit.lock
-        )
+        self._commit = self.config.commit_mode != "off" if commit is None else commit
+        self._git: Committer | None = None
+
+    @property
+    def git(self) -> Committer:
+        """The committer (built on first use: read-only calls never import subprocess)."""
+        if self._git is None:
+            from .gitlog import Committer
+
+            self._git = Committer(
+                self.root,
+                enabled=self._commit,
+                committer=self.config.committer,
+                audit_lock=self.audit.lock,
+            )
+        return self._git
 
     # --- creating a fleet root ----------------------------------------------------------
 
     @classmethod
-    def init(
-        cls, path: str | os.PathLike[str], *, name: str | None = None, **kwargs: Any
-    ) -> Fleet:
+    def init(cls, path: str | os.PathLike[str], *, name: str | None = None, **kwargs: Any) -> Fleet:
         """Create a fleet root at ``path`` from the template; RootExists if one is there."""
         root = Path(path).expanduser().resolve()
         if (root / CONFIG_NAME).exists():
-            raise RootExists(f"{root}: already a fleet root ({CONFIG_NAME} exists); not touching it")
+            raise RootExists(
+                f"{root}: already a fleet root ({CONFIG_NAME} exists); not touching it"
+            )
         template = template_dir()
         files = sorted(p for p in template.rglob("*") if p.is_file())
-        clashes = [p.relative_to(template) for p in files if (root / p.relative_to(template)).exists()]
+        clashes = [
+            p.relative_to(template) for p in files if (root / p.relative_to(template)).exists()
+        ]
         if clashes:
             raise RootExists(f"{root}: would overwrite {clashes[0]}; init needs a fresh directory")
         root.mkdir(parents=True, exist_ok=True)
@@ -138,7 +155,7 @@ class Fleet:
 
             subprocess.run(["git", "init", "-q", str(root)], check=True)
         fleet = cls(root, **kwargs)
-        rec, audit_path = fleet.audit.append(
+        _, audit_path = fleet.audit.append(
             fleet.actor, "init", ("fleet", fleet_name), reason="aof init"
         )
         fleet.git.commit(
@@ -174,7 +191,7 @@ class Fleet:
         needle = text.lower() if text else None
         out = []
         for row in rows:
-            if team and row["team"] != team or project and row["project"] != project:
+            if (team and row["team"] != team) or (project and row["project"] != project):
                 continue
             if priority and row["priority"] != priority:
                 continue
@@ -191,8 +208,14 @@ class Fleet:
                     continue
             out.append(row)
         order = {s.value: i for i, s in enumerate(STATES)}
-        out.sort(key=lambda r: (order[r["state"]], PRIORITY_RANK.get(r["priority"], 9),
-                                str(r["created"]), str(r["id"])))
+        out.sort(
+            key=lambda r: (
+                order[r["state"]],
+                PRIORITY_RANK.get(r["priority"], 9),
+                str(r["created"]),
+                str(r["id"]),
+            )
+        )
         return out
 
     def task_json(self, task: Task, *, body: bool = True) -> dict[str, Any]:
@@ -300,8 +323,11 @@ class Fleet:
             meta = ordered(meta)
             validate(meta, self.tasks.rel(task.path))
             text = cardfile.render(task.card, meta, new_body)
-            changed = {k: meta.get(k) for k in set(meta) | set(task.meta)
-                       if meta.get(k) != task.meta.get(k) and k != "updated"}
+            changed = {
+                k: meta.get(k)
+                for k in set(meta) | set(task.meta)
+                if meta.get(k) != task.meta.get(k) and k != "updated"
+            }
             paths = [task.path]
             if target == task.state:
                 cardfile.replace(task.path, text, expect=task.card.stamp)
@@ -310,12 +336,18 @@ class Fleet:
                 new_path = self.tasks.state_dir(target) / task.path.name
                 new_path.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    cardfile.move_rewrite(task.path, new_path, text,
-                                          cardfile.content_hash(task.card.text),
-                                          expect=task.card.stamp)
+                    cardfile.move_rewrite(
+                        task.path,
+                        new_path,
+                        text,
+                        cardfile.content_hash(task.card.text),
+                        expect=task.card.stamp,
+                    )
                 except FileNotFoundError:
                     if conflict_as_claim:
-                        raise ClaimConflict(f"task {task.id} was taken by another claimant") from None
+                        raise ClaimConflict(
+                            f"task {task.id} was taken by another claimant"
+                        ) from None
                     raise NotFound(f"task {task.id} moved while it was being changed") from None
                 except FileExistsError:
                     raise InvalidTransition(
@@ -325,10 +357,15 @@ class Fleet:
                 paths.append(new_path)
             transition = f"{task.state.value} -> {target.value}" if target != task.state else action
             self._record(
-                action, task.id, paths, f"task {task.id}: {transition}", actor=actor,
+                action,
+                task.id,
+                paths,
+                f"task {task.id}: {transition}",
+                actor=actor,
                 frm=task.state.value if target != task.state else None,
                 to=target.value if target != task.state else None,
-                reason=reason, changes=_jsonable(changed) or None,
+                reason=reason,
+                changes=_jsonable(changed) or None,
             )
             return self.tasks.read(Located(task.id, target, new_path))
 
@@ -399,7 +436,7 @@ class Fleet:
             "labels": list(dict.fromkeys(labels)),
         }
         for key, value in (fields or {}).items():
-            if key in PROTECTED or key in meta and key not in ("team", "project"):
+            if key in PROTECTED or (key in meta and key not in ("team", "project")):
                 raise ValidationError(f"field {key}: cannot be set here")
             meta[key] = value
         meta = {k: v for k, v in meta.items() if v not in (None, [], {}) or k == "attempts"}
@@ -421,8 +458,14 @@ class Fleet:
                     continue
                 text = "---\n" + yamlfast.dump(ordered(meta)) + "---\n" + text_body
                 cardfile.write_new(path, text)
-                self._record("created", tid, [path], f"task {tid}: created in {state.value}",
-                             to=state.value, reason=meta["title"])
+                self._record(
+                    "created",
+                    tid,
+                    [path],
+                    f"task {tid}: created in {state.value}",
+                    to=state.value,
+                    reason=meta["title"],
+                )
             return self.tasks.read(Located(tid, state, path))
 
     def edit_task(
@@ -443,7 +486,7 @@ class Fleet:
     ) -> Task:
         """Change fields and/or the body of a task; ValidationError for bad values or cycles."""
         for key in [*(set_fields or {}), *unset]:
-            if key in PROTECTED or key not in (set_fields or {}) and key in ("title",):
+            if key in PROTECTED or (key not in (set_fields or {}) and key in ("title",)):
                 raise ValidationError(f"field {key}: is managed by aof and cannot be edited")
         new_deps = [self.tasks.locate(d).id for d in add_deps]
 
@@ -462,8 +505,11 @@ class Fleet:
                 meta["labels"] = labels + [x for x in add_labels if x not in labels]
             if new_deps or remove_deps:
                 drop = {check_ref(d) for d in remove_deps}
-                deps = [d for d in meta.get("depends_on", []) if d not in drop
-                        and not any(d.startswith(p) for p in drop)]
+                deps = [
+                    d
+                    for d in meta.get("depends_on", [])
+                    if d not in drop and not any(d.startswith(p) for p in drop)
+                ]
                 meta["depends_on"] = deps + [d for d in new_deps if d not in deps]
                 self._refuse_cycle(task.id, meta["depends_on"])
             for key in ("labels", "depends_on"):
@@ -496,13 +542,25 @@ class Fleet:
 
     def promote(self, ref: str, *, reason: str | None = None) -> Task:
         """Move a backlog task to ready (the only way out of the parking lot)."""
-        return self._change(ref, "promoted", State.READY, lambda t, m: None,
-                            allowed_from=[State.BACKLOG], reason=reason)
+        return self._change(
+            ref,
+            "promoted",
+            State.READY,
+            lambda t, m: None,
+            allowed_from=[State.BACKLOG],
+            reason=reason,
+        )
 
     def demote(self, ref: str, *, reason: str | None = None) -> Task:
         """Park a ready task in backlog again."""
-        return self._change(ref, "demoted", State.BACKLOG, lambda t, m: None,
-                            allowed_from=[State.READY], reason=reason)
+        return self._change(
+            ref,
+            "demoted",
+            State.BACKLOG,
+            lambda t, m: None,
+            allowed_from=[State.READY],
+            reason=reason,
+        )
 
     def claim(self, ref: str, agent: str, *, ttl_s: float | None = None) -> Task:
         """Claim a ready task for ``agent``: one rename that exactly one claimant wins.
@@ -532,19 +590,29 @@ class Fleet:
             }
             return None
 
-        return self._change(ref, "claimed", State.IN_PROGRESS, mutate, actor=who,
-                            allowed_from=[State.READY], conflict_as_claim=True)
+        return self._change(
+            ref,
+            "claimed",
+            State.IN_PROGRESS,
+            mutate,
+            actor=who,
+            allowed_from=[State.READY],
+            conflict_as_claim=True,
+        )
 
     def pending_dependencies(self, task: Task) -> list[tuple[str, str]]:
         """(id, state) of each dependency of ``task`` that is not done (missing ones too)."""
         if not task.depends_on:
             return []
         states = self.tasks.id_states()
-        return [(d, states[d].value if d in states else "missing")
-                for d in task.depends_on if states.get(d) != State.DONE]
+        return [
+            (d, states[d].value if d in states else "missing")
+            for d in task.depends_on
+            if states.get(d) != State.DONE
+        ]
 
     def heartbeat(self, ref: str, token: str) -> dict[str, Any]:
-        """Renew the lease's liveness without a commit (``.aof/heartbeats/``); LeaseError if stale."""
+        """Renew the lease's liveness, no commit (``.aof/heartbeats/``); LeaseError if stale."""
         task = self.tasks.load(ref)
         self._check_token(task, token, Actor("agent", "heartbeat"))
         now = self.clock.now()
@@ -579,8 +647,9 @@ class Fleet:
             meta.pop("lease", None)
             return None
 
-        return self._change(ref, "released", State.READY, mutate,
-                            allowed_from=[State.IN_PROGRESS], reason=reason)
+        return self._change(
+            ref, "released", State.READY, mutate, allowed_from=[State.IN_PROGRESS], reason=reason
+        )
 
     def complete(self, ref: str, *, token: str | None, summary: str) -> Task:
         """Report an in-progress task done: to review if its workflow has gates, else done."""
@@ -594,12 +663,24 @@ class Fleet:
             meta.pop("lease", None)
             meta.pop("blocked", None)
             if gates:
-                meta["gate"] = {"current": gates[0], "history": meta.get("gate", {}).get("history", [])}
-            return append_section(task.body, "Completion Summary",
-                                  f"{summary.strip()}\n\n_{self._now()} {self.actor}_")
+                meta["gate"] = {
+                    "current": gates[0],
+                    "history": meta.get("gate", {}).get("history", []),
+                }
+            return append_section(
+                task.body,
+                "Completion Summary",
+                f"{summary.strip()}\n\n_{self._now()} {self.actor}_",
+            )
 
-        return self._change(ref, "completed", target, mutate, allowed_from=[State.IN_PROGRESS],
-                            reason=summary.strip().splitlines()[0][:200])
+        return self._change(
+            ref,
+            "completed",
+            target,
+            mutate,
+            allowed_from=[State.IN_PROGRESS],
+            reason=summary.strip().splitlines()[0][:200],
+        )
 
     def _gates_of(self, task: Task) -> list[str]:
         name = task.meta.get("workflow") or self.config.defaults.get("workflow")
@@ -607,7 +688,9 @@ class Fleet:
             return []
         path = self.root / "workflows" / f"{name}.yaml"
         if not path.is_file():
-            raise ValidationError(f"{self.tasks.rel(task.path)}: workflow: no file workflows/{name}.yaml")
+            raise ValidationError(
+                f"{self.tasks.rel(task.path)}: workflow: no file workflows/{name}.yaml"
+            )
         from .config import read_yaml_file
 
         gates = read_yaml_file(path).get("gates") or []
@@ -622,15 +705,25 @@ class Fleet:
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             gate = dict(meta.get("gate") or {})
-            history = [*gate.get("history", []),
-                       {"gate": current, "outcome": "passed", "by": str(self.actor), "at": self._now()}]
+            history = [
+                *gate.get("history", []),
+                {"gate": current, "outcome": "passed", "by": str(self.actor), "at": self._now()},
+            ]
             meta["gate"] = {"current": nxt, "history": history} if nxt else {"history": history}
             if note:
-                return append_section(task.body, "Review", self._note("Review", f"approved: {note}"))
+                return append_section(
+                    task.body, "Review", self._note("Review", f"approved: {note}")
+                )
             return None
 
-        return self._change(ref, "approved", None if nxt else State.DONE, mutate,
-                            allowed_from=[State.REVIEW], reason=note)
+        return self._change(
+            ref,
+            "approved",
+            None if nxt else State.DONE,
+            mutate,
+            allowed_from=[State.REVIEW],
+            reason=note,
+        )
 
     def reject(self, ref: str, *, feedback: str) -> Task:
         """Reject the work under review: feedback goes into the body, the task back to ready."""
@@ -639,13 +732,23 @@ class Fleet:
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             gate = dict(meta.get("gate") or {})
-            history = [*gate.get("history", []), {"gate": gate.get("current"), "outcome": "rejected",
-                                                  "by": str(self.actor), "at": self._now()}]
+            history = [
+                *gate.get("history", []),
+                {
+                    "gate": gate.get("current"),
+                    "outcome": "rejected",
+                    "by": str(self.actor),
+                    "at": self._now(),
+                },
+            ]
             meta["gate"] = {"history": history}
-            return append_section(task.body, "Review", self._note("Review", f"rejected: {feedback}"))
+            return append_section(
+                task.body, "Review", self._note("Review", f"rejected: {feedback}")
+            )
 
-        return self._change(ref, "rejected", State.READY, mutate, allowed_from=[State.REVIEW],
-                            reason=feedback)
+        return self._change(
+            ref, "rejected", State.READY, mutate, allowed_from=[State.REVIEW], reason=feedback
+        )
 
     def block(self, ref: str, *, question: str, token: str | None = None) -> Task:
         """Block an in-progress task on a question for a person; the lease is given up."""
@@ -655,13 +758,24 @@ class Fleet:
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             self._check_token(task, token, self.actor)
             meta.pop("lease", None)
-            meta["blocked"] = {"reason": "question", "question": question.strip(),
-                               "by": str(self.actor), "at": self._now()}
-            return append_section(task.body, "Questions",
-                                  self._note("Questions", f"**Q** {question.strip()}"))
+            meta["blocked"] = {
+                "reason": "question",
+                "question": question.strip(),
+                "by": str(self.actor),
+                "at": self._now(),
+            }
+            return append_section(
+                task.body, "Questions", self._note("Questions", f"**Q** {question.strip()}")
+            )
 
-        return self._change(ref, "blocked", State.BLOCKED, mutate,
-                            allowed_from=[State.IN_PROGRESS], reason=question.strip())
+        return self._change(
+            ref,
+            "blocked",
+            State.BLOCKED,
+            mutate,
+            allowed_from=[State.IN_PROGRESS],
+            reason=question.strip(),
+        )
 
     def answer(self, ref: str, *, text: str) -> Task:
         """Answer a blocked task's question; the answer joins the body and the task is ready."""
@@ -670,10 +784,13 @@ class Fleet:
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             meta.pop("blocked", None)
-            return append_section(task.body, "Questions", self._note("Questions", f"**A** {text.strip()}"))
+            return append_section(
+                task.body, "Questions", self._note("Questions", f"**A** {text.strip()}")
+            )
 
-        return self._change(ref, "answered", State.READY, mutate,
-                            allowed_from=[State.BLOCKED], reason=text.strip())
+        return self._change(
+            ref, "answered", State.READY, mutate, allowed_from=[State.BLOCKED], reason=text.strip()
+        )
 
     def unblock(self, ref: str, *, reason: str | None = None) -> Task:
         """Return a blocked task to ready without an answer."""
@@ -682,11 +799,13 @@ class Fleet:
             meta.pop("blocked", None)
             return None
 
-        return self._change(ref, "unblocked", State.READY, mutate,
-                            allowed_from=[State.BLOCKED], reason=reason)
+        return self._change(
+            ref, "unblocked", State.READY, mutate, allowed_from=[State.BLOCKED], reason=reason
+        )
 
-    def fail(self, ref: str, *, error: str, token: str | None = None,
-             permanent: bool = False) -> Task:
+    def fail(
+        self, ref: str, *, error: str, token: str | None = None, permanent: bool = False
+    ) -> Task:
         """Record a failed attempt: back to ready, or deadletter once attempts are exhausted."""
         task = self.tasks.load(ref)
         limit = task.meta.get("max_attempts") or self.config.scheduler["max_attempts"]
@@ -697,10 +816,18 @@ class Fleet:
             self._check_token(task, token, self.actor)
             meta.pop("lease", None)
             meta["last_error"] = error.strip()
-            return append_section(task.body, "Work Log", self._note("Work Log", f"failed: {error.strip()}"))
+            return append_section(
+                task.body, "Work Log", self._note("Work Log", f"failed: {error.strip()}")
+            )
 
-        return self._change(ref, "deadlettered" if exhausted else "failed", target, mutate,
-                            allowed_from=[State.IN_PROGRESS], reason=error.strip())
+        return self._change(
+            ref,
+            "deadlettered" if exhausted else "failed",
+            target,
+            mutate,
+            allowed_from=[State.IN_PROGRESS],
+            reason=error.strip(),
+        )
 
     def cancel(self, ref: str, *, reason: str) -> Task:
         """Cancel a task that is not done; the reason is kept in its body."""
@@ -711,8 +838,14 @@ class Fleet:
             meta.pop("lease", None)
             return append_section(task.body, "Cancelled", self._note("Cancelled", reason.strip()))
 
-        return self._change(ref, "cancelled", State.CANCELLED, mutate,
-                            allowed_from=[s for s in STATES if s not in TERMINAL], reason=reason)
+        return self._change(
+            ref,
+            "cancelled",
+            State.CANCELLED,
+            mutate,
+            allowed_from=[s for s in STATES if s not in TERMINAL],
+            reason=reason,
+        )
 
     def resurrect(self, ref: str, *, reason: str | None = None) -> Task:
         """Bring a deadlettered task back to ready with its attempts reset (cause kept)."""
@@ -721,8 +854,9 @@ class Fleet:
             meta["attempts"] = 0
             return None
 
-        return self._change(ref, "resurrected", State.READY, mutate,
-                            allowed_from=[State.DEADLETTER], reason=reason)
+        return self._change(
+            ref, "resurrected", State.READY, mutate, allowed_from=[State.DEADLETTER], reason=reason
+        )
 
     def progress(self, ref: str, *, note: str, token: str | None = None) -> Task:
         """Append a line to the task's Work Log (agents report progress this way)."""
@@ -765,7 +899,8 @@ class Fleet:
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(value, default=str))
+    out: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return out
 
 
-__all__ = ["PRIORITIES", "Fleet", "append_section", "shutil"]
+__all__ = ["PRIORITIES", "Fleet", "append_section"]

@@ -50,8 +50,12 @@ class Committer:
         self.lock = Lock(root / ".aof" / "locks" / "git.lock", timeout=120)
 
     def _git(
-        self, *args: str, index: bool = False, env: dict[str, str] | None = None,
-        stdin: str | None = None, check: bool = True,
+        self,
+        *args: str,
+        index: bool = False,
+        env: dict[str, str] | None = None,
+        stdin: str | None = None,
+        check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
         full_env = dict(os.environ)
         full_env.pop("GIT_INDEX_FILE", None)
@@ -61,7 +65,11 @@ class Committer:
             full_env.update(env)
         proc = subprocess.run(
             ["git", "-c", "gc.auto=0", "-c", "core.hooksPath=/dev/null", *args],
-            cwd=self.root, env=full_env, input=stdin, capture_output=True, text=True,
+            cwd=self.root,
+            env=full_env,
+            input=stdin,
+            capture_output=True,
+            text=True,
         )
         if check and proc.returncode != 0:
             raise GitError(f"git {' '.join(args[:3])} failed: {proc.stderr.strip()[-400:]}")
@@ -131,7 +139,7 @@ class Committer:
             env["GIT_COMMITTER_EMAIL"] = self.committer["email"]
         args = ["commit-tree", tree, *(["-p", head] if head else [])]
         proc = self._git(*args, env=env, stdin=message + "\n", check=False)
-        if proc.returncode != 0 and "identity" in proc.stderr.lower() or (
+        if (proc.returncode != 0 and "identity" in proc.stderr.lower()) or (
             proc.returncode != 0 and "ident" in proc.stderr.lower()
         ):
             env["GIT_COMMITTER_NAME"] = FALLBACK_COMMITTER["name"]
@@ -141,8 +149,9 @@ class Committer:
             raise GitError(f"git commit-tree failed: {proc.stderr.strip()[-400:]}")
         sha = proc.stdout.strip()
         old = head or "0" * 40
-        upd = self._git("update-ref", "-m", f"aof: {message.splitlines()[0]}", "HEAD", sha, old,
-                        check=False)
+        upd = self._git(
+            "update-ref", "-m", f"aof: {message.splitlines()[0]}", "HEAD", sha, old, check=False
+        )
         if upd.returncode != 0:
             return "retry"  # a human committed meanwhile: rebuild from the new HEAD
         self._mark(sha, tree)
@@ -178,14 +187,15 @@ class Committer:
         proc = self._git("log", f"-n{limit}", f"--format={fmt}", "--", *paths, check=False)
         out = []
         for line in proc.stdout.splitlines():
-            sha, author, when, subject = (line.split("\x1f") + ["", "", "", ""])[:4]
+            sha, author, when, subject = [*line.split("\x1f"), "", "", "", ""][:4]
             out.append({"commit": sha, "author": author, "date": when, "subject": subject})
         return out
 
     def dirty(self, pathspecs: Sequence[str] = ("tasks", "audit")) -> list[str]:
         """Paths under ``pathspecs`` that differ from HEAD or are untracked."""
-        proc = self._git("status", "--porcelain", "-z", "--untracked-files=all", "--",
-                         *pathspecs, check=False)
+        proc = self._git(
+            "status", "--porcelain", "-z", "--untracked-files=all", "--", *pathspecs, check=False
+        )
         out = []
         for item in proc.stdout.split("\0"):
             if len(item) > 3:

@@ -61,9 +61,11 @@ def run(fleet: Fleet) -> list[str]:
     for rec in fleet.audit.records(problems):
         for where, msg in schema_errors("audit", rec):
             entity = rec.get("entity", {})
-            findings.append(f"audit: record {rec.get('ts')} #{rec.get('seq')} "
-                            f"({entity.get('id') if isinstance(entity, dict) else entity}): "
-                            f"{where}: {msg}")
+            findings.append(
+                f"audit: record {rec.get('ts')} #{rec.get('seq')} "
+                f"({entity.get('id') if isinstance(entity, dict) else entity}): "
+                f"{where}: {msg}"
+            )
     findings.extend(problems)
     return findings
 
@@ -88,9 +90,9 @@ def _lint_tasks(fleet: Fleet) -> list[str]:
     known_states = {s.value for s in State}
     tasks_dir = fleet.tasks.dir
     if tasks_dir.is_dir():
-        for entry in sorted(tasks_dir.iterdir()):
-            if entry.name not in known_states and not entry.name.startswith("."):
-                findings.append(f"tasks/{entry.name}:1: (path): not a state directory")
+        for child in sorted(tasks_dir.iterdir()):
+            if child.name not in known_states and not child.name.startswith("."):
+                findings.append(f"tasks/{child.name}:1: (path): not a state directory")
     for state, entry in fleet.tasks.scan():
         rel = f"tasks/{state.value}/{entry.name}"
         tid = id_from_filename(entry.name)
@@ -108,8 +110,10 @@ def _lint_tasks(fleet: Fleet) -> list[str]:
         for field, msg in schema_errors("task", card.meta):
             findings.append(f"{rel}:{card.line_of(field.split('.')[0])}: {field}: {msg}")
         if card.meta.get("id") != tid:
-            findings.append(f"{rel}:{card.line_of('id')}: id: {card.meta.get('id')!r} does not "
-                            f"match the file name's id {tid!r}")
+            findings.append(
+                f"{rel}:{card.line_of('id')}: id: {card.meta.get('id')!r} does not "
+                f"match the file name's id {tid!r}"
+            )
         if tid in where:
             findings.append(f"{rel}:1: id: {tid} is also in {where[tid]} (run `aof doctor --fix`)")
         where.setdefault(tid, rel)
@@ -146,7 +150,7 @@ def _cycles(deps: dict[str, list[str]], where: dict[str, str]) -> list[str]:
                 stack.append((node, i + 1))
                 child = children[i]
                 if color.get(child) == 1:
-                    cycle = [*trail[trail.index(child):], child]
+                    cycle = [*trail[trail.index(child) :], child]
                     out.append(f"{where[node]}:1: depends_on: cycle {' -> '.join(cycle)}")
                 elif not color.get(child):
                     stack.append((child, 0))

@@ -7,8 +7,6 @@ lifecycle table below is the contract of DESIGN section 3; :class:`aof.Fleet` en
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -40,9 +38,7 @@ ACTIVE = tuple(s for s in STATES if s not in TERMINAL)
 # non-terminal state; ready -> backlog (demote) is our addition: parking a task again.
 TRANSITIONS: dict[State, frozenset[State]] = {
     State.BACKLOG: frozenset({State.READY, State.CANCELLED}),
-    State.READY: frozenset(
-        {State.IN_PROGRESS, State.BACKLOG, State.DEADLETTER, State.CANCELLED}
-    ),
+    State.READY: frozenset({State.IN_PROGRESS, State.BACKLOG, State.DEADLETTER, State.CANCELLED}),
     State.IN_PROGRESS: frozenset(
         {State.REVIEW, State.DONE, State.BLOCKED, State.READY, State.DEADLETTER, State.CANCELLED}
     ),
@@ -71,13 +67,15 @@ LABEL_RE = re.compile(r"[^\s,][^,]{0,63}\Z")
 
 
 def id_from_filename(name: str) -> str | None:
-    """The task id in a file name like ``t-3kf9a2-fix-login.md``, or None if it is not a task file."""
+    """The task id in a file name like ``t-3kf9a2-fix-login.md``, or None for other files."""
     m = FILE_RE.match(name)
     return m.group(1) if m else None
 
 
 def slugify(text: str, limit: int = 40) -> str:
     """A file-name slug from a title: ascii, lower case, dashes, at most ``limit`` chars."""
+    import unicodedata
+
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
     return slug[:limit].rstrip("-")
@@ -92,14 +90,19 @@ def ordered(meta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@dataclass
 class Task:
     """One task as read from disk: where it is, what its frontmatter says, and its body."""
 
-    id: str
-    state: State
-    path: Path
-    card: Card
+    __slots__ = ("card", "id", "path", "state")
+
+    def __init__(self, id: str, state: State, path: Path, card: Card) -> None:
+        self.id = id
+        self.state = state
+        self.path = path
+        self.card = card
+
+    def __repr__(self) -> str:
+        return f"Task({self.id!r}, {self.state.value!r}, {self.path.name!r})"
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -146,9 +149,7 @@ def _fail(where: str, card: Card | None, key: str, message: str) -> ValidationEr
 
 
 # The same pattern as the schemas' time fields: a date, a time, optional seconds and zone.
-TIME_RE = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?\Z"
-)
+TIME_RE = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?\Z")
 
 
 def _is_time(value: Any) -> bool:
@@ -165,7 +166,7 @@ def _is_int(value: Any) -> bool:
     """An integer as JSON Schema counts them: 3 and 3.0, never True."""
     if isinstance(value, bool):
         return False
-    return isinstance(value, int) or isinstance(value, float) and value.is_integer()
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
 def validate(meta: dict[str, Any], where: str = "<task>", card: Card | None = None) -> None:
@@ -247,8 +248,11 @@ def _validate_mappings(meta: dict[str, Any], bad: Any) -> None:
         for key, value in budget.items():
             if key not in ("usd", "tokens", "wall_s"):
                 raise bad(f"budget.{key}", "is not a budget kind (usd, tokens, wall_s)")
-            number = _is_int(value) if key == "tokens" else (
-                isinstance(value, int | float) and not isinstance(value, bool))
+            number = (
+                _is_int(value)
+                if key == "tokens"
+                else (isinstance(value, int | float) and not isinstance(value, bool))
+            )
             if not number or value < 0:
                 raise bad(f"budget.{key}", f"must be a number >= 0 (got {value!r})")
     lease = meta.get("lease")

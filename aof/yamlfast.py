@@ -33,9 +33,7 @@ _ITEM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*:(?: |\Z)")
 _INT = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?\Z")
 # Words that some YAML reader (1.1 or 1.2) resolves to null or a bool.
-_RESERVED = frozenset(
-    "null ~ true false yes no on off y n".split()
-)
+_RESERVED = frozenset(["null", "~", "true", "false", "yes", "no", "on", "off", "y", "n"])
 _PLAIN_FIRST = re.compile(r"[A-Za-z_/(]")
 _PLAIN_BAD = re.compile(r"[#\[\]{},`\"'\\&*!|>%@\t\n\r]|: |:\Z|\s\Z")
 
@@ -51,7 +49,7 @@ def _printable(ch: str) -> bool:
 
 
 def plain_ok(text: str) -> bool:
-    """True when ``text`` can be written unquoted and every YAML reader reads it back as this str."""
+    """True when ``text`` may be written unquoted: every YAML reader reads it back as this str."""
     if not text or text.lower() in _RESERVED:
         return False
     first = text[0]

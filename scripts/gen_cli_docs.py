@@ -22,8 +22,11 @@ JSON shapes of `--json` output: [json.md](json.md).
 def commands(cmd: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
     out = [(path, cmd)]
     if isinstance(cmd, click.Group):
-        for name in sorted(cmd.commands):
-            out.extend(commands(cmd.commands[name], [*path, name]))
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None, name
+            out.extend(commands(sub, [*path, name]))
     return out
 
 

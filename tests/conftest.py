@@ -24,8 +24,15 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No user git identity, no AOF_* leaking in from the developer's shell."""
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "no-gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    for var in ("AOF_ROOT", "AOF_ACTOR", "AOF_TASK_ID", "AOF_LEASE_TOKEN", "GIT_DIR",
-                "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+    for var in (
+        "AOF_ROOT",
+        "AOF_ACTOR",
+        "AOF_TASK_ID",
+        "AOF_LEASE_TOKEN",
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -53,8 +60,9 @@ class Cli:
         self.runner = CliRunner()
 
     def __call__(self, *args: str, code: int | None = 0, env: dict[str, str] | None = None) -> Any:
-        result = self.runner.invoke(cli, ["--root", str(self.root), *args], env=env,
-                                    catch_exceptions=False)
+        result = self.runner.invoke(
+            cli, ["--root", str(self.root), *args], env=env, catch_exceptions=False
+        )
         if code is not None:
             assert result.exit_code == code, (args, result.exit_code, result.stdout, result.stderr)
         return result
@@ -69,8 +77,9 @@ def run(root: Path) -> Cli:
 
 
 def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
 
 
 def git_clean(root: Path) -> bool:

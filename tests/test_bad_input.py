@@ -21,17 +21,33 @@ def put(root: Path, state: str, name: str, content: bytes | str) -> Path:
 
 
 BAD_FILES = {
-    "malformed yaml": ("t-bad001-x.md", "---\ntitle: [unclosed\n---\n", "t-bad001-x.md:3: invalid YAML"),
-    "duplicate keys": ("t-bad002-x.md", GOOD_FRONT.format(id="t-bad002", title="a") + "title: b\n---\n",
-                       "t-bad002-x.md:6: invalid YAML"),
-    "wrong type": ("t-bad003-x.md", GOOD_FRONT.format(id="t-bad003", title="a") + "priority: 5\n---\n",
-                   "t-bad003-x.md:6: priority: must be one of"),
-    "wrong list": ("t-bad004-x.md", GOOD_FRONT.format(id="t-bad004", title="a") + "depends_on: t-x\n---\n",
-                   "t-bad004-x.md:6: depends_on: must be a list"),
+    "malformed yaml": (
+        "t-bad001-x.md",
+        "---\ntitle: [unclosed\n---\n",
+        "t-bad001-x.md:3: invalid YAML",
+    ),
+    "duplicate keys": (
+        "t-bad002-x.md",
+        GOOD_FRONT.format(id="t-bad002", title="a") + "title: b\n---\n",
+        "t-bad002-x.md:6: invalid YAML",
+    ),
+    "wrong type": (
+        "t-bad003-x.md",
+        GOOD_FRONT.format(id="t-bad003", title="a") + "priority: 5\n---\n",
+        "t-bad003-x.md:6: priority: must be one of",
+    ),
+    "wrong list": (
+        "t-bad004-x.md",
+        GOOD_FRONT.format(id="t-bad004", title="a") + "depends_on: t-x\n---\n",
+        "t-bad004-x.md:6: depends_on: must be a list",
+    ),
     "empty file": ("t-bad005-x.md", "", "t-bad005-x.md:1: no YAML frontmatter"),
     "binary": ("t-bad006-x.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00", "t-bad006-x.md:1: not"),
-    "id mismatch": ("t-bad007-x.md", GOOD_FRONT.format(id="t-abcd99", title="a") + "---\n",
-                    "t-bad007-x.md:3: id: 't-abcd99' does not match"),
+    "id mismatch": (
+        "t-bad007-x.md",
+        GOOD_FRONT.format(id="t-abcd99", title="a") + "---\n",
+        "t-bad007-x.md:3: id: 't-abcd99' does not match",
+    ),
     "not a task name": ("notes.md", "hello\n", "notes.md:1: not a task file name"),
 }
 
@@ -78,7 +94,9 @@ def test_unknown_directories_are_reported(fleet: Fleet, run: Cli) -> None:
     assert (fleet.root / "tasks" / "doing" / "t-abcd12-x.md").exists()
 
 
-@pytest.mark.parametrize("ref", ["../../etc/passwd", "t-../x", "/etc/passwd", "t-abc/def", "t-ab..c"])
+@pytest.mark.parametrize(
+    "ref", ["../../etc/passwd", "t-../x", "/etc/passwd", "t-abc/def", "t-ab..c"]
+)
 def test_ids_with_dots_or_slashes_are_refused(run: Cli, ref: str) -> None:
     result = run("task", "show", ref, code=6)
     assert "no '/', '..'" in result.stderr
@@ -152,7 +170,7 @@ def test_init_refuses_to_clobber(fleet: Fleet, tmp_path: Path) -> None:
     other = tmp_path / "half"
     other.mkdir()
     (other / "README.md").write_text("mine")
-    with pytest.raises(RootExists, match="would overwrite README.md"):
+    with pytest.raises(RootExists, match=r"would overwrite README\.md"):
         Fleet.init(other)
     assert (other / "README.md").read_text() == "mine"
     assert not (other / "aof.yaml").exists()
@@ -163,16 +181,22 @@ def test_hand_edited_task_keeps_everything_after_aof_edits(fleet: Fleet) -> None
     text = t.path.read_text()
     front, body = text.split("---\n")[1], text.split("---\n", 2)[2]
     edited = (
-        "---\n# reviewed by alice\n" + front.replace("priority: normal\n", "priority: 'normal'  # keep\n")
-        + 'customer: "ACME Corp"   # custom key\nnotes:\n- one\n- two\n---\n' + body
+        "---\n# reviewed by alice\n"
+        + front.replace("priority: normal\n", "priority: 'normal'  # keep\n")
+        + 'customer: "ACME Corp"   # custom key\nnotes:\n- one\n- two\n---\n'
+        + body
     )
     t.path.write_text(edited)
     tok = fleet.claim(t.id, "a").lease["token"]  # type: ignore[index]
     fleet.progress(t.id, note="halfway", token=tok)
     done = fleet.complete(t.id, token=tok, summary="ok")
     out = done.path.read_text()
-    for kept in ("# reviewed by alice", "priority: 'normal'  # keep",
-                 'customer: "ACME Corp"   # custom key', "notes:\n- one\n- two\n"):
+    for kept in (
+        "# reviewed by alice",
+        "priority: 'normal'  # keep",
+        'customer: "ACME Corp"   # custom key',
+        "notes:\n- one\n- two\n",
+    ):
         assert kept in out
     assert done.meta["customer"] == "ACME Corp"
     with pytest.raises(ValidationError):

@@ -14,11 +14,45 @@ from aof.errors import EXIT_CODES
 
 from .conftest import Cli, git_clean, sub_env
 
-TASK_KEYS = {"id", "title", "state", "priority", "team", "project", "labels", "depends_on",
-             "parent", "created", "updated", "created_by", "attempts", "max_attempts", "lease",
-             "last_error", "blocked", "path", "rev", "meta"}
-ROW_KEYS = {"id", "title", "state", "priority", "team", "project", "labels", "depends_on",
-            "parent", "holder", "expires", "created", "updated", "attempts", "path"}
+TASK_KEYS = {
+    "id",
+    "title",
+    "state",
+    "priority",
+    "team",
+    "project",
+    "labels",
+    "depends_on",
+    "parent",
+    "created",
+    "updated",
+    "created_by",
+    "attempts",
+    "max_attempts",
+    "lease",
+    "last_error",
+    "blocked",
+    "path",
+    "rev",
+    "meta",
+}
+ROW_KEYS = {
+    "id",
+    "title",
+    "state",
+    "priority",
+    "team",
+    "project",
+    "labels",
+    "depends_on",
+    "parent",
+    "holder",
+    "expires",
+    "created",
+    "updated",
+    "attempts",
+    "path",
+}
 
 
 def test_json_shapes_are_stable(run: Cli) -> None:
@@ -73,7 +107,7 @@ def test_errors_are_one_line_on_stderr(run: Cli) -> None:
 
 def test_every_exit_code_is_documented() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "exit-codes.md").read_text()
-    for code, meaning in EXIT_CODES.items():
+    for code in EXIT_CODES:
         assert f"| {code} |" in doc, code
     from aof import errors
 
@@ -102,21 +136,35 @@ def test_completion_of_task_ids_reads_file_names_only(run: Cli, aof_bin: str) ->
     tid = run.json("task", "create", "F")["id"]
     out = subprocess.run(
         [aof_bin, "task", "show", tid[:3]],
-        env=sub_env(_AOF_COMPLETE="bash_complete", COMP_WORDS=f"aof task show {tid[:4]}",
-                    COMP_CWORD="3", AOF_ROOT=str(run.root)),
-        capture_output=True, text=True,
+        env=sub_env(
+            _AOF_COMPLETE="bash_complete",
+            COMP_WORDS=f"aof task show {tid[:4]}",
+            COMP_CWORD="3",
+            AOF_ROOT=str(run.root),
+        ),
+        capture_output=True,
+        text=True,
     )
     assert tid in out.stdout
 
 
 def test_bash_completion_script_is_generated(aof_bin: str) -> None:
-    out = subprocess.run([aof_bin], env=sub_env(_AOF_COMPLETE="bash_source"),
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [aof_bin], env=sub_env(_AOF_COMPLETE="bash_source"), capture_output=True, text=True
+    )
     assert "_aof_completion" in out.stdout
 
 
-@pytest.mark.parametrize("args", [["task", "list"], ["task", "show", "PLACEHOLDER"], ["board"],
-                                  ["task", "create", "x"], ["audit", "list"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["task", "list"],
+        ["task", "show", "PLACEHOLDER"],
+        ["board"],
+        ["task", "create", "x"],
+        ["audit", "list"],
+    ],
+)
 def test_cli_does_not_import_heavy_modules(run: Cli, args: list[str]) -> None:
     tid = run.json("task", "create", "G")["id"]
     args = [tid if a == "PLACEHOLDER" else a for a in args]
@@ -129,8 +177,9 @@ def test_cli_does_not_import_heavy_modules(run: Cli, args: list[str]) -> None:
         " 'filelock') if m in sys.modules]\n"
         "sys.stderr.write(repr(bad))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=sub_env())
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=sub_env()
+    )
     assert out.stderr.strip().endswith("[]"), out.stderr
 
 
@@ -142,8 +191,9 @@ def test_help_has_an_example_for_every_command() -> None:
 
         out = [(path, cmd)]
         if isinstance(cmd, click.Group):
-            for name, sub in cmd.commands.items():
-                out.extend(walk(sub, [*path, name]))
+            ctx = click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                out.extend(walk(cmd.get_command(ctx, name), [*path, name]))
         return out
 
     for path, cmd in walk(cli, ["aof"]):
@@ -155,7 +205,11 @@ def test_version(run: Cli) -> None:
 
 
 def test_module_entry_point(aof_bin: str, root: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "aof", "--root", str(root), "task", "list"],
-                         capture_output=True, text=True, env=sub_env())
+    out = subprocess.run(
+        [sys.executable, "-m", "aof", "--root", str(root), "task", "list"],
+        capture_output=True,
+        text=True,
+        env=sub_env(),
+    )
     assert out.returncode == 0 and out.stdout.strip() == "no tasks"
     assert os.access(aof_bin, os.X_OK)

@@ -28,8 +28,11 @@ def _seed_ready_tasks(root: Path, n: int) -> list[str]:
     fleet = Fleet(root, actor="human:setup", commit=False)
     ids = [fleet.create_task(f"task {i}", ready=True).id for i in range(n)]
     subprocess.run(["git", "add", "-A"], cwd=root, check=True)
-    subprocess.run(["git", "-c", "user.name=setup", "-c", "user.email=s@x", "commit", "-qm",
-                    "seed"], cwd=root, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=setup", "-c", "user.email=s@x", "commit", "-qm", "seed"],
+        cwd=root,
+        check=True,
+    )
     return ids
 
 
@@ -114,14 +117,19 @@ def _files_by_id(root: Path) -> dict[str, list[str]]:
     return out
 
 
-def test_sigkill_at_random_instants_loses_and_duplicates_nothing(root: Path, tmp_path: Path) -> None:
+def test_sigkill_at_random_instants_loses_and_duplicates_nothing(
+    root: Path, tmp_path: Path
+) -> None:
     rng = random.Random(7)
     fleet = Fleet(root, actor="human:check")
     for round_ in range(12):
         log = tmp_path / f"writer-{round_}.log"
         with open(log, "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(round_)],
-                                    stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(
+                [sys.executable, "-c", WRITER, str(root), str(round_)],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
             time.sleep(0.4 + rng.random() * 1.2)
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -158,7 +166,9 @@ def test_lost_update_is_an_error_not_silent(fleet: Fleet) -> None:
     from aof.errors import ConcurrentModification
 
     with pytest.raises(ConcurrentModification):
-        cardfile.replace(t.path, cardfile.render(card, {**card.meta, "title": "y"}), expect=card.stamp)
+        cardfile.replace(
+            t.path, cardfile.render(card, {**card.meta, "title": "y"}), expect=card.stamp
+        )
     assert "A person's note." in t.path.read_text()
 
 

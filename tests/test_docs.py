@@ -10,8 +10,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_cli_reference_is_up_to_date() -> None:
-    out = subprocess.run([sys.executable, "scripts/gen_cli_docs.py", "--check"], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "scripts/gen_cli_docs.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -22,8 +26,14 @@ def test_readme_has_exactly_the_two_setup_commands() -> None:
 
 
 def test_docs_named_by_the_issue_exist() -> None:
-    for name in ("file-formats.md", "cli.md", "exit-codes.md", "performance.md", "decisions.md",
-                 "json.md"):
+    for name in (
+        "file-formats.md",
+        "cli.md",
+        "exit-codes.md",
+        "performance.md",
+        "decisions.md",
+        "json.md",
+    ):
         assert (ROOT / "docs" / name).is_file(), name
 
 

@@ -25,12 +25,19 @@ def test_interrupted_move_is_rolled_forward(fleet: Fleet) -> None:
     t = fleet.create_task("x", ready=True)
     old_text = t.path.read_text()
     card = cardfile.read(t.path)
-    lease = {"holder": "a", "token": "1-abcdefgh", "acquired": "2026-11-21T09:00:00Z",
-             "expires": "2026-11-21T09:15:00Z"}
+    lease = {
+        "holder": "a",
+        "token": "1-abcdefgh",
+        "acquired": "2026-11-21T09:00:00Z",
+        "expires": "2026-11-21T09:15:00Z",
+    }
     new_text = cardfile.render(card, {**card.meta, "attempts": 1, "fence": 1, "lease": lease})
     dst = fleet.root / "tasks" / "in-progress" / t.path.name
     # Re-enact move_rewrite up to step 2, as a dead process (pid 999999) would leave it.
-    tmp = dst.parent / f".{dst.name}.{cardfile.MOVE_TAG}{cardfile.content_hash(old_text)}.999999.ab12.tmp"
+    tmp = (
+        dst.parent
+        / f".{dst.name}.{cardfile.MOVE_TAG}{cardfile.content_hash(old_text)}.999999.ab12.tmp"
+    )
     tmp.write_text(new_text)
     os.rename(t.path, dst)
     report = fleet.doctor(fix=False)

@@ -45,11 +45,14 @@ def test_day_files_follow_the_clock_and_seq_restarts(fleet: Fleet, clock: FixedC
 
 @settings(max_examples=50, deadline=None)
 @given(
-    action=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30),
+    action=st.text(
+        st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=30
+    ),
     reason=st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=60),
 )
-def test_audit_append_read_round_trip(tmp_path_factory: pytest.TempPathFactory, action: str,
-                                      reason: str) -> None:
+def test_audit_append_read_round_trip(
+    tmp_path_factory: pytest.TempPathFactory, action: str, reason: str
+) -> None:
     root = tmp_path_factory.mktemp("audit")
     log = AuditLog(root, FixedClock("2026-11-21T09:00:00Z"))
     rec, _ = log.append(Actor("agent", "x"), action, ("task", "t-abcd"), reason=reason or None)
@@ -69,11 +72,13 @@ def test_commits_touch_exactly_the_changed_paths(fleet: Fleet) -> None:
     t = fleet.create_task("x", ready=True)
     fleet.claim(t.id, "a")
     names = git(fleet.root, "show", "--name-status", "--format=", "HEAD").split("\n")
-    assert sorted(filter(None, names)) == sorted([
-        "M\taudit/2026/11/21.jsonl",
-        f"D\ttasks/ready/{t.path.name}",
-        f"A\ttasks/in-progress/{t.path.name}",
-    ])
+    assert sorted(filter(None, names)) == sorted(
+        [
+            "M\taudit/2026/11/21.jsonl",
+            f"D\ttasks/ready/{t.path.name}",
+            f"A\ttasks/in-progress/{t.path.name}",
+        ]
+    )
 
 
 def test_a_human_commit_in_between_is_kept(fleet: Fleet) -> None:
@@ -106,8 +111,12 @@ def test_author_is_the_actor_and_committer_falls_back(fleet: Fleet) -> None:
 
 def test_committer_from_config(root: Path, clock: FixedClock) -> None:
     cfg = root / "aof.yaml"
-    cfg.write_text(cfg.read_text().replace("  # committer: {name: aof, email: aof@example.com}",
-                                           "  committer: {name: Fleet Bot, email: bot@example.com}"))
+    cfg.write_text(
+        cfg.read_text().replace(
+            "  # committer: {name: aof, email: aof@example.com}",
+            "  committer: {name: Fleet Bot, email: bot@example.com}",
+        )
+    )
     Fleet(root, clock=clock).create_task("x")
     assert git(root, "log", "-1", "--format=%cn <%ce>").strip() == "Fleet Bot <bot@example.com>"
 

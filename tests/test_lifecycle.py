@@ -146,15 +146,22 @@ def test_fail_retries_then_deadletters_then_resurrects(fleet: Fleet) -> None:
 def test_permanent_failure_goes_straight_to_deadletter(fleet: Fleet) -> None:
     t = fleet.create_task("x", ready=True)
     tok = fleet.claim(t.id, "a").lease["token"]  # type: ignore[index]
-    assert fleet.fail(t.id, error="no credentials", token=tok, permanent=True).state == State.DEADLETTER
+    assert (
+        fleet.fail(t.id, error="no credentials", token=tok, permanent=True).state
+        == State.DEADLETTER
+    )
 
 
 def test_cancel_from_anywhere_but_terminal(fleet: Fleet) -> None:
     t = fleet.create_task("x")
     c = fleet.cancel(t.id, reason="superseded")
     assert c.state == State.CANCELLED and "superseded" in c.body
-    for call in (lambda: fleet.cancel(t.id, reason="again"), lambda: fleet.promote(t.id),
-                 lambda: fleet.resurrect(t.id), lambda: fleet.move(t.id, "ready")):
+    for call in (
+        lambda: fleet.cancel(t.id, reason="again"),
+        lambda: fleet.promote(t.id),
+        lambda: fleet.resurrect(t.id),
+        lambda: fleet.move(t.id, "ready"),
+    ):
         with pytest.raises(InvalidTransition):
             call()
     with pytest.raises(ValidationError, match="needs a reason"):
@@ -177,7 +184,12 @@ def test_review_gates_approve_and_reject(fleet: Fleet, root: Path) -> None:
     fleet.approve(t.id)
     final = fleet.approve(t.id)
     assert final.state == State.DONE
-    assert [h["outcome"] for h in final.meta["gate"]["history"]] == ["passed", "rejected", "passed", "passed"]
+    assert [h["outcome"] for h in final.meta["gate"]["history"]] == [
+        "passed",
+        "rejected",
+        "passed",
+        "passed",
+    ]
 
 
 def test_move_follows_the_table(fleet: Fleet) -> None:
@@ -191,10 +203,21 @@ def test_move_follows_the_table(fleet: Fleet) -> None:
 
 def test_edit_fields_labels_body_and_expect_rev(fleet: Fleet) -> None:
     t = fleet.create_task("x", labels=["a"])
-    e = fleet.edit_task(t.id, title="New title", priority="low", add_labels=["b"],
-                        remove_labels=["a"], set_fields={"owner": "ops", "due": "2026-12-01T00:00:00Z"},
-                        body="## Objective\n\nnew body\n")
-    assert (e.title, e.priority, e.meta["labels"], e.meta["owner"]) == ("New title", "low", ["b"], "ops")
+    e = fleet.edit_task(
+        t.id,
+        title="New title",
+        priority="low",
+        add_labels=["b"],
+        remove_labels=["a"],
+        set_fields={"owner": "ops", "due": "2026-12-01T00:00:00Z"},
+        body="## Objective\n\nnew body\n",
+    )
+    assert (e.title, e.priority, e.meta["labels"], e.meta["owner"]) == (
+        "New title",
+        "low",
+        ["b"],
+        "ops",
+    )
     assert e.body == "## Objective\n\nnew body\n"
     assert e.path == t.path  # the file name keeps its original slug
     with pytest.raises(ConcurrentModification, match="changed since revision"):
@@ -209,7 +232,7 @@ def test_ids_are_prefix_resolvable_and_refuse_paths(fleet: Fleet) -> None:
     t = fleet.create_task("x")
     assert fleet.get_task(t.id[2:6]).id == t.id
     for bad in ("../etc/passwd", "t-../../x", "/abs", "t-a/b", "t-ab cd", "", "t-"):
-        with pytest.raises(ValidationError, match="no '/', '..'"):
+        with pytest.raises(ValidationError, match=r"no '/', '\.\.'"):
             fleet.get_task(bad)
     ids = [t.id] + [fleet.create_task(f"y{i}").id for i in range(32)]  # 33 ids, 32 first chars
     firsts = [i[2] for i in ids]

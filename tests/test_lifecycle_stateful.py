@@ -13,8 +13,18 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from aof import AofError, FixedClock, Fleet, SeededIds, State
 from aof.task import STATES, TRANSITIONS, id_from_filename
 
-VERBS = ("promote", "claim", "complete", "release", "block", "answer", "fail", "cancel",
-         "resurrect", "demote")
+VERBS = (
+    "promote",
+    "claim",
+    "complete",
+    "release",
+    "block",
+    "answer",
+    "fail",
+    "cancel",
+    "resurrect",
+    "demote",
+)
 
 
 class Lifecycle(RuleBasedStateMachine):
@@ -141,5 +151,9 @@ class Lifecycle(RuleBasedStateMachine):
 
 
 TestLifecycle = Lifecycle.TestCase
-TestLifecycle.settings = settings(max_examples=60, stateful_step_count=40, deadline=None,
-                                  suppress_health_check=[HealthCheck.too_slow])
+TestLifecycle.settings = settings(
+    max_examples=60,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)

@@ -24,13 +24,27 @@ BASE: dict[str, Any] = {
 }
 
 ANY = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-2, 2) | st.text(max_size=5)
-TIMES = st.sampled_from(["2026-11-21T09:00:00Z", "2026-11-21 09:00", "2026-11-21T09:00:00+02:00",
-                         "2026-11-21", "yesterday", "2026-11-21T09:00:00.5Z"])
+TIMES = st.sampled_from(
+    [
+        "2026-11-21T09:00:00Z",
+        "2026-11-21 09:00",
+        "2026-11-21T09:00:00+02:00",
+        "2026-11-21",
+        "yesterday",
+        "2026-11-21T09:00:00.5Z",
+    ]
+)
 IDS = st.sampled_from(["t-abc123", "t-abcd", "t-ab", "t-ABC123", "x-abc123", "t-ilou12"])
 SLUGS = st.sampled_from(["core", "a-b", "A", "-x", "x_y", "a" * 63, "a" * 64])
 LEASES = st.fixed_dictionaries(
-    {}, optional={"holder": st.sampled_from(["a", ""]) | ANY, "token": st.sampled_from(["1-x", ""]),
-                  "acquired": TIMES, "expires": TIMES})
+    {},
+    optional={
+        "holder": st.sampled_from(["a", ""]) | ANY,
+        "token": st.sampled_from(["1-x", ""]),
+        "acquired": TIMES,
+        "expires": TIMES,
+    },
+)
 
 FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "schema": st.sampled_from(["aof/task/v1", "aof/task/v2"]) | ANY,
@@ -50,21 +64,32 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "attempts": st.integers(-2, 5) | ANY,
     "fence": st.integers(-2, 5) | ANY,
     "max_attempts": st.integers(-1, 5) | ANY,
-    "labels": st.lists(st.sampled_from(["ok", "a b", "a,b", " lead", "x" * 64, "x" * 65]),
-                       max_size=3) | ANY,
-    "budget": st.dictionaries(st.sampled_from(["usd", "tokens", "wall_s", "eur"]),
-                              st.integers(-1, 5) | st.floats(0, 5) | st.booleans(), max_size=3) | ANY,
+    "labels": st.lists(
+        st.sampled_from(["ok", "a b", "a,b", " lead", "x" * 64, "x" * 65]), max_size=3
+    )
+    | ANY,
+    "budget": st.dictionaries(
+        st.sampled_from(["usd", "tokens", "wall_s", "eur"]),
+        st.integers(-1, 5) | st.floats(0, 5) | st.booleans(),
+        max_size=3,
+    )
+    | ANY,
     "lease": LEASES | ANY,
-    "routing": st.fixed_dictionaries({}, optional={"role": ANY, "agent": ANY,
-                                                  "tags": st.lists(st.text(max_size=3)) | ANY}) | ANY,
+    "routing": st.fixed_dictionaries(
+        {}, optional={"role": ANY, "agent": ANY, "tags": st.lists(st.text(max_size=3)) | ANY}
+    )
+    | ANY,
     "sla": st.dictionaries(st.text(max_size=3), ANY, max_size=2) | ANY,
     "custom_key": ANY,
 }
 
 
 @settings(max_examples=1500, deadline=None)
-@given(st.dictionaries(st.sampled_from(sorted(FIELDS)), st.just(None), max_size=3).flatmap(
-    lambda keys: st.fixed_dictionaries({k: FIELDS[k] for k in keys})))
+@given(
+    st.dictionaries(st.sampled_from(sorted(FIELDS)), st.just(None), max_size=3).flatmap(
+        lambda keys: st.fixed_dictionaries({k: FIELDS[k] for k in keys})
+    )
+)
 def test_validator_and_schema_agree(changes: dict[str, Any]) -> None:
     meta = {**BASE, **changes}
     try:

@@ -18,9 +18,33 @@ import click
 
 from ..errors import AofError
 
+# Command name -> "module:attribute", imported only when that command runs (or help lists it).
+LAZY_COMMANDS = {
+    "audit": "maint:audit",
+    "board": "maint:board",
+    "doctor": "maint:doctor",
+    "history": "maint:history",
+    "init": "maint:init",
+    "lint": "maint:lint",
+    "task": "task:task",
+}
+
 
 class AofGroup(click.Group):
-    """A group that turns AofError into one line on stderr and the documented exit code."""
+    """The root group: loads command modules lazily, and turns AofError into one line on
+    stderr and the documented exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, attr = LAZY_COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(f".{module}", __name__), attr)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -78,12 +102,23 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
 
 
 @click.group(cls=AofGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--root", envvar="AOF_ROOT", metavar="DIR",
-              help="Fleet root (default: $AOF_ROOT, else the nearest aof.yaml upward).")
-@click.option("--actor", envvar="AOF_ACTOR", metavar="KIND:NAME",
-              help="Who the change is attributed to (default: human:<login>; $AOF_ACTOR).")
-@click.option("--commit/--no-commit", default=None,
-              help="Commit each change to git (default: git.commit in aof.yaml).")
+@click.option(
+    "--root",
+    envvar="AOF_ROOT",
+    metavar="DIR",
+    help="Fleet root (default: $AOF_ROOT, else the nearest aof.yaml upward).",
+)
+@click.option(
+    "--actor",
+    envvar="AOF_ACTOR",
+    metavar="KIND:NAME",
+    help="Who the change is attributed to (default: human:<login>; $AOF_ACTOR).",
+)
+@click.option(
+    "--commit/--no-commit",
+    default=None,
+    help="Commit each change to git (default: git.commit in aof.yaml).",
+)
 @click.version_option(package_name="aof", prog_name="aof")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, actor: str | None, commit: bool | None) -> None:
@@ -101,18 +136,6 @@ def cli(ctx: click.Context, root: str | None, actor: str | None, commit: bool | 
     ctx.obj = Env(root, actor, commit)
 
 
-def _register() -> None:
-    from . import maint, task
-
-    cli.add_command(task.task)
-    for command in (maint.init, maint.board, maint.doctor, maint.lint, maint.audit,
-                    maint.history):
-        cli.add_command(command)
-
-
-_register()
-
-
 def main() -> None:
     """Console-script entry point."""
     try:
@@ -125,6 +148,9 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("AOF_DEBUG"):
             raise
-        click.echo(f"Error: internal error: {type(exc).__name__}: {exc} "
-                   "(set AOF_DEBUG=1 for the traceback)", err=True)
+        click.echo(
+            f"Error: internal error: {type(exc).__name__}: {exc} "
+            "(set AOF_DEBUG=1 for the traceback)",
+            err=True,
+        )
         sys.exit(70)

@@ -29,8 +29,11 @@ def init(env: Env, directory: str, name: str | None, as_json: bool) -> None:
     from . import default_actor
 
     fleet = Fleet.init(directory, name=name, actor=env.actor or default_actor(), commit=env.commit)
-    emit({"root": str(fleet.root), "name": fleet.config.name}, as_json,
-         f"initialised fleet {fleet.config.name!r} in {fleet.root}")
+    emit(
+        {"root": str(fleet.root), "name": fleet.config.name},
+        as_json,
+        f"initialised fleet {fleet.config.name!r} in {fleet.root}",
+    )
 
 
 @click.command()
@@ -120,8 +123,15 @@ def lint(env: Env, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _filter_records(fleet: Any, task: str | None, actor: str | None, action: str | None,
-                    since: str | None, until: str | None, text: str | None) -> list[dict[str, Any]]:
+def _filter_records(
+    fleet: Any,
+    task: str | None,
+    actor: str | None,
+    action: str | None,
+    since: str | None,
+    until: str | None,
+    text: str | None,
+) -> list[dict[str, Any]]:
     import json
 
     from ..clock import format_time, parse_time
@@ -148,7 +158,7 @@ def _filter_records(fleet: Any, task: str | None, actor: str | None, action: str
         if action and rec.get("action") != action:
             continue
         ts = str(rec.get("ts", ""))
-        if lo and ts < lo or hi and ts > hi:
+        if (lo and ts < lo) or (hi and ts > hi):
             continue
         if text and text.lower() not in json.dumps(rec, ensure_ascii=False).lower():
             continue
@@ -159,24 +169,38 @@ def _filter_records(fleet: Any, task: str | None, actor: str | None, action: str
 def _render_record(rec: dict[str, Any]) -> str:
     who = rec.get("actor") or {}
     entity = rec.get("entity") or {}
-    move = f" {rec['from']} -> {rec['to']}" if rec.get("from") else (
-        f" -> {rec['to']}" if rec.get("to") else "")
+    move = (
+        f" {rec['from']} -> {rec['to']}"
+        if rec.get("from")
+        else (f" -> {rec['to']}" if rec.get("to") else "")
+    )
     reason = f"  ({rec['reason']})" if rec.get("reason") else ""
-    return (f"{rec.get('ts')}  {who.get('kind')}:{who.get('id')}  {rec.get('action')} "
-            f"{entity.get('kind')} {entity.get('id')}{move}{reason}")
+    return (
+        f"{rec.get('ts')}  {who.get('kind')}:{who.get('id')}  {rec.get('action')} "
+        f"{entity.get('kind')} {entity.get('id')}{move}{reason}"
+    )
 
 
 def _audit_options(f: Any) -> Any:
-    for opt in reversed([
-        click.option("--task", metavar="ID", shell_complete=complete_task_ids, help="Only this task."),
-        click.option("--actor", "who", metavar="KIND:NAME", help="Only this actor (or NAME)."),
-        click.option("--action", help="Only this action (created, claimed, completed, ...)."),
-        click.option("--since", metavar="TIME", help="At or after this ISO time."),
-        click.option("--until", metavar="TIME", help="At or before this ISO time."),
-        click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True,
-                     help="The most recent N matches (0: all); filters apply first."),
-        json_option,
-    ]):
+    for opt in reversed(
+        [
+            click.option(
+                "--task", metavar="ID", shell_complete=complete_task_ids, help="Only this task."
+            ),
+            click.option("--actor", "who", metavar="KIND:NAME", help="Only this actor (or NAME)."),
+            click.option("--action", help="Only this action (created, claimed, completed, ...)."),
+            click.option("--since", metavar="TIME", help="At or after this ISO time."),
+            click.option("--until", metavar="TIME", help="At or before this ISO time."),
+            click.option(
+                "--limit",
+                type=click.IntRange(min=0),
+                default=50,
+                show_default=True,
+                help="The most recent N matches (0: all); filters apply first.",
+            ),
+            json_option,
+        ]
+    ):
         f = opt(f)
     return f
 
@@ -195,8 +219,16 @@ def audit() -> None:
 @audit.command("list")
 @_audit_options
 @pass_env
-def audit_list(env: Env, task: str | None, who: str | None, action: str | None,
-               since: str | None, until: str | None, limit: int, as_json: bool) -> None:
+def audit_list(
+    env: Env,
+    task: str | None,
+    who: str | None,
+    action: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """List audit records, oldest first, after filtering.
 
     \b
@@ -212,8 +244,17 @@ def audit_list(env: Env, task: str | None, who: str | None, action: str | None,
 @click.argument("text")
 @_audit_options
 @pass_env
-def audit_search(env: Env, text: str, task: str | None, who: str | None, action: str | None,
-                 since: str | None, until: str | None, limit: int, as_json: bool) -> None:
+def audit_search(
+    env: Env,
+    text: str,
+    task: str | None,
+    who: str | None,
+    action: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
     """Audit records whose JSON contains TEXT (case-insensitive).
 
     \b
@@ -258,5 +299,3 @@ def history(env: Env, ref: str, as_json: bool) -> None:
         click.echo("\ncommits:")
         for c in commits:
             click.echo(f"  {c['commit'][:10]} {c['date']}  {c['subject']}  <{c['author']}>")
-
-

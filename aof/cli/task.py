@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -12,6 +13,7 @@ from ..task import PRIORITIES, STATES, TERMINAL, State, id_from_filename
 from . import Env, emit, json_option, pass_env
 
 STATE_NAMES = [s.value for s in STATES]
+FC = TypeVar("FC", bound=Callable[..., Any])
 
 
 def complete_task_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
@@ -36,14 +38,23 @@ def complete_task_ids(ctx: click.Context, param: click.Parameter, incomplete: st
     return sorted(out, key=lambda c: c.value)
 
 
-def task_arg(envvar: bool = False) -> Any:
-    return click.argument("ref", metavar="ID", shell_complete=complete_task_ids,
-                          envvar="AOF_TASK_ID" if envvar else None, required=True)
+def task_arg(envvar: bool = False) -> Callable[[FC], FC]:
+    """The ID argument (completes from file names; agents may give it as $AOF_TASK_ID)."""
+    return click.argument(
+        "ref",
+        metavar="ID",
+        shell_complete=complete_task_ids,
+        envvar="AOF_TASK_ID" if envvar else None,
+        required=True,
+    )
 
 
 token_option = click.option(
-    "--token", envvar="AOF_LEASE_TOKEN", metavar="T",
-    help="Fencing token from the claim ($AOF_LEASE_TOKEN). Agents must pass it.")
+    "--token",
+    envvar="AOF_LEASE_TOKEN",
+    metavar="T",
+    help="Fencing token from the claim ($AOF_LEASE_TOKEN). Agents must pass it.",
+)
 
 
 def show_line(fleet: Any, task: Any, verb: str) -> str:
@@ -88,18 +99,39 @@ def task() -> None:
 @click.option("--priority", type=click.Choice(PRIORITIES), help="Default: normal.")
 @click.option("--team", metavar="SLUG")
 @click.option("--project", metavar="SLUG")
-@click.option("--depends-on", "depends_on", multiple=True, metavar="ID",
-              shell_complete=complete_task_ids, help="A task that must be done first (repeat).")
+@click.option(
+    "--depends-on",
+    "depends_on",
+    multiple=True,
+    metavar="ID",
+    shell_complete=complete_task_ids,
+    help="A task that must be done first (repeat).",
+)
 @click.option("--label", "labels", multiple=True, metavar="L", help="A label (repeat).")
 @click.option("--parent", metavar="ID", shell_complete=complete_task_ids)
 @click.option("--body", help="Markdown body (default: an Objective section with the title).")
-@click.option("--body-file", type=click.File("r", encoding="utf-8"), help="Read the body from a file, - for stdin.")
+@click.option(
+    "--body-file",
+    type=click.File("r", encoding="utf-8"),
+    help="Read the body from a file, - for stdin.",
+)
 @click.option("--ready", is_flag=True, help="Create it in ready/ instead of backlog/.")
 @json_option
 @pass_env
-def create(env: Env, title: str, priority: str | None, team: str | None, project: str | None,
-           depends_on: tuple[str, ...], labels: tuple[str, ...], parent: str | None,
-           body: str | None, body_file: Any, ready: bool, as_json: bool) -> None:
+def create(
+    env: Env,
+    title: str,
+    priority: str | None,
+    team: str | None,
+    project: str | None,
+    depends_on: tuple[str, ...],
+    labels: tuple[str, ...],
+    parent: str | None,
+    body: str | None,
+    body_file: Any,
+    ready: bool,
+    as_json: bool,
+) -> None:
     """Create a task (in backlog/, or ready/ with --ready).
 
     \b
@@ -109,15 +141,28 @@ def create(env: Env, title: str, priority: str | None, team: str | None, project
     """
     if body_file is not None:
         body = body_file.read()
-    t = env.fleet().create_task(title, priority=priority, team=team, project=project,
-                                depends_on=depends_on, labels=labels, parent=parent,
-                                body=body, ready=ready)
+    t = env.fleet().create_task(
+        title,
+        priority=priority,
+        team=team,
+        project=project,
+        depends_on=depends_on,
+        labels=labels,
+        parent=parent,
+        body=body,
+        ready=ready,
+    )
     out_task(env, t, as_json, "created")
 
 
 @task.command("list")
-@click.option("--state", "states", multiple=True, type=click.Choice(STATE_NAMES),
-              help="Only this state (repeat). Default: every state but done and cancelled.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(STATE_NAMES),
+    help="Only this state (repeat). Default: every state but done and cancelled.",
+)
 @click.option("--all", "all_states", is_flag=True, help="Include done and cancelled tasks.")
 @click.option("--team", metavar="SLUG")
 @click.option("--project", metavar="SLUG")
@@ -127,9 +172,18 @@ def create(env: Env, title: str, priority: str | None, team: str | None, project
 @click.option("--text", metavar="Q", help="Title or body contains Q (case-insensitive).")
 @json_option
 @pass_env
-def list_(env: Env, states: tuple[str, ...], all_states: bool, team: str | None,
-          project: str | None, priority: str | None, labels: tuple[str, ...],
-          holder: str | None, text: str | None, as_json: bool) -> None:
+def list_(
+    env: Env,
+    states: tuple[str, ...],
+    all_states: bool,
+    team: str | None,
+    project: str | None,
+    priority: str | None,
+    labels: tuple[str, ...],
+    holder: str | None,
+    text: str | None,
+    as_json: bool,
+) -> None:
     """List tasks, most urgent first; unreadable files are reported on stderr.
 
     \b
@@ -138,11 +192,20 @@ def list_(env: Env, states: tuple[str, ...], all_states: bool, team: str | None,
       aof task list --all --json | jq '.[].id'
     """
     fleet = env.fleet()
-    chosen: list[Any] = list(states) or (list(STATES) if all_states else
-                                         [s for s in STATES if s not in TERMINAL])
+    chosen: list[Any] = list(states) or (
+        list(STATES) if all_states else [s for s in STATES if s not in TERMINAL]
+    )
     problems: list[str] = []
-    rows = fleet.list_tasks(states=chosen, team=team, project=project, priority=priority,
-                            labels=labels, holder=holder, text=text, problems=problems)
+    rows = fleet.list_tasks(
+        states=chosen,
+        team=team,
+        project=project,
+        priority=priority,
+        labels=labels,
+        holder=holder,
+        text=text,
+        problems=problems,
+    )
     for msg in problems:
         click.echo(f"warning: {msg}", err=True)
     if as_json:
@@ -154,7 +217,9 @@ def list_(env: Env, states: tuple[str, ...], all_states: bool, team: str | None,
     for r in rows:
         extra = f"  [{r['holder']}]" if r["holder"] else ""
         labels_txt = f"  #{' #'.join(r['labels'])}" if r["labels"] else ""
-        click.echo(f"{r['id']:<10} {r['state']:<11} {r['priority']:<8} {r['title']}{labels_txt}{extra}")
+        click.echo(
+            f"{r['id']:<10} {r['state']:<11} {r['priority']:<8} {r['title']}{labels_txt}{extra}"
+        )
 
 
 @task.command()
@@ -181,24 +246,49 @@ def show(env: Env, ref: str, as_json: bool) -> None:
 @task_arg()
 @click.option("--title")
 @click.option("--priority", type=click.Choice(PRIORITIES))
-@click.option("--set", "set_pairs", multiple=True, metavar="KEY=VALUE",
-              help="Set a frontmatter field (repeat); VALUE is read as YAML.")
+@click.option(
+    "--set",
+    "set_pairs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set a frontmatter field (repeat); VALUE is read as YAML.",
+)
 @click.option("--unset", multiple=True, metavar="KEY", help="Remove a frontmatter field.")
 @click.option("--add-label", multiple=True, metavar="L")
 @click.option("--remove-label", multiple=True, metavar="L")
 @click.option("--add-dep", multiple=True, metavar="ID", shell_complete=complete_task_ids)
 @click.option("--remove-dep", multiple=True, metavar="ID", shell_complete=complete_task_ids)
 @click.option("--body", help="Replace the Markdown body.")
-@click.option("--body-file", type=click.File("r", encoding="utf-8"), help="Replace the body from a file, - for stdin.")
-@click.option("--expect-rev", metavar="REV", help="Refuse if the task changed since this rev (from show --json).")
+@click.option(
+    "--body-file",
+    type=click.File("r", encoding="utf-8"),
+    help="Replace the body from a file, - for stdin.",
+)
+@click.option(
+    "--expect-rev",
+    metavar="REV",
+    help="Refuse if the task changed since this rev (from show --json).",
+)
 @token_option
 @json_option
 @pass_env
-def edit(env: Env, ref: str, title: str | None, priority: str | None,
-         set_pairs: tuple[str, ...], unset: tuple[str, ...], add_label: tuple[str, ...],
-         remove_label: tuple[str, ...], add_dep: tuple[str, ...], remove_dep: tuple[str, ...],
-         body: str | None, body_file: Any, expect_rev: str | None, token: str | None,
-         as_json: bool) -> None:
+def edit(
+    env: Env,
+    ref: str,
+    title: str | None,
+    priority: str | None,
+    set_pairs: tuple[str, ...],
+    unset: tuple[str, ...],
+    add_label: tuple[str, ...],
+    remove_label: tuple[str, ...],
+    add_dep: tuple[str, ...],
+    remove_dep: tuple[str, ...],
+    body: str | None,
+    body_file: Any,
+    expect_rev: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
     """Edit fields or the body of a task; comments and formatting in the file are kept.
 
     \b
@@ -207,10 +297,20 @@ def edit(env: Env, ref: str, title: str | None, priority: str | None,
     """
     if body_file is not None:
         body = body_file.read()
-    t = env.fleet().edit_task(ref, title=title, priority=priority, set_fields=parse_set(set_pairs),
-                              unset=unset, add_labels=add_label, remove_labels=remove_label,
-                              add_deps=add_dep, remove_deps=remove_dep, body=body, token=token,
-                              expect_rev=expect_rev)
+    t = env.fleet().edit_task(
+        ref,
+        title=title,
+        priority=priority,
+        set_fields=parse_set(set_pairs),
+        unset=unset,
+        add_labels=add_label,
+        remove_labels=remove_label,
+        add_deps=add_dep,
+        remove_deps=remove_dep,
+        body=body,
+        token=token,
+        expect_rev=expect_rev,
+    )
     out_task(env, t, as_json, "edited")
 
 
@@ -232,7 +332,12 @@ def ready_(env: Env, ref: str, reason: str | None, as_json: bool) -> None:
 @task.command()
 @task_arg()
 @click.option("--agent", required=True, metavar="NAME", help="Who claims it (the lease holder).")
-@click.option("--ttl", type=float, metavar="S", help="Lease length in seconds (default: scheduler.lease_ttl_s).")
+@click.option(
+    "--ttl",
+    type=float,
+    metavar="S",
+    help="Lease length in seconds (default: scheduler.lease_ttl_s).",
+)
 @json_option
 @pass_env
 def claim(env: Env, ref: str, agent: str, ttl: float | None, as_json: bool) -> None:
@@ -248,8 +353,12 @@ def claim(env: Env, ref: str, agent: str, ttl: float | None, as_json: bool) -> N
     lease = t.lease or {}
     fleet = env.fleet()
     data = {**fleet.task_json(t, body=False), "token": lease.get("token")}
-    emit(data, as_json, f"{t.id} claimed by {lease.get('holder')}: token {lease.get('token')} "
-                        f"(expires {lease.get('expires')})")
+    emit(
+        data,
+        as_json,
+        f"{t.id} claimed by {lease.get('holder')}: token {lease.get('token')} "
+        f"(expires {lease.get('expires')})",
+    )
 
 
 @task.command()

@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import cardfile
 from ..errors import AmbiguousId, NotFound, ValidationError
@@ -23,8 +22,9 @@ from ..task import STATES, State, Task, check_ref, id_from_filename
 CACHE_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Located:
+class Located(NamedTuple):
+    """Where a task file is: its id, state and path (no parsing involved)."""
+
     id: str
     state: State
     path: Path
@@ -130,9 +130,7 @@ class TaskStore:
 
     # --- listing --------------------------------------------------------------------------
 
-    def summaries(
-        self, states: Iterable[State] = STATES
-    ) -> tuple[list[dict[str, Any]], list[str]]:
+    def summaries(self, states: Iterable[State] = STATES) -> tuple[list[dict[str, Any]], list[str]]:
         """Summaries of every readable task in ``states`` and the problems met on the way."""
         cache = self._load_cache()
         fresh: dict[str, list[Any]] = {}
@@ -186,8 +184,10 @@ class TaskStore:
             return {"error": str(exc)}
         if card.meta.get("id") != tid:
             line = card.line_of("id")
-            return {"error": f"{rel}:{line}: id: {card.meta.get('id')!r} does not match the "
-                             f"file name's id {tid!r}"}
+            return {
+                "error": f"{rel}:{line}: id: {card.meta.get('id')!r} does not match the "
+                f"file name's id {tid!r}"
+            }
         return summarize(card.meta)
 
     def _load_cache(self) -> dict[str, list[Any]]:
