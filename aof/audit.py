@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from .clock import Clock, format_time
 from .errors import ValidationError
-from .locks import Lock
+from .locks import Lock, lock_for
 
 ACTOR_KINDS = ("human", "agent", "scheduler", "system")
 ACTOR_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}\Z")
@@ -57,7 +57,7 @@ class AuditLog:
         self.root = root
         self.dir = root / "audit"
         self.clock = clock
-        self.lock = Lock(root / ".aof" / "locks" / "audit.lock")
+        self.lock: Lock = lock_for(root / ".aof" / "locks" / "audit.lock")
 
     def path_for(self, when: datetime) -> Path:
         return self.dir / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}.jsonl"
@@ -137,7 +137,12 @@ def _tail(fd: int) -> tuple[int, bool]:
     size = os.fstat(fd).st_size
     if size == 0:
         return 0, False
-    chunk = os.pread(fd, min(size, 65536), max(0, size - 65536))
+    want = 4096
+    while True:
+        chunk = os.pread(fd, min(size, want), max(0, size - want))
+        if chunk.count(b"\n") >= 2 or want >= size:
+            break
+        want *= 4
     torn = not chunk.endswith(b"\n")
     for raw in reversed(chunk.splitlines()):
         try:

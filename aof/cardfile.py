@@ -129,6 +129,21 @@ def parse(text: str, path: Path | str = "<card>") -> Card:
     return Card(meta=meta, body=body, text=text, frontmatter=front, canonical=canonical)
 
 
+def written(text: str, meta: dict[str, Any], body: str) -> Card:
+    """The Card for ``text`` that aof just rendered from ``meta`` and ``body`` (no re-parse)."""
+    match = SPLIT.match(text)
+    front = (match.group(1) or "") if match else ""
+    canonical = text == "---\n" + front + "---\n" + body and _is_canonical_front(front, meta)
+    return Card(meta=meta, body=body, text=text, frontmatter=front, canonical=canonical)
+
+
+def _is_canonical_front(front: str, meta: dict[str, Any]) -> bool:
+    try:
+        return yamlfast.dump(meta) == front
+    except yamlfast.NotCanonical:
+        return False
+
+
 def load_rt(front: str, path: Path | str, first_line: int = 2) -> Any:
     """Parse YAML text in round-trip mode; errors name ``path`` and the line (card-relative)."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -336,8 +351,10 @@ def move_rewrite(src: Path, dst: Path, text: str, base: str, expect: Stamp | Non
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, dst)
+    # Only the destination directory is synced: should power fail before the source
+    # directory's entry is on disk, the task shows up in both states, and the janitor
+    # resolves that duplicate from the audit trail. (A kill -9 needs no fsync at all.)
     _fsync_dir(dst.parent)
-    _fsync_dir(src.parent)
 
 
 def move(src: Path, dst: Path) -> None:

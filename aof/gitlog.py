@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .audit import Actor
 from .errors import GitError
-from .locks import Lock
+from .locks import Lock, lock_for
 
 FALLBACK_COMMITTER = {"name": "aof", "email": "aof@localhost"}
 
@@ -47,7 +47,7 @@ class Committer:
         self.committer = committer
         self.audit_lock = audit_lock
         self.state = root / ".aof" / "git"
-        self.lock = Lock(root / ".aof" / "locks" / "git.lock", timeout=120)
+        self.lock: Lock = lock_for(root / ".aof" / "locks" / "git.lock", timeout=120)
 
     def _git(
         self,

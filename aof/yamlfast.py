@@ -38,14 +38,17 @@ _PLAIN_FIRST = re.compile(r"[A-Za-z_/(]")
 _PLAIN_BAD = re.compile(r"[#\[\]{},`\"'\\&*!|>%@\t\n\r]|: |:\Z|\s\Z")
 
 
+# Characters YAML may hold unescaped (c-printable, less BOM, tab and line breaks).
+_NOT_PRINTABLE = re.compile(
+    "[^\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _printable(ch: str) -> bool:
-    o = ord(ch)
-    return (
-        0x20 <= o <= 0x7E
-        or 0xA0 <= o <= 0xD7FF
-        or (0xE000 <= o <= 0xFFFD and o != 0xFEFF)
-        or o >= 0x10000
-    )
+    return not _NOT_PRINTABLE.match(ch)
 
 
 def plain_ok(text: str) -> bool:
@@ -55,13 +58,11 @@ def plain_ok(text: str) -> bool:
     first = text[0]
     if not (_PLAIN_FIRST.match(first) or (ord(first) > 0x7F and first.isalpha())):
         return False
-    if _PLAIN_BAD.search(text):
-        return False
-    return all(_printable(c) for c in text)
+    return not _PLAIN_BAD.search(text) and not _NOT_PRINTABLE.search(text)
 
 
 def _quote(text: str) -> str:
-    if all(_printable(c) for c in text):
+    if not _NOT_PRINTABLE.search(text):
         return "'" + text.replace("'", "''") + "'"
     out = []
     for ch in json.dumps(text, ensure_ascii=False)[1:-1]:
@@ -87,7 +88,7 @@ def scalar(value: Any) -> str:
             raise NotCanonical(f"float {value!r}")
         return text
     if isinstance(value, str):
-        if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        if _SURROGATE.search(value):
             raise NotCanonical("lone surrogate in string")
         return value if plain_ok(value) else _quote(value)
     raise NotCanonical(f"type {type(value).__name__}")

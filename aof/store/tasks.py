@@ -16,10 +16,13 @@ from typing import Any, NamedTuple
 
 from .. import cardfile
 from ..errors import AmbiguousId, NotFound, ValidationError
-from ..locks import Lock
+from ..locks import Lock, lock_for
 from ..task import STATES, State, Task, check_ref, id_from_filename
 
 CACHE_VERSION = 1
+# Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
+# a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
+LOCK_STRIPES = 256
 
 
 class Located(NamedTuple):
@@ -58,12 +61,19 @@ class TaskStore:
         self.dir = root / "tasks"
         self.locks = root / ".aof" / "locks"
         self.cache_path = root / ".aof" / "cache" / "tasks.json"
+        # id -> file name. A task keeps its file name in every state, so a known id is found
+        # with at most one stat per state directory instead of a directory listing.
+        self._names: dict[str, str] = {}
 
     def state_dir(self, state: State) -> Path:
         return self.dir / state.value
 
     def lock(self, task_id: str) -> Lock:
-        return Lock(self.locks / f"task-{task_id}.lock")
+        """The lock for read-modify-write of one task (striped; see LOCK_STRIPES)."""
+        import zlib
+
+        stripe = zlib.crc32(task_id.encode()) % LOCK_STRIPES
+        return lock_for(self.locks / f"task-{stripe:03d}.lock")
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -82,23 +92,65 @@ class TaskStore:
                 if entry.name.endswith(".md") and not entry.name.startswith("."):
                     yield state, entry
 
-    def locate(self, ref: str) -> Located:
-        """Find the task whose id is ``ref`` or starts with it; NotFound / AmbiguousId otherwise."""
+    def locate(self, ref: str, prefer: Iterable[State] = ()) -> Located:
+        """Find the task whose id is ``ref`` or starts with it; NotFound / AmbiguousId otherwise.
+
+        Only file names are read (no stat, no YAML). ``prefer`` lists the states to look in
+        first: an exact id found there is returned at once.
+        """
         prefix = check_ref(ref)
+        order = [*prefer, *(s for s in STATES if s not in set(prefer))]
+        for attempt in (1, 2):
+            known = self._names.get(prefix)
+            if known is not None:
+                for state in order:
+                    path = self.state_dir(state) / known
+                    if os.path.isfile(path) and not os.path.islink(path):
+                        return Located(prefix, state, path)
+            if attempt == 1 and len(prefix) >= 6 and self._names:
+                self._learn_names()  # an id this process has not seen: one listing, then stats
         hits: dict[str, Located] = {}
-        for state, entry in self.scan():
-            tid = id_from_filename(entry.name)
-            if tid is None or not tid.startswith(prefix) or entry.is_symlink():
+        for state in order:
+            directory = self.state_dir(state)
+            try:
+                names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+            except FileNotFoundError:
                 continue
-            if tid == prefix:
-                return Located(tid, state, Path(entry.path))
-            hits.setdefault(tid, Located(tid, state, Path(entry.path)))
+            for name in sorted(names):
+                tid = id_from_filename(name)
+                if tid is None or not tid.startswith(prefix):
+                    continue
+                path = directory / name
+                if path.is_symlink():
+                    continue
+                self._names[tid] = name
+                if tid == prefix:
+                    return Located(tid, state, path)
+                hits.setdefault(tid, Located(tid, state, path))
         if not hits:
             raise NotFound(f"no task with id {prefix!r}")
         if len(hits) > 1:
             shown = ", ".join(sorted(hits)[:5])
             raise AmbiguousId(f"task id {prefix!r} is ambiguous: it matches {shown}")
         return next(iter(hits.values()))
+
+    def _learn_names(self) -> None:
+        """Remember the file name of every task on disk (one listing per state directory)."""
+        for state in STATES:
+            try:
+                names = os.listdir(self.state_dir(state))
+            except FileNotFoundError:
+                continue
+            for name in names:
+                tid = id_from_filename(name)
+                if tid is not None:
+                    self._names[tid] = name
+
+    def relocate(self, loc: Located) -> Located:
+        """``loc`` if the file is still there, else wherever the task is now (NotFound if gone)."""
+        if os.path.lexists(loc.path):
+            return loc
+        return self.locate(loc.id)
 
     def exists(self, task_id: str) -> bool:
         try:
