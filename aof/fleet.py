@@ -121,6 +121,7 @@ class Fleet:
                 enabled=self._commit,
                 committer=self.config.committer,
                 audit_lock=self.audit.lock,
+                clock=self.clock,
             )
         return self._git
 
@@ -150,10 +151,15 @@ class Fleet:
             if src.name == CONFIG_NAME:
                 text = text.replace("{{name}}", fleet_name)
             cardfile.write_new(dst, text)
-        if not (root / ".git").exists():
-            import subprocess
+        import subprocess
 
+        if not (root / ".git").exists():
             subprocess.run(["git", "init", "-q", str(root)], check=True)
+        # Git's own settings for repositories with many files (feature.manyFiles, plus the
+        # split index): every aof commit rewrites only a small part of the index.
+        for key, value in (("index.version", "4"), ("core.untrackedCache", "true"),
+                           ("core.splitIndex", "true")):
+            subprocess.run(["git", "config", key, value], cwd=root, check=True)
         fleet = cls(root, **kwargs)
         _, audit_path = fleet.audit.append(
             fleet.actor, "init", ("fleet", fleet_name), reason="aof init"

@@ -1,19 +1,24 @@
 """The committer: every aof change becomes a git commit of exactly the paths it touched.
 
-Measured on this machine's kind (docs/performance.md, bench/bench_git.py), at 10,000 files:
-``git add && git commit -- paths`` 46 ms; GitPython 95-104 ms and it sweeps other processes'
-staged files into its commits; pygit2 costs 72 ms just to import. The git CLI's plumbing is
-the fastest correct option (~25 ms), so a commit is:
+Measured (docs/decisions.md D2, ``make bench``) at 10,000 tracked files, one-file commits:
+GitPython 271 ms (and 77 ms to import; its index writer sweeps other processes' staged files
+into its commits), ``git add && git commit -- paths`` 35 ms, the plumbing chain (``update-index``
+into a private index, ``write-tree``, ``commit-tree``, ``update-ref``) 25 ms, and
+``git fast-import`` ~10 ms. So a commit is:
 
-1. under ``.aof/locks/git.lock`` (serialises aof processes; humans are handled by step 4),
-2. a private index ``.aof/git/index`` that mirrors HEAD (re-read with ``read-tree`` only
-   when HEAD moved since aof last committed) gets ``update-index --add --remove -- paths``,
-3. ``write-tree``, ``commit-tree`` with the actor as author, and a compare-and-swap
-   ``update-ref HEAD new old`` (retried from step 2 if a human committed meanwhile),
-4. the user's own index is refreshed for those paths only, retried while a human's git holds
-   ``index.lock``. A human's unrelated staged work is never swept into an aof commit.
+1. under ``.aof/locks/git.lock`` (serialises aof processes);
+2. HEAD's branch and commit read from the ref files (no process);
+3. one ``git fast-import`` fed ``from <head>``, then ``M``/``D`` lines carrying the files'
+   bytes exactly as they are on disk (audit files read under the audit lock, so never a
+   half-written line). fast-import refuses to move the branch unless the new commit
+   descends from the branch's current tip: a compare-and-swap, retried if a person committed
+   meanwhile. Small imports are written as loose objects (``fastimport.unpackLimit``);
+4. ``git update-index`` refreshes the user's index for those paths only, waiting out a
+   person's ``index.lock``, so ``git status`` is clean and a person's own staged work is never
+   swept into an aof commit.
 
-Commit hooks do not run for aof's commits (plumbing), like ``--no-verify``.
+Hooks do not run for aof's commits. The author is the actor (``agent:coder-1``); the committer
+is ``git.committer`` from aof.yaml, else ``aof <aof@localhost>``.
 """
 
 from __future__ import annotations
@@ -23,12 +28,17 @@ import subprocess
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .audit import Actor
 from .errors import GitError
 from .locks import Lock, lock_for
 
-FALLBACK_COMMITTER = {"name": "aof", "email": "aof@localhost"}
+if TYPE_CHECKING:
+    from .clock import Clock
+
+DEFAULT_COMMITTER = {"name": "aof", "email": "aof@localhost"}
+GIT = ("git", "-c", "gc.auto=0", "-c", "core.hooksPath=/dev/null")
 
 
 class Committer:
@@ -41,46 +51,79 @@ class Committer:
         enabled: bool = True,
         committer: dict[str, str] | None = None,
         audit_lock: Lock | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.root = root
         self.enabled = enabled
-        self.committer = committer
+        self.committer = committer or DEFAULT_COMMITTER
         self.audit_lock = audit_lock
-        self.state = root / ".aof" / "git"
+        self.clock = clock
         self.lock: Lock = lock_for(root / ".aof" / "locks" / "git.lock", timeout=120)
 
-    def _git(
-        self,
-        *args: str,
-        index: bool = False,
-        env: dict[str, str] | None = None,
-        stdin: str | None = None,
-        check: bool = True,
-    ) -> subprocess.CompletedProcess[str]:
-        full_env = dict(os.environ)
-        full_env.pop("GIT_INDEX_FILE", None)
-        if index:
-            full_env["GIT_INDEX_FILE"] = str(self.state / "index")
-        if env:
-            full_env.update(env)
-        proc = subprocess.run(
-            ["git", "-c", "gc.auto=0", "-c", "core.hooksPath=/dev/null", *args],
-            cwd=self.root,
-            env=full_env,
-            input=stdin,
-            capture_output=True,
-            text=True,
-        )
+    def _git(self, *args: str, stdin: bytes | None = None,
+             check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        env = dict(os.environ)
+        env.pop("GIT_INDEX_FILE", None)
+        proc = subprocess.run([*GIT, *args], cwd=self.root, env=env, input=stdin,
+                              capture_output=True)
         if check and proc.returncode != 0:
-            raise GitError(f"git {' '.join(args[:3])} failed: {proc.stderr.strip()[-400:]}")
+            raise GitError(f"git {' '.join(args[:2])} failed: {_err(proc)}")
         return proc
 
+    # --- reading refs without a process ---------------------------------------------------
+
+    def _dirs(self) -> tuple[Path, Path]:
+        """(git dir, common dir) of the fleet root; worktrees keep refs in the common dir."""
+        dot = self.root / ".git"
+        git_dir = dot
+        if dot.is_file():
+            text = dot.read_text(encoding="utf-8").strip()
+            if not text.startswith("gitdir:"):
+                raise GitError(f"{dot}: not a gitdir file")
+            git_dir = (self.root / text[7:].strip()).resolve()
+        common = git_dir
+        if (git_dir / "commondir").is_file():
+            common = (git_dir / (git_dir / "commondir").read_text().strip()).resolve()
+        return git_dir, common
+
+    def branch_and_head(self) -> tuple[str, str | None]:
+        """The branch HEAD points to and its commit (None before the first commit)."""
+        try:
+            git_dir, common = self._dirs()
+            head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+            if not head.startswith("ref: ") or (common / "reftable").exists():
+                raise ValueError("detached HEAD or reftable: ask git")
+            ref = head[5:]
+            try:
+                return ref, (common / ref).read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                pass
+            try:
+                packed = (common / "packed-refs").read_text(encoding="utf-8")
+            except FileNotFoundError:
+                return ref, None
+            for line in packed.splitlines():
+                if line.endswith(" " + ref) and not line.startswith(("#", "^")):
+                    return ref, line.split(" ", 1)[0]
+            return ref, None
+        except (OSError, ValueError):
+            proc = self._git("symbolic-ref", "-q", "HEAD", check=False)
+            if proc.returncode != 0:
+                raise GitError("HEAD is detached: check out a branch in the fleet root") from None
+            ref = proc.stdout.decode().strip()
+            sha = self._git("rev-parse", "-q", "--verify", "HEAD", check=False).stdout
+            return ref, sha.decode().strip() or None
+
     def head(self) -> str | None:
-        proc = self._git("rev-parse", "-q", "--verify", "HEAD", check=False)
-        return proc.stdout.strip() or None
+        return self.branch_and_head()[1]
+
+    # --- committing ---------------------------------------------------------------------
 
     def commit(self, paths: Iterable[Path | str], message: str, author: Actor) -> str | None:
-        """Commit exactly ``paths`` (files added, changed or deleted); return the commit id."""
+        """Commit exactly ``paths`` as they are on disk (added, changed or deleted).
+
+        Return the new commit id (None when commits are off). GitError if git refuses.
+        """
         if not self.enabled:
             return None
         rels = sorted({self._rel(p) for p in paths})
@@ -88,81 +131,61 @@ class Committer:
             return None
         with self.lock:
             for _ in range(20):
-                sha = self._try_commit(rels, message, author)
-                if sha != "retry":
+                sha = self._import(rels, message, author)
+                if sha is not None:
+                    self._refresh_user_index(rels)
                     return sha
-            raise GitError("HEAD kept moving while aof tried to commit; try again")
-        return None
+                time.sleep(0.01)
+            raise GitError("the branch kept moving while aof tried to commit; try again")
 
     def _rel(self, path: Path | str) -> str:
         p = Path(path)
-        return (p.relative_to(self.root) if p.is_absolute() else p).as_posix()
+        rel = (p.relative_to(self.root) if p.is_absolute() else p).as_posix()
+        if rel.startswith("../") or "\n" in rel or '"' in rel:
+            raise GitError(f"refusing to commit path {rel!r}")
+        return rel
 
-    def _private_index(self) -> tuple[str | None, str | None]:
-        """Make the private index equal HEAD; return (head commit, head tree)."""
-        marker = self.state / "index.head"
-        try:
-            head, tree = marker.read_text(encoding="utf-8").split()
-        except (OSError, ValueError):
-            head = tree = ""
-        current = self.head()
-        if current and current == head and (self.state / "index").exists():
-            marker.unlink()  # until this commit succeeds the index may differ from HEAD
-            return head, tree
-        self.state.mkdir(parents=True, exist_ok=True)
-        marker.unlink(missing_ok=True)
-        if current:
-            self._git("read-tree", current, index=True)
-            tree = self._git("rev-parse", f"{current}^{{tree}}").stdout.strip()
-            return current, tree
-        self._git("read-tree", "--empty", index=True)
-        return None, None
+    def _stream(self, rels: Sequence[str], message: str, author: Actor, ref: str,
+                head: str | None) -> bytes:
+        now = int(self.clock.now().timestamp()) if self.clock else int(time.time())
+        msg = message.encode("utf-8") + b"\n"
+        parts = [
+            f"commit {ref}\nmark :1\n".encode(),
+            f"author {author} <{author.id}@{author.kind}.aof> {now} +0000\n".encode(),
+            f"committer {self.committer['name']} <{self.committer['email']}> {now} +0000\n".encode(),
+            f"data {len(msg)}\n".encode(), msg,
+        ]
+        if head:
+            parts.append(f"from {head}\n".encode())
+        for rel in rels:
+            try:
+                if rel.startswith("audit/") and self.audit_lock is not None:
+                    with self.audit_lock:  # never a half-written audit line
+                        data = (self.root / rel).read_bytes()
+                else:
+                    data = (self.root / rel).read_bytes()
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+                parts.append(f"D {rel}\n".encode())
+                continue
+            parts.append(f"M 100644 inline {rel}\ndata {len(data)}\n".encode())
+            parts.append(data + b"\n")
+        parts.append(b"get-mark :1\ndone\n")
+        return b"".join(parts)
 
-    def _try_commit(self, rels: Sequence[str], message: str, author: Actor) -> str | None:
-        head, head_tree = self._private_index()
-        if self.audit_lock is not None and any(r.startswith("audit/") for r in rels):
-            with self.audit_lock:  # never stage a half-written audit line
-                self._git("update-index", "--add", "--remove", "--", *rels, index=True)
-        else:
-            self._git("update-index", "--add", "--remove", "--", *rels, index=True)
-        tree = self._git("write-tree", index=True).stdout.strip()
-        if tree == head_tree:
-            self._mark(head, tree)
-            self._refresh_user_index(rels)
-            return None
-        env = {
-            "GIT_AUTHOR_NAME": str(author),
-            "GIT_AUTHOR_EMAIL": f"{author.id}@{author.kind}.aof",
-        }
-        if self.committer:
-            env["GIT_COMMITTER_NAME"] = self.committer["name"]
-            env["GIT_COMMITTER_EMAIL"] = self.committer["email"]
-        args = ["commit-tree", tree, *(["-p", head] if head else [])]
-        proc = self._git(*args, env=env, stdin=message + "\n", check=False)
-        if (proc.returncode != 0 and "identity" in proc.stderr.lower()) or (
-            proc.returncode != 0 and "ident" in proc.stderr.lower()
-        ):
-            env["GIT_COMMITTER_NAME"] = FALLBACK_COMMITTER["name"]
-            env["GIT_COMMITTER_EMAIL"] = FALLBACK_COMMITTER["email"]
-            proc = self._git(*args, env=env, stdin=message + "\n", check=False)
+    def _import(self, rels: Sequence[str], message: str, author: Actor) -> str | None:
+        """One fast-import; the new commit id, or None if the branch moved (retry)."""
+        ref, head = self.branch_and_head()
+        stream = self._stream(rels, message, author, ref, head)
+        proc = self._git("-c", "fastimport.unpackLimit=1000", "fast-import", "--quiet",
+                         "--date-format=raw", "--done", stdin=stream, check=False)
         if proc.returncode != 0:
-            raise GitError(f"git commit-tree failed: {proc.stderr.strip()[-400:]}")
-        sha = proc.stdout.strip()
-        old = head or "0" * 40
-        upd = self._git(
-            "update-ref", "-m", f"aof: {message.splitlines()[0]}", "HEAD", sha, old, check=False
-        )
-        if upd.returncode != 0:
-            return "retry"  # a human committed meanwhile: rebuild from the new HEAD
-        self._mark(sha, tree)
-        self._refresh_user_index(rels)
-        return sha
-
-    def _mark(self, head: str | None, tree: str | None) -> None:
-        if head and tree:
-            tmp = self.state / f".index.head.{os.getpid()}"
-            tmp.write_text(f"{head} {tree}\n", encoding="utf-8")
-            os.replace(tmp, self.state / "index.head")
+            if b"Not updating" in proc.stderr:
+                return None  # a person moved the branch meanwhile: compare-and-swap failed
+            raise GitError(f"git fast-import failed: {_err(proc)}")
+        new = proc.stdout.decode().strip()
+        if len(new) not in (40, 64):
+            raise GitError(f"git fast-import gave no commit id: {_err(proc)}")
+        return new
 
     def _refresh_user_index(self, rels: Sequence[str]) -> None:
         delay = 0.01
@@ -171,33 +194,35 @@ class Committer:
             proc = self._git("update-index", "--add", "--remove", "--", *rels, check=False)
             if proc.returncode == 0:
                 return
-            if "index.lock" not in proc.stderr or time.monotonic() > deadline:
+            if b"index.lock" not in proc.stderr or time.monotonic() > deadline:
                 raise GitError(
                     "committed, but could not refresh git's index (another git holds "
-                    f"index.lock?): {proc.stderr.strip()[-300:]}; `git reset -q` repairs it"
+                    f"index.lock?): {_err(proc)}; `git reset -q` repairs it"
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
+    # --- reading history ------------------------------------------------------------------
+
     def log(self, paths: Sequence[str], limit: int = 50) -> list[dict[str, str]]:
-        """Commits touching ``paths`` (following renames is not possible for several paths)."""
+        """Commits touching ``paths``, newest first."""
         if not paths:
             return []
         fmt = "%H%x1f%an%x1f%aI%x1f%s"
         proc = self._git("log", f"-n{limit}", f"--format={fmt}", "--", *paths, check=False)
         out = []
-        for line in proc.stdout.splitlines():
-            sha, author, when, subject = [*line.split("\x1f"), "", "", "", ""][:4]
-            out.append({"commit": sha, "author": author, "date": when, "subject": subject})
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            sha, name, when, subject = [*line.split("\x1f"), "", "", "", ""][:4]
+            out.append({"commit": sha, "author": name, "date": when, "subject": subject})
         return out
 
     def dirty(self, pathspecs: Sequence[str] = ("tasks", "audit")) -> list[str]:
         """Paths under ``pathspecs`` that differ from HEAD or are untracked."""
-        proc = self._git(
-            "status", "--porcelain", "-z", "--untracked-files=all", "--", *pathspecs, check=False
-        )
-        out = []
-        for item in proc.stdout.split("\0"):
-            if len(item) > 3:
-                out.append(item[3:])
-        return out
+        proc = self._git("status", "--porcelain", "-z", "--no-renames", "--untracked-files=all",
+                         "--", *pathspecs, check=False)
+        return [item[3:] for item in proc.stdout.decode("utf-8", "replace").split("\0")
+                if len(item) > 3]
+
+
+def _err(proc: subprocess.CompletedProcess[bytes]) -> str:
+    return proc.stderr.decode("utf-8", "replace").strip()[-400:]

@@ -92,7 +92,7 @@ class TaskStore:
                 if entry.name.endswith(".md") and not entry.name.startswith("."):
                     yield state, entry
 
-    def locate(self, ref: str, prefer: Iterable[State] = ()) -> Located:
+    def locate(self, ref: str, prefer: Iterable[State] = (), learn: bool = True) -> Located:
         """Find the task whose id is ``ref`` or starts with it; NotFound / AmbiguousId otherwise.
 
         Only file names are read (no stat, no YAML). ``prefer`` lists the states to look in
@@ -107,7 +107,7 @@ class TaskStore:
                     path = self.state_dir(state) / known
                     if os.path.isfile(path) and not os.path.islink(path):
                         return Located(prefix, state, path)
-            if attempt == 1 and len(prefix) >= 6 and self._names:
+            if attempt == 1 and learn and len(prefix) >= 6 and self._names:
                 self._learn_names()  # an id this process has not seen: one listing, then stats
         hits: dict[str, Located] = {}
         for state in order:
@@ -153,8 +153,9 @@ class TaskStore:
         return self.locate(loc.id)
 
     def exists(self, task_id: str) -> bool:
+        """Whether a task with exactly this id is on disk (reads the directories)."""
         try:
-            return self.locate(task_id).id == task_id
+            return self.locate(task_id, learn=False).id == task_id
         except NotFound:
             return False
         except AmbiguousId:
@@ -215,7 +216,10 @@ class TaskStore:
             if "error" in summary:
                 problems.append(summary["error"])
                 continue
-            out.append({**summary, "state": state.value, "path": rel})
+            # The row is the cached summary itself, given its place: no second dict per task.
+            summary["state"] = state.value
+            summary["path"] = rel
+            out.append(summary)
         if fresh != {k: v for k, v in cache.items() if k.split("/", 1)[0] in _values(wanted)}:
             keep = {k: v for k, v in cache.items() if k.split("/", 1)[0] not in _values(wanted)}
             self._save_cache({**keep, **fresh})
