@@ -157,8 +157,11 @@ class Fleet:
             subprocess.run(["git", "init", "-q", str(root)], check=True)
         # Git's own settings for repositories with many files (feature.manyFiles, plus the
         # split index): every aof commit rewrites only a small part of the index.
-        for key, value in (("index.version", "4"), ("core.untrackedCache", "true"),
-                           ("core.splitIndex", "true")):
+        for key, value in (
+            ("index.version", "4"),
+            ("core.untrackedCache", "true"),
+            ("core.splitIndex", "true"),
+        ):
             subprocess.run(["git", "config", key, value], cwd=root, check=True)
         fleet = cls(root, **kwargs)
         _, audit_path = fleet.audit.append(

@@ -60,12 +60,14 @@ class Committer:
         self.clock = clock
         self.lock: Lock = lock_for(root / ".aof" / "locks" / "git.lock", timeout=120)
 
-    def _git(self, *args: str, stdin: bytes | None = None,
-             check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    def _git(
+        self, *args: str, stdin: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]:
         env = dict(os.environ)
         env.pop("GIT_INDEX_FILE", None)
-        proc = subprocess.run([*GIT, *args], cwd=self.root, env=env, input=stdin,
-                              capture_output=True)
+        proc = subprocess.run(
+            [*GIT, *args], cwd=self.root, env=env, input=stdin, capture_output=True
+        )
         if check and proc.returncode != 0:
             raise GitError(f"git {' '.join(args[:2])} failed: {_err(proc)}")
         return proc
@@ -145,15 +147,18 @@ class Committer:
             raise GitError(f"refusing to commit path {rel!r}")
         return rel
 
-    def _stream(self, rels: Sequence[str], message: str, author: Actor, ref: str,
-                head: str | None) -> bytes:
+    def _stream(
+        self, rels: Sequence[str], message: str, author: Actor, ref: str, head: str | None
+    ) -> bytes:
         now = int(self.clock.now().timestamp()) if self.clock else int(time.time())
         msg = message.encode("utf-8") + b"\n"
+        name, email = self.committer["name"], self.committer["email"]
         parts = [
             f"commit {ref}\nmark :1\n".encode(),
             f"author {author} <{author.id}@{author.kind}.aof> {now} +0000\n".encode(),
-            f"committer {self.committer['name']} <{self.committer['email']}> {now} +0000\n".encode(),
-            f"data {len(msg)}\n".encode(), msg,
+            f"committer {name} <{email}> {now} +0000\n".encode(),
+            f"data {len(msg)}\n".encode(),
+            msg,
         ]
         if head:
             parts.append(f"from {head}\n".encode())
@@ -176,8 +181,16 @@ class Committer:
         """One fast-import; the new commit id, or None if the branch moved (retry)."""
         ref, head = self.branch_and_head()
         stream = self._stream(rels, message, author, ref, head)
-        proc = self._git("-c", "fastimport.unpackLimit=1000", "fast-import", "--quiet",
-                         "--date-format=raw", "--done", stdin=stream, check=False)
+        proc = self._git(
+            "-c",
+            "fastimport.unpackLimit=1000",
+            "fast-import",
+            "--quiet",
+            "--date-format=raw",
+            "--done",
+            stdin=stream,
+            check=False,
+        )
         if proc.returncode != 0:
             if b"Not updating" in proc.stderr:
                 return None  # a person moved the branch meanwhile: compare-and-swap failed
@@ -218,10 +231,19 @@ class Committer:
 
     def dirty(self, pathspecs: Sequence[str] = ("tasks", "audit")) -> list[str]:
         """Paths under ``pathspecs`` that differ from HEAD or are untracked."""
-        proc = self._git("status", "--porcelain", "-z", "--no-renames", "--untracked-files=all",
-                         "--", *pathspecs, check=False)
-        return [item[3:] for item in proc.stdout.decode("utf-8", "replace").split("\0")
-                if len(item) > 3]
+        proc = self._git(
+            "status",
+            "--porcelain",
+            "-z",
+            "--no-renames",
+            "--untracked-files=all",
+            "--",
+            *pathspecs,
+            check=False,
+        )
+        return [
+            item[3:] for item in proc.stdout.decode("utf-8", "replace").split("\0") if len(item) > 3
+        ]
 
 
 def _err(proc: subprocess.CompletedProcess[bytes]) -> str:

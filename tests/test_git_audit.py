@@ -155,3 +155,30 @@ def test_init_makes_one_commit_with_the_template(tmp_path: Path) -> None:
     assert git_clean(fleet.root)
     assert subprocess.run(["git", "check-ignore", "-q", ".aof/x"], cwd=fleet.root).returncode == 0
     assert json.loads(json.dumps(fleet.config.data))["name"] == "f"
+
+
+def test_a_person_committing_during_an_aof_commit_is_never_overwritten(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The branch moves between aof reading HEAD and importing: fast-import refuses the
+    non-fast-forward update, aof retries from the new tip, and both commits survive."""
+    fleet.create_task("before")
+    stale = fleet.git.branch_and_head()
+    (fleet.root / "person.md").write_text("a person's commit\n")
+    git(fleet.root, "add", "person.md")
+    git(fleet.root, "-c", "user.name=p", "-c", "user.email=p@x", "commit", "-qm", "person")
+    real = fleet.git.branch_and_head
+    calls = {"n": 0}
+
+    def once_stale() -> tuple[str, str | None]:
+        calls["n"] += 1
+        return stale if calls["n"] == 1 else real()
+
+    monkeypatch.setattr(fleet.git, "branch_and_head", once_stale)
+    t = fleet.create_task("after")
+    assert calls["n"] >= 2  # the first, stale attempt was refused and retried
+    log = git(fleet.root, "log", "--format=%s").splitlines()
+    assert log[0] == f"task {t.id}: created in backlog (human:tester)"
+    assert log[1] == "person"
+    assert "person.md" in git(fleet.root, "ls-files")
+    assert git_clean(fleet.root)
