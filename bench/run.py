@@ -195,7 +195,7 @@ def bench_git(sizes: list[int], repeat: int, tmp: Path) -> dict[str, Any]:
             t = time.perf_counter()
             committer.commit([p], "aof commit", Actor("agent", "bench"))
             samples.append(time.perf_counter() - t)
-        row["aof_plumbing_ms"] = median_ms(samples)
+        row["aof_committer_ms"] = median_ms(samples)
         samples = []
         for i in range(repeat):
             p = f"porcelain-{i}.md"
