@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import cardfile
 from .errors import AofError
-from .task import State, id_from_filename
+from .task import State
 
 if TYPE_CHECKING:
     from .fleet import Fleet
@@ -94,13 +94,9 @@ def _lint_tasks(fleet: Fleet) -> list[str]:
             if child.name not in known_states and not child.name.startswith("."):
                 findings.append(f"tasks/{child.name}:1: (path): not a state directory")
     for state, entry in fleet.tasks.scan():
-        rel = f"tasks/{state.value}/{entry.name}"
-        tid = id_from_filename(entry.name)
-        if tid is None:
-            findings.append(f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md)")
-            continue
-        if entry.is_symlink():
-            findings.append(f"{rel}:1: (file): symlinks are not followed in tasks/")
+        rel, tid, problem = fleet.tasks.classify(state, entry)
+        if problem is not None or tid is None:
+            findings.append(str(problem))
             continue
         try:
             card = cardfile.read(Path(entry.path))

@@ -48,7 +48,7 @@ BAD_FILES = {
         GOOD_FRONT.format(id="t-abcd99", title="a") + "---\n",
         "t-bad007-x.md:3: id: 't-abcd99' does not match",
     ),
-    "not a task name": ("notes.md", "hello\n", "notes.md:1: not a task file name"),
+    "not a task name": ("notes.md", "hello\n", "notes.md:1: (file name): not a task file name"),
 }
 
 

@@ -181,6 +181,23 @@ def _render_record(rec: dict[str, Any]) -> str:
     )
 
 
+def _show_records(
+    env: Env,
+    task: str | None,
+    who: str | None,
+    action: str | None,
+    since: str | None,
+    until: str | None,
+    text: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Filter first, then keep the most recent ``limit``, then print."""
+    recs = _filter_records(env.fleet(), task, who, action, since, until, text)
+    recs = recs[-limit:] if limit else recs
+    emit(recs, as_json, "\n".join(_render_record(r) for r in recs) or "no records")
+
+
 def _audit_options(f: Any) -> Any:
     for opt in reversed(
         [
@@ -235,9 +252,7 @@ def audit_list(
     Example:
       aof audit list --actor agent:coder-1 --since 2026-11-01T00:00:00Z
     """
-    recs = _filter_records(env.fleet(), task, who, action, since, until, None)
-    recs = recs[-limit:] if limit else recs
-    emit(recs, as_json, "\n".join(_render_record(r) for r in recs) or "no records")
+    _show_records(env, task, who, action, since, until, None, limit, as_json)
 
 
 @audit.command("search")
@@ -261,9 +276,7 @@ def audit_search(
     Example:
       aof audit search "superseded"
     """
-    recs = _filter_records(env.fleet(), task, who, action, since, until, text)
-    recs = recs[-limit:] if limit else recs
-    emit(recs, as_json, "\n".join(_render_record(r) for r in recs) or "no records")
+    _show_records(env, task, who, action, since, until, text, limit, as_json)
 
 
 @click.command()

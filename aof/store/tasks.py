@@ -92,6 +92,20 @@ class TaskStore:
                 if entry.name.endswith(".md") and not entry.name.startswith("."):
                     yield state, entry
 
+    def classify(self, state: State, entry: os.DirEntry[str]) -> tuple[str, str | None, str | None]:
+        """(path relative to the root, task id, problem) of one entry of a state directory.
+
+        The problem is set, and the id None, for files aof will not read as tasks: names that
+        are not ``t-<id>-<slug>.md``, and symlinks (never followed out of the root).
+        """
+        rel = f"tasks/{state.value}/{entry.name}"
+        tid = id_from_filename(entry.name)
+        if tid is None:
+            return rel, None, f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md)"
+        if entry.is_symlink():
+            return rel, None, f"{rel}:1: (file): is a symlink; aof does not follow links in tasks/"
+        return rel, tid, None
+
     def locate(self, ref: str, prefer: Iterable[State] = (), learn: bool = True) -> Located:
         """Find the task whose id is ``ref`` or starts with it; NotFound / AmbiguousId otherwise.
 
@@ -192,13 +206,9 @@ class TaskStore:
         wanted = list(states)
         for state, entry in self.scan(wanted):
             key = f"{state.value}/{entry.name}"
-            tid = id_from_filename(entry.name)
-            rel = f"tasks/{key}"
-            if tid is None:
-                problems.append(f"{rel}:1: not a task file name (expected t-<id>-<slug>.md)")
-                continue
-            if entry.is_symlink():
-                problems.append(f"{rel}:1: is a symlink; aof does not follow links in tasks/")
+            rel, tid, problem = self.classify(state, entry)
+            if problem is not None or tid is None:
+                problems.append(str(problem))
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
