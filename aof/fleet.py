@@ -45,6 +45,7 @@ from .task import (
 
 if TYPE_CHECKING:
     from .gitlog import Committer
+    from .registry.service import Registry
 
 # Fields a generic `edit --set` may not touch: identity, and what only the lifecycle writes.
 PROTECTED = frozenset({"schema", "id", "created", "created_by", "lease", "fence", "attempts"})
@@ -109,6 +110,7 @@ class Fleet:
         self.audit = AuditLog(self.root, self.clock)
         self._commit = self.config.commit_mode != "off" if commit is None else commit
         self._git: Committer | None = None
+        self._registry: Registry | None = None
 
     @property
     def git(self) -> Committer:
@@ -124,6 +126,29 @@ class Fleet:
                 clock=self.clock,
             )
         return self._git
+
+    @property
+    def registry(self) -> Registry:
+        """Teams, projects, hosts, schedules and agents (``aof.registry.service``)."""
+        if self._registry is None:
+            from .registry.service import Registry
+
+            self._registry = Registry(self)
+        return self._registry
+
+    def open_work(self, team: str) -> int:
+        """Tasks of ``team`` that are ready or in progress, counted from the task directories."""
+        rows = self.list_tasks(states=[State.READY, State.IN_PROGRESS], team=team)
+        return len(rows)
+
+    def desired_state(self, team: str, at: Any = None) -> Any:
+        """What ``team`` should be doing at ``at`` (default: now), and why (``aof.desired``)."""
+        from .desired import desired_team
+
+        when = at or self.clock.now()
+        entry = self.registry.get("team", team)
+        schedules = [s for s in self.registry.rows("schedule") if s.get("team") == team]
+        return desired_team(entry.meta, schedules, when, self.open_work(team))
 
     # --- creating a fleet root ----------------------------------------------------------
 

@@ -27,6 +27,13 @@ LAZY_COMMANDS = {
     "init": "maint:init",
     "lint": "maint:lint",
     "task": "task:task",
+    "team": "registry:team",
+    "project": "registry:project",
+    "host": "registry:host",
+    "schedule": "registry:schedule",
+    "agent": "registry:agent",
+    "fleet": "fleetcmd:fleet_group",
+    "snapshot": "fleetcmd:snapshot_group",
 }
 
 

@@ -1,0 +1,24 @@
+"""Projects: ``projects/<slug>.md``. A repository (or workspace) a team works on."""
+
+from __future__ import annotations
+
+from .spec import Field, Noun, boolean, slug, text, text_list
+
+PROJECT = Noun(
+    name="project",
+    dir="projects",
+    fields=(
+        Field("team", slug, required=True, ref="team", help="the owning team's slug"),
+        Field("root_path", text, required=True, help="the repository's directory"),
+        Field("default_branch", text, default="main"),
+        Field("remote_url", text),
+        Field("enabled", boolean, default=True),
+        Field("host", slug, ref="host"),
+        Field("ao_project_root", text),
+        Field("coder", text),
+        Field("model", text),
+        Field("workflow", slug),
+        Field("setup", text_list),
+        Field("credential_files", text_list),
+    ),
+)

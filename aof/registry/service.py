@@ -1,0 +1,437 @@
+"""Registry mutations and reads, through the same pipeline as tasks.
+
+Every change validates the card, checks references (an unknown team, host or project is
+refused), writes atomically (``aof.cardfile``), appends one audit record per entity changed and
+makes one commit. Registry changes hold ``.aof/locks/registry.lock`` so a reference check and
+the write it guards cannot interleave with another process's delete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import cardfile, yamlfast
+from ..errors import InvalidTransition, NotFound, ValidationError
+from ..locks import lock_for
+from ..task import TERMINAL, State
+from . import NOUNS
+from .spec import SLUG_RE, Noun, ordered, validate
+
+if TYPE_CHECKING:
+    from ..fleet import Fleet
+
+CACHE_VERSION = 1
+
+
+class Entry:
+    """One registry card as read from disk."""
+
+    __slots__ = ("card", "noun", "path", "slug")
+
+    def __init__(self, noun: Noun, slug: str, path: Path, card: cardfile.Card) -> None:
+        self.noun, self.slug, self.path, self.card = noun, slug, path, card
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self.card.meta
+
+
+class Registry:
+    """Teams, projects, hosts, schedules and agents of one fleet root."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.root = fleet.root
+        self.lock = lock_for(self.root / ".aof" / "locks" / "registry.lock")
+
+    # --- reading ------------------------------------------------------------------------
+
+    @staticmethod
+    def noun(name: str) -> Noun:
+        try:
+            return NOUNS[name]
+        except KeyError:
+            raise ValidationError(f"unknown kind {name!r} (kinds: {', '.join(NOUNS)})") from None
+
+    def path(self, noun: Noun, slug: str) -> Path:
+        if not isinstance(slug, str) or not SLUG_RE.match(slug):
+            raise ValidationError(
+                f"{noun.name} slug {slug!r}: lower-case letters, digits and '-' only "
+                "(no '/', '..' or spaces)"
+            )
+        return self.root / noun.dir / f"{slug}.md"
+
+    def rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def get(self, kind: str, slug: str) -> Entry:
+        """The entry ``kind``/``slug``; NotFound if there is none, ValidationError if broken."""
+        noun = self.noun(kind)
+        path = self.path(noun, slug)
+        try:
+            card = cardfile.read(path)
+        except FileNotFoundError:
+            raise NotFound(f"no {noun.name} {slug!r} ({noun.dir}/{slug}.md)") from None
+        entry = Entry(noun, slug, path, card)
+        self._check(entry)
+        return entry
+
+    def exists(self, kind: str, slug: str) -> bool:
+        return self.path(self.noun(kind), slug).is_file()
+
+    def _check(self, entry: Entry) -> None:
+        rel = self.rel(entry.path)
+        validate(entry.noun, entry.meta, rel, entry.card.line_of)
+        if entry.meta.get("slug") != entry.slug:
+            raise ValidationError(
+                f"{rel}:{entry.card.line_of('slug')}: slug: {entry.meta.get('slug')!r} does not "
+                f"match the file name {entry.slug!r}"
+            )
+
+    def rows(self, kind: str, problems: list[str] | None = None) -> list[dict[str, Any]]:
+        """Every readable entry of ``kind`` (its frontmatter plus ``path``), sorted by slug.
+
+        Parsed cards are cached in ``.aof/cache/registry-<kind>.json`` keyed on each file's
+        inode, size and mtime; broken cards go to ``problems`` and are skipped.
+        """
+        noun = self.noun(kind)
+        directory = self.root / noun.dir
+        cache_path = self.root / ".aof" / "cache" / f"registry-{noun.name}.json"
+        try:
+            cache = json.loads(cache_path.read_bytes())
+            cache = cache["entries"] if cache.get("v") == CACHE_VERSION else {}
+        except (OSError, ValueError, KeyError, AttributeError):
+            cache = {}
+        fresh: dict[str, Any] = {}
+        out = []
+        try:
+            names = sorted(os.listdir(directory))
+        except FileNotFoundError:
+            names = []
+        for name in names:
+            if not name.endswith(".md") or name.startswith("."):
+                continue
+            path = directory / name
+            rel = f"{noun.dir}/{name}"
+            if path.is_symlink():
+                if problems is not None:
+                    problems.append(f"{rel}:1: (file): is a symlink; aof does not follow links")
+                continue
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            stamp = [st.st_ino, st.st_size, st.st_mtime_ns]
+            hit = cache.get(name)
+            if hit is not None and hit[:3] == stamp:
+                result = hit[3]
+            else:
+                try:
+                    card = cardfile.read(path)
+                    self._check(Entry(noun, name[:-3], path, card))
+                    result = {"meta": card.meta}
+                except (ValidationError, OSError) as exc:
+                    result = {"error": str(exc).replace(str(self.root) + "/", "")}
+            fresh[name] = [*stamp, result]
+            if "error" in result:
+                if problems is not None:
+                    problems.append(result["error"])
+                continue
+            out.append({**result["meta"], "path": rel})
+        if fresh != cache:
+            try:
+                cache_path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
+                tmp.write_text(json.dumps({"v": CACHE_VERSION, "entries": fresh}), encoding="utf-8")
+                os.replace(tmp, cache_path)
+            except OSError:
+                pass
+        return out
+
+    def slugs(self, kind: str) -> set[str]:
+        noun = self.noun(kind)
+        try:
+            return {n[:-3] for n in os.listdir(self.root / noun.dir) if n.endswith(".md")}
+        except FileNotFoundError:
+            return set()
+
+    # --- references ---------------------------------------------------------------------
+
+    def _check_refs(self, noun: Noun, meta: dict[str, Any], where: str) -> None:
+        for f in noun.fields:
+            value = meta.get(f.name)
+            if f.ref is None or value is None:
+                continue
+            for target in value if isinstance(value, list) else [value]:
+                if not self.exists(f.ref, target):
+                    raise ValidationError(
+                        f"{where}: {f.name}: no {f.ref} {target!r} "
+                        f"(create it with `aof {f.ref} create`, or see `aof {f.ref} list`)"
+                    )
+
+    def referrers(self, kind: str, slug: str) -> list[tuple[str, str, str]]:
+        """(kind, slug-or-task-id, field) of everything that refers to ``kind``/``slug``.
+
+        Open tasks count (their ``team``/``project``); done and cancelled ones are history.
+        """
+        out = []
+        for other in NOUNS.values():
+            for f in other.fields:
+                if f.ref != kind:
+                    continue
+                for row in self.rows(other.name):
+                    value = row.get(f.name)
+                    if value == slug or (isinstance(value, list) and slug in value):
+                        out.append((other.name, str(row["slug"]), f.name))
+        if kind in ("team", "project"):
+            open_states = [s for s in State if s not in TERMINAL]
+            for row in self.fleet.list_tasks(states=open_states):
+                if row.get(kind) == slug:
+                    out.append(("task", str(row["id"]), kind))
+        return out
+
+    # --- writing ------------------------------------------------------------------------
+
+    def _write(
+        self,
+        entry: Entry | None,
+        noun: Noun,
+        slug: str,
+        meta: dict[str, Any],
+        body: str | None = None,
+    ) -> Path:
+        meta = ordered(noun, meta)
+        path = self.path(noun, slug)
+        rel = self.rel(path)
+        validate(noun, meta, rel, entry.card.line_of if entry else (lambda k: 1))
+        self._check_refs(noun, meta, rel)
+        if entry is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = "---\n" + _dump(meta) + "---\n" + (body if body is not None else "")
+            try:
+                cardfile.write_new(path, text)
+            except FileExistsError:
+                raise ValidationError(f"{rel}: a {noun.name} {slug!r} already exists") from None
+        else:
+            text = cardfile.render(entry.card, meta, body)
+            cardfile.replace(path, text, expect=entry.card.stamp)
+        return path
+
+    def _commit(
+        self,
+        records: list[tuple[str, str, str, dict[str, Any] | None]],
+        paths: list[Path],
+        message: str,
+        reason: str | None = None,
+    ) -> None:
+        actor = self.fleet.actor
+        audit_paths = []
+        for kind, slug, action, changes in records:
+            _, audit_path = self.fleet.audit.append(
+                actor, action, (kind, slug), reason=reason, changes=changes or None
+            )
+            audit_paths.append(audit_path)
+        self.fleet.git.commit([*paths, *audit_paths], f"{message} ({actor})", actor)
+
+    def create(
+        self, kind: str, slug: str, fields: dict[str, Any], body: str | None = None
+    ) -> Entry:
+        """Create ``kind``/``slug``; ValidationError for bad fields, unknown refs or clashes."""
+        noun = self.noun(kind)
+        meta: dict[str, Any] = {"schema": noun.schema, "slug": slug}
+        for f in noun.fields:
+            if f.default is not None:
+                meta[f.name] = f.default
+        for key, value in fields.items():
+            if value is not None:
+                meta[key] = value
+        with self.lock:
+            path = self._write(None, noun, slug, meta, body)
+            self._commit(
+                [(noun.name, slug, "created", _changes({}, meta))],
+                [path],
+                f"{noun.name} {slug}: created",
+            )
+        return self.get(kind, slug)
+
+    def update(self, kind: str, slug: str, changes: dict[str, Any]) -> Entry:
+        """Set fields (a value of None removes the field); renaming needs no referrers."""
+        noun = self.noun(kind)
+        with self.lock:
+            entry = self.get(kind, slug)
+            meta = _copy(entry.meta)
+            new_slug = changes.get("slug") or slug
+            for key, value in changes.items():
+                if key in ("schema", "slug"):
+                    continue
+                if value is None:
+                    meta.pop(key, None)
+                else:
+                    meta[key] = value
+            paths = [entry.path]
+            if new_slug != slug:
+                refs = self.referrers(kind, slug)
+                if refs:
+                    raise InvalidTransition(
+                        f"{noun.name} {slug}: cannot rename while referred to by "
+                        + ", ".join(f"{k} {s} ({f})" for k, s, f in refs)
+                    )
+                meta["slug"] = new_slug
+                new_path = self._write(None, noun, new_slug, meta, entry.card.body)
+                entry.path.unlink()
+                paths.append(new_path)
+            else:
+                self._write(entry, noun, slug, meta)
+            self._commit(
+                [(noun.name, new_slug, "updated", _changes(entry.meta, meta))],
+                paths,
+                f"{noun.name} {new_slug}: updated",
+            )
+        return self.get(kind, new_slug)
+
+    def delete(self, kind: str, slug: str, *, cascade: bool = False) -> list[str]:
+        """Delete ``kind``/``slug``; refused while referred to, unless ``cascade``.
+
+        With ``cascade``, entries that cannot exist without it (a team's projects and
+        schedules) are deleted too, and optional references to it are cleared. Open tasks
+        always block: cancel or move them first. Returns what was deleted or changed.
+        """
+        noun = self.noun(kind)
+        with self.lock:
+            entry = self.get(kind, slug)
+            refs = self.referrers(kind, slug)
+            tasks = [r for r in refs if r[0] == "task"]
+            if (refs and not cascade) or tasks:
+                listed = ", ".join(f"{k} {s} ({f})" for k, s, f in refs[:20])
+                more = f" and {len(refs) - 20} more" if len(refs) > 20 else ""
+                hint = "cancel or move the open tasks first" if tasks else "or pass --cascade"
+                raise InvalidTransition(
+                    f"{noun.name} {slug} is referred to by {listed}{more}; {hint}"
+                )
+            records: list[tuple[str, str, str, dict[str, Any] | None]] = []
+            paths: list[Path] = []
+            done: list[str] = []
+            self._cascade(noun, slug, records, paths, done)
+            entry.path.unlink()
+            paths.append(entry.path)
+            records.append((noun.name, slug, "deleted", None))
+            done.append(f"deleted {noun.name} {slug}")
+            self._commit(
+                records,
+                paths,
+                f"{noun.name} {slug}: deleted"
+                + (f" with {len(done) - 1} dependent change(s)" if len(done) > 1 else ""),
+            )
+        return done
+
+    def _cascade(
+        self, noun: Noun, slug: str, records: list[Any], paths: list[Path], done: list[str]
+    ) -> None:
+        for other in NOUNS.values():
+            for f in other.fields:
+                if f.ref != noun.name:
+                    continue
+                for row in self.rows(other.name):
+                    value = row.get(f.name)
+                    if not (value == slug or (isinstance(value, list) and slug in value)):
+                        continue
+                    dep = self.get(other.name, str(row["slug"]))
+                    if f.required:
+                        self._cascade(other, dep.slug, records, paths, done)
+                        dep.path.unlink()
+                        paths.append(dep.path)
+                        records.append((other.name, dep.slug, "deleted", None))
+                        done.append(f"deleted {other.name} {dep.slug}")
+                    else:
+                        meta = _copy(dep.meta)
+                        if isinstance(value, list):
+                            meta[f.name] = [v for v in value if v != slug] or None
+                        else:
+                            meta[f.name] = None
+                        meta = {k: v for k, v in meta.items() if v is not None}
+                        path = self._write_unchecked(dep, meta)
+                        paths.append(path)
+                        records.append((other.name, dep.slug, "updated", {f.name: None}))
+                        done.append(f"cleared {other.name} {dep.slug} {f.name}")
+
+    def _write_unchecked(self, entry: Entry, meta: dict[str, Any]) -> Path:
+        """Write without the reference check (used mid-cascade, when it is being removed)."""
+        text = cardfile.render(entry.card, ordered(entry.noun, meta))
+        cardfile.replace(entry.path, text, expect=entry.card.stamp)
+        return entry.path
+
+    # --- placements and overrides ---------------------------------------------------------
+
+    def assign_host(self, project: str, host: str) -> Entry:
+        """Place a project on a host (one host per project)."""
+        if not self.exists("host", host):
+            raise ValidationError(f"project {project}: host: no host {host!r}")
+        return self.update("project", project, {"host": host})
+
+    def clear_host(self, project: str) -> Entry:
+        return self.update("project", project, {"host": None})
+
+    def placements(self) -> list[dict[str, Any]]:
+        return [
+            {"project": r["slug"], "host": r["host"]} for r in self.rows("project") if r.get("host")
+        ]
+
+    def set_override(
+        self,
+        team: str,
+        *,
+        state: str | None = None,
+        until: str | None = None,
+        note: str | None = None,
+        freeze: bool = False,
+    ) -> Entry:
+        """Force ``team`` into ``state`` (optionally until a time), or freeze it until ``until``."""
+        from ..clock import format_time
+
+        override: dict[str, Any] = {"mode": "freeze" if freeze else "force"}
+        if not freeze:
+            override["state"] = state
+        if until is not None:
+            override["until"] = until
+        if note:
+            override["note"] = note
+        override["set_by"] = str(self.fleet.actor)
+        override["set_at"] = format_time(self.fleet.clock.now())
+        return self.update("team", team, {"override": override})
+
+    def clear_override(self, team: str) -> Entry:
+        entry = self.get("team", team)
+        if "override" not in entry.meta:
+            raise NotFound(f"team {team} has no override")
+        return self.update("team", team, {"override": None})
+
+    def overrides(self) -> list[dict[str, Any]]:
+        return [
+            {"team": r["slug"], **r["override"]} for r in self.rows("team") if r.get("override")
+        ]
+
+
+def _dump(meta: dict[str, Any]) -> str:
+    try:
+        return yamlfast.dump(meta)
+    except yamlfast.NotCanonical as exc:
+        raise ValidationError(f"a value cannot be written: {exc}") from None
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: new.get(k)
+        for k in set(old) | set(new)
+        if old.get(k) != new.get(k) and k not in ("schema",)
+    }

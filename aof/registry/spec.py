@@ -1,0 +1,135 @@
+"""What a registry noun is: its directory, schema id, fields, and how to validate them.
+
+Every noun (team, project, host, schedule, agent) is a card ``<dir>/<slug>.md`` whose
+frontmatter has ``schema: aof/<noun>/v1`` and ``slug`` matching the file name. A :class:`Noun`
+describes the fields once; validation, key order, defaults and reference checks all come from
+that description, so the five nouns share one code path.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from ..errors import ValidationError
+
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
+
+Check = Callable[[Any], str | None]  # returns a problem description, or None when fine
+
+
+class Field(NamedTuple):
+    name: str
+    check: Check
+    required: bool = False
+    default: Any = None
+    ref: str | None = None  # the noun this field refers to (its value, or each list item)
+    help: str = ""
+
+
+class Noun(NamedTuple):
+    name: str  # "team"
+    dir: str  # "teams"
+    fields: tuple[Field, ...]
+    extra: Callable[[dict[str, Any]], None] | None = None  # cross-field rules
+
+    @property
+    def schema(self) -> str:
+        return f"aof/{self.name}/v1"
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    @property
+    def key_order(self) -> tuple[str, ...]:
+        return ("schema", "slug", *(f.name for f in self.fields))
+
+
+# --- field checks -------------------------------------------------------------------------
+
+
+def text(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "must be non-empty text"
+
+
+def slug(value: Any) -> str | None:
+    if isinstance(value, str) and SLUG_RE.match(value):
+        return None
+    return "must be a slug: lower-case letters, digits and '-', starting with a letter or digit"
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Check:
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        if ok and (lo is None or value >= lo) and (hi is None or value <= hi):
+            return None
+        rng = (f" from {lo}" if lo is not None else "") + (f" to {hi}" if hi is not None else "")
+        return f"must be a whole number{rng}"
+
+    return check
+
+
+def boolean(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else f"must be one of {', '.join(choices)}"
+
+    return check
+
+
+def text_list(value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+        return None
+    return "must be a list of text"
+
+
+def slug_list(value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(v, str) and SLUG_RE.match(v) for v in value):
+        return None
+    return "must be a list of slugs"
+
+
+def mapping(value: Any) -> str | None:
+    return None if isinstance(value, dict) else "must be a mapping"
+
+
+# --- validation -----------------------------------------------------------------------------
+
+
+def validate(noun: Noun, meta: dict[str, Any], where: str, line_of: Callable[[str], int]) -> None:
+    """Raise ValidationError ``where:line: field: message (got value)`` for the first problem."""
+
+    def bad(key: str, message: str, value: Any) -> ValidationError:
+        return ValidationError(f"{where}:{line_of(key)}: {key}: {message} (got {value!r})")
+
+    if meta.get("schema") != noun.schema:
+        raise bad("schema", f"must be {noun.schema!r}", meta.get("schema"))
+    problem = slug(meta.get("slug"))
+    if problem:
+        raise bad("slug", problem, meta.get("slug"))
+    for f in noun.fields:
+        value = meta.get(f.name)
+        if value is None:
+            if f.required:
+                raise bad(f.name, f"is required{': ' + f.help if f.help else ''}", value)
+            continue
+        problem = f.check(value)
+        if problem:
+            raise bad(f.name, problem, value)
+    if noun.extra is not None:
+        try:
+            noun.extra(meta)
+        except ValidationError as exc:
+            key = str(exc).split(":", 1)[0]
+            raise ValidationError(f"{where}:{line_of(key)}: {exc}") from None
+
+
+def ordered(noun: Noun, meta: dict[str, Any]) -> dict[str, Any]:
+    """Known keys in the noun's order, then unknown (human) keys in their own order."""
+    out = {k: meta[k] for k in noun.key_order if k in meta}
+    out.update((k, v) for k, v in meta.items() if k not in out)
+    return out
