@@ -52,11 +52,9 @@ def overview_cmd(env: Env, team: str | None, at: str | None, as_json: bool) -> N
         emit(data, True)
         return
     c = data["counts"]
-    click.echo(
-        f"{c['teams']} teams, {c['projects']} projects ({c['projects_enabled']} enabled), "
-        f"{c['hosts']} hosts, {c['agents']} agents; tasks: "
-        + ", ".join(f"{k} {v}" for k, v in c["tasks"].items() if v)
-    )
+    tasks = ", ".join(f"{k} {v}" for k, v in c["tasks"].items() if v) or "none"
+    click.echo(f"{c['teams']} teams, {c['projects']} projects ({c['projects_enabled']} enabled), "
+               f"{c['hosts']} hosts, {c['agents']} agents; tasks: {tasks}")
     for t in data["teams"]:
         w = t["work"]
         click.echo(
