@@ -32,9 +32,11 @@ lint: $(STAMP) ## ruff, mypy, and the CLI reference check
 	$(BIN)/ruff check aof tests bench
 	$(BIN)/mypy
 	$(BIN)/python scripts/gen_cli_docs.py --check
+	$(BIN)/python scripts/gen_schemas.py --check
 
-docs: $(STAMP) ## Regenerate docs/cli.md from --help
+docs: $(STAMP) ## Regenerate docs/cli.md from --help and the registry schemas from their specs
 	$(BIN)/python scripts/gen_cli_docs.py
+	$(BIN)/python scripts/gen_schemas.py
 
 bench: $(STAMP) ## Run the benchmarks (writes bench/results/)
 	$(BIN)/python bench/run.py

@@ -32,6 +32,10 @@ def validator(name: str) -> Any:
     import jsonschema
 
     schema = json.loads((schemas_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
+    return _validator_for(jsonschema, schema)
+
+
+def _validator_for(jsonschema: Any, schema: dict[str, Any]) -> Any:
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
@@ -57,6 +61,7 @@ def run(fleet: Fleet) -> list[str]:
     except AofError as exc:
         findings.append(str(exc).replace(str(root) + "/", ""))
     findings.extend(_lint_tasks(fleet))
+    findings.extend(_lint_registry(fleet))
     problems: list[str] = []
     for rec in fleet.audit.records(problems):
         for where, msg in schema_errors("audit", rec):
@@ -154,3 +159,78 @@ def _cycles(deps: dict[str, list[str]], where: dict[str, str]) -> list[str]:
                 color[node] = 2
                 trail.pop()
     return out
+
+
+def _lint_registry(fleet: Fleet) -> list[str]:
+    """Every registry card against its schema and rules, then every reference across files."""
+    from .errors import ValidationError
+    from .registry import NOUNS
+    from .registry.spec import validate as validate_noun
+
+    findings: list[str] = []
+    metas: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in NOUNS}
+    for noun in NOUNS.values():
+        directory = fleet.root / noun.dir
+        if not directory.is_dir():
+            continue
+        for path in sorted(directory.iterdir()):
+            if not path.name.endswith(".md") or path.name.startswith("."):
+                continue
+            rel = f"{noun.dir}/{path.name}"
+            if path.is_symlink():
+                findings.append(f"{rel}:1: (file): is a symlink; aof does not follow links")
+                continue
+            try:
+                card = cardfile.read(path)
+            except (AofError, OSError) as exc:
+                findings.append(str(exc).replace(str(path), rel))
+                continue
+            errors = schema_errors(noun.name, card.meta)
+            for field, msg in errors:
+                findings.append(f"{rel}:{card.line_of(field.split('.')[0])}: {field}: {msg}")
+            if not errors:
+                try:
+                    validate_noun(noun, card.meta, rel, card.line_of)
+                except ValidationError as exc:
+                    findings.append(str(exc))
+            slug = path.name[:-3]
+            if card.meta.get("slug") != slug:
+                findings.append(
+                    f"{rel}:{card.line_of('slug')}: slug: {card.meta.get('slug')!r} "
+                    f"does not match the file name {slug!r}"
+                )
+            metas[noun.name][slug] = {**card.meta, "_rel": rel, "_line": card.line_of}
+    for noun in NOUNS.values():
+        for _slug, meta in sorted(metas[noun.name].items()):
+            for f in noun.fields:
+                value = meta.get(f.name)
+                if f.ref is None or value is None:
+                    continue
+                for target in value if isinstance(value, list) else [value]:
+                    if target not in metas[f.ref]:
+                        findings.append(
+                            f"{meta['_rel']}:{meta['_line'](f.name)}: {f.name}: "
+                            f"no {f.ref} {target!r}"
+                        )
+    roles = {r for a in metas["agent"].values() for r in (a.get("roles") or [])}
+    for row in fleet.list_tasks():
+        for key, kind in (("team", "team"), ("project", "project")):
+            if row.get(key) and row[key] not in metas[kind]:
+                findings.append(f"{row['path']}:1: {key}: no {kind} {row[key]!r}")
+    for state, entry in fleet.tasks.scan():
+        rel, _tid, problem = fleet.tasks.classify(state, entry)
+        if problem is not None:
+            continue
+        try:
+            meta = cardfile.read(Path(entry.path)).meta
+        except (AofError, OSError):
+            continue
+        routing = meta.get("routing") or {}
+        if isinstance(routing, dict):
+            agent = routing.get("agent")
+            if agent and agent not in metas["agent"]:
+                findings.append(f"{rel}:1: routing.agent: no agent {agent!r}")
+            role = routing.get("role")
+            if role and role not in roles:
+                findings.append(f"{rel}:1: routing.role: no agent has the role {role!r}")
+    return findings

@@ -433,3 +433,43 @@ def test_fleet_overview_counts_work_from_the_task_directories(run: Cli, tmp_path
     founder = run.json("fleet", "founder")
     assert founder["placements"] == [{"project": "site", "host": "mac"}]
     run("fleet", "overview", "--team", "nope", code=3)
+
+
+def test_lint_checks_registry_files_and_cross_references(
+    run: Cli, root: Path, tmp_path: Path
+) -> None:
+    seed(run, tmp_path)
+    assert run.json("lint") == {"ok": True, "findings": []}
+    proj = root / "projects" / "site.md"
+    proj.write_text(proj.read_text().replace("enabled: true", "enabled: true\nhost: ghost-host"))
+    sched = root / "schedules" / "mkt.md"
+    sched.write_text(sched.read_text().replace("end: '17:00'", "end: '09:00'"))
+    (root / "hosts" / "mac.md").rename(root / "hosts" / "mini.md")
+    t = run.json("task", "create", "x", "--team", "mkt")
+    task_path = root / t["path"]
+    task_path.write_text(
+        task_path.read_text().replace(
+            "team: mkt", "team: ghost-team\nrouting:\n  agent: nobody\n  role: astronaut"
+        )
+    )
+    findings = run.json("lint", code=1)["findings"]
+    text = "\n".join(findings)
+    assert "projects/site.md:" in text and "host: no host 'ghost-host'" in text
+    assert "schedules/mkt.md:" in text and "starts and ends at 09:00" in text
+    assert "hosts/mini.md:3: slug: 'mac' does not match the file name 'mini'" in text
+    assert f"{t['path']}:1: team: no team 'ghost-team'" in text
+    assert "routing.agent: no agent 'nobody'" in text
+    assert "routing.role: no agent has the role 'astronaut'" in text
+
+
+def test_generated_schemas_are_up_to_date() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "scripts/gen_schemas.py", "--check"],
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr

@@ -53,8 +53,10 @@ def overview_cmd(env: Env, team: str | None, at: str | None, as_json: bool) -> N
         return
     c = data["counts"]
     tasks = ", ".join(f"{k} {v}" for k, v in c["tasks"].items() if v) or "none"
-    click.echo(f"{c['teams']} teams, {c['projects']} projects ({c['projects_enabled']} enabled), "
-               f"{c['hosts']} hosts, {c['agents']} agents; tasks: {tasks}")
+    click.echo(
+        f"{c['teams']} teams, {c['projects']} projects ({c['projects_enabled']} enabled), "
+        f"{c['hosts']} hosts, {c['agents']} agents; tasks: {tasks}"
+    )
     for t in data["teams"]:
         w = t["work"]
         click.echo(

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from ..registry import NOUNS, Noun
-from ..registry.spec import Field, boolean, integer
+from ..registry.spec import Field, boolean
 from . import Env, emit, json_option, pass_env
 
 # Option names for list fields (one value per flag, repeatable) and renamed fields.
@@ -43,7 +43,7 @@ def _flag(f: Field) -> str:
 
 
 def _is_int(f: Field) -> bool:
-    return f.check.__qualname__.startswith(integer.__qualname__)
+    return bool(getattr(f.check, "is_integer", False))
 
 
 def _options(noun: Noun, creating: bool) -> list[click.Option]:

@@ -54,6 +54,7 @@ def parse_window(spec: str) -> dict[str, Any]:
 
 
 def _timezone(value: Any) -> str | None:
+    """An IANA timezone name that zoneinfo knows."""
     if not isinstance(value, str) or not value.strip():
         return "must be an IANA timezone such as Europe/Berlin"
     try:
@@ -67,6 +68,24 @@ def _timezone(value: Any) -> str | None:
 
 def _windows(value: Any) -> str | None:
     return None if isinstance(value, list) else "must be a list of {weekday, start, end}"
+
+
+_timezone.json = {"type": "string", "description": "IANA timezone"}  # type: ignore[attr-defined]
+_windows.json = {  # type: ignore[attr-defined]
+    "type": "array",
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["start", "end"],
+        "properties": {
+            "weekday": {
+                "anyOf": [{"type": "integer", "minimum": 0, "maximum": 6}, {"type": "null"}]
+            },
+            "start": {"type": "string", "pattern": "^\\d{1,2}(:\\d{2})?$"},
+            "end": {"type": "string", "pattern": "^\\d{1,2}(:\\d{2})?$"},
+        },
+    },
+}
 
 
 def _rules(meta: dict[str, Any]) -> None:

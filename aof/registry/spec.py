@@ -49,10 +49,26 @@ class Noun(NamedTuple):
 # --- field checks -------------------------------------------------------------------------
 
 
+# Each check carries the JSON Schema fragment that says the same thing (``check.json``), so
+# schemas/<kind>.schema.json is generated from these and cannot drift from the validator.
+TEXT = {"type": "string", "pattern": r"\S"}
+SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
+
+
+def _json(fragment: dict[str, Any]) -> Callable[[Check], Check]:
+    def tag(check: Check) -> Check:
+        check.json = fragment  # type: ignore[attr-defined]
+        return check
+
+    return tag
+
+
+@_json(TEXT)
 def text(value: Any) -> str | None:
     return None if isinstance(value, str) and value.strip() else "must be non-empty text"
 
 
+@_json(SLUG)
 def slug(value: Any) -> str | None:
     if isinstance(value, str) and SLUG_RE.match(value):
         return None
@@ -67,9 +83,14 @@ def integer(lo: int | None = None, hi: int | None = None) -> Check:
         rng = (f" from {lo}" if lo is not None else "") + (f" to {hi}" if hi is not None else "")
         return f"must be a whole number{rng}"
 
+    bounds = {"minimum": lo} if lo is not None else {}
+    bounds.update({"maximum": hi} if hi is not None else {})
+    check.json = {"type": "integer", **bounds}  # type: ignore[attr-defined]
+    check.is_integer = True  # type: ignore[attr-defined]
     return check
 
 
+@_json({"type": "boolean"})
 def boolean(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
 
@@ -78,23 +99,51 @@ def one_of(*choices: str) -> Check:
     def check(value: Any) -> str | None:
         return None if value in choices else f"must be one of {', '.join(choices)}"
 
+    check.json = {"enum": list(choices)}  # type: ignore[attr-defined]
     return check
 
 
+@_json({"type": "array", "items": TEXT})
 def text_list(value: Any) -> str | None:
     if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
         return None
     return "must be a list of text"
 
 
+@_json({"type": "array", "items": SLUG})
 def slug_list(value: Any) -> str | None:
     if isinstance(value, list) and all(isinstance(v, str) and SLUG_RE.match(v) for v in value):
         return None
     return "must be a list of slugs"
 
 
+@_json({"type": "object"})
 def mapping(value: Any) -> str | None:
     return None if isinstance(value, dict) else "must be a mapping"
+
+
+def json_schema(noun: Noun) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of ``noun``'s frontmatter, generated from its fields."""
+    props: dict[str, Any] = {"schema": {"const": noun.schema}, "slug": {**SLUG}}
+    for f in noun.fields:
+        fragment = dict(getattr(f.check, "json", {}))
+        if f.help:
+            fragment["description"] = f.help
+        if f.default is not None:
+            fragment["default"] = f.default
+        props[f.name] = fragment if f.required else {"anyOf": [fragment, {"type": "null"}]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://aof.dev/schemas/{noun.name}.schema.json",
+        "title": f"aof {noun.name} frontmatter ({noun.schema})",
+        "description": f"Frontmatter of {noun.dir}/<slug>.md. Unknown keys are allowed and kept; "
+        "an optional field set to null means unset. Generated from aof/registry/"
+        f"{noun.name}.py by scripts/gen_schemas.py.",
+        "type": "object",
+        "required": ["schema", "slug", *(f.name for f in noun.fields if f.required)],
+        "properties": props,
+        "additionalProperties": True,
+    }
 
 
 # --- validation -----------------------------------------------------------------------------
