@@ -473,3 +473,64 @@ def _time(value: str | None) -> str | None:
         raise click.BadParameter(
             f"{value!r} is not an ISO 8601 time like 2026-11-23T10:00:00Z"
         ) from None
+
+
+@project.command("discover")
+@click.option(
+    "--search-root",
+    "search_roots",
+    multiple=True,
+    metavar="DIR",
+    help="Where to look (repeat; default: the current directory).",
+)
+@click.option("--max-depth", type=click.IntRange(0, 64), default=6, show_default=True)
+@click.option("--include-ao-shells", is_flag=True, help="Also .ao folders that are not git repos.")
+@click.option("--register", is_flag=True, help="Register the new ones (default: dry run).")
+@click.option("--team", metavar="SLUG", help="The team new projects belong to (with --register).")
+@json_option
+@pass_env
+def discover_cmd(
+    env: Env,
+    search_roots: tuple[str, ...],
+    max_depth: int,
+    include_ao_shells: bool,
+    register: bool,
+    team: str | None,
+    as_json: bool,
+) -> None:
+    """Find git repositories (nested ones too) and .ao projects; register the new ones.
+
+    Dry run unless --register. Vendored and build folders are skipped; unreadable folders
+    are reported and skipped.
+
+    \b
+    Example:
+      aof project discover --search-root ~/src --max-depth 3
+      aof project discover --search-root ~/src --register --team platform
+    """
+    from pathlib import Path
+
+    roots = [Path(r) for r in search_roots] or [Path.cwd()]
+    result = env.fleet().registry.discover(
+        roots,
+        max_depth=max_depth,
+        include_ao_shells=include_ao_shells,
+        register=register,
+        team=team,
+    )
+    for msg in result["problems"]:
+        click.echo(f"warning: {msg}", err=True)
+    if as_json:
+        emit(result, True)
+        return
+    for item in result["found"]:
+        mark = (
+            "registered"
+            if item["registered"]
+            else f"known as {item['existing']}"
+            if item["existing"]
+            else "new"
+        )
+        click.echo(f"{item['slug']:<24} {item['kind']:<7} {mark:<18} {item['path']}")
+    if result["dry_run"] and result["new"]:
+        click.echo(f"\n{len(result['new'])} new; register them with --register --team SLUG")

@@ -257,6 +257,103 @@ class Registry:
             )
         return self.get(kind, slug)
 
+    def create_many(self, kind: str, items: list[tuple[str, dict[str, Any]]]) -> list[Entry]:
+        """Create several entries of ``kind`` in one commit; all are validated first."""
+        noun = self.noun(kind)
+        with self.lock:
+            metas = []
+            for slug, fields in items:
+                meta: dict[str, Any] = {"schema": noun.schema, "slug": slug}
+                meta.update((f.name, f.default) for f in noun.fields if f.default is not None)
+                meta.update((k, v) for k, v in fields.items() if v is not None)
+                meta = ordered(noun, meta)
+                path = self.path(noun, slug)
+                validate(noun, meta, self.rel(path), lambda k: 1)
+                self._check_refs(noun, meta, self.rel(path))
+                if path.exists():
+                    raise ValidationError(
+                        f"{self.rel(path)}: a {noun.name} {slug!r} already exists"
+                    )
+                metas.append((slug, meta))
+            paths = [self._write(None, noun, slug, meta) for slug, meta in metas]
+            if paths:
+                self._commit(
+                    [(noun.name, s, "created", _changes({}, m)) for s, m in metas],
+                    paths,
+                    f"{noun.name}: created {len(paths)} ({', '.join(s for s, _ in metas[:5])}"
+                    + (", ..." if len(metas) > 5 else "")
+                    + ")",
+                )
+        return [self.get(kind, slug) for slug, _ in metas]
+
+    def discover(
+        self,
+        roots: list[Path],
+        *,
+        max_depth: int = 6,
+        include_ao_shells: bool = False,
+        register: bool = False,
+        team: str | None = None,
+    ) -> dict[str, Any]:
+        """Find projects under ``roots``; with ``register``, add the new ones to ``team``."""
+        from ..discover import find
+        from ..task import slugify
+
+        if register and not team:
+            raise ValidationError("--register needs --team: the team the new projects belong to")
+        if team is not None:
+            self.get("team", team)  # NotFound for an unknown team
+        found, problems = find(roots, max_depth=max_depth, include_ao_shells=include_ao_shells)
+        known = {
+            str(Path(r["root_path"]).expanduser().resolve()): r["slug"]
+            for r in self.rows("project")
+            if r.get("root_path")
+        }
+        known.update(
+            {
+                str(Path(r["ao_project_root"]).expanduser().resolve()): r["slug"]
+                for r in self.rows("project")
+                if r.get("ao_project_root")
+            }
+        )
+        taken = set(self.slugs("project"))
+        new: list[tuple[str, dict[str, Any]]] = []
+        for item in found:
+            item["existing"] = known.get(item["path"])
+            if item["existing"]:
+                item["slug"] = item["existing"]
+                continue
+            base = slugify(Path(item["path"]).name, 60) or "project"
+            slug, n = base, 2
+            while slug in taken:
+                slug, n = f"{base}-{n}", n + 1
+            taken.add(slug)
+            item["slug"] = slug
+            new.append(
+                (
+                    slug,
+                    {
+                        "team": team,
+                        "root_path": item["path"],
+                        "default_branch": item["default_branch"],
+                        "remote_url": item["remote_url"],
+                        "ao_project_root": item["ao_project_root"],
+                    },
+                )
+            )
+        registered = []
+        if register and new:
+            registered = [e.slug for e in self.create_many("project", new)]
+        for item in found:
+            item["registered"] = item["slug"] in registered
+        return {
+            "found": found,
+            "new": [s for s, _ in new],
+            "registered": registered,
+            "problems": problems,
+            "dry_run": not register,
+        }
+
     def update(self, kind: str, slug: str, changes: dict[str, Any]) -> Entry:
         """Set fields (a value of None removes the field); renaming needs no referrers."""
         noun = self.noun(kind)
