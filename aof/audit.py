@@ -132,6 +132,25 @@ class AuditLog:
                         problems.append(f"{rel}:{n}: a record must be a JSON object")
 
 
+def tail(log: AuditLog, n: int) -> list[dict[str, Any]]:
+    """The last ``n`` readable records, oldest first, reading day files from the newest back
+    (the cost follows ``n``, not the size of the trail)."""
+    out: list[dict[str, Any]] = []
+    for path in reversed(log.files()):
+        with open(path, "rb") as fh:
+            lines = fh.read().splitlines()
+        for raw in reversed(lines):
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+                if len(out) >= n:
+                    return out[::-1]
+    return out[::-1]
+
+
 def _tail(fd: int) -> tuple[int, bool]:
     """(seq of the last record, whether the file ends without a newline) of an open day file."""
     size = os.fstat(fd).st_size

@@ -11,11 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .audit import tail
 from .desired import desired_team
-from .task import STATES
+from .task import STATES, TERMINAL
 
 if TYPE_CHECKING:
     from .fleet import Fleet
+
+OPEN = {s.value: 0 for s in STATES if s not in TERMINAL}  # per-team work: open states only
 
 
 def overview(
@@ -31,12 +34,15 @@ def overview(
         teams = [t for t in teams if t["slug"] == team]
     projects, schedules = reg.rows("project"), reg.rows("schedule")
     hosts, agents = reg.rows("host"), reg.rows("agent")
-    tasks = fleet.list_tasks()
+    # Open work is parsed (team, project, state); done and cancelled are only counted: a
+    # year of finished tasks must not slow the overview down.
+    tasks = fleet.list_tasks(states=[s for s in STATES if s not in TERMINAL])
+    finished = {s.value: sum(1 for _ in fleet.tasks.scan([s])) for s in TERMINAL}
     project_host = {p["slug"]: p.get("host") for p in projects}
     work: dict[str, dict[str, int]] = {}
     used: dict[str, int] = {}
     for row in tasks:
-        work.setdefault(str(row.get("team")), {s.value: 0 for s in STATES})[row["state"]] += 1
+        work.setdefault(str(row.get("team")), dict(OPEN))[row["state"]] += 1
         if row["state"] == "in-progress":
             host = project_host.get(str(row.get("project")))
             if host:
@@ -44,7 +50,7 @@ def overview(
     team_rows = []
     for t in teams:
         slug = t["slug"]
-        counts = work.get(slug, {s.value: 0 for s in STATES})
+        counts = work.get(slug, dict(OPEN))
         open_work = counts["ready"] + counts["in-progress"]
         desired = desired_team(t, schedules, when, open_work)
         team_rows.append(
@@ -86,7 +92,7 @@ def overview(
     by_state = {s.value: 0 for s in STATES}
     for row in tasks:
         by_state[row["state"]] += 1
-    records = list(fleet.audit.records())
+    by_state.update(finished)
     return {
         "evaluated_at": format_time(when),
         "counts": {
@@ -101,7 +107,7 @@ def overview(
         },
         "teams": team_rows,
         "hosts": host_rows,
-        "recent_audit": records[-audit_tail:] if audit_tail else [],
+        "recent_audit": tail(fleet.audit, audit_tail) if audit_tail else [],
     }
 
 

@@ -65,7 +65,7 @@ def overview_cmd(env: Env, team: str | None, at: str | None, as_json: bool) -> N
         )
         click.echo(
             f"  work: ready {w['ready']}, in progress {w['in-progress']}, "
-            f"blocked {w['blocked']}, done {w['done']}"
+            f"blocked {w['blocked']}, review {w['review']}, backlog {w['backlog']}"
         )
         if t["projects"]:
             click.echo(
