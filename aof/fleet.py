@@ -136,19 +136,37 @@ class Fleet:
             self._registry = Registry(self)
         return self._registry
 
-    def open_work(self, team: str) -> int:
-        """Tasks of ``team`` that are ready or in progress, counted from the task directories."""
-        rows = self.list_tasks(states=[State.READY, State.IN_PROGRESS], team=team)
-        return len(rows)
+    def open_work(self) -> dict[str, int]:
+        """Per team, the tasks that are ready or in progress, counted from the task directories."""
+        counts: dict[str, int] = {}
+        for row in self.list_tasks(states=[State.READY, State.IN_PROGRESS]):
+            team = row.get("team")
+            if team:
+                counts[team] = counts.get(team, 0) + 1
+        return counts
 
-    def desired_state(self, team: str, at: Any = None) -> Any:
-        """What ``team`` should be doing at ``at`` (default: now), and why (``aof.desired``)."""
+    def desired_states(self, at: Any = None, teams: Sequence[str] | None = None) -> dict[str, Any]:
+        """What each team (or each of ``teams``) should be doing at ``at``, and why.
+
+        One read of the registry and the task directories for all of them (``aof.desired``).
+        """
         from .desired import desired_team
 
         when = at or self.clock.now()
-        entry = self.registry.get("team", team)
-        schedules = [s for s in self.registry.rows("schedule") if s.get("team") == team]
-        return desired_team(entry.meta, schedules, when, self.open_work(team))
+        if teams is None:
+            rows = self.registry.rows("team")
+        else:
+            rows = [self.registry.get("team", t).meta for t in teams]
+        schedules = self.registry.rows("schedule")
+        work = self.open_work()
+        return {
+            str(t["slug"]): desired_team(t, schedules, when, work.get(str(t["slug"]), 0))
+            for t in rows
+        }
+
+    def desired_state(self, team: str, at: Any = None) -> Any:
+        """What ``team`` should be doing at ``at`` (default: now), and why (``aof.desired``)."""
+        return self.desired_states(at, [team])[team]
 
     # --- creating a fleet root ----------------------------------------------------------
 

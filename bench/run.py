@@ -227,6 +227,45 @@ def bench_git(sizes: list[int], repeat: int, tmp: Path) -> dict[str, Any]:
     return out
 
 
+def bench_registry(repeat: int, tmp: Path) -> dict[str, Any]:
+    """Issue 3's scale: 50 teams, 500 projects, 20 hosts, 10,000 tasks (10 % open)."""
+    root = build_root(tmp / "registry", 10000)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=b@x"]
+
+    def card(kind: str, slug: str, fields: str) -> None:
+        d = root / f"{kind}s"
+        d.mkdir(exist_ok=True)
+        (d / f"{slug}.md").write_text(f"---\nschema: aof/{kind}/v1\nslug: {slug}\n{fields}---\n")
+
+    for t in range(50):
+        card("team", f"team-{t}", f"name: Team {t}\nmission: m\nownership: company\n"
+             f"business_priority: {t * 2}\n")
+        card("schedule", f"team-{t}", f"team: team-{t}\ntimezone: Europe/Berlin\n"
+             "policy: business_hours\nwindows:\n  - weekday: 0\n    start: '09:00'\n"
+             "    end: '17:00'\n")
+    for h in range(20):
+        card("host", f"host-{h}", f"name: Host {h}\naddress: h{h}.local\nplatform: linux\n"
+             "capacity_slots: 4\n")
+    for p in range(500):
+        card("project", f"proj-{p}", f"team: team-{p % 50}\nroot_path: /srv/p{p}\n"
+             f"host: host-{p % 20}\n")
+    subprocess.run([*git, "add", "-A"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "registry"], cwd=root, check=True)
+    for kind in ("team", "project", "host", "schedule"):
+        run_cli(root, kind, "list", "--json")  # warm the caches
+    run_cli(root, "fleet", "overview", "--json")
+    out: dict[str, Any] = {}
+    out["fleet_overview_ms"] = median_ms(
+        [run_cli(root, "fleet", "overview", "--json")[0] for _ in range(repeat)])
+    for kind in ("team", "project", "host", "schedule"):
+        out[f"{kind}_list_ms"] = median_ms(
+            [run_cli(root, kind, "list", "--json")[0] for _ in range(repeat)])
+    out["schedule_eval_all_ms"] = median_ms(
+        [run_cli(root, "schedule", "eval", "--json")[0] for _ in range(repeat)])
+    out["rss_overview_kib"] = peak_rss(root, "fleet", "overview", "--json")
+    return out
+
+
 def import_times() -> dict[str, float]:
     out = {}
     for label, code in [
@@ -266,6 +305,9 @@ def main() -> None:
         print(f"  {results['claims']}", flush=True)
         print("git commit strategies:", flush=True)
         results["git"] = bench_git([1000] if quick else [1000, 10000], repeat, tmp)
+        print("registry at scale (50 teams, 500 projects, 20 hosts, 10,000 tasks):", flush=True)
+        results["registry"] = bench_registry(repeat, tmp)
+        print(f"  {results['registry']}", flush=True)
         results["imports_ms"] = import_times()
         print(f"  imports: {results['imports_ms']}", flush=True)
     results["machine"] = {

@@ -446,11 +446,11 @@ def schedule_eval(env: Env, team_slug: str | None, at: str | None, as_json: bool
     from ..clock import parse_time
 
     when = parse_time(str(_time(at))) if at else fleet.clock.now()
-    teams = [team_slug] if team_slug else sorted(fleet.registry.slugs("team"))
-    rows = []
-    for slug in teams:
-        d = fleet.desired_state(slug, when)
-        rows.append({"team": slug, "at": _time(at) if at else None, **d.to_json()})
+    states = fleet.desired_states(when, [team_slug] if team_slug else None)
+    rows = [
+        {"team": slug, "at": _time(at) if at else None, **d.to_json()}
+        for slug, d in sorted(states.items())
+    ]
     if team_slug:
         emit(rows[0], as_json, f"{team_slug}: {rows[0]['state']} ({rows[0]['reason']})")
     else:
