@@ -85,6 +85,13 @@ class GitError(AofError):
     kind = "git"
 
 
+class RemoteError(AofError):
+    """A remote host (hostd) could not be reached, or answered with an error."""
+
+    exit_code = 12
+    kind = "remote"
+
+
 class RootExists(AofError):
     """`aof init` refuses to clobber an existing fleet root."""
 
@@ -105,5 +112,6 @@ EXIT_CODES: dict[int, str] = {
     9: "concurrent modification: the file changed under us, or a lock timed out",
     10: "git error: the change is written but could not be committed",
     11: "refused to overwrite an existing fleet root",
+    12: "remote error: a host's hostd could not be reached or answered with an error",
     70: "internal error (a bug): please report it with the traceback from AOF_DEBUG=1",
 }

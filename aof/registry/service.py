@@ -354,6 +354,124 @@ class Registry:
             "dry_run": not register,
         }
 
+    def sync_host(
+        self,
+        base_url: str,
+        profile: dict[str, Any],
+        projects: list[dict[str, Any]],
+        *,
+        register_missing: bool = False,
+        team: str | None = None,
+        prune: bool = False,
+    ) -> dict[str, Any]:
+        """Bring the registry in line with what a hostd reports, in one commit.
+
+        The host is matched by address, then slug, and created or updated; each remote
+        project is matched by ``ao_project_root`` then ``root_path`` and placed on the host;
+        unknown ones are created with ``register_missing`` (in ``team``). Projects placed on
+        the host that it no longer reports are listed as stale, and unplaced with ``prune``.
+        """
+        from ..task import slugify
+
+        if register_missing and not team:
+            raise ValidationError("--register-missing needs --team: the team new projects join")
+        if team is not None:
+            self.get("team", team)
+        host_noun, project_noun = self.noun("host"), self.noun("project")
+        with self.lock:
+            hosts = self.rows("host")
+            match = next((h for h in hosts if h.get("address") == base_url), None) or next(
+                (h for h in hosts if h["slug"] == profile.get("slug")), None
+            )
+            host_fields = {
+                "name": str(profile.get("name") or profile["slug"]),
+                "address": base_url,
+                "platform": str(profile.get("platform") or "unknown"),
+                "status": str(profile.get("status") or "healthy"),
+                "capacity_slots": int(profile.get("capacity_slots") or 1),
+            }
+            records: list[tuple[str, str, str, dict[str, Any] | None]] = []
+            paths: list[Path] = []
+            if match is None:
+                host_slug = slugify(str(profile["slug"]), 60) or "host"
+                meta = {"schema": host_noun.schema, "slug": host_slug, **host_fields}
+                paths.append(self._write(None, host_noun, host_slug, meta))
+                records.append(("host", host_slug, "created", host_fields))
+            else:
+                host_slug = str(match["slug"])
+                entry = self.get("host", host_slug)
+                meta = {**_copy(entry.meta), **host_fields}
+                if meta != entry.meta:
+                    paths.append(self._write(entry, host_noun, host_slug, meta))
+                    records.append(("host", host_slug, "updated", _changes(entry.meta, meta)))
+            existing = self.rows("project")
+            by_root: dict[str, str] = {}
+            for row in existing:
+                for key in ("ao_project_root", "root_path"):
+                    if row.get(key):
+                        by_root.setdefault(str(row[key]), str(row["slug"]))
+            taken = set(self.slugs("project"))
+            placed, created, seen = [], [], set()
+            for remote in projects:
+                roots = [
+                    str(remote.get(k)) for k in ("ao_project_root", "root_path") if remote.get(k)
+                ]
+                slug = next((by_root[r] for r in roots if r in by_root), None)
+                if slug is None:
+                    if not register_missing or not roots:
+                        continue
+                    base = slugify(str(remote.get("name") or remote.get("id") or "project"), 60)
+                    slug, n = base or "project", 2
+                    while slug in taken:
+                        slug, n = f"{base}-{n}", n + 1
+                    taken.add(slug)
+                    fields = {
+                        "team": team,
+                        "root_path": str(remote.get("root_path") or roots[0]),
+                        "default_branch": str(remote.get("default_branch") or "main"),
+                        "remote_url": remote.get("remote_url"),
+                        "enabled": bool(remote.get("enabled", True)),
+                        "host": host_slug,
+                        "ao_project_root": remote.get("ao_project_root"),
+                    }
+                    meta = {
+                        "schema": project_noun.schema,
+                        "slug": slug,
+                        **{k: v for k, v in fields.items() if v is not None},
+                    }
+                    paths.append(self._write(None, project_noun, slug, meta))
+                    records.append(("project", slug, "created", fields))
+                    created.append(slug)
+                else:
+                    entry = self.get("project", slug)
+                    if entry.meta.get("host") != host_slug:
+                        meta = {**_copy(entry.meta), "host": host_slug}
+                        paths.append(self._write(entry, project_noun, slug, meta))
+                        records.append(("project", slug, "updated", {"host": host_slug}))
+                        placed.append(slug)
+                seen.add(slug)
+            stale = sorted(
+                str(r["slug"])
+                for r in existing
+                if r.get("host") == host_slug and r["slug"] not in seen
+            )
+            if prune:
+                for slug in stale:
+                    entry = self.get("project", slug)
+                    meta = {k: v for k, v in _copy(entry.meta).items() if k != "host"}
+                    paths.append(self._write(entry, project_noun, slug, meta))
+                    records.append(("project", slug, "updated", {"host": None}))
+            if records:
+                self._commit(records, paths, f"host {host_slug}: synced from {base_url}")
+        return {
+            "host": host_slug,
+            "created": created,
+            "placed": placed,
+            "stale": stale,
+            "pruned": stale if prune else [],
+            "projects_reported": len(projects),
+        }
+
     def update(self, kind: str, slug: str, changes: dict[str, Any]) -> Entry:
         """Set fields (a value of None removes the field); renaming needs no referrers."""
         noun = self.noun(kind)
