@@ -45,3 +45,24 @@ def test_noun_validator_and_schema_agree(kind: str, data: Any) -> None:
         ours = False
     theirs = not schema_errors(kind, meta)
     assert ours == theirs, (kind, meta, schema_errors(kind, meta))
+
+
+def test_a_trailing_newline_never_passes_a_pattern() -> None:
+    """Python's `$` matches before a final newline; the schemas must not inherit that."""
+    from aof.task import validate as validate_task
+
+    task = {
+        "schema": "aof/task/v1",
+        "id": "t-abc123",
+        "title": "x",
+        "created": "2026-11-21T09:00:00Z",
+        "team": "ops\n",
+    }
+    assert schema_errors("task", task)
+    try:
+        validate_task(task)
+        raise AssertionError("the validator accepted a slug with a newline")
+    except ValidationError:
+        pass
+    team = {"schema": "aof/team/v1", "slug": "ops\n", **BASE["team"]}
+    assert schema_errors("team", team)

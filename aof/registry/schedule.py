@@ -81,8 +81,8 @@ _windows.json = {  # type: ignore[attr-defined]
             "weekday": {
                 "anyOf": [{"type": "integer", "minimum": 0, "maximum": 6}, {"type": "null"}]
             },
-            "start": {"type": "string", "pattern": "^\\d{1,2}(:\\d{2})?$"},
-            "end": {"type": "string", "pattern": "^\\d{1,2}(:\\d{2})?$"},
+            "start": {"type": "string", "pattern": r"^\d{1,2}(:\d{2})?(?![\s\S])"},
+            "end": {"type": "string", "pattern": r"^\d{1,2}(:\d{2})?(?![\s\S])"},
         },
     },
 }

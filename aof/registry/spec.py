@@ -52,7 +52,11 @@ class Noun(NamedTuple):
 # Each check carries the JSON Schema fragment that says the same thing (``check.json``), so
 # schemas/<kind>.schema.json is generated from these and cannot drift from the validator.
 TEXT = {"type": "string", "pattern": r"\S"}
-SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}
+# `(?![\s\S])` rather than `$`: in Python's re (which jsonschema uses) `$` also matches
+# before a final newline, so "ops\n" would pass; the lookahead means "nothing follows" in
+# both ECMA-262 and Python.
+END = r"(?![\s\S])"
+SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}" + END}
 
 
 def _json(fragment: dict[str, Any]) -> Callable[[Check], Check]:
