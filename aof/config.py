@@ -12,7 +12,6 @@ does not pay for that parser when nothing changed.
 from __future__ import annotations
 
 import copy
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -160,24 +159,17 @@ def load_config(root: Path) -> Config:
         raise ConfigError(f"{path}: missing; is {root} a fleet root?") from None
     stamp = [st.st_ino, st.st_size, st.st_mtime_ns]
     cache = root / ".aof" / "cache" / "config.json"
+    from . import cache as derived
+
+    cached = derived.read(cache)
     data: dict[str, Any] | None = None
-    try:
-        cached = json.loads(cache.read_text(encoding="utf-8"))
-        if cached.get("stamp") == stamp:
-            data = cached["data"]
-    except (OSError, ValueError, KeyError, TypeError):
-        data = None
+    if isinstance(cached, dict) and cached.get("stamp") == stamp:
+        data = cached.get("data")
     if data is None:
         try:
             data = read_yaml_file(path)
             validate_config(data, str(path))
         except ValidationError as exc:
             raise ConfigError(str(exc)) from None
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f".config.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"stamp": stamp, "data": data}), encoding="utf-8")
-            os.replace(tmp, cache)
-        except OSError:
-            pass  # a read-only .aof only costs speed
+        derived.write(cache, {"stamp": stamp, "data": data})
     return Config(root=root, data=_merge(DEFAULTS, data))

@@ -368,7 +368,7 @@ class Fleet:
                     f"(from {task.state.value} it can go to "
                     f"{', '.join(sorted(s.value for s in TRANSITIONS[task.state])) or 'nowhere'})"
                 )
-            meta = _copy(task.meta)  # a deep copy the mutator may change freely
+            meta = cardfile.copy_plain(task.meta)  # a deep copy the mutator may change freely
             new_body = mutate(task, meta)
             meta["updated"] = self._now()
             meta = ordered(meta)
@@ -950,15 +950,6 @@ class Fleet:
         from .lint import run
 
         return run(self)
-
-
-def _copy(value: Any) -> Any:
-    """Deep copy of plain YAML data (dicts, lists, scalars): 5x faster than copy.deepcopy."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:

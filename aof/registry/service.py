@@ -8,11 +8,11 @@ the write it guards cannot interleave with another process's delete.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import cache as derived
 from .. import cardfile, yamlfast
 from ..errors import InvalidTransition, NotFound, ValidationError
 from ..locks import lock_for
@@ -100,11 +100,9 @@ class Registry:
         noun = self.noun(kind)
         directory = self.root / noun.dir
         cache_path = self.root / ".aof" / "cache" / f"registry-{noun.name}.json"
-        try:
-            cache = json.loads(cache_path.read_bytes())
-            cache = cache["entries"] if cache.get("v") == CACHE_VERSION else {}
-        except (OSError, ValueError, KeyError, AttributeError):
-            cache = {}
+        cached = derived.read(cache_path)
+        ok = isinstance(cached, dict) and cached.get("v") == CACHE_VERSION
+        cache = cached.get("entries", {}) if ok else {}
         fresh: dict[str, Any] = {}
         out = []
         try:
@@ -142,13 +140,7 @@ class Registry:
                 continue
             out.append({**result["meta"], "path": rel})
         if fresh != cache:
-            try:
-                cache_path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
-                tmp.write_text(json.dumps({"v": CACHE_VERSION, "entries": fresh}), encoding="utf-8")
-                os.replace(tmp, cache_path)
-            except OSError:
-                pass
+            derived.write(cache_path, {"v": CACHE_VERSION, "entries": fresh})
         return out
 
     def slugs(self, kind: str) -> set[str]:
@@ -400,7 +392,7 @@ class Registry:
             else:
                 host_slug = str(match["slug"])
                 entry = self.get("host", host_slug)
-                meta = {**_copy(entry.meta), **host_fields}
+                meta = {**cardfile.copy_plain(entry.meta), **host_fields}
                 if meta != entry.meta:
                     paths.append(self._write(entry, host_noun, host_slug, meta))
                     records.append(("host", host_slug, "updated", _changes(entry.meta, meta)))
@@ -445,7 +437,7 @@ class Registry:
                 else:
                     entry = self.get("project", slug)
                     if entry.meta.get("host") != host_slug:
-                        meta = {**_copy(entry.meta), "host": host_slug}
+                        meta = {**cardfile.copy_plain(entry.meta), "host": host_slug}
                         paths.append(self._write(entry, project_noun, slug, meta))
                         records.append(("project", slug, "updated", {"host": host_slug}))
                         placed.append(slug)
@@ -458,7 +450,7 @@ class Registry:
             if prune:
                 for slug in stale:
                     entry = self.get("project", slug)
-                    meta = {k: v for k, v in _copy(entry.meta).items() if k != "host"}
+                    meta = {k: v for k, v in cardfile.copy_plain(entry.meta).items() if k != "host"}
                     paths.append(self._write(entry, project_noun, slug, meta))
                     records.append(("project", slug, "updated", {"host": None}))
             if records:
@@ -477,7 +469,7 @@ class Registry:
         noun = self.noun(kind)
         with self.lock:
             entry = self.get(kind, slug)
-            meta = _copy(entry.meta)
+            meta = cardfile.copy_plain(entry.meta)
             new_slug = changes.get("slug") or slug
             for key, value in changes.items():
                 if key in ("schema", "slug"):
@@ -561,7 +553,7 @@ class Registry:
                         records.append((other.name, dep.slug, "deleted", None))
                         done.append(f"deleted {other.name} {dep.slug}")
                     else:
-                        meta = _copy(dep.meta)
+                        meta = cardfile.copy_plain(dep.meta)
                         if isinstance(value, list):
                             meta[f.name] = [v for v in value if v != slug] or None
                         else:
@@ -634,14 +626,6 @@ def _dump(meta: dict[str, Any]) -> str:
         return yamlfast.dump(meta)
     except yamlfast.NotCanonical as exc:
         raise ValidationError(f"a value cannot be written: {exc}") from None
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,12 @@ file's (inode, size, mtime_ns), so a listing parses only files that changed sinc
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .. import cache as derived
 from .. import cardfile
 from ..errors import AmbiguousId, NotFound, ValidationError
 from ..locks import Lock, lock_for
@@ -257,27 +257,14 @@ class TaskStore:
         return summarize(card.meta)
 
     def _load_cache(self) -> dict[str, list[Any]]:
-        try:
-            data = json.loads(self.cache_path.read_bytes())
-        except (OSError, ValueError):
-            return {}
+        data = derived.read(self.cache_path)
         if not isinstance(data, dict) or data.get("v") != CACHE_VERSION:
             return {}
         entries = data.get("entries")
         return entries if isinstance(entries, dict) else {}
 
     def _save_cache(self, entries: dict[str, list[Any]]) -> None:
-        """Best effort: the cache is derived data, so a failed write only costs speed."""
-        try:
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.cache_path.with_name(f".tasks.{os.getpid()}.{os.urandom(3).hex()}.tmp")
-            tmp.write_text(
-                json.dumps({"v": CACHE_VERSION, "entries": entries}, separators=(",", ":")),
-                encoding="utf-8",
-            )
-            os.replace(tmp, self.cache_path)
-        except OSError:
-            pass
+        derived.write(self.cache_path, {"v": CACHE_VERSION, "entries": entries})
 
 
 def _values(states: Iterable[State]) -> set[str]:
