@@ -168,6 +168,101 @@ class Fleet:
         """What ``team`` should be doing at ``at`` (default: now), and why (``aof.desired``)."""
         return self.desired_states(at, [team])[team]
 
+    def snapshot(self) -> dict[str, Any]:
+        """What the planner reads, as plain data (``aof.scheduler.snapshot``)."""
+        from .scheduler.snapshot import build
+
+        return build(self)
+
+    def plan(self, at: Any = None, snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The scheduler's plan at ``at`` (default: now), without applying it."""
+        from .scheduler.plan import plan
+
+        return plan(snapshot or self.snapshot(), at or self.clock.now(), self.config.data)
+
+    def why(self, ref: str, at: Any = None) -> str:
+        """One sentence on why ``ref`` is (or is not) being worked on."""
+        task = self.get_task(ref)
+        state = task.state
+        if state == State.READY:
+            result = self.plan(at)
+            for action in result["actions"]:
+                if action["task"] == task.id and action["kind"] == "dispatch":
+                    who = f"agent {action['agent']}" if action["agent"] else "the next agent"
+                    return (
+                        f"{task.id} is ready and would be dispatched now to {who} "
+                        f"(coder {action['coder']})."
+                    )
+                if action["task"] == task.id and action["kind"] == "block":
+                    return f"{task.id} is ready but will be blocked: {action['reason']}."
+            for wait in result["waiting"]:
+                if wait["task"] == task.id:
+                    return f"{task.id} is ready but not dispatched: {wait['reason']}."
+        lease = task.lease or {}
+        blocked = task.meta.get("blocked") or {}
+        cause = blocked.get("question") or blocked.get("reason") or task.meta.get("last_error")
+        gate = (task.meta.get("gate") or {}).get("current")
+        texts = {
+            State.BACKLOG: "is in the backlog, which never dispatches: promote it with "
+            f"`aof task ready {task.id}`",
+            State.IN_PROGRESS: f"is being worked on by {lease.get('holder')} "
+            f"(lease until {lease.get('expires')})",
+            State.REVIEW: f"is waiting for review at gate {gate}",
+            State.BLOCKED: f"is blocked: {cause or 'see its body'}",
+            State.DEADLETTER: f"is in deadletter: {cause or 'no attempts left'}; "
+            f"`aof task resurrect {task.id}` brings it back",
+            State.DONE: "is done",
+            State.CANCELLED: "was cancelled",
+        }
+        text = texts.get(state, f"is {state.value}")
+        return f"{task.id} {text}."
+
+    def next_task(
+        self, agent: str | None = None, *, claim: bool = False, at: Any = None
+    ) -> dict[str, Any]:
+        """The task the plan would hand ``agent`` next; with ``claim``, claim it atomically.
+
+        Returns ``{"task": <task JSON or None>, "reason": ...}``; a lost race moves on to the
+        plan's next candidate.
+        """
+        from .errors import ClaimConflict
+
+        result = self.plan(at)
+        candidates = [
+            a
+            for a in result["actions"]
+            if a["kind"] == "dispatch"
+            and (a["agent"] is None or agent is None or a["agent"] == agent)
+        ]
+        for action in candidates:
+            if not claim:
+                task = self.get_task(action["task"])
+                return {
+                    "task": self.task_json(task, body=False),
+                    "agent": action["agent"],
+                    "coder": action["coder"],
+                    "reason": "first in the plan's order",
+                }
+            try:
+                task = self.claim(action["task"], agent or action["agent"] or "anonymous")
+            except ClaimConflict:
+                continue
+            return {
+                "task": self.task_json(task, body=False),
+                "agent": action["agent"],
+                "coder": action["coder"],
+                "token": (task.lease or {}).get("token"),
+                "reason": "claimed",
+            }
+        waiting = len(result["waiting"])
+        return {
+            "task": None,
+            "agent": agent,
+            "coder": None,
+            "reason": f"nothing to dispatch now ({waiting} ready task(s) waiting; "
+            "`aof plan` says why)",
+        }
+
     # --- creating a fleet root ----------------------------------------------------------
 
     @classmethod

@@ -48,9 +48,16 @@ ROW_KEYS = {
     "parent",
     "holder",
     "expires",
+    "acquired",
     "created",
     "updated",
+    "due",
     "attempts",
+    "max_attempts",
+    "retry_after",
+    "routing",
+    "sla",
+    "coder",
     "path",
 }
 

@@ -33,6 +33,8 @@ LAZY_COMMANDS = {
     "schedule": "registry:schedule",
     "agent": "registry:agent",
     "fleet": "fleetcmd:fleet_group",
+    "plan": "sched:plan_cmd",
+    "why": "sched:why_cmd",
     "snapshot": "fleetcmd:snapshot_group",
 }
 

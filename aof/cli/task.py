@@ -565,3 +565,28 @@ def move(env: Env, ref: str, state: str, reason: str | None, as_json: bool) -> N
       aof task move t-3kf9 backlog --reason "not this quarter"
     """
     out_task(env, env.fleet().move(ref, state, reason=reason), as_json, "moved")
+
+
+@task.command("next")
+@click.option("--agent", metavar="NAME", help="Who asks (default: any agent's next task).")
+@click.option("--claim", is_flag=True, help="Claim it at once (prints the lease token).")
+@json_option
+@pass_env
+def next_(env: Env, agent: str | None, claim: bool, as_json: bool) -> None:
+    """The task the scheduler's plan would hand this agent next; --claim claims it atomically.
+
+    Prints nothing to do (and `task: null` in JSON) when the plan dispatches nothing.
+
+    \b
+    Example:
+      aof task next --agent coder-1 --claim --json
+    """
+    result = env.fleet().next_task(agent, claim=claim)
+    t = result["task"]
+    if as_json:
+        emit(result, True)
+    elif t is None:
+        click.echo(result["reason"])
+    else:
+        token = f"  token {result['token']}" if result.get("token") else ""
+        click.echo(f"{t['id']} {t['title']} ({result['reason']}){token}")

@@ -19,7 +19,7 @@ from ..errors import AmbiguousId, NotFound, ValidationError
 from ..locks import Lock, lock_for
 from ..task import STATES, State, Task, check_ref, id_from_filename
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
 LOCK_STRIPES = 256
@@ -47,9 +47,16 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
         "parent": meta.get("parent"),
         "holder": lease.get("holder") if lease else None,
         "expires": lease.get("expires") if lease else None,
+        "acquired": lease.get("acquired") if lease else None,
         "created": meta.get("created"),
         "updated": meta.get("updated"),
+        "due": meta.get("due"),
         "attempts": meta.get("attempts", 0),
+        "max_attempts": meta.get("max_attempts"),
+        "retry_after": meta.get("retry_after"),
+        "routing": meta.get("routing"),
+        "sla": meta.get("sla"),
+        "coder": meta.get("coder"),
     }
 
 

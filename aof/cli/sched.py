@@ -1,0 +1,70 @@
+"""``aof plan`` and ``aof why``: what the scheduler would do, and why, without doing it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from . import Env, emit, json_option, pass_env
+from .task import complete_task_ids
+
+
+def _at(value: str | None) -> Any:
+    if value is None:
+        return None
+    from ..clock import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint="--at") from None
+
+
+@click.command("plan")
+@click.option("--at", metavar="TIME", help="Plan for this time (default: now).")
+@json_option
+@pass_env
+def plan_cmd(env: Env, at: str | None, as_json: bool) -> None:
+    """Show what the scheduler would do now: actions, and why each waiting task waits.
+
+    Nothing is applied. The same fleet and time give the same plan, byte for byte.
+
+    \b
+    Example:
+      aof plan --at 2026-11-23T10:00:00Z --json
+    """
+    result = env.fleet().plan(_at(at))
+    if as_json:
+        emit(result, True)
+        return
+    lines = [f"plan at {result['at']}"]
+    for a in result["actions"]:
+        extra = (
+            f" -> {a['agent'] or 'any agent'} ({a['coder']})"
+            if a["kind"] == "dispatch"
+            else f": {a.get('reason', '')}" + (f" -> {a['to']}" if a.get("to") else "")
+        )
+        lines.append(f"  {a['kind']:<9} {a['task']}{extra}")
+    for w in result["waiting"]:
+        lines.append(f"  waiting   {w['task']}: {w['reason']}")
+    if len(lines) == 1:
+        lines.append("  nothing to do: no ready task, no expired lease")
+    click.echo("\n".join(lines))
+
+
+@click.command("why")
+@click.argument("ref", metavar="ID", shell_complete=complete_task_ids)
+@click.option("--at", metavar="TIME", help="Explain at this time (default: now).")
+@json_option
+@pass_env
+def why_cmd(env: Env, ref: str, at: str | None, as_json: bool) -> None:
+    """Explain in one sentence why a task is, or is not, being worked on.
+
+    \b
+    Example:
+      aof why t-3kf9
+    """
+    fleet = env.fleet()
+    text = fleet.why(ref, _at(at))
+    emit({"id": fleet.get_task(ref).id, "why": text}, as_json, text)

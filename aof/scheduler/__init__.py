@@ -1,0 +1,1 @@
+"""The scheduler: a pure planner (``plan``) over a snapshot of the fleet root (``snapshot``)."""

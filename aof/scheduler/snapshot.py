@@ -1,0 +1,46 @@
+"""A snapshot: everything the planner reads, as plain JSON-able data.
+
+Built from the files (task summaries from the listing cache, every task id's state from the
+directory names, the registry from its cache, lease expiry with heartbeats), so a tick's input
+can be recorded and replayed: ``plan(snapshot, now, config)`` never touches the disk.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..clock import format_time
+from ..task import STATES, TERMINAL
+
+if TYPE_CHECKING:
+    from ..fleet import Fleet
+
+
+def build(fleet: Fleet) -> dict[str, Any]:
+    open_states = [s for s in STATES if s not in TERMINAL]
+    rows = fleet.list_tasks(states=open_states)
+    for row in rows:
+        if row["state"] == "in-progress" and row.get("holder"):
+            expiry = fleet.lease_expiry(fleet.tasks.load(row["id"]))
+            row["expires"] = format_time(expiry) if expiry is not None else row.get("expires")
+    reg = fleet.registry
+    keep = ("team", "enabled", "host", "coder")
+    return {
+        "tasks": rows,
+        "states": {tid: s.value for tid, s in sorted(fleet.tasks.id_states().items())},
+        "teams": {
+            r["slug"]: {k: r.get(k) for k in ("business_priority", "max_concurrent", "override")}
+            for r in reg.rows("team")
+        },
+        "schedules": reg.rows("schedule"),
+        "projects": {r["slug"]: {k: r.get(k) for k in keep} for r in reg.rows("project")},
+        "hosts": {
+            r["slug"]: {"capacity_slots": r.get("capacity_slots", 1), "status": r.get("status")}
+            for r in reg.rows("host")
+        },
+        "agents": {
+            r["slug"]: {k: r.get(k) for k in ("team", "roles", "coder", "concurrency", "projects")}
+            for r in reg.rows("agent")
+        },
+        "coder_pauses": {},
+    }
