@@ -731,6 +731,7 @@ class Fleet:
             fence = int(meta.get("fence", 0)) + 1
             meta["fence"] = fence
             meta["attempts"] = int(meta.get("attempts", 0)) + 1
+            meta.pop("retry_after", None)
             meta["lease"] = {
                 "holder": who.id,
                 "token": f"{fence}-{self.ids.token(8)}",
@@ -958,13 +959,16 @@ class Fleet:
         """Record a failed attempt: back to ready, or deadletter once attempts are exhausted."""
         task = self.tasks.load(ref)
         limit = task.meta.get("max_attempts") or self.config.scheduler["max_attempts"]
-        exhausted = permanent or int(task.meta.get("attempts", 0)) >= int(limit)
+        attempts = int(task.meta.get("attempts", 0))
+        exhausted = permanent or attempts >= int(limit)
         target = State.DEADLETTER if exhausted else State.READY
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             self._check_token(task, token, self.actor)
             meta.pop("lease", None)
             meta["last_error"] = error.strip()
+            if not exhausted:
+                meta["retry_after"] = format_time(self.clock.now() + self.backoff(attempts))
             return append_section(
                 task.body, "Work Log", self._note("Work Log", f"failed: {error.strip()}")
             )
@@ -977,6 +981,15 @@ class Fleet:
             allowed_from=[State.IN_PROGRESS],
             reason=error.strip(),
         )
+
+    def backoff(self, attempts: int) -> timedelta:
+        """How long to wait before attempt ``attempts + 1``: exponential, capped, with jitter
+        drawn from the injected random source (so replays and tests are exact)."""
+        cfg = self.config.scheduler.get("backoff") or {}
+        base, factor = float(cfg.get("base_s", 60)), float(cfg.get("factor", 2.0))
+        delay = min(base * factor ** max(attempts - 1, 0), float(cfg.get("max_s", 3600)))
+        jitter = float(cfg.get("jitter", 0.25))
+        return timedelta(seconds=round(delay * (1 + jitter * (2 * self.ids.random() - 1))))
 
     def cancel(self, ref: str, *, reason: str) -> Task:
         """Cancel a task that is not done; the reason is kept in its body."""
@@ -1001,6 +1014,7 @@ class Fleet:
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             meta["attempts"] = 0
+            meta.pop("retry_after", None)
             return None
 
         return self._change(

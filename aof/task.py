@@ -56,7 +56,8 @@ PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 KEY_ORDER = (
     "schema", "id", "title", "priority", "team", "project", "routing", "depends_on", "parent",
     "workflow", "created", "updated", "created_by", "due", "sla", "coder", "model", "budget",
-    "attempts", "max_attempts", "fence", "lease", "last_error", "blocked", "gate", "labels",
+    "attempts", "max_attempts", "fence", "lease", "retry_after", "last_error", "blocked", "gate",
+    "labels",
 )  # fmt: skip
 
 ID_RE = re.compile(rf"t-[{ALPHABET}]{{4,16}}\Z")
@@ -213,8 +214,9 @@ def validate(meta: dict[str, Any], where: str = "<task>", card: Card | None = No
         raise bad("created", f"must be an ISO 8601 time (got {meta.get('created')!r})")
     if "updated" in meta and not _is_time(meta["updated"]):
         raise bad("updated", f"must be an ISO 8601 time (got {meta['updated']!r})")
-    if meta.get("due") is not None and not _is_time(meta["due"]):
-        raise bad("due", f"must be an ISO 8601 time (got {meta['due']!r})")
+    for key in ("due", "retry_after"):
+        if meta.get(key) is not None and not _is_time(meta[key]):
+            raise bad(key, f"must be an ISO 8601 time (got {meta[key]!r})")
     for key in ("attempts", "fence"):
         value = meta.get(key, 0)
         if not _is_int(value) or value < 0:

@@ -303,3 +303,26 @@ def test_plan_replays_a_recorded_tick(root: Any) -> None:
     data = json.loads(recorded)
     assert plan(data["snapshot"], parse_time(data["at"]), fleet.config.data) == live
     assert isinstance(datetime.now(), datetime)
+
+
+def test_failed_attempts_back_off_with_seeded_jitter(root: Any) -> None:
+    from aof import SeededIds
+
+    clock = FixedClock("2026-11-23T10:00:00Z")
+    fleet = Fleet(root, clock=clock, ids=SeededIds(7), actor="human:t")
+    t = fleet.create_task("flaky", ready=True)
+    waits = []
+    for _ in range(2):
+        tok = fleet.claim(t.id, "a").lease["token"]  # type: ignore[index]
+        failed = fleet.fail(t.id, error="boom", token=tok)
+        wait = parse_time(failed.meta["retry_after"]) - clock.now()
+        waits.append(wait.total_seconds())
+        why = fleet.why(t.id)
+        assert f"backing off after a failure until {failed.meta['retry_after']}" in why
+        assert fleet.next_task("a")["task"] is None
+        clock.advance(wait.total_seconds())
+        assert fleet.next_task("a")["task"]["id"] == t.id
+    assert 45 <= waits[0] <= 75 and 90 <= waits[1] <= 150  # 60 s, then 120 s, +-25 %
+    again = Fleet(root, clock=FixedClock("2026-11-23T10:00:00Z"), ids=SeededIds(7))
+    assert again.backoff(1) == Fleet(root, ids=SeededIds(7)).backoff(1)  # seeded: exact
+    assert fleet.claim(t.id, "a").meta.get("retry_after") is None
