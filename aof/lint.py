@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def schemas_dir() -> Path:
-    from .fleet import _resource
+    from .service import _resource
 
     return _resource("schemas")
 

@@ -21,7 +21,7 @@ from . import NOUNS
 from .spec import SLUG_RE, Noun, ordered, validate
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
+    from ..service import FleetBase
 
 CACHE_VERSION = 1
 
@@ -42,7 +42,7 @@ class Entry:
 class Registry:
     """Teams, projects, hosts, schedules and agents of one fleet root."""
 
-    def __init__(self, fleet: Fleet) -> None:
+    def __init__(self, fleet: FleetBase) -> None:
         self.fleet = fleet
         self.root = fleet.root
         self.lock = lock_for(self.root / ".aof" / "locks" / "registry.lock")

@@ -13,10 +13,10 @@ from ..clock import format_time
 from ..task import STATES, TERMINAL
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
+    from ..service import FleetBase
 
 
-def build(fleet: Fleet) -> dict[str, Any]:
+def build(fleet: FleetBase) -> dict[str, Any]:
     open_states = [s for s in STATES if s not in TERMINAL]
     rows = fleet.list_tasks(states=open_states)
     for row in rows:

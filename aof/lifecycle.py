@@ -1,0 +1,492 @@
+"""The task lifecycle: every verb of DESIGN 3, each one call into the pipeline."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from . import cardfile, yamlfast
+from .audit import Actor
+from .clock import format_time
+from .errors import InvalidTransition, NotFound, ValidationError
+from .service import PROTECTED, FleetBase, append_section
+from .store.tasks import Located
+from .task import SCHEMA, STATES, TERMINAL, State, Task, check_ref, ordered, slugify, validate
+
+
+class Lifecycle(FleetBase):
+    """Create, edit and move tasks through their lifecycle (mixed into :class:`aof.Fleet`)."""
+
+    # --- creating and editing --------------------------------------------------------------
+
+    def create_task(
+        self,
+        title: str,
+        *,
+        priority: str | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        depends_on: Sequence[str] = (),
+        labels: Sequence[str] = (),
+        parent: str | None = None,
+        body: str | None = None,
+        ready: bool = False,
+        fields: dict[str, Any] | None = None,
+    ) -> Task:
+        """Create a task in backlog (or ready); ValidationError for bad fields or unknown deps."""
+        state = State.READY if ready else State.BACKLOG
+        deps = [self.tasks.locate(d).id for d in depends_on]
+        parent_id = self.tasks.locate(parent).id if parent else None
+        meta: dict[str, Any] = {
+            "schema": SCHEMA,
+            "id": "t-0000",
+            "title": title.strip() if isinstance(title, str) else title,
+            "priority": priority or self.config.defaults.get("priority") or "normal",
+            "team": team,
+            "project": project,
+            "depends_on": list(dict.fromkeys(deps)),
+            "parent": parent_id,
+            "created": self._now(),
+            "created_by": str(self.actor),
+            "attempts": 0,
+            "labels": list(dict.fromkeys(labels)),
+        }
+        for key, value in (fields or {}).items():
+            if key in PROTECTED or (key in meta and key not in ("team", "project")):
+                raise ValidationError(f"field {key}: cannot be set here")
+            meta[key] = value
+        meta = {k: v for k, v in meta.items() if v not in (None, [], {}) or k == "attempts"}
+        validate(meta, "new task")
+        text_body = body if body is not None else f"## Objective\n\n{meta['title']}\n"
+        if text_body and not text_body.endswith("\n"):
+            text_body += "\n"
+        slug = slugify(meta["title"])
+        directory = self.tasks.state_dir(state)
+        directory.mkdir(parents=True, exist_ok=True)
+        length = 6
+        while True:
+            tid = "t-" + self.ids.token(length)
+            meta["id"] = tid
+            path = directory / (f"{tid}-{slug}.md" if slug else f"{tid}.md")
+            with self.tasks.lock(tid):
+                if self.tasks.exists(tid):
+                    length += 1  # a collision: grow the id
+                    continue
+                text = "---\n" + yamlfast.dump(ordered(meta)) + "---\n" + text_body
+                cardfile.write_new(path, text)
+                self.tasks._names[tid] = path.name
+                self._record(
+                    "created",
+                    tid,
+                    [path],
+                    f"task {tid}: created in {state.value}",
+                    to=state.value,
+                    reason=meta["title"],
+                )
+            return self.tasks.read(Located(tid, state, path))
+
+    def edit_task(
+        self,
+        ref: str,
+        *,
+        title: str | None = None,
+        priority: str | None = None,
+        set_fields: dict[str, Any] | None = None,
+        unset: Sequence[str] = (),
+        add_labels: Sequence[str] = (),
+        remove_labels: Sequence[str] = (),
+        add_deps: Sequence[str] = (),
+        remove_deps: Sequence[str] = (),
+        body: str | None = None,
+        token: str | None = None,
+        expect_rev: str | None = None,
+    ) -> Task:
+        """Change fields and/or the body of a task; ValidationError for bad values or cycles."""
+        for key in [*(set_fields or {}), *unset]:
+            if key in PROTECTED or (key not in (set_fields or {}) and key in ("title",)):
+                raise ValidationError(f"field {key}: is managed by aof and cannot be edited")
+        new_deps = [self.tasks.locate(d).id for d in add_deps]
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            self._check_token(task, token, self.actor)
+            if title is not None:
+                meta["title"] = title.strip()
+            if priority is not None:
+                meta["priority"] = priority
+            for key, value in (set_fields or {}).items():
+                meta[key] = value
+            for key in unset:
+                meta.pop(key, None)
+            if add_labels or remove_labels:
+                labels = [x for x in meta.get("labels", []) if x not in remove_labels]
+                meta["labels"] = labels + [x for x in add_labels if x not in labels]
+            if new_deps or remove_deps:
+                drop = {check_ref(d) for d in remove_deps}
+                deps = [
+                    d
+                    for d in meta.get("depends_on", [])
+                    if d not in drop and not any(d.startswith(p) for p in drop)
+                ]
+                meta["depends_on"] = deps + [d for d in new_deps if d not in deps]
+                self._refuse_cycle(task.id, meta["depends_on"])
+            for key in ("labels", "depends_on"):
+                if key in meta and not meta[key] and key not in task.meta:
+                    del meta[key]
+            return body
+
+        return self._change(ref, "edited", None, mutate, expect_rev=expect_rev)
+
+    def _refuse_cycle(self, task_id: str, deps: Sequence[str]) -> None:
+        """ValidationError if ``task_id`` depending on ``deps`` closes a cycle."""
+        seen: set[str] = set()
+        stack = [(d, [task_id, d]) for d in deps]
+        while stack:
+            current, trail = stack.pop()
+            if current == task_id:
+                raise ValidationError(
+                    f"task {task_id}: depends_on would create a cycle: {' -> '.join(trail)}"
+                )
+            if current in seen:
+                continue
+            seen.add(current)
+            try:
+                dep = self.tasks.load(current)
+            except NotFound:
+                raise ValidationError(f"task {task_id}: depends_on: no task {current!r}") from None
+            stack.extend((d, [*trail, d]) for d in dep.depends_on)
+
+    # --- the lifecycle ------------------------------------------------------------------
+
+    def promote(self, ref: str, *, reason: str | None = None) -> Task:
+        """Move a backlog task to ready (the only way out of the parking lot)."""
+        return self._change(
+            ref,
+            "promoted",
+            State.READY,
+            lambda t, m: None,
+            allowed_from=[State.BACKLOG],
+            reason=reason,
+        )
+
+    def demote(self, ref: str, *, reason: str | None = None) -> Task:
+        """Park a ready task in backlog again."""
+        return self._change(
+            ref,
+            "demoted",
+            State.BACKLOG,
+            lambda t, m: None,
+            allowed_from=[State.READY],
+            reason=reason,
+        )
+
+    def claim(self, ref: str, agent: str, *, ttl_s: float | None = None) -> Task:
+        """Claim a ready task for ``agent``: one rename that exactly one claimant wins.
+
+        Raise ClaimConflict if another claimant won, InvalidTransition if the task is not
+        ready or a dependency is not done. The returned task's lease holds the fencing token.
+        """
+        who = Actor.parse(agent if ":" in agent else f"agent:{agent}")
+        ttl = float(ttl_s or self.config.scheduler["lease_ttl_s"])
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            waiting = self.pending_dependencies(task)
+            if waiting:
+                raise InvalidTransition(
+                    f"task {task.id} cannot be claimed: waiting on "
+                    + ", ".join(f"{d} ({s})" for d, s in waiting)
+                )
+            now = self.clock.now()
+            fence = int(meta.get("fence", 0)) + 1
+            meta["fence"] = fence
+            meta["attempts"] = int(meta.get("attempts", 0)) + 1
+            meta.pop("retry_after", None)
+            meta["lease"] = {
+                "holder": who.id,
+                "token": f"{fence}-{self.ids.token(8)}",
+                "acquired": format_time(now),
+                "expires": format_time(now + timedelta(seconds=ttl)),
+            }
+            return None
+
+        return self._change(
+            ref,
+            "claimed",
+            State.IN_PROGRESS,
+            mutate,
+            actor=who,
+            allowed_from=[State.READY],
+            conflict_as_claim=True,
+        )
+
+    def heartbeat(self, ref: str, token: str) -> dict[str, Any]:
+        """Renew the lease's liveness, no commit (``.aof/heartbeats/``); LeaseError if stale."""
+        task = self.tasks.load(ref)
+        self._check_token(task, token, Actor("agent", "heartbeat"))
+        now = self.clock.now()
+        beat = {"id": task.id, "token": token, "at": format_time(now)}
+        path = self.root / ".aof" / "heartbeats" / f"{task.id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{task.id}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(beat), encoding="utf-8")
+        os.replace(tmp, path)
+        return {**beat, "expires": format_time(self.lease_expiry(task) or now)}
+
+    def release(self, ref: str, *, token: str | None = None, reason: str | None = None) -> Task:
+        """Give an in-progress task back to ready (the attempt stays counted)."""
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            self._check_token(task, token, self.actor)
+            meta.pop("lease", None)
+            return None
+
+        return self._change(
+            ref, "released", State.READY, mutate, allowed_from=[State.IN_PROGRESS], reason=reason
+        )
+
+    def complete(self, ref: str, *, token: str | None, summary: str) -> Task:
+        """Report an in-progress task done: to review if its workflow has gates, else done."""
+        if not summary or not summary.strip():
+            raise ValidationError("summary: a completion needs a summary of what was done")
+        gates = self._gates_of(self.tasks.load(ref))
+        target = State.REVIEW if gates else State.DONE
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            self._check_token(task, token, self.actor)
+            meta.pop("lease", None)
+            meta.pop("blocked", None)
+            if gates:
+                meta["gate"] = {
+                    "current": gates[0],
+                    "history": meta.get("gate", {}).get("history", []),
+                }
+            return append_section(
+                task.body,
+                "Completion Summary",
+                f"{summary.strip()}\n\n_{self._now()} {self.actor}_",
+            )
+
+        return self._change(
+            ref,
+            "completed",
+            target,
+            mutate,
+            allowed_from=[State.IN_PROGRESS],
+            reason=summary.strip().splitlines()[0][:200],
+        )
+
+    def _gates_of(self, task: Task) -> list[str]:
+        name = task.meta.get("workflow") or self.config.defaults.get("workflow")
+        if not name:
+            return []
+        path = self.root / "workflows" / f"{name}.yaml"
+        if not path.is_file():
+            raise ValidationError(
+                f"{self.tasks.rel(task.path)}: workflow: no file workflows/{name}.yaml"
+            )
+        from .config import read_yaml_file
+
+        gates = read_yaml_file(path).get("gates") or []
+        return [str(g.get("name") if isinstance(g, dict) else g) for g in gates]
+
+    def approve(self, ref: str, *, note: str | None = None) -> Task:
+        """Pass the current review gate: on to the next gate, or done after the last."""
+        task = self.tasks.load(ref)
+        gates = self._gates_of(task)
+        current = (task.meta.get("gate") or {}).get("current")
+        nxt = gates[gates.index(current) + 1] if current in gates[:-1] else None
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            gate = dict(meta.get("gate") or {})
+            history = [
+                *gate.get("history", []),
+                {"gate": current, "outcome": "passed", "by": str(self.actor), "at": self._now()},
+            ]
+            meta["gate"] = {"current": nxt, "history": history} if nxt else {"history": history}
+            if note:
+                return append_section(
+                    task.body, "Review", self._note("Review", f"approved: {note}")
+                )
+            return None
+
+        return self._change(
+            ref,
+            "approved",
+            None if nxt else State.DONE,
+            mutate,
+            allowed_from=[State.REVIEW],
+            reason=note,
+        )
+
+    def reject(self, ref: str, *, feedback: str) -> Task:
+        """Reject the work under review: feedback goes into the body, the task back to ready."""
+        if not feedback.strip():
+            raise ValidationError("feedback: a rejection needs feedback for the next attempt")
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            gate = dict(meta.get("gate") or {})
+            history = [
+                *gate.get("history", []),
+                {
+                    "gate": gate.get("current"),
+                    "outcome": "rejected",
+                    "by": str(self.actor),
+                    "at": self._now(),
+                },
+            ]
+            meta["gate"] = {"history": history}
+            return append_section(
+                task.body, "Review", self._note("Review", f"rejected: {feedback}")
+            )
+
+        return self._change(
+            ref, "rejected", State.READY, mutate, allowed_from=[State.REVIEW], reason=feedback
+        )
+
+    def block(self, ref: str, *, question: str, token: str | None = None) -> Task:
+        """Block an in-progress task on a question for a person; the lease is given up."""
+        if not question.strip():
+            raise ValidationError("question: blocking needs the question to ask")
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            self._check_token(task, token, self.actor)
+            meta.pop("lease", None)
+            meta["blocked"] = {
+                "reason": "question",
+                "question": question.strip(),
+                "by": str(self.actor),
+                "at": self._now(),
+            }
+            return append_section(
+                task.body, "Questions", self._note("Questions", f"**Q** {question.strip()}")
+            )
+
+        return self._change(
+            ref,
+            "blocked",
+            State.BLOCKED,
+            mutate,
+            allowed_from=[State.IN_PROGRESS],
+            reason=question.strip(),
+        )
+
+    def answer(self, ref: str, *, text: str) -> Task:
+        """Answer a blocked task's question; the answer joins the body and the task is ready."""
+        if not text.strip():
+            raise ValidationError("text: the answer is empty")
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            meta.pop("blocked", None)
+            return append_section(
+                task.body, "Questions", self._note("Questions", f"**A** {text.strip()}")
+            )
+
+        return self._change(
+            ref, "answered", State.READY, mutate, allowed_from=[State.BLOCKED], reason=text.strip()
+        )
+
+    def unblock(self, ref: str, *, reason: str | None = None) -> Task:
+        """Return a blocked task to ready without an answer."""
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            meta.pop("blocked", None)
+            return None
+
+        return self._change(
+            ref, "unblocked", State.READY, mutate, allowed_from=[State.BLOCKED], reason=reason
+        )
+
+    def fail(
+        self, ref: str, *, error: str, token: str | None = None, permanent: bool = False
+    ) -> Task:
+        """Record a failed attempt: back to ready, or deadletter once attempts are exhausted."""
+        task = self.tasks.load(ref)
+        limit = task.meta.get("max_attempts") or self.config.scheduler["max_attempts"]
+        attempts = int(task.meta.get("attempts", 0))
+        exhausted = permanent or attempts >= int(limit)
+        target = State.DEADLETTER if exhausted else State.READY
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            self._check_token(task, token, self.actor)
+            meta.pop("lease", None)
+            meta["last_error"] = error.strip()
+            if not exhausted:
+                meta["retry_after"] = format_time(self.clock.now() + self.backoff(attempts))
+            return append_section(
+                task.body, "Work Log", self._note("Work Log", f"failed: {error.strip()}")
+            )
+
+        return self._change(
+            ref,
+            "deadlettered" if exhausted else "failed",
+            target,
+            mutate,
+            allowed_from=[State.IN_PROGRESS],
+            reason=error.strip(),
+        )
+
+    def backoff(self, attempts: int) -> timedelta:
+        """How long to wait before attempt ``attempts + 1``: exponential, capped, with jitter
+        drawn from the injected random source (so replays and tests are exact)."""
+        cfg = self.config.scheduler.get("backoff") or {}
+        base, factor = float(cfg.get("base_s", 60)), float(cfg.get("factor", 2.0))
+        delay = min(base * factor ** max(attempts - 1, 0), float(cfg.get("max_s", 3600)))
+        jitter = float(cfg.get("jitter", 0.25))
+        return timedelta(seconds=round(delay * (1 + jitter * (2 * self.ids.random() - 1))))
+
+    def cancel(self, ref: str, *, reason: str) -> Task:
+        """Cancel a task that is not done; the reason is kept in its body."""
+        if not reason.strip():
+            raise ValidationError("reason: cancelling needs a reason")
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            meta.pop("lease", None)
+            return append_section(task.body, "Cancelled", self._note("Cancelled", reason.strip()))
+
+        return self._change(
+            ref,
+            "cancelled",
+            State.CANCELLED,
+            mutate,
+            allowed_from=[s for s in STATES if s not in TERMINAL],
+            reason=reason,
+        )
+
+    def resurrect(self, ref: str, *, reason: str | None = None) -> Task:
+        """Bring a deadlettered task back to ready with its attempts reset (cause kept)."""
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            meta["attempts"] = 0
+            meta.pop("retry_after", None)
+            return None
+
+        return self._change(
+            ref, "resurrected", State.READY, mutate, allowed_from=[State.DEADLETTER], reason=reason
+        )
+
+    def progress(self, ref: str, *, note: str, token: str | None = None) -> Task:
+        """Append a line to the task's Work Log (agents report progress this way)."""
+        if not note.strip():
+            raise ValidationError("note: the progress note is empty")
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            self._check_token(task, token, self.actor)
+            return append_section(task.body, "Work Log", self._note("Work Log", note.strip()))
+
+        return self._change(ref, "progress", None, mutate, reason=note.strip()[:200])
+
+    def move(self, ref: str, state: State | str, *, reason: str | None = None) -> Task:
+        """Operator move along the lifecycle table (claims go through :meth:`claim`)."""
+        target = State(state)
+        if target == State.IN_PROGRESS:
+            raise InvalidTransition("moving into in-progress needs a lease: use `aof task claim`")
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            meta.pop("lease", None)
+            if target != State.BLOCKED:
+                meta.pop("blocked", None)
+            return None
+
+        return self._change(ref, "moved", target, mutate, reason=reason)

@@ -1,0 +1,94 @@
+"""The scheduling front of the service: desired states, snapshots, plans, explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .service import FleetBase
+from .task import State
+
+
+class Scheduling(FleetBase):
+    """What teams should be doing and what the planner would do (mixed into :class:`aof.Fleet`)."""
+
+    def open_work(self) -> dict[str, int]:
+        """Per team, the tasks that are ready or in progress, counted from the task directories."""
+        counts: dict[str, int] = {}
+        for row in self.list_tasks(states=[State.READY, State.IN_PROGRESS]):
+            team = row.get("team")
+            if team:
+                counts[team] = counts.get(team, 0) + 1
+        return counts
+
+    def desired_states(self, at: Any = None, teams: Sequence[str] | None = None) -> dict[str, Any]:
+        """What each team (or each of ``teams``) should be doing at ``at``, and why.
+
+        One read of the registry and the task directories for all of them (``aof.desired``).
+        """
+        from .desired import desired_team
+
+        when = at or self.clock.now()
+        if teams is None:
+            rows = self.registry.rows("team")
+        else:
+            rows = [self.registry.get("team", t).meta for t in teams]
+        schedules = self.registry.rows("schedule")
+        work = self.open_work()
+        return {
+            str(t["slug"]): desired_team(t, schedules, when, work.get(str(t["slug"]), 0))
+            for t in rows
+        }
+
+    def desired_state(self, team: str, at: Any = None) -> Any:
+        """What ``team`` should be doing at ``at`` (default: now), and why (``aof.desired``)."""
+        return self.desired_states(at, [team])[team]
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the planner reads, as plain data (``aof.scheduler.snapshot``)."""
+        from .scheduler.snapshot import build
+
+        return build(self)
+
+    def plan(self, at: Any = None, snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The scheduler's plan at ``at`` (default: now), without applying it."""
+        from .scheduler.plan import plan
+
+        return plan(snapshot or self.snapshot(), at or self.clock.now(), self.config.data)
+
+    def why(self, ref: str, at: Any = None) -> str:
+        """One sentence on why ``ref`` is (or is not) being worked on."""
+        task = self.get_task(ref)
+        state = task.state
+        if state == State.READY:
+            result = self.plan(at)
+            for action in result["actions"]:
+                if action["task"] == task.id and action["kind"] == "dispatch":
+                    who = f"agent {action['agent']}" if action["agent"] else "the next agent"
+                    return (
+                        f"{task.id} is ready and would be dispatched now to {who} "
+                        f"(coder {action['coder']})."
+                    )
+                if action["task"] == task.id and action["kind"] == "block":
+                    return f"{task.id} is ready but will be blocked: {action['reason']}."
+            for wait in result["waiting"]:
+                if wait["task"] == task.id:
+                    return f"{task.id} is ready but not dispatched: {wait['reason']}."
+        lease = task.lease or {}
+        blocked = task.meta.get("blocked") or {}
+        cause = blocked.get("question") or blocked.get("reason") or task.meta.get("last_error")
+        gate = (task.meta.get("gate") or {}).get("current")
+        texts = {
+            State.BACKLOG: "is in the backlog, which never dispatches: promote it with "
+            f"`aof task ready {task.id}`",
+            State.IN_PROGRESS: f"is being worked on by {lease.get('holder')} "
+            f"(lease until {lease.get('expires')})",
+            State.REVIEW: f"is waiting for review at gate {gate}",
+            State.BLOCKED: f"is blocked: {cause or 'see its body'}",
+            State.DEADLETTER: f"is in deadletter: {cause or 'no attempts left'}; "
+            f"`aof task resurrect {task.id}` brings it back",
+            State.DONE: "is done",
+            State.CANCELLED: "was cancelled",
+        }
+        text = texts.get(state, f"is {state.value}")
+        return f"{task.id} {text}."

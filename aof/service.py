@@ -1,0 +1,400 @@
+"""The pipeline every change to a fleet root passes through, and the reads.
+
+``FleetBase`` holds the fleet root's stores and the one mutation pipeline (``_change``):
+locate the task, take its per-task lock, re-read it, check the lifecycle rule and fencing
+token, build the new content, validate it, write or move the file atomically
+(:mod:`aof.cardfile`), append one audit record, and commit exactly the touched paths.
+The lifecycle verbs (:mod:`aof.lifecycle`) and the scheduling front (:mod:`aof.scheduling`)
+build on it; :class:`aof.Fleet` combines them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import cardfile
+from .audit import Actor, AuditLog
+from .clock import Clock, IdSource, SystemClock, SystemIds, format_time, parse_time
+from .config import Config, load_config
+from .errors import (
+    ClaimConflict,
+    InvalidTransition,
+    LeaseError,
+    NotFound,
+    ValidationError,
+)
+from .store.tasks import TaskStore
+from .task import (
+    PRIORITY_RANK,
+    STATES,
+    TRANSITIONS,
+    State,
+    Task,
+    ordered,
+    validate,
+)
+
+if TYPE_CHECKING:
+    from .gitlog import Committer
+    from .registry.service import Registry
+
+# Fields a generic `edit --set` may not touch: identity, and what only the lifecycle writes.
+PROTECTED = frozenset({"schema", "id", "created", "created_by", "lease", "fence", "attempts"})
+Mutator = Callable[[Task, dict[str, Any]], str | None]
+
+
+def _resource(*parts: str) -> Path:
+    """A packaged resource: inside the wheel, or beside the package in a source checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here.joinpath(*parts)
+    if packaged.exists():
+        return packaged
+    return here.parent.joinpath(
+        *(p.replace("_", "-") if i == 0 else p for i, p in enumerate(parts))
+    )
+
+
+def template_dir() -> Path:
+    return _resource("fleet_root_template")
+
+
+def append_section(body: str, heading: str, text: str) -> str:
+    """Append ``text`` under ``## heading`` (created at the end of the body when missing)."""
+    marker = f"## {heading}"
+    lines = body.split("\n")
+    if marker in (ln.rstrip() for ln in lines):
+        start = next(i for i, ln in enumerate(lines) if ln.rstrip() == marker)
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+        while end > start + 1 and not lines[end - 1].strip():
+            end -= 1
+        new = [*lines[:end], text, *([""] if end < len(lines) else []), *lines[end:]]
+        out = "\n".join(new)
+        return out if out.endswith("\n") else out + "\n"
+    base = body.rstrip("\n")
+    return (base + "\n\n" if base else "") + f"{marker}\n\n{text}\n"
+
+
+class FleetBase:
+    """A fleet root's stores and its mutation pipeline (see :class:`aof.Fleet`)."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+        actor: Actor | str = "system:aof",
+        commit: bool | None = None,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.config: Config = load_config(self.root)
+        self.clock = clock or SystemClock()
+        self.ids = ids or SystemIds()
+        self.actor = actor if isinstance(actor, Actor) else Actor.parse(actor)
+        self.tasks = TaskStore(self.root)
+        self.audit = AuditLog(self.root, self.clock)
+        self._commit = self.config.commit_mode != "off" if commit is None else commit
+        self._git: Committer | None = None
+        self._registry: Registry | None = None
+
+    @property
+    def git(self) -> Committer:
+        """The committer (built on first use: read-only calls never import subprocess)."""
+        if self._git is None:
+            from .gitlog import Committer
+
+            self._git = Committer(
+                self.root,
+                enabled=self._commit,
+                committer=self.config.committer,
+                audit_lock=self.audit.lock,
+                clock=self.clock,
+            )
+        return self._git
+
+    @property
+    def registry(self) -> Registry:
+        """Teams, projects, hosts, schedules and agents (``aof.registry.service``)."""
+        if self._registry is None:
+            from .registry.service import Registry
+
+            self._registry = Registry(self)
+        return self._registry
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def get_task(self, ref: str) -> Task:
+        """Return the task ``ref`` names (an id or unique prefix); NotFound otherwise."""
+        return self.tasks.load(ref)
+
+    def list_tasks(
+        self,
+        *,
+        states: Iterable[State | str] | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        priority: str | None = None,
+        labels: Sequence[str] = (),
+        holder: str | None = None,
+        text: str | None = None,
+        problems: list[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Summaries of matching tasks, most urgent first; unreadable files go to ``problems``."""
+        wanted = [State(s) for s in states] if states else list(STATES)
+        rows, bad = self.tasks.summaries(wanted)
+        if problems is not None:
+            problems.extend(bad)
+        needle = text.lower() if text else None
+        out = []
+        for row in rows:
+            if (team and row["team"] != team) or (project and row["project"] != project):
+                continue
+            if priority and row["priority"] != priority:
+                continue
+            if labels and not set(labels) <= set(row["labels"]):
+                continue
+            if holder and row["holder"] != holder:
+                continue
+            if needle and needle not in str(row["title"]).lower():
+                try:
+                    body = cardfile.read(self.root / row["path"]).body
+                except (OSError, ValidationError):
+                    continue
+                if needle not in body.lower():
+                    continue
+            out.append(row)
+        order = {s.value: i for i, s in enumerate(STATES)}
+        out.sort(
+            key=lambda r: (
+                order[r["state"]],
+                PRIORITY_RANK.get(r["priority"], 9),
+                str(r["created"]),
+                str(r["id"]),
+            )
+        )
+        return out
+
+    def task_json(self, task: Task, *, body: bool = True) -> dict[str, Any]:
+        """The stable JSON shape of one task (docs/cli.md, "JSON shapes")."""
+        meta = task.meta
+        out: dict[str, Any] = {
+            "id": task.id,
+            "title": task.title,
+            "state": task.state.value,
+            "priority": task.priority,
+            "team": meta.get("team"),
+            "project": meta.get("project"),
+            "labels": list(meta.get("labels") or []),
+            "depends_on": task.depends_on,
+            "parent": meta.get("parent"),
+            "created": meta.get("created"),
+            "updated": meta.get("updated"),
+            "created_by": meta.get("created_by"),
+            "attempts": meta.get("attempts", 0),
+            "max_attempts": meta.get("max_attempts"),
+            "lease": task.lease,
+            "last_error": meta.get("last_error"),
+            "blocked": meta.get("blocked"),
+            "path": self.tasks.rel(task.path),
+            "rev": task.rev,
+            "meta": meta,
+        }
+        if body:
+            out["body"] = task.body
+        return out
+
+    # --- the mutation pipeline ------------------------------------------------------------
+
+    def _record(
+        self,
+        action: str,
+        task_id: str,
+        paths: Sequence[Path],
+        message: str,
+        *,
+        actor: Actor | None = None,
+        frm: str | None = None,
+        to: str | None = None,
+        reason: str | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> None:
+        who = actor or self.actor
+        _, audit_path = self.audit.append(
+            who, action, ("task", task_id), frm=frm, to=to, reason=reason, changes=changes
+        )
+        self.git.commit([*paths, audit_path], f"{message} ({who})", who)
+
+    def _now(self) -> str:
+        return format_time(self.clock.now())
+
+    def _change(
+        self,
+        ref: str,
+        action: str,
+        to: State | None,
+        mutate: Mutator,
+        *,
+        allowed_from: Iterable[State] | None = None,
+        actor: Actor | None = None,
+        reason: str | None = None,
+        expect_rev: str | None = None,
+        conflict_as_claim: bool = False,
+    ) -> Task:
+        """Apply ``mutate`` to a task under its lock and move it to ``to`` (None: stay)."""
+        loc = self.tasks.locate(ref, prefer=allowed_from or ())
+        with self.tasks.lock(loc.id):
+            try:
+                task = self.tasks.read(self.tasks.relocate(loc))
+            except NotFound:
+                if conflict_as_claim:
+                    raise ClaimConflict(f"task {loc.id} was taken by another claimant") from None
+                raise
+            self._check_readable(task)
+            if expect_rev is not None and task.rev != expect_rev:
+                from .errors import ConcurrentModification
+
+                raise ConcurrentModification(
+                    f"task {task.id} changed since revision {expect_rev} (now {task.rev}); "
+                    "re-read it and apply your change again"
+                )
+            target = to or task.state
+            if allowed_from is not None and task.state not in set(allowed_from):
+                if conflict_as_claim and task.state == State.IN_PROGRESS:
+                    holder = (task.lease or {}).get("holder", "another agent")
+                    raise ClaimConflict(f"task {task.id} is already claimed by {holder}")
+                raise InvalidTransition(
+                    f"task {task.id} is {task.state.value}; {action} needs it to be "
+                    f"{' or '.join(s.value for s in allowed_from)}"
+                )
+            if target != task.state and target not in TRANSITIONS[task.state]:
+                raise InvalidTransition(
+                    f"task {task.id}: {task.state.value} -> {target.value} is not allowed "
+                    f"(from {task.state.value} it can go to "
+                    f"{', '.join(sorted(s.value for s in TRANSITIONS[task.state])) or 'nowhere'})"
+                )
+            meta = cardfile.copy_plain(task.meta)  # a deep copy the mutator may change freely
+            new_body = mutate(task, meta)
+            meta["updated"] = self._now()
+            meta = ordered(meta)
+            validate(meta, self.tasks.rel(task.path))
+            text = cardfile.render(task.card, meta, new_body)
+            changed = {
+                k: meta.get(k)
+                for k in set(meta) | set(task.meta)
+                if meta.get(k) != task.meta.get(k) and k != "updated"
+            }
+            paths = [task.path]
+            if target == task.state:
+                cardfile.replace(task.path, text, expect=task.card.stamp)
+                new_path = task.path
+            else:
+                new_path = self.tasks.state_dir(target) / task.path.name
+                new_path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    cardfile.move_rewrite(
+                        task.path,
+                        new_path,
+                        text,
+                        cardfile.content_hash(task.card.text),
+                        expect=task.card.stamp,
+                    )
+                except FileNotFoundError:
+                    if conflict_as_claim:
+                        raise ClaimConflict(
+                            f"task {task.id} was taken by another claimant"
+                        ) from None
+                    raise NotFound(f"task {task.id} moved while it was being changed") from None
+                except FileExistsError:
+                    raise InvalidTransition(
+                        f"task {task.id}: {self.tasks.rel(new_path)} already exists (a duplicate; "
+                        "run `aof doctor --fix`)"
+                    ) from None
+                paths.append(new_path)
+            transition = f"{task.state.value} -> {target.value}" if target != task.state else action
+            self._record(
+                action,
+                task.id,
+                paths,
+                f"task {task.id}: {transition}",
+                actor=actor,
+                frm=task.state.value if target != task.state else None,
+                to=target.value if target != task.state else None,
+                reason=reason,
+                changes=_jsonable(changed) or None,
+            )
+            card = cardfile.written(text, meta, new_body if new_body is not None else task.body)
+            card.stamp = cardfile.Stamp.of(os.stat(new_path))
+            return Task(task.id, target, new_path, card)
+
+    def _check_readable(self, task: Task) -> None:
+        validate(task.meta, self.tasks.rel(task.path), task.card)
+        if task.meta.get("id") != task.id:
+            raise ValidationError(
+                f"{self.tasks.rel(task.path)}:{task.card.line_of('id')}: id: "
+                f"{task.meta.get('id')!r} does not match the file name's id {task.id!r}"
+            )
+
+    def _check_token(self, task: Task, token: str | None, actor: Actor) -> None:
+        """Refuse a stale or foreign fencing token; agents must always present one."""
+        if token is None:
+            if actor.kind == "agent":
+                raise LeaseError(
+                    f"task {task.id}: an agent must pass its lease token (--token / "
+                    "AOF_LEASE_TOKEN)"
+                )
+            return
+        lease = task.lease
+        if task.state != State.IN_PROGRESS or lease is None:
+            raise LeaseError(
+                f"task {task.id}: token {token!r} is stale: the task is {task.state.value} "
+                "and holds no lease"
+            )
+        if token != lease.get("token"):
+            raise LeaseError(
+                f"task {task.id}: token {token!r} is stale: the lease is now held by "
+                f"{lease.get('holder')} (fence {task.meta.get('fence')})"
+            )
+
+    def _note(self, heading: str, text: str, actor: Actor | None = None) -> str:
+        return f"- {self._now()} {actor or self.actor}: {text}" if heading else text
+
+    def pending_dependencies(self, task: Task) -> list[tuple[str, str]]:
+        """(id, state) of each dependency of ``task`` that is not done (missing ones too)."""
+        if not task.depends_on:
+            return []
+        states = self.tasks.id_states()
+        return [
+            (d, states[d].value if d in states else "missing")
+            for d in task.depends_on
+            if states.get(d) != State.DONE
+        ]
+
+    def lease_expiry(self, task: Task) -> Any:
+        """When the task's lease runs out: its ``expires``, pushed on by a matching heartbeat."""
+        lease = task.lease
+        if lease is None:
+            return None
+        expires = parse_time(lease["expires"])
+        try:
+            beat = json.loads((self.root / ".aof" / "heartbeats" / f"{task.id}.json").read_text())
+            if beat.get("token") == lease.get("token"):
+                ttl = timedelta(seconds=float(self.config.scheduler["lease_ttl_s"]))
+                expires = max(expires, parse_time(beat["at"]) + ttl)
+        except (OSError, ValueError, KeyError):
+            pass
+        return expires
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return out
+
+
+__all__ = ["PROTECTED", "FleetBase", "Mutator", "append_section", "template_dir"]
