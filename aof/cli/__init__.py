@@ -119,6 +119,18 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
         click.echo(text)
 
 
+def parse_at(value: str | None, hint: str = "--at") -> Any:
+    """An ``--at TIME`` value as an aware datetime (None passes through); usage error if bad."""
+    if value is None:
+        return None
+    from ..clock import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=hint) from None
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (see docs/cli.md).")
 
 

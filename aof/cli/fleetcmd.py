@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
-from . import Env, emit, json_option, pass_env
+from . import Env, emit, json_option, parse_at, pass_env
 
 
 @click.group("fleet")
@@ -19,17 +18,6 @@ def fleet_group() -> None:
       aof fleet overview
       aof fleet founder --json
     """
-
-
-def _at(value: str | None) -> Any:
-    if value is None:
-        return None
-    from ..clock import parse_time
-
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint="--at") from None
 
 
 @fleet_group.command("overview")
@@ -47,7 +35,7 @@ def overview_cmd(env: Env, team: str | None, at: str | None, as_json: bool) -> N
     """
     from ..overview import overview
 
-    data = overview(env.fleet(), team=team, at=_at(at))
+    data = overview(env.fleet(), team=team, at=parse_at(at))
     if as_json:
         emit(data, True)
         return
@@ -93,7 +81,7 @@ def founder_cmd(env: Env, at: str | None, as_json: bool) -> None:
     """
     from ..overview import founder
 
-    data = founder(env.fleet(), at=_at(at))
+    data = founder(env.fleet(), at=parse_at(at))
     emit(data, as_json, json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from . import Env, emit, json_option, pass_env
+from . import Env, emit, json_option, parse_at, pass_env
 from .task import complete_task_ids
-
-
-def _at(value: str | None) -> Any:
-    if value is None:
-        return None
-    from ..clock import parse_time
-
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint="--at") from None
 
 
 @click.command("plan")
@@ -34,7 +21,7 @@ def plan_cmd(env: Env, at: str | None, as_json: bool) -> None:
     Example:
       aof plan --at 2026-11-23T10:00:00Z --json
     """
-    result = env.fleet().plan(_at(at))
+    result = env.fleet().plan(parse_at(at))
     if as_json:
         emit(result, True)
         return
@@ -66,5 +53,5 @@ def why_cmd(env: Env, ref: str, at: str | None, as_json: bool) -> None:
       aof why t-3kf9
     """
     fleet = env.fleet()
-    text = fleet.why(ref, _at(at))
+    text = fleet.why(ref, parse_at(at))
     emit({"id": fleet.get_task(ref).id, "why": text}, as_json, text)
