@@ -225,30 +225,12 @@ def _tasks(fleet: Fleet, report: Report, fix: bool) -> None:
     for msg in problems:
         path = msg.split(":", 1)[0]
         report.add("invalid", path, msg)
-    now = fleet.clock.now()
+    paths = {row["id"]: row["path"] for row in rows}
     for row in rows:
         state = State(row["state"])
-        if state == State.IN_PROGRESS:
-            task = fleet.tasks.load(row["id"])
-            expiry = fleet.lease_expiry(task)
-            if task.lease is None:
-                _recover(
-                    fleet,
-                    report,
-                    fix,
-                    row,
-                    "in-progress without a lease (interrupted claim)",
-                    to_ready_only=True,
-                )
-            elif expiry is not None and expiry <= now:
-                _recover(
-                    fleet,
-                    report,
-                    fix,
-                    row,
-                    f"lease of {task.lease.get('holder')} expired at {task.lease.get('expires')}",
-                )
-        elif row["holder"]:
+        if state == State.IN_PROGRESS and not row["holder"]:
+            _orphan(fleet, report, fix, row)
+        elif state != State.IN_PROGRESS and row["holder"]:
             if not fix:
                 report.add("lease", row["path"], f"{state.value} task still carries a lease")
                 continue
@@ -264,44 +246,41 @@ def _tasks(fleet: Fleet, report: Report, fix: bool) -> None:
                 report.add("lease", row["path"], "removed a lease left outside in-progress", True)
             except AofError as exc:
                 report.add("lease", row["path"], f"could not remove the lease: {exc}")
+    # Expired leases: the planner's `expire` actions, applied the way the daemon applies them.
+    expired = [a for a in fleet.plan()["actions"] if a["kind"] == "expire"]
+    if not fix:
+        for a in expired:
+            report.add("lease", paths.get(a["task"], a["task"]), a["reason"])
+        return
+    for a in fleet.apply({"actions": expired}, kinds=("expire",), actor=_system()):
+        where = paths.get(a["task"], a["task"])
+        if a["ok"]:
+            report.add("lease", where, f"{a['reason']}: moved to {a['to']}", fixed=True)
+        else:
+            report.add("lease", where, f"{a['reason']}; could not recover: {a['error']}")
 
 
 def _drop_lease(task: Any, meta: dict[str, Any]) -> None:
     meta.pop("lease", None)
 
 
-def _recover(
-    fleet: Fleet,
-    report: Report,
-    fix: bool,
-    row: dict[str, Any],
-    why: str,
-    to_ready_only: bool = False,
-) -> None:
+def _orphan(fleet: Fleet, report: Report, fix: bool, row: dict[str, Any]) -> None:
+    """An in-progress task without a lease: a claim interrupted between its two steps."""
+    why = "in-progress without a lease (interrupted claim)"
     if not fix:
         report.add("lease", row["path"], why)
         return
-    task = fleet.tasks.load(row["id"])
-    limit = int(task.meta.get("max_attempts") or fleet.config.scheduler["max_attempts"])
-    exhausted = not to_ready_only and int(task.meta.get("attempts", 0)) >= limit
-    target = State.DEADLETTER if exhausted else State.READY
-
-    def mutate(t: Any, meta: dict[str, Any]) -> None:
-        meta.pop("lease", None)
-        if not to_ready_only:
-            meta["last_error"] = why
-
     try:
         fleet._change(
             row["id"],
-            "lease_expired",
-            target,
-            mutate,
+            "recovered",
+            State.READY,
+            _drop_lease,
             actor=_system(),
             reason=why,
             allowed_from=[State.IN_PROGRESS],
         )
-        report.add("lease", row["path"], f"{why}: moved to {target.value}", fixed=True)
+        report.add("lease", row["path"], f"{why}: moved to ready", fixed=True)
     except AofError as exc:
         report.add("lease", row["path"], f"{why}; could not recover: {exc}")
 

@@ -203,6 +203,7 @@ class Lifecycle(FleetBase):
             meta["fence"] = fence
             meta["attempts"] = int(meta.get("attempts", 0)) + 1
             meta.pop("retry_after", None)
+            meta.pop("sla_notified", None)  # a new claim is a new SLA period
             meta["lease"] = {
                 "holder": who.id,
                 "token": f"{fence}-{self.ids.token(8)}",

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from .audit import Actor
+from .clock import format_time
+from .errors import AofError, InvalidTransition
 from .service import FleetBase
-from .task import State
+from .task import State, Task
 
 
 class Scheduling(FleetBase):
@@ -92,3 +95,78 @@ class Scheduling(FleetBase):
         }
         text = texts.get(state, f"is {state.value}")
         return f"{task.id} {text}."
+
+    def apply(
+        self,
+        result: dict[str, Any],
+        *,
+        kinds: Sequence[str] = ("expire", "block", "notify"),
+        actor: Actor | None = None,
+    ) -> list[dict[str, Any]]:
+        """Carry out the plan's actions of ``kinds`` through the pipeline, one by one.
+
+        Each action is checked again under its task's lock (a heartbeat that arrived since
+        the plan wins over ``expire``). Returns every action with ``ok`` and, when it was not
+        applied, ``error``. Dispatch needs an executor and is the daemon's (issue 4).
+        """
+        who = actor or Actor("scheduler", "planner")
+        now = self.clock.now()
+        done = []
+        for action in result["actions"]:
+            if action["kind"] not in kinds:
+                continue
+            try:
+                self._apply_one(action, who, now)
+                done.append({**action, "ok": True})
+            except AofError as exc:
+                done.append({**action, "ok": False, "error": str(exc)})
+        return done
+
+    def _apply_one(self, action: dict[str, Any], who: Actor, now: Any) -> None:
+        kind, reason = action["kind"], action.get("reason")
+        if kind == "expire":
+
+            def expire(task: Task, meta: dict[str, Any]) -> None:
+                expiry = self.lease_expiry(task)
+                if task.lease is None or expiry is None or expiry > now:
+                    raise InvalidTransition(f"task {task.id}: the lease was renewed meanwhile")
+                meta.pop("lease", None)
+                meta["last_error"] = reason
+
+            self._change(
+                action["task"],
+                "lease_expired",
+                State(action["to"]),
+                expire,
+                actor=who,
+                reason=reason,
+                allowed_from=[State.IN_PROGRESS],
+            )
+        elif kind == "block":
+
+            def block(task: Task, meta: dict[str, Any]) -> None:
+                meta["blocked"] = {"reason": reason, "by": str(who), "at": format_time(now)}
+
+            self._change(
+                action["task"],
+                "blocked",
+                State.BLOCKED,
+                block,
+                actor=who,
+                reason=reason,
+                allowed_from=[State.READY, State.BACKLOG],
+            )
+        elif kind == "notify":
+
+            def notify(task: Task, meta: dict[str, Any]) -> None:
+                meta["sla_notified"] = format_time(now)
+
+            self._change(
+                action["task"],
+                "sla_breach",
+                None,
+                notify,
+                actor=who,
+                reason=reason,
+                allowed_from=[State.IN_PROGRESS],
+            )

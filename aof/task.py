@@ -35,10 +35,14 @@ TERMINAL = frozenset({State.DONE, State.CANCELLED})
 ACTIVE = tuple(s for s in STATES if s not in TERMINAL)
 
 # from -> the states it may move to (DESIGN 3). `cancelled` is reachable from every
-# non-terminal state; ready -> backlog (demote) is our addition: parking a task again.
+# non-terminal state. Our additions: ready -> backlog (demote: parking a task again), and
+# ready/backlog -> blocked, which DESIGN 3's prose needs ("a dependency in cancelled or
+# deadletter blocks its dependents visibly") but its table lacks.
 TRANSITIONS: dict[State, frozenset[State]] = {
-    State.BACKLOG: frozenset({State.READY, State.CANCELLED}),
-    State.READY: frozenset({State.IN_PROGRESS, State.BACKLOG, State.DEADLETTER, State.CANCELLED}),
+    State.BACKLOG: frozenset({State.READY, State.BLOCKED, State.CANCELLED}),
+    State.READY: frozenset(
+        {State.IN_PROGRESS, State.BACKLOG, State.BLOCKED, State.DEADLETTER, State.CANCELLED}
+    ),
     State.IN_PROGRESS: frozenset(
         {State.REVIEW, State.DONE, State.BLOCKED, State.READY, State.DEADLETTER, State.CANCELLED}
     ),
@@ -56,8 +60,8 @@ PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 KEY_ORDER = (
     "schema", "id", "title", "priority", "team", "project", "routing", "depends_on", "parent",
     "workflow", "created", "updated", "created_by", "due", "sla", "coder", "model", "budget",
-    "attempts", "max_attempts", "fence", "lease", "retry_after", "last_error", "blocked", "gate",
-    "labels",
+    "attempts", "max_attempts", "fence", "lease", "retry_after", "sla_notified", "last_error",
+    "blocked", "gate", "labels",
 )  # fmt: skip
 
 ID_RE = re.compile(rf"t-[{ALPHABET}]{{4,16}}\Z")
@@ -214,7 +218,7 @@ def validate(meta: dict[str, Any], where: str = "<task>", card: Card | None = No
         raise bad("created", f"must be an ISO 8601 time (got {meta.get('created')!r})")
     if "updated" in meta and not _is_time(meta["updated"]):
         raise bad("updated", f"must be an ISO 8601 time (got {meta['updated']!r})")
-    for key in ("due", "retry_after"):
+    for key in ("due", "retry_after", "sla_notified"):
         if meta.get(key) is not None and not _is_time(meta[key]):
             raise bad(key, f"must be an ISO 8601 time (got {meta[key]!r})")
     for key in ("attempts", "fence"):

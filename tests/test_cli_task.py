@@ -57,6 +57,7 @@ ROW_KEYS = {
     "retry_after",
     "routing",
     "sla",
+    "sla_notified",
     "coder",
     "path",
 }

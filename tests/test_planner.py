@@ -326,3 +326,47 @@ def test_failed_attempts_back_off_with_seeded_jitter(root: Any) -> None:
     again = Fleet(root, clock=FixedClock("2026-11-23T10:00:00Z"), ids=SeededIds(7))
     assert again.backoff(1) == Fleet(root, ids=SeededIds(7)).backoff(1)  # seeded: exact
     assert fleet.claim(t.id, "a").meta.get("retry_after") is None
+
+
+def test_apply_blocks_dependents_of_a_failed_dependency(root: Any) -> None:
+    clock = FixedClock("2026-11-23T10:00:00Z")
+    fleet = Fleet(root, clock=clock, actor="human:t")
+    dep = fleet.create_task("dep", ready=True)
+    child = fleet.create_task("child", ready=True, depends_on=[dep.id])
+    tok = fleet.claim(dep.id, "a").lease["token"]  # type: ignore[index]
+    fleet.fail(dep.id, error="broken for good", token=tok, permanent=True)
+    done = fleet.apply(fleet.plan())
+    assert [(a["kind"], a["ok"]) for a in done] == [("block", True)]
+    blocked = fleet.get_task(child.id)
+    assert blocked.state.value == "blocked"
+    assert blocked.meta["blocked"]["reason"] == f"dependency {dep.id} is deadletter"
+    assert f"dependency {dep.id} is deadletter" in fleet.why(child.id)
+    assert fleet.apply(fleet.plan()) == []  # nothing left to do: idempotent
+
+
+def test_apply_notices_an_sla_breach_once(root: Any) -> None:
+    clock = FixedClock("2026-11-23T10:00:00Z")
+    fleet = Fleet(root, clock=clock, actor="human:t")
+    t = fleet.create_task("slow", ready=True)
+    fleet.edit_task(t.id, set_fields={"sla": {"max_in_progress_s": 600}})
+    fleet.claim(t.id, "a", ttl_s=7200)
+    clock.advance(601)
+    assert [a["kind"] for a in fleet.apply(fleet.plan())] == ["notify"]
+    assert fleet.get_task(t.id).meta["sla_notified"] == "2026-11-23T10:10:01Z"
+    assert fleet.apply(fleet.plan()) == []
+    actions = [r["action"] for r in fleet.audit.records() if r["entity"]["id"] == t.id]
+    assert actions.count("sla_breach") == 1
+
+
+def test_a_heartbeat_between_plan_and_apply_wins_over_expiry(root: Any) -> None:
+    clock = FixedClock("2026-11-23T10:00:00Z")
+    fleet = Fleet(root, clock=clock, actor="human:t")
+    t = fleet.create_task("x", ready=True)
+    tok = fleet.claim(t.id, "a", ttl_s=60).lease["token"]  # type: ignore[index]
+    clock.advance(61)
+    stale_plan = fleet.plan()
+    assert [a["kind"] for a in stale_plan["actions"]] == ["expire"]
+    fleet.heartbeat(t.id, tok)  # the agent speaks up before the plan is applied
+    result = fleet.apply(stale_plan)
+    assert result[0]["ok"] is False and "renewed meanwhile" in result[0]["error"]
+    assert fleet.get_task(t.id).state.value == "in-progress"

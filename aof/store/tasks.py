@@ -19,7 +19,7 @@ from ..errors import AmbiguousId, NotFound, ValidationError
 from ..locks import Lock, lock_for
 from ..task import STATES, State, Task, check_ref, id_from_filename
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
 LOCK_STRIPES = 256
@@ -56,6 +56,7 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
         "retry_after": meta.get("retry_after"),
         "routing": meta.get("routing"),
         "sla": meta.get("sla"),
+        "sla_notified": meta.get("sla_notified"),
         "coder": meta.get("coder"),
     }
 
