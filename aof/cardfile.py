@@ -364,13 +364,3 @@ def move_rewrite(src: Path, dst: Path, text: str, base: str, expect: Stamp | Non
     # directory's entry is on disk, the task shows up in both states, and the janitor
     # resolves that duplicate from the audit trail. (A kill -9 needs no fsync at all.)
     _fsync_dir(dst.parent)
-
-
-def move(src: Path, dst: Path) -> None:
-    """Rename ``src`` to ``dst`` atomically; raise FileExistsError rather than overwrite."""
-    if dst.exists():
-        raise FileExistsError(dst)
-    os.rename(src, dst)
-    _fsync_dir(dst.parent)
-    if src.parent != dst.parent:
-        _fsync_dir(src.parent)

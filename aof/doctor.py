@@ -179,7 +179,7 @@ def _duplicates(fleet: Fleet, report: Report, fix: bool) -> None:
                     fleet.root
                     / ".aof"
                     / "conflicts"
-                    / f"{int(time.time())}-{state.value}-{path.name}"
+                    / f"{fleet.clock.now():%Y%m%dT%H%M%SZ}-{state.value}-{path.name}"
                 )
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(path, dest)

@@ -116,9 +116,6 @@ class Committer:
             sha = self._git("rev-parse", "-q", "--verify", "HEAD", check=False).stdout
             return ref, sha.decode().strip() or None
 
-    def head(self) -> str | None:
-        return self.branch_and_head()[1]
-
     # --- committing ---------------------------------------------------------------------
 
     def commit(self, paths: Iterable[Path | str], message: str, author: Actor) -> str | None:

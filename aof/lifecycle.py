@@ -307,9 +307,7 @@ class Lifecycle(FleetBase):
             ]
             meta["gate"] = {"current": nxt, "history": history} if nxt else {"history": history}
             if note:
-                return append_section(
-                    task.body, "Review", self._note("Review", f"approved: {note}")
-                )
+                return append_section(task.body, "Review", self._note(f"approved: {note}"))
             return None
 
         return self._change(
@@ -338,9 +336,7 @@ class Lifecycle(FleetBase):
                 },
             ]
             meta["gate"] = {"history": history}
-            return append_section(
-                task.body, "Review", self._note("Review", f"rejected: {feedback}")
-            )
+            return append_section(task.body, "Review", self._note(f"rejected: {feedback}"))
 
         return self._change(
             ref, "rejected", State.READY, mutate, allowed_from=[State.REVIEW], reason=feedback
@@ -360,9 +356,7 @@ class Lifecycle(FleetBase):
                 "by": str(self.actor),
                 "at": self._now(),
             }
-            return append_section(
-                task.body, "Questions", self._note("Questions", f"**Q** {question.strip()}")
-            )
+            return append_section(task.body, "Questions", self._note(f"**Q** {question.strip()}"))
 
         return self._change(
             ref,
@@ -380,9 +374,7 @@ class Lifecycle(FleetBase):
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             meta.pop("blocked", None)
-            return append_section(
-                task.body, "Questions", self._note("Questions", f"**A** {text.strip()}")
-            )
+            return append_section(task.body, "Questions", self._note(f"**A** {text.strip()}"))
 
         return self._change(
             ref, "answered", State.READY, mutate, allowed_from=[State.BLOCKED], reason=text.strip()
@@ -415,9 +407,7 @@ class Lifecycle(FleetBase):
             meta["last_error"] = error.strip()
             if not exhausted:
                 meta["retry_after"] = format_time(self.clock.now() + self.backoff(attempts))
-            return append_section(
-                task.body, "Work Log", self._note("Work Log", f"failed: {error.strip()}")
-            )
+            return append_section(task.body, "Work Log", self._note(f"failed: {error.strip()}"))
 
         return self._change(
             ref,
@@ -444,7 +434,7 @@ class Lifecycle(FleetBase):
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             meta.pop("lease", None)
-            return append_section(task.body, "Cancelled", self._note("Cancelled", reason.strip()))
+            return append_section(task.body, "Cancelled", self._note(reason.strip()))
 
         return self._change(
             ref,
@@ -474,7 +464,7 @@ class Lifecycle(FleetBase):
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             self._check_token(task, token, self.actor)
-            return append_section(task.body, "Work Log", self._note("Work Log", note.strip()))
+            return append_section(task.body, "Work Log", self._note(note.strip()))
 
         return self._change(ref, "progress", None, mutate, reason=note.strip()[:200])
 

@@ -165,6 +165,7 @@ def _lint_registry(fleet: Fleet) -> list[str]:
     """Every registry card against its schema and rules, then every reference across files."""
     from .errors import ValidationError
     from .registry import NOUNS
+    from .registry.spec import references
     from .registry.spec import validate as validate_noun
 
     findings: list[str] = []
@@ -202,16 +203,11 @@ def _lint_registry(fleet: Fleet) -> list[str]:
             metas[noun.name][slug] = {**card.meta, "_rel": rel, "_line": card.line_of}
     for noun in NOUNS.values():
         for _slug, meta in sorted(metas[noun.name].items()):
-            for f in noun.fields:
-                value = meta.get(f.name)
-                if f.ref is None or value is None:
-                    continue
-                for target in value if isinstance(value, list) else [value]:
-                    if target not in metas[f.ref]:
-                        findings.append(
-                            f"{meta['_rel']}:{meta['_line'](f.name)}: {f.name}: "
-                            f"no {f.ref} {target!r}"
-                        )
+            for field, ref_kind, target in references(noun, meta):
+                if target not in metas[ref_kind]:
+                    findings.append(
+                        f"{meta['_rel']}:{meta['_line'](field)}: {field}: no {ref_kind} {target!r}"
+                    )
     roles = {r for a in metas["agent"].values() for r in (a.get("roles") or [])}
     for row in fleet.list_tasks():
         for key, kind in (("team", "team"), ("project", "project")):

@@ -362,8 +362,9 @@ class FleetBase:
                 f"{lease.get('holder')} (fence {task.meta.get('fence')})"
             )
 
-    def _note(self, heading: str, text: str, actor: Actor | None = None) -> str:
-        return f"- {self._now()} {actor or self.actor}: {text}" if heading else text
+    def _note(self, text: str, actor: Actor | None = None) -> str:
+        """A dated, attributed line for a body section (Work Log, Questions, Review ...)."""
+        return f"- {self._now()} {actor or self.actor}: {text}"
 
     def pending_dependencies(self, task: Task) -> list[tuple[str, str]]:
         """(id, state) of each dependency of ``task`` that is not done (missing ones too)."""

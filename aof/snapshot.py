@@ -19,7 +19,7 @@ from . import cardfile
 from .clock import format_time
 from .errors import ValidationError
 from .registry import NOUNS
-from .registry.spec import SLUG_RE, validate
+from .registry.spec import SLUG_RE, references, validate
 
 if TYPE_CHECKING:
     from .fleet import Fleet
@@ -87,16 +87,12 @@ def _plan(fleet: Fleet, snap: Any, where: str) -> list[tuple[Path, str, str, str
         present[noun.name].add(slug)
     for path, text, kind, _slug in plan:
         meta = cardfile.parse(text).meta
-        for f in NOUNS[kind].fields:
-            value = meta.get(f.name)
-            if f.ref is None or value is None:
-                continue
-            for target in value if isinstance(value, list) else [value]:
-                if target not in present[f.ref]:
-                    raise ValidationError(
-                        f"{where}: {path.relative_to(fleet.root)}: {f.name}: no {f.ref} "
-                        f"{target!r} in the snapshot or the fleet root"
-                    )
+        for field, ref_kind, target in references(NOUNS[kind], meta):
+            if target not in present[ref_kind]:
+                raise ValidationError(
+                    f"{where}: {path.relative_to(fleet.root)}: {field}: no {ref_kind} "
+                    f"{target!r} in the snapshot or the fleet root"
+                )
     return plan
 
 

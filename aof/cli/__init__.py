@@ -119,6 +119,15 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
         click.echo(text)
 
 
+def iso_at(value: str | None, hint: str = "--at") -> str | None:
+    """An ISO time option in aof's own form (``...Z``); None passes through; usage error if bad."""
+    if value is None:
+        return None
+    from ..clock import format_time
+
+    return format_time(parse_at(value, hint))
+
+
 def parse_at(value: str | None, hint: str = "--at") -> Any:
     """An ``--at TIME`` value as an aware datetime (None passes through); usage error if bad."""
     if value is None:

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..task import STATES, TERMINAL
-from . import Env, emit, json_option, pass_env
+from . import Env, emit, iso_at, json_option, pass_env
 from .task import complete_task_ids
 
 
@@ -134,18 +134,9 @@ def _filter_records(
 ) -> list[dict[str, Any]]:
     import json
 
-    from ..clock import format_time, parse_time
     from ..task import check_ref
 
-    def norm(value: str | None, opt: str) -> str | None:
-        if value is None:
-            return None
-        try:
-            return format_time(parse_time(value))
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=opt) from None
-
-    lo, hi = norm(since, "--since"), norm(until, "--until")
+    lo, hi = iso_at(since, "--since"), iso_at(until, "--until")
     prefix = check_ref(task) if task else None
     out = []
     for rec in fleet.audit.records():

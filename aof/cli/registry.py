@@ -13,7 +13,7 @@ import click
 
 from ..registry import NOUNS, Noun
 from ..registry.spec import Field, boolean
-from . import Env, emit, json_option, pass_env
+from . import Env, emit, iso_at, json_option, parse_at, pass_env
 
 # Option names for list fields (one value per flag, repeatable) and renamed fields.
 LIST_FLAGS = {
@@ -53,29 +53,9 @@ def _options(noun: Noun, creating: bool) -> list[click.Option]:
             continue  # set with `aof team override`
         help_ = f.help or f.name.replace("_", " ")
         if f.check is boolean:
-            if creating:
-                opts.append(
-                    click.Option(
-                        [
-                            f"--{f.name}/--disabled"
-                            if f.name == "enabled"
-                            else f"--{f.name}/--no-{f.name}"
-                        ],
-                        default=None,
-                        help=f"{help_} (default: {f.default})",
-                    )
-                )
-            else:
-                opts.append(
-                    click.Option(
-                        [
-                            f"--{f.name}/--disabled"
-                            if f.name == "enabled"
-                            else f"--{f.name}/--no-{f.name}"
-                        ],
-                        default=None,
-                    )
-                )
+            flag = f"--{f.name}/--disabled" if f.name == "enabled" else f"--{f.name}/--no-{f.name}"
+            shown = f" (default: {f.default})" if creating and f.default is not None else ""
+            opts.append(click.Option([flag], default=None, help=help_ + shown))
         elif f.name in LIST_FLAGS:
             opts.append(
                 click.Option(
@@ -97,7 +77,7 @@ def _options(noun: Noun, creating: bool) -> list[click.Option]:
     return opts
 
 
-def _fields(noun: Noun, params: dict[str, Any], creating: bool) -> dict[str, Any]:
+def _fields(noun: Noun, params: dict[str, Any]) -> dict[str, Any]:
     from ..registry.schedule import parse_window
 
     out: dict[str, Any] = {}
@@ -130,7 +110,7 @@ def make_group(noun: Noun) -> click.Group:
 
     @pass_env
     def create(env: Env, /, slug: str | None, as_json: bool, **params: Any) -> None:
-        fields = _fields(noun, params, True)
+        fields = _fields(noun, params)
         if slug is None:
             slug = str(fields.get("team"))  # a schedule defaults to its team's slug
         entry = env.fleet().registry.create(noun.name, slug, fields)
@@ -207,7 +187,7 @@ def make_group(noun: Noun) -> click.Group:
         as_json: bool,
         **params: Any,
     ) -> None:
-        changes: dict[str, Any] = _fields(noun, params, False)
+        changes: dict[str, Any] = _fields(noun, params)
         for key in unset:
             if noun.field(key) is None:
                 raise click.BadParameter(
@@ -380,7 +360,7 @@ def override_set(
     entry = env.fleet().registry.set_override(
         team_slug,
         state=state,
-        until=_time(freeze_until or until),
+        until=iso_at(freeze_until or until),
         note=note,
         freeze=bool(freeze_until),
     )
@@ -443,12 +423,11 @@ def schedule_eval(env: Env, team_slug: str | None, at: str | None, as_json: bool
       aof schedule eval --team marketing --at 2026-11-23T10:00:00Z --json
     """
     fleet = env.fleet()
-    from ..clock import parse_time
 
-    when = parse_time(str(_time(at))) if at else fleet.clock.now()
+    when = parse_at(at) if at else fleet.clock.now()
     states = fleet.desired_states(when, [team_slug] if team_slug else None)
     rows = [
-        {"team": slug, "at": _time(at) if at else None, **d.to_json()}
+        {"team": slug, "at": iso_at(at) if at else None, **d.to_json()}
         for slug, d in sorted(states.items())
     ]
     if team_slug:
@@ -459,20 +438,6 @@ def schedule_eval(env: Env, team_slug: str | None, at: str | None, as_json: bool
             as_json,
             "\n".join(f"{r['team']:<20} {r['state']:<8} {r['reason']}" for r in rows) or "no teams",
         )
-
-
-def _time(value: str | None) -> str | None:
-    """Normalise an ISO time to aof's form, or raise a usage error naming the value."""
-    if value is None:
-        return None
-    from ..clock import format_time, parse_time
-
-    try:
-        return format_time(parse_time(value))
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 time like 2026-11-23T10:00:00Z"
-        ) from None
 
 
 @project.command("discover")

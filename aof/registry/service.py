@@ -18,7 +18,7 @@ from ..errors import InvalidTransition, NotFound, ValidationError
 from ..locks import lock_for
 from ..task import TERMINAL, State
 from . import NOUNS
-from .spec import SLUG_RE, Noun, ordered, validate
+from .spec import SLUG_RE, Noun, ordered, references, validate
 
 if TYPE_CHECKING:
     from ..service import FleetBase
@@ -153,16 +153,12 @@ class Registry:
     # --- references ---------------------------------------------------------------------
 
     def _check_refs(self, noun: Noun, meta: dict[str, Any], where: str) -> None:
-        for f in noun.fields:
-            value = meta.get(f.name)
-            if f.ref is None or value is None:
-                continue
-            for target in value if isinstance(value, list) else [value]:
-                if not self.exists(f.ref, target):
-                    raise ValidationError(
-                        f"{where}: {f.name}: no {f.ref} {target!r} "
-                        f"(create it with `aof {f.ref} create`, or see `aof {f.ref} list`)"
-                    )
+        for field, kind, target in references(noun, meta):
+            if not self.exists(kind, target):
+                raise ValidationError(
+                    f"{where}: {field}: no {kind} {target!r} "
+                    f"(create it with `aof {kind} create`, or see `aof {kind} list`)"
+                )
 
     def referrers(self, kind: str, slug: str) -> list[tuple[str, str, str]]:
         """(kind, slug-or-task-id, field) of everything that refers to ``kind``/``slug``.
@@ -233,13 +229,7 @@ class Registry:
     ) -> Entry:
         """Create ``kind``/``slug``; ValidationError for bad fields, unknown refs or clashes."""
         noun = self.noun(kind)
-        meta: dict[str, Any] = {"schema": noun.schema, "slug": slug}
-        for f in noun.fields:
-            if f.default is not None:
-                meta[f.name] = f.default
-        for key, value in fields.items():
-            if value is not None:
-                meta[key] = value
+        meta = new_meta(noun, slug, fields)
         with self.lock:
             path = self._write(None, noun, slug, meta, body)
             self._commit(
@@ -255,10 +245,7 @@ class Registry:
         with self.lock:
             metas = []
             for slug, fields in items:
-                meta: dict[str, Any] = {"schema": noun.schema, "slug": slug}
-                meta.update((f.name, f.default) for f in noun.fields if f.default is not None)
-                meta.update((k, v) for k, v in fields.items() if v is not None)
-                meta = ordered(noun, meta)
+                meta = ordered(noun, new_meta(noun, slug, fields))
                 path = self.path(noun, slug)
                 validate(noun, meta, self.rel(path), lambda k: 1)
                 self._check_refs(noun, meta, self.rel(path))
@@ -386,7 +373,7 @@ class Registry:
             paths: list[Path] = []
             if match is None:
                 host_slug = slugify(str(profile["slug"]), 60) or "host"
-                meta = {"schema": host_noun.schema, "slug": host_slug, **host_fields}
+                meta = new_meta(host_noun, host_slug, host_fields)
                 paths.append(self._write(None, host_noun, host_slug, meta))
                 records.append(("host", host_slug, "created", host_fields))
             else:
@@ -426,11 +413,7 @@ class Registry:
                         "host": host_slug,
                         "ao_project_root": remote.get("ao_project_root"),
                     }
-                    meta = {
-                        "schema": project_noun.schema,
-                        "slug": slug,
-                        **{k: v for k, v in fields.items() if v is not None},
-                    }
+                    meta = new_meta(project_noun, slug, fields)
                     paths.append(self._write(None, project_noun, slug, meta))
                     records.append(("project", slug, "created", fields))
                     created.append(slug)
@@ -626,6 +609,14 @@ def _dump(meta: dict[str, Any]) -> str:
         return yamlfast.dump(meta)
     except yamlfast.NotCanonical as exc:
         raise ValidationError(f"a value cannot be written: {exc}") from None
+
+
+def new_meta(noun: Noun, slug: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A new card's frontmatter: schema, slug, the noun's defaults, then ``fields`` (not None)."""
+    meta: dict[str, Any] = {"schema": noun.schema, "slug": slug}
+    meta.update((f.name, f.default) for f in noun.fields if f.default is not None)
+    meta.update((k, v) for k, v in fields.items() if v is not None)
+    return meta
 
 
 def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

@@ -181,6 +181,18 @@ def validate(noun: Noun, meta: dict[str, Any], where: str, line_of: Callable[[st
             raise ValidationError(f"{where}:{line_of(key)}: {exc}") from None
 
 
+def references(noun: Noun, meta: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(field, kind, slug) for every reference ``meta`` makes (list fields give one each)."""
+    out = []
+    for f in noun.fields:
+        value = meta.get(f.name)
+        if f.ref is None or value is None:
+            continue
+        for target in value if isinstance(value, list) else [value]:
+            out.append((f.name, f.ref, str(target)))
+    return out
+
+
 def ordered(noun: Noun, meta: dict[str, Any]) -> dict[str, Any]:
     """Known keys in the noun's order, then unknown (human) keys in their own order."""
     out = {k: meta[k] for k in noun.key_order if k in meta}
