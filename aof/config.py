@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
         "heartbeat_ttl_s": 300,
         "max_attempts": 3,
         "backoff": {"base_s": 60, "factor": 2.0, "max_s": 3600, "jitter": 0.25},
+        "sweep_s": 60,
     },
     "git": {"commit": "each", "committer": None},
     "defaults": {"coder": "demo", "model": None, "workflow": None, "priority": "normal"},
@@ -116,7 +117,14 @@ def validate_config(data: dict[str, Any], where: str) -> None:
     sched = data.get("scheduler", {})
     if not isinstance(sched, dict):
         raise bad("scheduler", f"must be a mapping (got {sched!r})")
-    for key in ("interval_s", "max_concurrent", "lease_ttl_s", "heartbeat_ttl_s", "max_attempts"):
+    for key in (
+        "interval_s",
+        "max_concurrent",
+        "lease_ttl_s",
+        "heartbeat_ttl_s",
+        "max_attempts",
+        "sweep_s",
+    ):
         if key in sched:
             value = sched[key]
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
@@ -134,6 +142,23 @@ def validate_config(data: dict[str, Any], where: str) -> None:
     for key in ("defaults", "coders"):
         if key in data and not isinstance(data[key], dict):
             raise bad(key, f"must be a mapping (got {data[key]!r})")
+    for name, coder in (data.get("coders") or {}).items():
+        if not isinstance(coder, dict):
+            raise bad(f"coders.{name}", f"must be a mapping (got {coder!r})")
+        command = coder.get("command")
+        if command is not None and not (
+            isinstance(command, str)
+            or (isinstance(command, list) and command and all(isinstance(c, str) for c in command))
+        ):
+            raise bad(
+                f"coders.{name}.command", f"must be a string or a list of strings (got {command!r})"
+            )
+        env = coder.get("env")
+        if env is not None and not isinstance(env, dict):
+            raise bad(f"coders.{name}.env", f"must be a mapping of names to values (got {env!r})")
+        cap = coder.get("max_concurrent")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise bad(f"coders.{name}.max_concurrent", f"must be an integer >= 1 (got {cap!r})")
 
 
 def read_yaml_file(path: Path) -> dict[str, Any]:

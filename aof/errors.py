@@ -92,6 +92,13 @@ class RemoteError(AofError):
     kind = "remote"
 
 
+class DaemonRunning(AofError):
+    """A second `aof daemon` on a root whose daemon is alive (the message says who holds it)."""
+
+    exit_code = 13
+    kind = "daemon_running"
+
+
 class RootExists(AofError):
     """`aof init` refuses to clobber an existing fleet root."""
 
@@ -113,5 +120,6 @@ EXIT_CODES: dict[int, str] = {
     10: "git error: the change is written but could not be committed",
     11: "refused to overwrite an existing fleet root",
     12: "remote error: a host's hostd could not be reached or answered with an error",
+    13: "a daemon is already running on this fleet root",
     70: "internal error (a bug): please report it with the traceback from AOF_DEBUG=1",
 }

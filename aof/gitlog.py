@@ -17,18 +17,27 @@ into a private index, ``write-tree``, ``commit-tree``, ``update-ref``) 25 ms, an
    person's ``index.lock``, so ``git status`` is clean and a person's own staged work is never
    swept into an aof commit.
 
+Batching: inside ``with committer.batch(message, author)`` (the daemon's tick) every commit
+of this thread is collected and made as one commit at the end, its message listing each
+change. With ``git.commit: batch``, processes that are not the daemon append their changes to
+``.aof/pending-commits.jsonl`` instead of committing; the daemon commits them at its next tick
+(``flush_pending``), so a busy fleet makes one commit per tick, not one per change.
+
 Hooks do not run for aof's commits. The author is the actor (``agent:coder-1``); the committer
 is ``git.committer`` from aof.yaml, else ``aof <aof@localhost>``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .audit import Actor
 from .errors import GitError
@@ -52,9 +61,13 @@ class Committer:
         committer: dict[str, str] | None = None,
         audit_lock: Lock | None = None,
         clock: Clock | None = None,
+        deferred: bool = False,
     ) -> None:
         self.root = root
         self.enabled = enabled
+        self.deferred = deferred  # git.commit: batch (the daemon sets it off for itself)
+        self._local = threading.local()
+        self.pending_path = root / ".aof" / "pending-commits.jsonl"
         self.committer = committer or DEFAULT_COMMITTER
         self.audit_lock = audit_lock
         self.clock = clock
@@ -128,6 +141,17 @@ class Committer:
         rels = sorted({self._rel(p) for p in paths})
         if not rels:
             return None
+        batch: Batch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            batch.paths.update(rels)
+            batch.messages.append(message)
+            return None
+        if self.deferred:
+            self._defer(rels, message, author)
+            return None
+        return self._commit_now(rels, message, author)
+
+    def _commit_now(self, rels: Sequence[str], message: str, author: Actor) -> str:
         with self.lock:
             for _ in range(20):
                 sha = self._import(rels, message, author)
@@ -136,6 +160,63 @@ class Committer:
                     return sha
                 time.sleep(0.01)
             raise GitError("the branch kept moving while aof tried to commit; try again")
+
+    @contextmanager
+    def batch(self, message: str, author: Actor) -> Iterator[Batch]:
+        """Collect this thread's commits inside the block into one commit made at its end
+        (also when the block raises: what was written is committed)."""
+        if getattr(self._local, "batch", None) is not None:
+            yield self._local.batch  # nested: the outer batch commits
+            return
+        batch = Batch()
+        self._local.batch = batch
+        try:
+            yield batch
+        finally:
+            self._local.batch = None
+            if batch.paths and self.enabled:
+                batch.commit = self._commit_now(sorted(batch.paths), batch.subject(message), author)
+
+    def _defer(self, rels: Sequence[str], message: str, author: Actor) -> None:
+        line = json.dumps({"paths": list(rels), "message": message, "author": str(author)})
+        self.pending_path.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            lock_for(self.root / ".aof" / "locks" / "pending.lock"),
+            open(self.pending_path, "a", encoding="utf-8") as f,
+        ):
+            f.write(line + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Changes waiting for the daemon's next commit (``git.commit: batch``)."""
+        try:
+            text = self.pending_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in text.splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a crash: its paths are swept up as leftovers
+        return out
+
+    def flush_pending(self, author: Actor) -> str | None:
+        """Commit every deferred change as one commit; None when there was none."""
+        with lock_for(self.root / ".aof" / "locks" / "pending.lock"):
+            items = self.pending()
+            if not items:
+                return None
+            batch = Batch()
+            for item in items:
+                batch.paths.update(str(p) for p in item.get("paths") or [])
+                batch.messages.append(str(item.get("message")))
+            sha = None
+            if batch.paths and self.enabled:
+                sha = self._commit_now(sorted(batch.paths), batch.subject("deferred"), author)
+            self.pending_path.unlink(missing_ok=True)
+            return sha
 
     def _rel(self, path: Path | str) -> str:
         p = Path(path)
@@ -241,6 +322,28 @@ class Committer:
         return [
             item[3:] for item in proc.stdout.decode("utf-8", "replace").split("\0") if len(item) > 3
         ]
+
+
+class Batch:
+    """Paths and messages collected for one commit."""
+
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+        self.messages: list[str] = []
+        self.commit: str | None = None
+        self.trailers: dict[str, str] = {}  # "Key: value" lines closing the message
+
+    def subject(self, what: str) -> str:
+        n = len(self.messages)
+        if n == 1:
+            text = self.messages[0]
+        else:
+            listed = "\n".join(f"- {m}" for m in self.messages[:500])
+            more = f"\n- ... and {n - 500} more" if n > 500 else ""
+            text = f"{what}: {n} changes\n\n{listed}{more}"
+        if self.trailers:
+            text += "\n\n" + "\n".join(f"{k}: {v}" for k, v in self.trailers.items())
+        return text
 
 
 def _err(proc: subprocess.CompletedProcess[bytes]) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .audit import Actor
-from .clock import format_time
+from .clock import format_time, parse_time
 from .errors import AofError, InvalidTransition
 from .service import FleetBase
 from .task import State, Task
@@ -58,6 +61,58 @@ class Scheduling(FleetBase):
         from .scheduler.plan import plan
 
         return plan(snapshot or self.snapshot(), at or self.clock.now(), self.config.data)
+
+    def replay(self, commit: str) -> dict[str, Any]:
+        """Recompute the plan of a daemon tick from git history and compare digests.
+
+        A tick's commit carries trailers: ``Plan-At`` (the plan's time), ``Plan-Base`` (the
+        commit the snapshot was taken at), ``Plan-Heartbeats`` (lease expiries pushed on by
+        heartbeats, which live outside git) and ``Plan-Digest``. The base is checked out in
+        a temporary worktree, planned again at that time, and the digests compared.
+        """
+        import tempfile
+
+        from .errors import ValidationError
+        from .scheduler.daemon import plan_digest
+        from .scheduler.plan import plan
+
+        proc = self.git._git("log", "-1", "--format=%H%n%B", commit, check=False)
+        if proc.returncode != 0:
+            raise ValidationError(f"commit {commit!r}: not found in the fleet root's history")
+        sha, _, body = proc.stdout.decode("utf-8", "replace").partition("\n")
+        trailers = {}
+        for line in body.splitlines():
+            key, sep, value = line.partition(": ")
+            if sep and key.startswith("Plan-"):
+                trailers[key] = value.strip()
+        if "Plan-Digest" not in trailers or "Plan-At" not in trailers:
+            raise ValidationError(
+                f"commit {sha[:10]} is not a daemon tick (it has no Plan-Digest trailer)"
+            )
+        base = trailers.get("Plan-Base")
+        base = f"{sha}^" if not base or base == "none" else base
+        at = parse_time(trailers["Plan-At"])
+        tmp = Path(tempfile.mkdtemp(prefix="aof-replay-"))
+        tree = tmp / "root"
+        try:
+            self.git._git("worktree", "add", "--detach", "-q", str(tree), base)
+            past = type(self)(tree, commit=False, actor=self.actor)
+            snap = past.snapshot()
+            snap["heartbeats"] = json.loads(trailers.get("Plan-Heartbeats") or "{}")
+            result = plan(snap, at, past.config.data)
+        finally:
+            self.git._git("worktree", "remove", "--force", str(tree), check=False)
+            shutil.rmtree(tmp, ignore_errors=True)
+        digest = plan_digest(result)
+        return {
+            "commit": sha,
+            "base": base,
+            "at": trailers["Plan-At"],
+            "recorded": trailers["Plan-Digest"],
+            "digest": digest,
+            "match": digest == trailers["Plan-Digest"],
+            "plan": result,
+        }
 
     def why(self, ref: str, at: Any = None) -> str:
         """One sentence on why ``ref`` is (or is not) being worked on."""

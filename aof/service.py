@@ -116,6 +116,7 @@ class FleetBase:
                 committer=self.config.committer,
                 audit_lock=self.audit.lock,
                 clock=self.clock,
+                deferred=self.config.commit_mode == "batch",
             )
         return self._git
 
@@ -382,15 +383,23 @@ class FleetBase:
         lease = task.lease
         if lease is None:
             return None
-        expires = parse_time(lease["expires"])
+        return self.expiry_of(task.id, task.meta.get("fence"), lease["expires"])
+
+    def expiry_of(self, task_id: str, fence: Any, expires: str) -> Any:
+        """A lease's expiry (``expires``), pushed on by a heartbeat of the same claim.
+
+        A heartbeat belongs to the claim whose fence its token starts with (``<fence>-...``);
+        heartbeats are only written after the token was checked against the lease.
+        """
+        when = parse_time(expires)
         try:
-            beat = json.loads((self.root / ".aof" / "heartbeats" / f"{task.id}.json").read_text())
-            if beat.get("token") == lease.get("token"):
+            beat = json.loads((self.root / ".aof" / "heartbeats" / f"{task_id}.json").read_text())
+            if fence is not None and str(beat.get("token", "")).split("-", 1)[0] == str(fence):
                 ttl = timedelta(seconds=float(self.config.scheduler["lease_ttl_s"]))
-                expires = max(expires, parse_time(beat["at"]) + ttl)
+                when = max(when, parse_time(beat["at"]) + ttl)
         except (OSError, ValueError, KeyError):
             pass
-        return expires
+        return when
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:

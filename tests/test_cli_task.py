@@ -47,6 +47,7 @@ ROW_KEYS = {
     "depends_on",
     "parent",
     "holder",
+    "fence",
     "expires",
     "acquired",
     "created",

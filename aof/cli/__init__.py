@@ -36,6 +36,8 @@ LAZY_COMMANDS = {
     "plan": "sched:plan_cmd",
     "why": "sched:why_cmd",
     "snapshot": "fleetcmd:snapshot_group",
+    "daemon": "daemon:daemon_group",
+    "reconcile": "daemon:reconcile_cmd",
 }
 
 

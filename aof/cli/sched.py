@@ -10,17 +10,38 @@ from .task import complete_task_ids
 
 @click.command("plan")
 @click.option("--at", metavar="TIME", help="Plan for this time (default: now).")
+@click.option(
+    "--replay",
+    metavar="COMMIT",
+    help="Recompute the plan of the daemon tick committed as COMMIT and compare digests.",
+)
 @json_option
 @pass_env
-def plan_cmd(env: Env, at: str | None, as_json: bool) -> None:
+def plan_cmd(env: Env, at: str | None, replay: str | None, as_json: bool) -> None:
     """Show what the scheduler would do now: actions, and why each waiting task waits.
 
-    Nothing is applied. The same fleet and time give the same plan, byte for byte.
+    Nothing is applied. The same fleet and time give the same plan, byte for byte;
+    --replay proves it for a past daemon tick (exit 1 if the plans differ).
 
     \b
     Example:
       aof plan --at 2026-11-23T10:00:00Z --json
+      aof plan --replay HEAD
     """
+    if replay is not None:
+        if at is not None:
+            raise click.UsageError("--replay takes the time from the commit; drop --at")
+        out = env.fleet().replay(replay)
+        verdict = "matches" if out["match"] else "DIFFERS FROM"
+        emit(
+            out,
+            as_json,
+            f"tick {out['commit'][:10]} at {out['at']}: replayed plan {out['digest']} "
+            f"{verdict} the recorded {out['recorded']}",
+        )
+        if not out["match"]:
+            raise click.exceptions.Exit(1)
+        return
     result = env.fleet().plan(parse_at(at))
     if as_json:
         emit(result, True)

@@ -80,8 +80,9 @@ def plan(snap: dict[str, Any], now: datetime, config: dict[str, Any]) -> dict[st
 
     # 1. Leases: an expired one frees its slot now (the task goes back to ready, or out).
     live = []
+    beats = snap.get("heartbeats") or {}
     for t in running:
-        expires = t.get("expires")
+        expires = beats.get(t["id"]) or t.get("expires")
         if expires and parse_time(expires) <= now:
             out = (
                 "deadletter"

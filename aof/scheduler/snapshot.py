@@ -1,8 +1,8 @@
 """A snapshot: everything the planner reads, as plain JSON-able data.
 
 Built from the files (task summaries from the listing cache, every task id's state from the
-directory names, the registry from its cache, lease expiry with heartbeats), so a tick's input
-can be recorded and replayed: ``plan(snapshot, now, config)`` never touches the disk.
+directory names, the registry from its cache, lease expiries pushed on by heartbeats), so
+a tick's input can be recorded and replayed: ``plan(snapshot, now, config)`` never touches the disk.
 """
 
 from __future__ import annotations
@@ -18,16 +18,20 @@ if TYPE_CHECKING:
 
 def build(fleet: FleetBase) -> dict[str, Any]:
     open_states = [s for s in STATES if s not in TERMINAL]
-    rows = fleet.list_tasks(states=open_states)
-    for row in rows:
-        if row["state"] == "in-progress" and row.get("holder"):
-            expiry = fleet.lease_expiry(fleet.tasks.load(row["id"]))
-            row["expires"] = format_time(expiry) if expiry is not None else row.get("expires")
+    rows = []
+    beats: dict[str, str] = {}
+    for row in fleet.list_tasks(states=open_states):
+        row = dict(row)  # the listing's rows are its cache's: never change them in place
+        if row["state"] == "in-progress" and row.get("holder") and row.get("expires"):
+            expiry = format_time(fleet.expiry_of(row["id"], row.get("fence"), row["expires"]))
+            if expiry != row["expires"]:
+                beats[row["id"]] = expiry
+        rows.append(row)
     reg = fleet.registry
     keep = ("team", "enabled", "host", "coder")
     return {
         "tasks": rows,
-        "states": {tid: s.value for tid, s in sorted(fleet.tasks.id_states().items())},
+        "states": {tid: str(s) for tid, s in sorted(fleet.tasks.id_states().items())},
         "teams": {
             r["slug"]: {k: r.get(k) for k in ("business_priority", "max_concurrent", "override")}
             for r in reg.rows("team")
@@ -42,5 +46,8 @@ def build(fleet: FleetBase) -> dict[str, Any]:
             r["slug"]: {k: r.get(k) for k in ("team", "roles", "coder", "concurrency", "projects")}
             for r in reg.rows("agent")
         },
+        # Lease expiries pushed on by heartbeats (``.aof/heartbeats/``, not in git): recorded
+        # with each daemon tick's commit so the tick can be replayed from history.
+        "heartbeats": beats,
         "coder_pauses": {},
     }

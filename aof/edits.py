@@ -1,0 +1,178 @@
+"""Human edits: files a person changed in an editor, validated, audited and committed.
+
+The daemon calls :func:`sweep` when the watcher saw a change (and at least every
+``scheduler.sweep_s`` without one). Every path under the fleet's own directories that
+differs from git's HEAD, and is not an aof change waiting for the daemon's commit
+(``git.commit: batch``), is a person's edit. A valid file gets one ``edited`` (or
+``deleted``) audit record by ``human:<git user.name>`` and one commit with all of them. A
+file that does not validate is left uncommitted and reported with file, line and field, once
+per version of the file, so a half-finished edit never lands in git and never crashes a tick.
+
+A file changed less than ``SETTLE_S`` ago is left for the next sweep: aof's own writers
+commit within milliseconds of writing, so a fresh file may be theirs, mid-commit, and must
+not be committed (and attributed) as a person's edit.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import cardfile
+from .audit import Actor
+from .errors import AofError
+from .task import id_from_filename, validate
+
+if TYPE_CHECKING:
+    from .service import FleetBase
+
+WATCHED = (
+    "tasks",
+    "teams",
+    "projects",
+    "hosts",
+    "schedules",
+    "agents",
+    "workflows",
+    "knowledge",
+    "aof.yaml",
+)
+SETTLE_S = 2.0
+REGISTRY_DIRS = {
+    "teams": "team",
+    "projects": "project",
+    "hosts": "host",
+    "schedules": "schedule",
+    "agents": "agent",
+}
+
+
+@dataclass
+class SweepResult:
+    committed: list[str] = field(default_factory=list)
+    invalid: dict[str, str] = field(default_factory=dict)
+    young: list[str] = field(default_factory=list)
+    commit: str | None = None
+
+
+def is_temp(name: str) -> bool:
+    """Editor and aof temp files: never someone's finished edit."""
+    return (
+        name.startswith((".", "#"))
+        or name.endswith(("~", ".swp", ".swx", ".tmp", ".part"))
+        or name == "4913"  # vim's write probe
+        or ".mv." in name
+    )
+
+
+def human(root: Path) -> Actor:
+    """``human:<git user.name>`` of the fleet root (``human:unknown`` without one)."""
+    proc = subprocess.run(
+        ["git", "config", "user.name"], cwd=root, capture_output=True, text=True, check=False
+    )
+    name = "-".join(proc.stdout.strip().lower().split()) or "unknown"
+    return Actor.parse(f"human:{name}")
+
+
+def problem_of(fleet: FleetBase, rel: str) -> str | None:
+    """Why the file at ``rel`` may not be committed, or None when it validates."""
+    path = fleet.root / rel
+    if not path.exists():
+        return None  # a deletion
+    top = rel.split("/", 1)[0]
+    try:
+        if top == "tasks":
+            tid = id_from_filename(path.name)
+            if tid is None:
+                return f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md)"
+            card = cardfile.read(path)
+            validate(card.meta, rel, card)
+            if card.meta.get("id") != tid:
+                return f"{rel}:{card.line_of('id')}: id: {card.meta.get('id')!r} does not match"
+        elif top in REGISTRY_DIRS and rel.endswith(".md"):
+            fleet.registry.get(REGISTRY_DIRS[top], path.name[: -len(".md")])
+        elif rel == "aof.yaml":
+            from .config import load_config
+
+            load_config(fleet.root)
+    except AofError as exc:
+        return str(exc)
+    return None
+
+
+def sweep(fleet: FleetBase, reported: dict[str, Any], *, now: float | None = None) -> SweepResult:
+    """Commit valid human edits; ``reported`` remembers invalid versions already reported.
+
+    ``now`` (wall-clock seconds, default the real time) judges whether a file has settled.
+    """
+    result = SweepResult()
+    wall = time.time() if now is None else now
+    if not fleet.git.enabled:
+        return result
+    waiting = {str(p) for item in fleet.git.pending() for p in item.get("paths") or []}
+    paths = [
+        p
+        for p in fleet.git.dirty(WATCHED)
+        if p not in waiting and not is_temp(os.path.basename(p)) and "/.aof" not in p
+    ]
+    if not paths:
+        return result
+    ok = []
+    gone = set()
+    for rel in paths:
+        try:
+            if wall - os.stat(fleet.root / rel).st_mtime < SETTLE_S:
+                result.young.append(rel)
+        except FileNotFoundError:
+            gone.add(rel)
+    # A task file gone from one state directory while its id is fresh in another is a move
+    # still being committed: it settles together with its new file.
+    fresh_ids = {id_from_filename(os.path.basename(p)) for p in result.young}
+    for rel in sorted(gone):
+        if rel.startswith("tasks/") and id_from_filename(os.path.basename(rel)) in fresh_ids:
+            result.young.append(rel)
+    for rel in paths:
+        if rel in result.young:
+            continue
+        problem = problem_of(fleet, rel)
+        if problem is None:
+            ok.append(rel)
+            reported.pop(rel, None)
+        else:
+            try:
+                stamp = os.stat(fleet.root / rel).st_mtime_ns
+            except OSError:
+                stamp = 0
+            if reported.get(rel) != stamp:
+                result.invalid[rel] = problem
+                reported[rel] = stamp
+    if not ok:
+        return result
+    who = human(fleet.root)
+    audit_paths = []
+    for rel in ok:
+        action = "edited" if (fleet.root / rel).exists() else "deleted"
+        kind, ident = _entity(rel)
+        _, audit_path = fleet.audit.append(
+            who, action, (kind, ident), reason="edited outside aof", changes={"path": rel}
+        )
+        audit_paths.append(audit_path)
+    subject = f"{ok[0]}: edited" if len(ok) == 1 else f"{len(ok)} files edited"
+    result.commit = fleet.git.commit([*ok, *audit_paths], f"{subject} ({who})", who)
+    result.committed = ok
+    return result
+
+
+def _entity(rel: str) -> tuple[str, str]:
+    parts = rel.split("/")
+    if parts[0] == "tasks":
+        return "task", id_from_filename(parts[-1]) or parts[-1]
+    if parts[0] in REGISTRY_DIRS:
+        return REGISTRY_DIRS[parts[0]], parts[-1].removesuffix(".md")
+    if rel == "aof.yaml":
+        return "fleet", "aof.yaml"
+    return parts[0].rstrip("s"), parts[-1].removesuffix(".md").removesuffix(".yaml")

@@ -1,0 +1,234 @@
+"""Executors: where a run's process lives (DESIGN 12).
+
+An :class:`Executor` starts a run from a :class:`RunSpec` and answers for it afterwards:
+``submit``, ``status``, ``cancel``, ``logs``, and ``runs`` (every run it knows, for the
+daemon's supervision). The scheduler only talks to this interface, so an executor on a
+distributed engine (Celery workers, one queue per host) can replace the local one without
+touching the planner or the daemon.
+
+:class:`LocalExecutor` runs a subprocess in its own session (a process group of its own, so
+the whole tree can be signalled), with stdout and stderr in ``runs/<task-id>/<attempt>/``.
+Each live run is also recorded in ``.aof/runs/<run-id>.json`` (pid and the process's start
+time), so a daemon restarted after a crash adopts the runs its predecessor started instead
+of starting them again: a pid is trusted only while its start time matches, never after the
+pid was reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..clock import Clock, SystemClock, format_time
+
+
+@dataclass
+class RunSpec:
+    """One attempt at one task: what to run, where, and with which lease."""
+
+    task_id: str
+    attempt: int
+    token: str
+    holder: str
+    coder: str
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.task_id}.{self.attempt}"
+
+
+@dataclass
+class RunStatus:
+    """What an executor knows about one run."""
+
+    run_id: str
+    task_id: str
+    attempt: int
+    token: str
+    holder: str
+    coder: str
+    pid: int | None
+    state: str  # running | exited | lost
+    started: str
+    exit_code: int | None = None
+    ended: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Executor(Protocol):
+    """Where runs execute. Implementations must be safe to call from the daemon's thread."""
+
+    def submit(self, spec: RunSpec) -> RunStatus: ...
+
+    def status(self, run_id: str) -> RunStatus | None: ...
+
+    def cancel(self, run_id: str, force: bool = False) -> None: ...
+
+    def logs(self, run_id: str, lines: int = 50) -> str: ...
+
+    def runs(self) -> list[RunStatus]: ...
+
+    def forget(self, run_id: str) -> None: ...
+
+
+class LocalExecutor:
+    """Subprocesses on this machine, each in its own session, logs under ``runs/``."""
+
+    def __init__(self, root: Path, clock: Clock | None = None) -> None:
+        self.root = root
+        self.clock = clock or SystemClock()
+        self.records = root / ".aof" / "runs"
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def run_dir(self, task_id: str, attempt: int) -> Path:
+        return self.root / "runs" / task_id / str(attempt)
+
+    def submit(self, spec: RunSpec) -> RunStatus:
+        """Start ``spec``; OSError (for example, the coder's program is missing) propagates."""
+        run_dir = self.run_dir(spec.task_id, spec.attempt)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **spec.env, "AOF_RUN_DIR": str(run_dir)}
+        with (
+            open(run_dir / "stdout.log", "ab") as out,
+            open(run_dir / "stderr.log", "ab") as err,
+        ):
+            proc = subprocess.Popen(
+                spec.argv,
+                cwd=spec.cwd or str(run_dir),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+            )
+        self._procs[spec.run_id] = proc
+        status = RunStatus(
+            run_id=spec.run_id,
+            task_id=spec.task_id,
+            attempt=spec.attempt,
+            token=spec.token,
+            holder=spec.holder,
+            coder=spec.coder,
+            pid=proc.pid,
+            state="running",
+            started=format_time(self.clock.now()),
+        )
+        record = {**status.to_json(), "create_time": _create_time(proc.pid), "argv": spec.argv}
+        self.records.mkdir(parents=True, exist_ok=True)
+        tmp = self.records / f".{spec.run_id}.tmp"
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, self.records / f"{spec.run_id}.json")
+        return status
+
+    def _record(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            data = json.loads((self.records / f"{run_id}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def status(self, run_id: str) -> RunStatus | None:
+        record = self._record(run_id)
+        if record is None:
+            return None
+        status = RunStatus(
+            run_id=str(record.get("run_id")),
+            task_id=str(record.get("task_id")),
+            attempt=int(record.get("attempt") or 0),
+            token=str(record.get("token")),
+            holder=str(record.get("holder")),
+            coder=str(record.get("coder")),
+            pid=record.get("pid"),
+            state="running",
+            started=str(record.get("started")),
+        )
+        proc = self._procs.get(run_id)
+        if proc is not None:
+            code = proc.poll()
+            if code is not None:
+                status.state, status.exit_code = "exited", code
+        elif not _same_process(status.pid, record.get("create_time")):
+            # Started by an earlier daemon: alive as long as pid and start time still match.
+            # Its exit code went to that daemon's successor, init: unknown here.
+            status.state = "exited"
+        if status.state == "exited":
+            status.ended = format_time(self.clock.now())
+        return status
+
+    def runs(self) -> list[RunStatus]:
+        out = []
+        try:
+            names = sorted(os.listdir(self.records))
+        except FileNotFoundError:
+            return []
+        for name in names:
+            if name.endswith(".json") and not name.startswith("."):
+                status = self.status(name[: -len(".json")])
+                if status is not None:
+                    out.append(status)
+        return out
+
+    def cancel(self, run_id: str, force: bool = False) -> None:
+        """SIGTERM the run's process group (SIGKILL with ``force``); returns at once."""
+        status = self.status(run_id)
+        if status is None or status.state != "running" or status.pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(status.pid, signal.SIGKILL if force else signal.SIGTERM)
+
+    def forget(self, run_id: str) -> None:
+        """Drop a finished run's record (its logs stay in ``runs/``)."""
+        proc = self._procs.pop(run_id, None)
+        if proc is not None:
+            proc.poll()
+        (self.records / f"{run_id}.json").unlink(missing_ok=True)
+
+    def logs(self, run_id: str, lines: int = 50) -> str:
+        task_id, _, attempt = run_id.rpartition(".")
+        run_dir = self.run_dir(task_id, int(attempt or 0))
+        out = []
+        for name in ("stdout.log", "stderr.log"):
+            try:
+                text = (run_dir / name).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            tail = text.splitlines()[-lines:]
+            if tail:
+                out.append(f"==> {name} <==\n" + "\n".join(tail))
+        return "\n".join(out)
+
+
+def _create_time(pid: int) -> float | None:
+    import psutil
+
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return None
+
+
+def _same_process(pid: int | None, create_time: float | None) -> bool:
+    """Is ``pid`` still the process that was started (not a zombie, not a reused pid)?"""
+    if pid is None:
+        return False
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return create_time is None or abs(proc.create_time() - create_time) < 0.01
+    except psutil.Error:
+        return False

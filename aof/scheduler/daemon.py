@@ -1,0 +1,539 @@
+"""``aof daemon``: the scheduler's loop over one fleet root.
+
+One daemon per fleet root: ``.aof/daemon.lock`` is an exclusive ``flock`` held for the
+daemon's life (the kernel drops it when the process dies, so a crash never leaves a stale
+lock); ``.aof/daemon.json`` says who holds it and how its last tick went.
+
+At start: aof changes waiting to be committed and human edits are committed, then the
+janitor (``aof doctor --fix``) recovers what a crash left. Runs a previous daemon started
+are adopted (``aof.runner.executor``), never started twice.
+
+Each tick, in order:
+
+1. reload ``aof.yaml`` when it changed (a broken one is reported and the last good one kept);
+2. commit aof changes deferred by ``git.commit: batch``, and human edits when the watcher
+   saw a change (at least every ``scheduler.sweep_s`` without one);
+3. supervise runs: renew the lease of every live run, and settle every run that ended: a
+   coder that exited while still holding its lease did not report, which counts as a failed
+   attempt (retry with back-off, or deadletter), never as done;
+4. snapshot -> plan -> apply: expire, block, notify, then dispatch (claim, then submit to
+   the executor); all of it one commit whose message carries the plan's time, the heartbeat
+   expiries it used and its digest, so ``aof plan --replay COMMIT`` can recompute it;
+5. reconcile AO projects (``aof.reconcile``), each applied action audited.
+
+Between ticks it sleeps ``interval_s``, woken early by a file change (the watcher's hint),
+an exited child (SIGCHLD), or SIGTERM/SIGINT, which stop it after the current tick. Runs
+keep going and keep their leases: the next daemon adopts them, or their leases expire.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..audit import Actor
+from ..clock import Clock, IdSource, format_time
+from ..errors import AofError, ConfigError, DaemonRunning, LeaseError, NotFound
+from ..fleet import Fleet
+from ..runner import coders
+from ..runner.executor import Executor, LocalExecutor, RunSpec, RunStatus
+from ..task import State
+
+LOCK_NAME = "daemon.lock"
+STATE_NAME = "daemon.json"
+DEBOUNCE_S = 0.2
+KILL_AFTER_S = 10.0
+
+
+def _state_path(root: Path) -> Path:
+    return root / ".aof" / STATE_NAME
+
+
+def daemon_info(root: Path) -> dict[str, Any]:
+    """What ``.aof/daemon.json`` says, and whether its daemon holds the lock right now."""
+    try:
+        info = json.loads(_state_path(root).read_text(encoding="utf-8"))
+        if not isinstance(info, dict):
+            info = {}
+    except (OSError, ValueError):
+        info = {}
+    running = False
+    lock = root / ".aof" / "locks" / LOCK_NAME
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        fd = None
+    if fd is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except BlockingIOError:
+            running = True
+        finally:
+            os.close(fd)
+    return {**info, "running": running}
+
+
+def plan_digest(result: dict[str, Any]) -> str:
+    data = json.dumps(result, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Daemon:
+    """The scheduler loop of one fleet root (see the module docstring)."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        interval_s: float | None = None,
+        watch: bool = True,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+        executor: Executor | None = None,
+        ao: Any = None,
+        log_to_stderr: bool = True,
+    ) -> None:
+        self.actor = Actor("scheduler", "daemon")
+        self.fleet = Fleet(root, clock=clock, ids=ids, actor=self.actor)
+        self.fleet.git.deferred = False  # the daemon is the one that commits deferred changes
+        self.root = self.fleet.root
+        self.interval_override = interval_s
+        self.want_watch = watch
+        self.executor: Executor = executor or LocalExecutor(self.root, self.fleet.clock)
+        self.ao = ao
+        self.log = self._logger(log_to_stderr)
+        self.wake = threading.Event()
+        self.stopping = False
+        self.ticks = 0
+        self.started = format_time(self.fleet.clock.now())
+        self.watcher: Any = None
+        self.watch_note = "off"
+        self._lock_fd: int | None = None
+        self._renewed: dict[str, float] = {}
+        self._terminating: dict[str, float] = {}
+        self._reported: dict[str, Any] = {}
+        self._last_sweep = 0.0
+        self._bad_config: int | None = None
+        self.last: dict[str, Any] = {}
+
+    # --- set-up and tear-down ---------------------------------------------------------------
+
+    def _logger(self, to_stderr: bool) -> logging.Logger:
+        log = logging.getLogger(f"aof.daemon.{id(self)}")
+        log.propagate = False
+        log.setLevel(logging.INFO)
+        fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+        fmt.converter = time.gmtime
+        (self.root / "runs").mkdir(exist_ok=True)
+        handlers: list[logging.Handler] = [logging.FileHandler(self.root / "runs" / "daemon.log")]
+        if to_stderr:
+            handlers.append(logging.StreamHandler())
+        for h in handlers:
+            h.setFormatter(fmt)
+            log.addHandler(h)
+        return log
+
+    @property
+    def interval(self) -> float:
+        if self.interval_override is not None:
+            return float(self.interval_override)
+        return float(self.fleet.config.scheduler["interval_s"])
+
+    def acquire(self) -> None:
+        """Take the root's daemon lock; DaemonRunning (naming the holder) if it is taken."""
+        path = self.root / ".aof" / "locks" / LOCK_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            info = daemon_info(self.root)
+            raise DaemonRunning(
+                f"a daemon already runs on {self.root}: pid {info.get('pid', '?')} on "
+                f"{info.get('host', '?')}, started {info.get('started', '?')} "
+                f"(lock .aof/locks/{LOCK_NAME}; `aof daemon status` shows it)"
+            ) from None
+        self._lock_fd = fd
+
+    def start(self) -> None:
+        self.acquire()
+        self.log.info(
+            "aof daemon %s starting on %s (pid %d, interval %gs)",
+            __version__,
+            self.root,
+            os.getpid(),
+            self.interval,
+        )
+        self._commit_leftovers(force_sweep=True)
+        report = self.fleet.doctor(fix=True)
+        for p in report.problems:
+            level = logging.INFO if p.fixed else logging.WARNING
+            self.log.log(level, "janitor: %s: %s", p.path, p.message)
+        adopted = [r for r in self.executor.runs() if r.state == "running"]
+        if adopted:
+            self.log.info(
+                "adopted %d run(s) a previous daemon started: %s",
+                len(adopted),
+                ", ".join(r.run_id for r in adopted),
+            )
+        if self.want_watch:
+            from .watch import Watcher
+
+            self.watcher = Watcher(self.root, self.wake)
+            why_not = self.watcher.start()
+            if why_not:
+                self.log.warning(why_not)
+                self.watcher = None
+            self.watch_note = why_not or "on"
+        self._write_state("running")
+
+    def install_signals(self) -> None:
+        """SIGTERM/SIGINT stop after the current tick; SIGCHLD wakes the loop early."""
+
+        def stop(signum: int, _frame: Any) -> None:
+            self.log.info("received %s: stopping after this tick", signal.Signals(signum).name)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGCHLD, lambda *_: self.wake.set())
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.wake.set()
+
+    def shutdown(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        live = [r.run_id for r in self.executor.runs() if r.state == "running"]
+        if live:
+            self.log.info(
+                "%d run(s) keep going and keep their leases: %s", len(live), ", ".join(live)
+            )
+        self._write_state("stopped")
+        self.log.info("aof daemon stopped after %d tick(s)", self.ticks)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+        for h in list(self.log.handlers):
+            h.close()
+            self.log.removeHandler(h)
+
+    def run(self, *, once: bool = False, until_idle: bool = False) -> int:
+        """Tick until stopped (or once, or until nothing is left to do); the exit status."""
+        self.start()
+        try:
+            while not self.stopping:
+                report = self.tick()
+                if once or (until_idle and report["idle"]):
+                    break
+                self._sleep()
+        finally:
+            self.shutdown()
+        return 0
+
+    def _sleep(self) -> None:
+        woke = self.wake.wait(self.interval)
+        if woke and not self.stopping:
+            time.sleep(DEBOUNCE_S)  # let a burst of file events settle into one tick
+        self.wake.clear()
+
+    # --- one tick ---------------------------------------------------------------------------
+
+    def tick(self) -> dict[str, Any]:
+        """One pass: reload, commit edits, supervise, plan, apply, dispatch, reconcile."""
+        began = time.perf_counter()
+        self.ticks += 1
+        n = self.ticks
+        self._reload_config()
+        changed = self.watcher.drain() if self.watcher is not None else set()
+        self._commit_leftovers(force_sweep=bool(changed))
+        f = self.fleet
+        report: dict[str, Any] = {"tick": n, "dispatched": [], "settled": [], "applied": []}
+        with f.git.batch(f"daemon tick {n}: runs", self.actor):
+            self._supervise(report)
+        ref = f.git.branch_and_head()[1] if f.git.enabled else None
+        snap = f.snapshot()
+        result = f.plan(snapshot=snap)
+        digest = plan_digest(result)
+        with f.git.batch(f"daemon tick {n}", self.actor) as batch:
+            batch.trailers = {
+                "Plan-At": result["at"],
+                "Plan-Base": ref or "none",
+                "Plan-Heartbeats": json.dumps(snap["heartbeats"], sort_keys=True),
+                "Plan-Digest": digest,
+            }
+            for done in f.apply(result, actor=self.actor):
+                report["applied"].append(done)
+                level = logging.INFO if done["ok"] else logging.WARNING
+                self.log.log(level, "%s %s: %s", done["kind"], done["task"], done.get("reason"))
+            self._dispatch(result, report)
+            self._reconcile(report)
+        report["ms"] = round((time.perf_counter() - began) * 1000, 1)
+        report["at"] = result["at"]
+        report["digest"] = digest
+        report["commit"] = batch.commit
+        live = [r for r in self.executor.runs() if r.state == "running"]
+        report["runs"] = len(live)
+        busy = any(t["state"] == "in-progress" for t in snap["tasks"])
+        backing_off = any(w["reason"].startswith("backing off") for w in result["waiting"])
+        report["idle"] = not live and not report["dispatched"] and not busy and not backing_off
+        if report["dispatched"] or report["settled"] or report["applied"]:
+            self.log.info(
+                "tick %d: dispatched %d, settled %d, applied %d, %d running, %d waiting (%.0f ms)",
+                n,
+                len(report["dispatched"]),
+                len(report["settled"]),
+                len(report["applied"]),
+                len(live),
+                len(result["waiting"]),
+                report["ms"],
+            )
+        self.last = {k: report[k] for k in ("tick", "at", "ms", "runs", "idle", "commit")}
+        self.last.update(
+            dispatched=len(report["dispatched"]),
+            settled=len(report["settled"]),
+            waiting=len(result["waiting"]),
+        )
+        self._write_state("running")
+        return report
+
+    def _reload_config(self) -> None:
+        from ..config import load_config
+
+        try:
+            config = load_config(self.root)
+        except ConfigError as exc:
+            stamp = _stamp(self.root / "aof.yaml")
+            if self._bad_config != stamp:
+                self.log.error("aof.yaml not reloaded, keeping the last good one: %s", exc)
+                self._bad_config = stamp
+            return
+        self._bad_config = None
+        if config.data != self.fleet.config.data:
+            old, new = self.fleet.config.data, config.data
+            diffs = [
+                f"{section}.{k}: {old.get(section, {}).get(k)!r} -> {v!r}"
+                for section in ("scheduler", "git", "defaults")
+                for k, v in (new.get(section) or {}).items()
+                if (old.get(section) or {}).get(k) != v
+            ]
+            self.log.info("reloaded aof.yaml%s", ": " + "; ".join(diffs) if diffs else "")
+            self.fleet.config = config
+            self.fleet.git.enabled = config.commit_mode != "off"
+
+    def _commit_leftovers(self, *, force_sweep: bool) -> None:
+        """Commit deferred aof changes, then human edits (when a change was seen or due)."""
+        f = self.fleet
+        if f.git.enabled and f.git.pending_path.exists():
+            sha = f.git.flush_pending(self.actor)
+            if sha:
+                self.log.info("committed deferred changes in %s", sha[:10])
+        sweep_s = float(f.config.scheduler.get("sweep_s") or 60)
+        if not force_sweep and time.monotonic() - self._last_sweep < sweep_s:
+            return
+        self._last_sweep = time.monotonic()
+        from ..edits import sweep
+
+        result = sweep(f, self._reported)
+        if result.young:
+            self._last_sweep = 0.0  # a file too fresh to judge: look again next tick
+        for rel, problem in sorted(result.invalid.items()):
+            self.log.error("not committing %s until it is fixed: %s", rel, problem)
+        if result.committed:
+            self.log.info(
+                "committed %d human edit(s): %s",
+                len(result.committed),
+                ", ".join(result.committed[:10]),
+            )
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def _supervise(self, report: dict[str, Any]) -> None:
+        ttl = float(self.fleet.config.scheduler["lease_ttl_s"])
+        now = self.fleet.clock.now().timestamp()  # the injected clock: leases are in its time
+        for run in self.executor.runs():
+            if run.state != "running":
+                self._settle(run, report)
+                continue
+            if run.run_id in self._terminating:
+                if time.monotonic() - self._terminating[run.run_id] > KILL_AFTER_S:
+                    self.executor.cancel(run.run_id, force=True)
+                continue
+            if now - self._renewed.get(run.run_id, 0.0) < ttl / 4:
+                continue
+            try:
+                self.fleet.heartbeat(run.task_id, run.token)
+                self._renewed[run.run_id] = now
+            except (LeaseError, NotFound) as exc:
+                # The run lost its lease (expired and handed on, cancelled, ...): its
+                # reports would be refused by the fencing token; stop wasting the slot.
+                self.log.warning("stopping run %s: %s", run.run_id, exc)
+                self._terminate(run)
+
+    def _terminate(self, run: RunStatus) -> None:
+        self.executor.cancel(run.run_id)
+        self._terminating[run.run_id] = time.monotonic()
+
+    def _settle(self, run: RunStatus, report: dict[str, Any]) -> None:
+        """A run ended: if its coder still holds the lease, it exited without reporting."""
+        f = self.fleet
+        outcome = "reported"
+        try:
+            task = f.get_task(run.task_id)
+        except (NotFound, AofError):
+            task = None
+        if (
+            task is not None
+            and task.state == State.IN_PROGRESS
+            and (task.lease or {}).get("token") == run.token
+            and run.run_id not in self._terminating
+        ):
+            code = "an unknown code" if run.exit_code is None else f"code {run.exit_code}"
+            error = f"coder {run.coder} exited with {code} without reporting"
+            try:
+                moved = f.fail(task.id, error=error, token=run.token)
+                outcome = f"exited without reporting: {moved.state.value}"
+            except AofError as exc:
+                outcome = f"exited without reporting; could not record it: {exc}"
+        elif task is not None:
+            outcome = f"reported: {task.state.value}"
+        run_dir = self.root / "runs" / run.task_id / str(run.attempt)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / "exit.json").write_text(
+                json.dumps({"exit_code": run.exit_code, "ended": run.ended, "outcome": outcome})
+                + "\n"
+            )
+        except OSError:
+            pass
+        self.executor.forget(run.run_id)
+        self._renewed.pop(run.run_id, None)
+        self._terminating.pop(run.run_id, None)
+        settled = {"run": run.run_id, "exit_code": run.exit_code, "outcome": outcome}
+        report["settled"].append(settled)
+        self.log.info(
+            "run %s (%s) exited with %s: %s", run.run_id, run.coder, run.exit_code, outcome
+        )
+
+    def _dispatch(self, result: dict[str, Any], report: dict[str, Any]) -> None:
+        f = self.fleet
+        config = f.config.data
+        projects: dict[str, dict[str, Any]] | None = None
+        for action in result["actions"]:
+            if action["kind"] != "dispatch":
+                continue
+            coder = action["coder"]
+            holder = action["agent"] or coder
+            if not coders.known(coder, config):
+                reason = (
+                    f"coder {coder!r} is not known (built in: {', '.join(coders.BUILT_IN)}; "
+                    f"define coders.{coder}.command in aof.yaml, then `aof task unblock`)"
+                )
+                f.apply(
+                    {"actions": [{"kind": "block", "task": action["task"], "reason": reason}]},
+                    kinds=("block",),
+                    actor=self.actor,
+                )
+                self.log.error("%s: %s", action["task"], reason)
+                continue
+            try:
+                task = f.claim(action["task"], holder)
+            except AofError as exc:
+                self.log.info("not dispatching %s: %s", action["task"], exc)
+                continue
+            token = str((task.lease or {})["token"])
+            if projects is None:
+                projects = {p["slug"]: p for p in f.registry.rows("project")}
+            try:
+                argv, env = coders.build(
+                    coder,
+                    task,
+                    root=self.root,
+                    holder=holder,
+                    token=token,
+                    project=projects.get(str(task.meta.get("project"))),
+                    config=config,
+                )
+                spec = RunSpec(
+                    task_id=task.id,
+                    attempt=int(task.meta.get("attempts", 1)),
+                    token=token,
+                    holder=holder,
+                    coder=coder,
+                    argv=argv,
+                    env=env,
+                )
+                self.executor.submit(spec)
+            except (OSError, ConfigError) as exc:
+                self.log.error("could not start %s for %s: %s", coder, task.id, exc)
+                f.fail(task.id, error=f"could not start coder {coder}: {exc}", token=token)
+                continue
+            self._renewed[spec.run_id] = f.clock.now().timestamp()
+            report["dispatched"].append({"task": task.id, "holder": holder, "coder": coder})
+            self.log.info("dispatched %s to %s (coder %s)", task.id, holder, coder)
+
+    def _reconcile(self, report: dict[str, Any]) -> None:
+        from ..reconcile import ao_root, apply, evaluate
+
+        if not any(ao_root(p) for p in self.fleet.registry.rows("project")):
+            return
+        try:
+            rows = evaluate(self.fleet, ao=self.ao, daemon_alive=True)
+            rows = [r for r in rows if r.runner == "ao"]
+            done = apply(self.fleet, rows, ao=self.ao, actor=self.actor)
+        except AofError as exc:
+            self.log.error("reconcile: %s", exc)
+            return
+        for row in done:
+            if row.applied is not None:
+                self.log.info(
+                    "reconcile %s: %s (%s -> %s): %s",
+                    row.project,
+                    row.action,
+                    row.observed,
+                    row.desired,
+                    "ok" if row.applied else row.result,
+                )
+        report["reconciled"] = [r.to_json() for r in done if r.applied is not None]
+
+    # --- state file -------------------------------------------------------------------------
+
+    def _write_state(self, state: str) -> None:
+        data = {
+            "state": state,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "root": str(self.root),
+            "version": __version__,
+            "started": self.started,
+            "interval_s": self.interval,
+            "watch": self.watch_note,
+            "ticks": self.ticks,
+            "last_tick": self.last or None,
+            "updated": format_time(self.fleet.clock.now()),
+        }
+        path = _state_path(self.root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{STATE_NAME}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def _stamp(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None

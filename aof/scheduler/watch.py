@@ -1,0 +1,93 @@
+"""File-change hints for the daemon (watchdog).
+
+A hint only wakes the daemon early: the tick after it rescans the task directories (cheap:
+mtime-keyed indexes) and decides from the files, never from the events, because events can
+be lost, merged or reordered (inotify queue overflow, editors that write through temp files
+and renames). With the watcher off, or when watchdog is missing, ticks still happen every
+interval and give the same results, later.
+
+Watched: ``tasks/`` (recursive), the registry directories, ``workflows/`` and ``aof.yaml``.
+Ignored: editor temp files (``.x.swp``, ``x~``, ``#x#``, vim's ``4913``), aof's own temps, and
+everything under ``.aof/``, ``.git/``, ``runs/`` and ``audit/``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..edits import WATCHED, is_temp
+from ..task import id_from_filename
+
+
+class Watcher:
+    """Collects changed paths and sets ``wake`` when one arrives."""
+
+    def __init__(self, root: Path, wake: threading.Event) -> None:
+        self.root = root
+        self.wake = wake
+        self._lock = threading.Lock()
+        self._changed: set[str] = set()
+        self._observer: Any = None
+
+    def start(self) -> str | None:
+        """Start watching; return why not (watchdog missing or refused), or None."""
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError as exc:  # pragma: no cover - watchdog is a dependency
+            return f"watchdog is not importable ({exc}); ticking on the interval only"
+        watcher = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                if event.is_directory or event.event_type in ("opened", "closed_no_write"):
+                    return  # a directory's own events repeat its files'; reads change nothing
+                for raw in (event.src_path, getattr(event, "dest_path", "")):
+                    if raw:
+                        watcher._note(raw if isinstance(raw, str) else raw.decode())
+
+        observer = Observer()
+        handler = Handler()
+        try:
+            observer.schedule(handler, str(self.root), recursive=False)
+            for name in WATCHED:
+                path = self.root / name
+                if path.is_dir():
+                    observer.schedule(handler, str(path), recursive=True)
+            observer.daemon = True
+            observer.start()
+        except OSError as exc:  # inotify limits, for example
+            return f"could not watch the fleet root ({exc}); ticking on the interval only"
+        self._observer = observer
+        return None
+
+    def _note(self, raw: str) -> None:
+        try:
+            rel = Path(raw).relative_to(self.root).as_posix()
+        except ValueError:
+            return
+        top = rel.split("/", 1)[0]
+        if top not in WATCHED or is_temp(Path(rel).name):
+            return
+        with self._lock:
+            self._changed.add(rel)
+        self.wake.set()
+
+    def drain(self) -> set[str]:
+        """The paths changed since the last drain (and forget them)."""
+        with self._lock:
+            out, self._changed = self._changed, set()
+        return out
+
+    def stop(self) -> None:
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+
+
+def task_ids(paths: set[str]) -> list[str]:
+    """The task ids among changed paths, matched by file name (for the log line)."""
+    return sorted({t for p in paths if (t := id_from_filename(Path(p).name)) is not None})
