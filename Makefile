@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install aof with its dev tools
 	@echo "aof installed: $(BIN)/aof  (activate with: . $(BIN)/activate)"
 
-demo: $(STAMP) ## Run the demo: a fleet root, tasks with dependencies, claims, the board, git log
+demo: $(STAMP) ## Run the demo: the daemon runs a demo fleet's task graph with the demo coder
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 test: $(STAMP) ## Run the whole test suite

@@ -1,54 +1,66 @@
 #!/usr/bin/env bash
-# The aof demo (`make demo`): a fleet root in a temp directory, a small dependency graph of
-# tasks, agents claiming and completing them in order, a question answered, the board, git log.
-# Runs against the built-in scripted flow until the scheduler and demo coder land (issue 4).
+# The aof demo (`make demo`): a fleet root in a temp directory with two teams, three project
+# repositories and a dependency graph of tasks; the daemon dispatches them to the built-in
+# demo coder (each run edits and commits on branch aof/<task-id> of its project, in a
+# worktree of its own) until all are done; then the board, the daemon's log and `git log`.
 set -euo pipefail
 
-ROOT="${AOF_DEMO_ROOT:-$(mktemp -d "${TMPDIR:-/tmp}/aof-demo.XXXXXX")/fleet}"
+BASE="${AOF_DEMO_ROOT:-$(mktemp -d "${TMPDIR:-/tmp}/aof-demo.XXXXXX")}"
+ROOT="$BASE/fleet"
 export AOF_ROOT="$ROOT"
-# A fresh machine may have no git identity: aof commits anyway (committer from aof.yaml).
+# A fresh machine may have no git identity: aof commits anyway (its own committer).
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 id_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
-token_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])'; }
+repo() {  # a project repository with one commit on main
+    local dir="$BASE/repos/$1"
+    mkdir -p "$dir" && git -C "$dir" init -q -b main
+    printf '# %s\n' "$1" >"$dir/README.md"
+    git -C "$dir" add -A
+    git -C "$dir" -c user.name=demo -c user.email=demo@localhost commit -qm "initial commit"
+}
 
 run aof init "$ROOT" --name demo
-say 'aof task create ... (a small dependency graph)'
-SCHEMA=$(aof task create "Design the API schema" --priority high --label api --ready --json | id_of)
-IMPL=$(aof task create "Implement the endpoints" --depends-on "$SCHEMA" --label api --ready --json | id_of)
-DOCS=$(aof task create "Document the API" --depends-on "$IMPL" --label docs --ready --json | id_of)
-LOGO=$(aof task create "Pick a logo" --priority low --json | id_of)
-echo "created $SCHEMA <- $IMPL <- $DOCS, and $LOGO in backlog"
-run aof task list
+# Three at a time, and a demo coder that takes half a second per task.
+sed -i.bak -e 's/max_concurrent: 4 /max_concurrent: 3 /' "$ROOT/aof.yaml" && rm "$ROOT/aof.yaml.bak"
+printf 'coders:\n  demo:\n    env: {AOF_DEMO_SECONDS: "0.5"}\n' >>"$ROOT/aof.yaml"
+git -C "$ROOT" -c user.name=demo -c user.email=demo@localhost commit -qam "demo: 3 at a time"
 
-say "aof task claim $IMPL --agent coder-1   # refused: it waits on $SCHEMA"
-aof task claim "$IMPL" --agent coder-1 || echo "(exit $? as documented: dependency not done)"
+say 'aof team create ... ; aof schedule create ... ; aof project create ...'
+aof team create --slug platform --name Platform --mission "APIs and infrastructure" \
+    --ownership company --business-priority 80 >/dev/null
+aof team create --slug growth --name Growth --mission "Site and launch" \
+    --ownership company --business-priority 50 >/dev/null
+aof schedule create --team platform --timezone UTC --policy always_on >/dev/null
+aof schedule create --team growth --timezone UTC --policy burst_on_backlog >/dev/null
+for p in api infra site; do repo "$p"; done
+aof project create --team platform --slug api --root-path "$BASE/repos/api" >/dev/null
+aof project create --team platform --slug infra --root-path "$BASE/repos/infra" >/dev/null
+aof project create --team growth --slug site --root-path "$BASE/repos/site" >/dev/null
+aof team list
 
-say "aof task claim $SCHEMA --agent coder-1 --json"
-TOKEN=$(aof task claim "$SCHEMA" --agent coder-1 --json | token_of)
-echo "lease token: $TOKEN"
-AOF_ACTOR=agent:coder-1 AOF_TASK_ID=$SCHEMA AOF_LEASE_TOKEN=$TOKEN \
-    run aof task progress --note "drafted the resources"
-say "aof task complete $SCHEMA --token stale --summary ...   # refused: stale fencing token"
-aof task complete "$SCHEMA" --token 0-stale --summary "x" || echo "(exit $?: stale token)"
-AOF_ACTOR=agent:coder-1 run aof task complete "$SCHEMA" --token "$TOKEN" --summary "Schema in api.yaml"
+say 'aof task create ... (a dependency graph across teams and projects)'
+new() { aof task create "$@" --ready --json | id_of; }
+SCHEMA=$(new "Design the API schema" --team platform --project api --priority high)
+DB=$(new "Provision the database" --team platform --project infra)
+IMPL=$(new "Implement the endpoints" --team platform --project api --depends-on "$SCHEMA" --depends-on "$DB")
+TESTS=$(new "Write the API tests" --team platform --project api --depends-on "$IMPL")
+DOCS=$(new "Document the API" --team growth --project site --depends-on "$IMPL")
+PAGE=$(new "Build the launch page" --team growth --project site --priority high)
+new "Announce the launch" --team growth --project site --depends-on "$DOCS" --depends-on "$PAGE" >/dev/null
+new "Load-test the endpoints" --team platform --project infra --depends-on "$TESTS" --priority low >/dev/null
+run aof plan
 
-TOKEN=$(aof task claim "$IMPL" --agent coder-2 --json | token_of)
-AOF_ACTOR=agent:coder-2 run aof task block "$IMPL" --token "$TOKEN" --question "REST or GraphQL?"
-run aof task answer "$IMPL" --text "REST, like the rest of the platform"
-TOKEN=$(aof task claim "$IMPL" --agent coder-2 --json | token_of)
-AOF_ACTOR=agent:coder-2 run aof task complete "$IMPL" --token "$TOKEN" --summary "Endpoints and tests"
-TOKEN=$(aof task claim "$DOCS" --agent writer-1 --json | token_of)
-AOF_ACTOR=agent:writer-1 run aof task complete "$DOCS" --token "$TOKEN" --summary "Docs published"
-run aof task cancel "$LOGO" --reason "not this quarter"
+run aof daemon --until-idle --interval 0.5
 
 run aof board
-run aof history "$IMPL"
-run aof doctor
-run aof lint
+run aof why "$IMPL"
+run aof daemon status
+say "git -C $BASE/repos/api log --oneline --all   # the demo coder's branches"
+git -C "$BASE/repos/api" log --oneline --all
 say "git -C $ROOT log --format='%h %an: %s'"
-git -C "$ROOT" log --format='%h %an: %s'
+git -C "$ROOT" log --format='%h %an: %s' | head -25
 say "git -C $ROOT status --short   # clean: every change was committed"
 git -C "$ROOT" status --short
 echo
-echo "The demo fleet root is at $ROOT (look around: every task is a file)."
+echo "The demo fleet root is at $ROOT (every task is a file; runs/ holds each run's logs)."
