@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .clock import Clock, format_time
+from .durability import sync
 from .errors import ValidationError
 from .locks import Lock, lock_for
 
@@ -102,7 +103,7 @@ class AuditLog:
                 line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
                 # A torn last line (a writer killed mid-write): start ours on a fresh line.
                 os.write(fd, (("\n" if torn else "") + line).encode("utf-8"))
-                os.fsync(fd)
+                sync(path, fd)  # deferred to the end of a daemon tick (aof.durability)
             finally:
                 os.close(fd)
         return record, path

@@ -265,11 +265,9 @@ def read(path: Path) -> Card:
 
 
 def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from .durability import sync
+
+    sync(directory)
 
 
 def _write_temp(directory: Path, name: str, data: bytes, tag: str = "") -> Path:

@@ -117,9 +117,14 @@ def validate_config(data: dict[str, Any], where: str) -> None:
     sched = data.get("scheduler", {})
     if not isinstance(sched, dict):
         raise bad("scheduler", f"must be a mapping (got {sched!r})")
+    cap = sched.get("max_concurrent", 4)
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+        raise bad(
+            "scheduler.max_concurrent",
+            f"must be a whole number >= 0; 0 pauses all dispatch (got {cap!r})",
+        )
     for key in (
         "interval_s",
-        "max_concurrent",
         "lease_ttl_s",
         "heartbeat_ttl_s",
         "max_attempts",

@@ -18,10 +18,11 @@ into a private index, ``write-tree``, ``commit-tree``, ``update-ref``) 25 ms, an
    swept into an aof commit.
 
 Batching: inside ``with committer.batch(message, author)`` (the daemon's tick) every commit
-of this thread is collected and made as one commit at the end, its message listing each
-change. With ``git.commit: batch``, processes that are not the daemon append their changes to
-``.aof/pending-commits.jsonl`` instead of committing; the daemon commits them at its next tick
-(``flush_pending``), so a busy fleet makes one commit per tick, not one per change.
+of this process (the daemon dispatches from a few threads) is collected and made as one
+commit at the end, its message listing each change. With ``git.commit: batch``, processes
+that are not the daemon append their changes to ``.aof/pending-commits.jsonl`` instead of
+committing; the daemon commits them at its next tick (``flush_pending``), so a busy fleet
+makes one commit per tick, not one per change.
 
 Hooks do not run for aof's commits. The author is the actor (``agent:coder-1``); the committer
 is ``git.committer`` from aof.yaml, else ``aof <aof@localhost>``.
@@ -66,7 +67,8 @@ class Committer:
         self.root = root
         self.enabled = enabled
         self.deferred = deferred  # git.commit: batch (the daemon sets it off for itself)
-        self._local = threading.local()
+        self._batch: Batch | None = None
+        self._batch_lock = threading.Lock()
         self.pending_path = root / ".aof" / "pending-commits.jsonl"
         self.committer = committer or DEFAULT_COMMITTER
         self.audit_lock = audit_lock
@@ -141,11 +143,12 @@ class Committer:
         rels = sorted({self._rel(p) for p in paths})
         if not rels:
             return None
-        batch: Batch | None = getattr(self._local, "batch", None)
-        if batch is not None:
-            batch.paths.update(rels)
-            batch.messages.append(message)
-            return None
+        with self._batch_lock:
+            batch = self._batch
+            if batch is not None:
+                batch.paths.update(rels)
+                batch.messages.append(message)
+                return None
         if self.deferred:
             self._defer(rels, message, author)
             return None
@@ -163,17 +166,18 @@ class Committer:
 
     @contextmanager
     def batch(self, message: str, author: Actor) -> Iterator[Batch]:
-        """Collect this thread's commits inside the block into one commit made at its end
-        (also when the block raises: what was written is committed)."""
-        if getattr(self._local, "batch", None) is not None:
-            yield self._local.batch  # nested: the outer batch commits
+        """Collect every commit of this process inside the block into one commit made at its
+        end (also when the block raises: what was written is committed)."""
+        if self._batch is not None:
+            yield self._batch  # nested: the outer batch commits
             return
         batch = Batch()
-        self._local.batch = batch
+        self._batch = batch
         try:
             yield batch
         finally:
-            self._local.batch = None
+            with self._batch_lock:
+                self._batch = None
             if batch.paths and self.enabled:
                 batch.commit = self._commit_now(sorted(batch.paths), batch.subject(message), author)
 

@@ -371,7 +371,7 @@ class FleetBase:
         """(id, state) of each dependency of ``task`` that is not done (missing ones too)."""
         if not task.depends_on:
             return []
-        states = self.tasks.id_states()
+        states = self.tasks.states_of(task.depends_on)
         return [
             (d, states[d].value if d in states else "missing")
             for d in task.depends_on

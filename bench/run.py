@@ -238,17 +238,30 @@ def bench_registry(repeat: int, tmp: Path) -> dict[str, Any]:
         (d / f"{slug}.md").write_text(f"---\nschema: aof/{kind}/v1\nslug: {slug}\n{fields}---\n")
 
     for t in range(50):
-        card("team", f"team-{t}", f"name: Team {t}\nmission: m\nownership: company\n"
-             f"business_priority: {t * 2}\n")
-        card("schedule", f"team-{t}", f"team: team-{t}\ntimezone: Europe/Berlin\n"
-             "policy: business_hours\nwindows:\n  - weekday: 0\n    start: '09:00'\n"
-             "    end: '17:00'\n")
+        card(
+            "team",
+            f"team-{t}",
+            f"name: Team {t}\nmission: m\nownership: company\nbusiness_priority: {t * 2}\n",
+        )
+        card(
+            "schedule",
+            f"team-{t}",
+            f"team: team-{t}\ntimezone: Europe/Berlin\n"
+            "policy: business_hours\nwindows:\n  - weekday: 0\n    start: '09:00'\n"
+            "    end: '17:00'\n",
+        )
     for h in range(20):
-        card("host", f"host-{h}", f"name: Host {h}\naddress: h{h}.local\nplatform: linux\n"
-             "capacity_slots: 4\n")
+        card(
+            "host",
+            f"host-{h}",
+            f"name: Host {h}\naddress: h{h}.local\nplatform: linux\ncapacity_slots: 4\n",
+        )
     for p in range(500):
-        card("project", f"proj-{p}", f"team: team-{p % 50}\nroot_path: /srv/p{p}\n"
-             f"host: host-{p % 20}\n")
+        card(
+            "project",
+            f"proj-{p}",
+            f"team: team-{p % 50}\nroot_path: /srv/p{p}\nhost: host-{p % 20}\n",
+        )
     subprocess.run([*git, "add", "-A"], cwd=root, check=True)
     subprocess.run([*git, "commit", "-qm", "registry"], cwd=root, check=True)
     for kind in ("team", "project", "host", "schedule"):
@@ -256,13 +269,68 @@ def bench_registry(repeat: int, tmp: Path) -> dict[str, Any]:
     run_cli(root, "fleet", "overview", "--json")
     out: dict[str, Any] = {}
     out["fleet_overview_ms"] = median_ms(
-        [run_cli(root, "fleet", "overview", "--json")[0] for _ in range(repeat)])
+        [run_cli(root, "fleet", "overview", "--json")[0] for _ in range(repeat)]
+    )
     for kind in ("team", "project", "host", "schedule"):
         out[f"{kind}_list_ms"] = median_ms(
-            [run_cli(root, kind, "list", "--json")[0] for _ in range(repeat)])
+            [run_cli(root, kind, "list", "--json")[0] for _ in range(repeat)]
+        )
     out["schedule_eval_all_ms"] = median_ms(
-        [run_cli(root, "schedule", "eval", "--json")[0] for _ in range(repeat)])
+        [run_cli(root, "schedule", "eval", "--json")[0] for _ in range(repeat)]
+    )
     out["rss_overview_kib"] = peak_rss(root, "fleet", "overview", "--json")
+    return out
+
+
+def commit_all(root: Path, message: str) -> None:
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=b@x"]
+    subprocess.run([*git, "commit", "-qam", message], cwd=root, check=True)
+
+
+def _quiet_daemon(root: Path) -> Any:
+    from aof.scheduler.daemon import Daemon
+
+    return Daemon(root, watch=False, log_to_stderr=False)
+
+
+def bench_daemon(repeat: int, tmp: Path, big: int) -> dict[str, Any]:
+    """The scheduler's figures (issue 4): plan cold, warm ticks, dispatch of 100 tasks."""
+    out: dict[str, Any] = {}
+    root = build_root(tmp / "sched-10k", 10000)  # 1,000 ready, 9,000 done
+    for name in ("tasks.json", "ids.json", "config.json"):
+        (root / ".aof" / "cache" / name).unlink(missing_ok=True)
+    out["plan_cold_10k_ms"] = median_ms([run_cli(root, "plan", "--json")[0]])
+    out["plan_warm_10k_ms"] = median_ms([run_cli(root, "plan", "--json")[0] for _ in range(repeat)])
+    for label, path in (
+        ("10k", root),
+        (f"{big // 1000}k_done", build_root(tmp / "sched-big", big + 1000, 1000 / (big + 1000))),
+    ):
+        # No slot (0 pauses dispatch): each tick plans over all 1,000 ready tasks, changes nothing.
+        text = (path / "aof.yaml").read_text().replace("max_concurrent: 4 ", "max_concurrent: 0 ")
+        (path / "aof.yaml").write_text(text)
+        commit_all(path, "no slots")
+        daemon = _quiet_daemon(path)
+        daemon.tick()  # the first tick builds the indexes
+        samples = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            daemon.tick()
+            samples.append(time.perf_counter() - t)
+        daemon.shutdown()
+        out[f"tick_warm_{label}_ms"] = median_ms(samples)
+    # Dispatch: 100 ready tasks, 100 slots, the demo coder: claim + start of every process.
+    root = build_root(tmp / "dispatch", 100, 1.0)
+    text = (root / "aof.yaml").read_text().replace("max_concurrent: 4 ", "max_concurrent: 100 ")
+    (root / "aof.yaml").write_text(text + "coders:\n  demo:\n    env: {AOF_DEMO_SECONDS: '5'}\n")
+    commit_all(root, "100 slots")
+    daemon = _quiet_daemon(root)
+    t = time.perf_counter()
+    report = daemon.tick()
+    out["dispatch_100_s"] = round(time.perf_counter() - t, 2)
+    out["dispatched"] = len(report["dispatched"])
+    for run in daemon.executor.runs():
+        daemon.executor.cancel(run.run_id, force=True)
+    daemon.shutdown()
     return out
 
 
@@ -308,6 +376,9 @@ def main() -> None:
         print("registry at scale (50 teams, 500 projects, 20 hosts, 10,000 tasks):", flush=True)
         results["registry"] = bench_registry(repeat, tmp)
         print(f"  {results['registry']}", flush=True)
+        print("scheduler and daemon:", flush=True)
+        results["daemon"] = bench_daemon(repeat, tmp, 10000 if quick else 50000)
+        print(f"  {results['daemon']}", flush=True)
         results["imports_ms"] = import_times()
         print(f"  imports: {results['imports_ms']}", flush=True)
     results["machine"] = {

@@ -20,19 +20,21 @@ Labels on the task steer it, so tests and demos can show every outcome:
 
 from __future__ import annotations
 
-import json
+# Only what the first instant needs: a hundred coders may start at once (see main()).
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 GIT_ID = ["-c", "user.name=aof demo coder", "-c", "user.email=demo@aof.localhost"]
 
 
 def _event(kind: str, **data: object) -> None:
+    import json
+
     run_dir = os.environ.get("AOF_RUN_DIR")
     if not run_dir:
         return
@@ -44,12 +46,14 @@ def _event(kind: str, **data: object) -> None:
         "pid": os.getpid(),
         **data,
     }
-    with open(Path(run_dir) / "events.jsonl", "a", encoding="utf-8") as f:
+    with open(os.path.join(run_dir, "events.jsonl"), "a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")
 
 
 def _aof(*args: str) -> int:
     """One report through the CLI, exactly as an agent makes it."""
+    import subprocess
+
     proc = subprocess.run([sys.executable, "-m", "aof", *args], capture_output=True, text=True)
     if proc.returncode != 0:
         sys.stderr.write(f"aof {args[0]} {args[1]}: {proc.stderr.strip()}\n")
@@ -57,11 +61,15 @@ def _aof(*args: str) -> int:
 
 
 def _git(cwd: Path, *args: str) -> None:
+    import subprocess
+
     subprocess.run(["git", *GIT_ID, *args], cwd=cwd, check=True, capture_output=True)
 
 
 def _work(task_id: str, title: str, objective: str, scratch: Path) -> str:
     """Edit and commit in a worktree; return where the commit went."""
+    from pathlib import Path
+
     project = os.environ.get("AOF_PROJECT_ROOT")
     branch = f"aof/{task_id}"
     if project and (Path(project) / ".git").exists():
@@ -91,12 +99,18 @@ def main() -> int:
     if not task_id or not root or not os.environ.get("AOF_LEASE_TOKEN"):
         sys.stderr.write("demo coder: AOF_ROOT, AOF_TASK_ID and AOF_LEASE_TOKEN must be set\n")
         return 2
+    _event("start")
+    # The "work" comes first: a hundred demo coders started in one tick must not all import
+    # aof at once on a small machine (a real coder spends this time waiting on its model).
+    time.sleep(float(os.environ.get("AOF_DEMO_SECONDS", "0.2")))
+    import shutil
+    import subprocess
+    import tempfile
+
     from aof import Fleet
 
     task = Fleet(root).get_task(task_id)
     labels = set(task.meta.get("labels") or [])
-    _event("start", attempt=task.meta.get("attempts"))
-    time.sleep(float(os.environ.get("AOF_DEMO_SECONDS", "0.2")))
     try:
         if "demo:crash" in labels:
             _event("end", outcome="crash")
@@ -111,6 +125,8 @@ def main() -> int:
             _event("end", outcome="ask")
             return _aof("task", "block", "--question", "Which option should I take?")
         objective = task.body.split("## Objective", 1)[-1].split("\n## ", 1)[0].strip()
+        from pathlib import Path
+
         scratch = Path(tempfile.mkdtemp(prefix=f"aof-demo-{task_id}-"))
         try:
             where = _work(task_id, task.title, objective, scratch)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..clock import Clock, SystemClock, format_time
+
+# Agents run niced from their first instruction (``nice`` execs the coder): when a hundred
+# of them start at once on a small machine, the control plane (this daemon, people's CLI
+# calls) must not queue behind them.
+AGENT_NICE = 10
+_NICE = ("nice", "-n", str(AGENT_NICE)) if shutil.which("nice") else ()
 
 
 @dataclass
@@ -96,6 +103,10 @@ class LocalExecutor:
 
     def submit(self, spec: RunSpec) -> RunStatus:
         """Start ``spec``; OSError (for example, the coder's program is missing) propagates."""
+        if not spec.argv or shutil.which(spec.argv[0]) is None:
+            # Checked here because `nice` would start and then fail to exec it (exit 127).
+            program = spec.argv[0] if spec.argv else "(empty argv)"
+            raise FileNotFoundError(f"{program}: no such program (or not executable)")
         run_dir = self.run_dir(spec.task_id, spec.attempt)
         run_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **spec.env, "AOF_RUN_DIR": str(run_dir)}
@@ -104,7 +115,7 @@ class LocalExecutor:
             open(run_dir / "stderr.log", "ab") as err,
         ):
             proc = subprocess.Popen(
-                spec.argv,
+                [*_NICE, *spec.argv],
                 cwd=spec.cwd or str(run_dir),
                 env=env,
                 stdin=subprocess.DEVNULL,

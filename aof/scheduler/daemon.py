@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, durability
 from ..audit import Actor
 from ..clock import Clock, IdSource, format_time
 from ..errors import AofError, ConfigError, DaemonRunning, LeaseError, NotFound
@@ -53,6 +53,7 @@ LOCK_NAME = "daemon.lock"
 STATE_NAME = "daemon.json"
 DEBOUNCE_S = 0.2
 KILL_AFTER_S = 10.0
+DISPATCH_THREADS = 8
 
 
 def _state_path(root: Path) -> Path:
@@ -262,13 +263,13 @@ class Daemon:
         self._commit_leftovers(force_sweep=bool(changed))
         f = self.fleet
         report: dict[str, Any] = {"tick": n, "dispatched": [], "settled": [], "applied": []}
-        with f.git.batch(f"daemon tick {n}: runs", self.actor):
+        with f.git.batch(f"daemon tick {n}: runs", self.actor), durability.deferred():
             self._supervise(report)
         ref = f.git.branch_and_head()[1] if f.git.enabled else None
         snap = f.snapshot()
         result = f.plan(snapshot=snap)
         digest = plan_digest(result)
-        with f.git.batch(f"daemon tick {n}", self.actor) as batch:
+        with f.git.batch(f"daemon tick {n}", self.actor) as batch, durability.deferred():
             batch.trailers = {
                 "Plan-At": result["at"],
                 "Plan-Base": ref or "none",
@@ -429,61 +430,79 @@ class Daemon:
         )
 
     def _dispatch(self, result: dict[str, Any], report: dict[str, Any]) -> None:
+        """Claim and start every planned dispatch: a few at a time, because each claim waits
+        on fsyncs and each start on a fork and exec (the plan already chose within limits)."""
         f = self.fleet
-        config = f.config.data
-        projects: dict[str, dict[str, Any]] | None = None
+        todo = []
         for action in result["actions"]:
             if action["kind"] != "dispatch":
                 continue
-            coder = action["coder"]
-            holder = action["agent"] or coder
-            if not coders.known(coder, config):
-                reason = (
-                    f"coder {coder!r} is not known (built in: {', '.join(coders.BUILT_IN)}; "
-                    f"define coders.{coder}.command in aof.yaml, then `aof task unblock`)"
-                )
-                f.apply(
-                    {"actions": [{"kind": "block", "task": action["task"], "reason": reason}]},
-                    kinds=("block",),
-                    actor=self.actor,
-                )
-                self.log.error("%s: %s", action["task"], reason)
+            if coders.known(action["coder"], f.config.data):
+                todo.append(action)
                 continue
-            try:
-                task = f.claim(action["task"], holder)
-            except AofError as exc:
-                self.log.info("not dispatching %s: %s", action["task"], exc)
-                continue
-            token = str((task.lease or {})["token"])
-            if projects is None:
-                projects = {p["slug"]: p for p in f.registry.rows("project")}
-            try:
-                argv, env = coders.build(
-                    coder,
-                    task,
-                    root=self.root,
-                    holder=holder,
-                    token=token,
-                    project=projects.get(str(task.meta.get("project"))),
-                    config=config,
+            reason = (
+                f"coder {action['coder']!r} is not known (built in: "
+                f"{', '.join(coders.BUILT_IN)}; define coders.{action['coder']}.command in "
+                "aof.yaml, then `aof task unblock`)"
+            )
+            block = {"kind": "block", "task": action["task"], "reason": reason}
+            f.apply({"actions": [block]}, kinds=("block",), actor=self.actor)
+            self.log.error("%s: %s", action["task"], reason)
+        if not todo:
+            return
+        projects = {p["slug"]: p for p in f.registry.rows("project")}
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(DISPATCH_THREADS, len(todo))) as pool:
+            started = list(pool.map(lambda a: self._start(a, projects), todo))
+        for item in started:
+            if item is not None:
+                report["dispatched"].append(item)
+                self.log.info(
+                    "dispatched %s to %s (coder %s)", item["task"], item["holder"], item["coder"]
                 )
-                spec = RunSpec(
-                    task_id=task.id,
-                    attempt=int(task.meta.get("attempts", 1)),
-                    token=token,
-                    holder=holder,
-                    coder=coder,
-                    argv=argv,
-                    env=env,
-                )
-                self.executor.submit(spec)
-            except (OSError, ConfigError) as exc:
-                self.log.error("could not start %s for %s: %s", coder, task.id, exc)
+
+    def _start(
+        self, action: dict[str, Any], projects: dict[str, dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        f = self.fleet
+        coder = action["coder"]
+        holder = action["agent"] or coder
+        try:
+            task = f.claim(action["task"], holder)
+        except AofError as exc:
+            self.log.info("not dispatching %s: %s", action["task"], exc)
+            return None
+        token = str((task.lease or {})["token"])
+        try:
+            argv, env = coders.build(
+                coder,
+                task,
+                root=self.root,
+                holder=holder,
+                token=token,
+                project=projects.get(str(task.meta.get("project"))),
+                config=f.config.data,
+            )
+            spec = RunSpec(
+                task_id=task.id,
+                attempt=int(task.meta.get("attempts", 1)),
+                token=token,
+                holder=holder,
+                coder=coder,
+                argv=argv,
+                env=env,
+            )
+            self.executor.submit(spec)
+        except (OSError, ConfigError) as exc:
+            self.log.error("could not start %s for %s: %s", coder, task.id, exc)
+            try:
                 f.fail(task.id, error=f"could not start coder {coder}: {exc}", token=token)
-                continue
-            self._renewed[spec.run_id] = f.clock.now().timestamp()
-            report["dispatched"].append({"task": task.id, "holder": holder, "coder": coder})
-            self.log.info("dispatched %s to %s (coder %s)", task.id, holder, coder)
+            except AofError as again:
+                self.log.error("%s: could not record the failed start: %s", task.id, again)
+            return None
+        self._renewed[spec.run_id] = f.clock.now().timestamp()
+        return {"task": task.id, "holder": holder, "coder": coder}
 
     def _reconcile(self, report: dict[str, Any]) -> None:
         from ..reconcile import ao_root, apply, evaluate

@@ -140,7 +140,7 @@ def plan(snap: dict[str, Any], now: datetime, config: dict[str, Any]) -> dict[st
         (t for t in tasks if t["state"] == "ready" and t["id"] not in blocked_ids),
         key=lambda t: order_key(t, teams),
     )
-    limit_global = int(sched.get("max_concurrent") or 4)
+    limit_global = int(sched.get("max_concurrent", 4))
     pauses = snap.get("coder_pauses") or {}
     for t in ready:
         reason = _why_not(t, states, desired, snap, now)

@@ -31,7 +31,9 @@ def build(fleet: FleetBase) -> dict[str, Any]:
     keep = ("team", "enabled", "host", "coder")
     return {
         "tasks": rows,
-        "states": {tid: str(s) for tid, s in sorted(fleet.tasks.id_states().items())},
+        # The state of every open task and of every task one depends on: enough for the
+        # planner, and its cost follows the open work, not the finished tasks.
+        "states": _states(fleet, rows),
         "teams": {
             r["slug"]: {k: r.get(k) for k in ("business_priority", "max_concurrent", "override")}
             for r in reg.rows("team")
@@ -51,3 +53,10 @@ def build(fleet: FleetBase) -> dict[str, Any]:
         "heartbeats": beats,
         "coder_pauses": {},
     }
+
+
+def _states(fleet: FleetBase, rows: list[dict[str, Any]]) -> dict[str, str]:
+    states = {str(r["id"]): str(r["state"]) for r in rows}
+    wanted = {str(d) for r in rows for d in r.get("depends_on") or []} - set(states)
+    states.update((tid, str(s)) for tid, s in fleet.tasks.states_of(sorted(wanted)).items())
+    return dict(sorted(states.items()))

@@ -21,7 +21,7 @@ from ..locks import Lock, lock_for
 from ..task import STATES, State, Task, check_ref, id_from_filename
 
 CACHE_VERSION = 4
-IDS_VERSION = 1
+IDS_VERSION = 2
 # A directory listing is trusted from the index only when the directory was last changed this
 # long before the listing was taken: a change in the same timestamp tick would be invisible
 # (the "racily clean" rule git applies to its index).
@@ -79,10 +79,10 @@ class TaskStore:
         # id -> file name. A task keeps its file name in every state, so a known id is found
         # with at most one stat per state directory instead of a directory listing.
         self._names: dict[str, str] = {}
-        self.ids_path = root / ".aof" / "cache" / "ids.json"
+        self.ids_path = root / ".aof" / "cache" / "ids.json"  # ids-<state>.json beside it
         # In-process memos of the two indexes, so a long-lived process (the daemon) pays for
         # a file only when it changed: (stamp, data).
-        self._ids: dict[str, list[Any]] | None = None
+        self._ids: dict[str, tuple[Any, ...]] = {}
         self._summaries: tuple[tuple[int, int, int], dict[str, list[Any]]] | None = None
 
     def state_dir(self, state: State) -> Path:
@@ -195,43 +195,52 @@ class TaskStore:
         except AmbiguousId:
             return True
 
-    def id_states(self) -> dict[str, State]:
-        """Every task id on disk and its state (the first seen, if a crash left two).
+    def _dir_ids(self, state: State) -> tuple[list[str], frozenset[str]]:
+        """The task ids in one state directory, listed again only when it changed.
 
-        A state directory is listed again only when its (inode, mtime) changed: the ids of
-        ``done/`` are kept in ``.aof/cache/ids.json``, so the cost of a scheduler tick does
-        not grow with the number of finished tasks. The index is derived and rebuilt at will.
+        Keyed on the directory's (inode, mtime): the ids of ``done/`` are kept in
+        ``.aof/cache/ids-done.json`` (and in memory), so the cost of a scheduler tick does not
+        grow with the number of finished tasks. An entry is trusted only when the directory
+        was last changed ``RACY_NS`` before it was listed. Derived; rebuilt at will.
         """
-        if self._ids is None:
-            data = derived.read(self.ids_path)
-            ok = isinstance(data, dict) and data.get("v") == IDS_VERSION
-            self._ids = data["dirs"] if ok and isinstance(data.get("dirs"), dict) else {}
-        index = self._ids
+        try:
+            st = os.stat(self.state_dir(state))
+        except FileNotFoundError:
+            return [], frozenset()
+        stamp = (st.st_ino, st.st_mtime_ns)
+        path = self.ids_path.with_name(f"ids-{state.value}.json")
+        mem = self._ids.get(state.value)
+        if mem is None:
+            data = derived.read(path)
+            if isinstance(data, dict) and data.get("v") == IDS_VERSION and data.get("ids"):
+                mem = (tuple(data["stamp"]), True, data["ids"], None)
+        if mem is not None and mem[0] == stamp and mem[1]:
+            if mem[3] is None:
+                mem = (mem[0], True, mem[2], frozenset(mem[2]))
+                self._ids[state.value] = mem
+            return mem[2], mem[3]
+        began = time.time_ns()
+        ids = [
+            tid
+            for _, entry in self.scan([state])
+            if (tid := id_from_filename(entry.name)) is not None
+        ]
+        safe = st.st_mtime_ns < began - RACY_NS
+        frozen = frozenset(ids)
+        self._ids[state.value] = (stamp, safe, ids, frozen)
+        if safe:
+            derived.write(path, {"v": IDS_VERSION, "stamp": list(stamp), "ids": ids})
+        return ids, frozen
+
+    def states_of(self, ids: Iterable[str]) -> dict[str, State]:
+        """The state of each of ``ids`` that exists (cost: the ids asked for, not the tree)."""
+        sets = [(state, self._dir_ids(state)[1]) for state in STATES]
         out: dict[str, State] = {}
-        dirty = False
-        for state in STATES:
-            try:
-                st = os.stat(self.state_dir(state))
-            except FileNotFoundError:
-                continue
-            stamp = [st.st_ino, st.st_mtime_ns]
-            hit = index.get(state.value)
-            if hit is not None and hit[0] == stamp and hit[1]:
-                ids = hit[2]
-            else:
-                began = time.time_ns()
-                ids = [
-                    tid
-                    for _, entry in self.scan([state])
-                    if (tid := id_from_filename(entry.name)) is not None
-                ]
-                index[state.value] = [stamp, st.st_mtime_ns < began - RACY_NS, ids]
-                dirty = True
-            for tid in ids:
-                if tid not in out:
+        for tid in ids:
+            for state, members in sets:
+                if tid in members:
                     out[tid] = state
-        if dirty:
-            derived.write(self.ids_path, {"v": IDS_VERSION, "dirs": index})
+                    break
         return out
 
     def read(self, loc: Located) -> Task:
