@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import cardfile
 from .audit import Actor
 from .errors import AofError
-from .task import id_from_filename, validate
+from .task import id_from_filename
 
 if TYPE_CHECKING:
     from .service import FleetBase
@@ -89,10 +88,7 @@ def problem_of(fleet: FleetBase, rel: str) -> str | None:
             tid = id_from_filename(path.name)
             if tid is None:
                 return f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md)"
-            card = cardfile.read(path)
-            validate(card.meta, rel, card)
-            if card.meta.get("id") != tid:
-                return f"{rel}:{card.line_of('id')}: id: {card.meta.get('id')!r} does not match"
+            fleet.tasks.read_checked(path, rel, tid)
         elif top in REGISTRY_DIRS and rel.endswith(".md"):
             fleet.registry.get(REGISTRY_DIRS[top], path.name[: -len(".md")])
         elif rel == "aof.yaml":
@@ -101,6 +97,8 @@ def problem_of(fleet: FleetBase, rel: str) -> str | None:
             load_config(fleet.root)
     except AofError as exc:
         return str(exc)
+    except FileNotFoundError:
+        return None  # deleted meanwhile: a deletion
     return None
 
 

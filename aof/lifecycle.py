@@ -226,14 +226,18 @@ class Lifecycle(FleetBase):
         """Renew the lease's liveness, no commit (``.aof/heartbeats/``); LeaseError if stale."""
         task = self.tasks.load(ref)
         self._check_token(task, token, Actor("agent", "heartbeat"))
-        now = self.clock.now()
-        beat = {"id": task.id, "token": token, "at": format_time(now)}
-        path = self.root / ".aof" / "heartbeats" / f"{task.id}.json"
+        beat = self._beat(task.id, token)
+        return {**beat, "expires": format_time(self.lease_expiry(task) or self.clock.now())}
+
+    def _beat(self, task_id: str, token: str) -> dict[str, Any]:
+        """Record that the holder of ``token`` is alive now (checked by the caller)."""
+        beat = {"id": task_id, "token": token, "at": format_time(self.clock.now())}
+        path = self.root / ".aof" / "heartbeats" / f"{task_id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{task.id}.{os.getpid()}.tmp")
+        tmp = path.with_name(f".{task_id}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(beat), encoding="utf-8")
         os.replace(tmp, path)
-        return {**beat, "expires": format_time(self.lease_expiry(task) or now)}
+        return beat
 
     def release(self, ref: str, *, token: str | None = None, reason: str | None = None) -> Task:
         """Give an in-progress task back to ready (the attempt stays counted)."""
@@ -458,7 +462,10 @@ class Lifecycle(FleetBase):
         )
 
     def progress(self, ref: str, *, note: str, token: str | None = None) -> Task:
-        """Append a line to the task's Work Log (agents report progress this way)."""
+        """Append a line to the task's Work Log (agents report progress this way).
+
+        With the holder's token it is also a heartbeat: an agent's own report renews its lease.
+        """
         if not note.strip():
             raise ValidationError("note: the progress note is empty")
 
@@ -466,7 +473,10 @@ class Lifecycle(FleetBase):
             self._check_token(task, token, self.actor)
             return append_section(task.body, "Work Log", self._note(note.strip()))
 
-        return self._change(ref, "progress", None, mutate, reason=note.strip()[:200])
+        task = self._change(ref, "progress", None, mutate, reason=note.strip()[:200])
+        if token is not None:
+            self._beat(task.id, token)
+        return task
 
     def move(self, ref: str, state: State | str, *, reason: str | None = None) -> Task:
         """Operator move along the lifecycle table (claims go through :meth:`claim`)."""

@@ -73,8 +73,7 @@ class Scheduling(FleetBase):
         import tempfile
 
         from .errors import ValidationError
-        from .scheduler.daemon import plan_digest
-        from .scheduler.plan import plan
+        from .scheduler.plan import digest, plan
 
         proc = self.git._git("log", "-1", "--format=%H%n%B", commit, check=False)
         if proc.returncode != 0:
@@ -103,14 +102,14 @@ class Scheduling(FleetBase):
         finally:
             self.git._git("worktree", "remove", "--force", str(tree), check=False)
             shutil.rmtree(tmp, ignore_errors=True)
-        digest = plan_digest(result)
+        fingerprint = digest(result)
         return {
             "commit": sha,
             "base": base,
             "at": trailers["Plan-At"],
             "recorded": trailers["Plan-Digest"],
-            "digest": digest,
-            "match": digest == trailers["Plan-Digest"],
+            "digest": fingerprint,
+            "match": fingerprint == trailers["Plan-Digest"],
             "plan": result,
         }
 

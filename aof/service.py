@@ -28,7 +28,7 @@ from .errors import (
     NotFound,
     ValidationError,
 )
-from .store.tasks import TaskStore
+from .store.tasks import TaskStore, check_card
 from .task import (
     PRIORITY_RANK,
     STATES,
@@ -257,7 +257,7 @@ class FleetBase:
                 if conflict_as_claim:
                     raise ClaimConflict(f"task {loc.id} was taken by another claimant") from None
                 raise
-            self._check_readable(task)
+            check_card(task.card, self.tasks.rel(task.path), task.id)
             if expect_rev is not None and task.rev != expect_rev:
                 from .errors import ConcurrentModification
 
@@ -333,14 +333,6 @@ class FleetBase:
             card = cardfile.written(text, meta, new_body if new_body is not None else task.body)
             card.stamp = cardfile.Stamp.of(os.stat(new_path))
             return Task(task.id, target, new_path, card)
-
-    def _check_readable(self, task: Task) -> None:
-        validate(task.meta, self.tasks.rel(task.path), task.card)
-        if task.meta.get("id") != task.id:
-            raise ValidationError(
-                f"{self.tasks.rel(task.path)}:{task.card.line_of('id')}: id: "
-                f"{task.meta.get('id')!r} does not match the file name's id {task.id!r}"
-            )
 
     def _check_token(self, task: Task, token: str | None, actor: Actor) -> None:
         """Refuse a stale or foreign fencing token; agents must always present one."""

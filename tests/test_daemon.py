@@ -267,6 +267,15 @@ def test_a_broken_config_keeps_the_last_good_one(fleet: Fleet, root: Path, daemo
     assert "max_concurrent" in log
 
 
+def hand_edit(fleet: Fleet, old: str, new: str, *, age_s: float = 10) -> tuple[str, Path]:
+    """A person's edit of a new task's file, made ``age_s`` ago; (task id, path)."""
+    task = fleet.create_task("Write the docs")
+    path = fleet.get_task(task.id).path
+    path.write_text(path.read_text().replace(old, new))
+    _age(path, age_s)
+    return task.id, path
+
+
 def _age(path: Path, seconds: float = 10) -> None:
     past = time.time() - seconds
     os.utime(path, (past, past))
@@ -275,10 +284,7 @@ def _age(path: Path, seconds: float = 10) -> None:
 def test_a_human_edit_is_validated_audited_and_committed_as_human(
     fleet: Fleet, root: Path, daemon: Daemon
 ) -> None:
-    task = fleet.create_task("Write the docs")
-    path = fleet.get_task(task.id).path
-    path.write_text(path.read_text().replace("title: Write the docs", "title: Write the user docs"))
-    _age(path)
+    tid, path = hand_edit(fleet, "title: Write the docs", "title: Write the user docs")
     daemon._commit_leftovers(force_sweep=True)
     assert git_clean(root)
     assert git(root, "log", "-1", "--format=%an|%s") == (
@@ -287,16 +293,13 @@ def test_a_human_edit_is_validated_audited_and_committed_as_human(
     record = tail(fleet.audit, 1)[0]
     assert record["action"] == "edited"
     assert record["actor"] == {"kind": "human", "id": "ada-lovelace"}
-    assert record["entity"] == {"kind": "task", "id": task.id}
+    assert record["entity"] == {"kind": "task", "id": tid}
 
 
 def test_an_invalid_human_edit_is_reported_once_and_never_committed(
     fleet: Fleet, root: Path, daemon: Daemon
 ) -> None:
-    task = fleet.create_task("Write the docs")
-    path = fleet.get_task(task.id).path
-    path.write_text(path.read_text().replace("priority: normal", "priority: urgent"))
-    _age(path)
+    _, path = hand_edit(fleet, "priority: normal", "priority: urgent")
     head = git(root, "rev-parse", "HEAD")
     daemon._commit_leftovers(force_sweep=True)
     daemon._commit_leftovers(force_sweep=True)
@@ -309,9 +312,7 @@ def test_an_invalid_human_edit_is_reported_once_and_never_committed(
 
 
 def test_a_fresh_file_is_left_for_the_next_sweep(fleet: Fleet, root: Path, daemon: Daemon) -> None:
-    task = fleet.create_task("Write the docs")
-    path = fleet.get_task(task.id).path
-    path.write_text(path.read_text().replace("Write the docs", "Write more docs"))
+    _, path = hand_edit(fleet, "Write the docs", "Write more docs", age_s=0)
     head = git(root, "rev-parse", "HEAD")
     daemon._commit_leftovers(force_sweep=True)
     assert git(root, "rev-parse", "HEAD") == head  # too fresh: may be aof's own, mid-commit

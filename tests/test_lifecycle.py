@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,19 @@ def test_commit_off_writes_audit_but_no_commits(root: Path, clock: FixedClock) -
     t = fleet.create_task("x")
     assert git(root, "rev-parse", "HEAD") == head
     assert any(r["entity"]["id"] == t.id for r in fleet.audit.records())
+
+
+def test_an_agents_progress_report_renews_its_lease(fleet: Fleet, clock: FixedClock) -> None:
+    tid = fleet.create_task("Long job", ready=True).id
+    lease = fleet.claim(tid, "coder-1").lease
+    first = fleet.lease_expiry(fleet.get_task(tid))
+    clock.advance(600)
+    agent = Fleet(fleet.root, clock=clock, actor="agent:coder-1")
+    agent.progress(tid, note="halfway", token=lease["token"])
+    assert fleet.lease_expiry(fleet.get_task(tid)) == first + timedelta(seconds=600)
+    clock.advance(600)  # past the claim's own expiry, not the report's
+    assert [a["kind"] for a in fleet.plan()["actions"] if a["task"] == tid] == []
+    # A person's note (no token) is not the agent's heartbeat.
+    clock.advance(400)
+    fleet.progress(tid, note="a person looked")
+    assert [a["kind"] for a in fleet.plan()["actions"] if a["task"] == tid] == ["expire"]

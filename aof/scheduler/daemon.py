@@ -29,7 +29,6 @@ keep going and keep their leases: the next daemon adopts them, or their leases e
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -48,6 +47,7 @@ from ..fleet import Fleet
 from ..runner import coders
 from ..runner.executor import Executor, LocalExecutor, RunSpec, RunStatus
 from ..task import State
+from .plan import digest as plan_digest
 
 LOCK_NAME = "daemon.lock"
 STATE_NAME = "daemon.json"
@@ -83,11 +83,6 @@ def daemon_info(root: Path) -> dict[str, Any]:
         finally:
             os.close(fd)
     return {**info, "running": running}
-
-
-def plan_digest(result: dict[str, Any]) -> str:
-    data = json.dumps(result, sort_keys=True, separators=(",", ":")).encode()
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 class Daemon:

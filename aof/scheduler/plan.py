@@ -24,6 +24,15 @@ from ..task import PRIORITY_RANK
 FAILED = ("cancelled", "deadletter")
 
 
+def digest(result: dict[str, Any]) -> str:
+    """A plan's fingerprint (canonical JSON, sha256): what a daemon tick's commit records."""
+    import hashlib
+    import json
+
+    data = json.dumps(result, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def order_key(task: dict[str, Any], teams: dict[str, dict[str, Any]]) -> tuple[Any, ...]:
     team = teams.get(str(task.get("team"))) or {}
     return (

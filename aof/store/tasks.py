@@ -295,25 +295,25 @@ class TaskStore:
             self._save_cache({**keep, **fresh})
         return out, problems
 
-    def _summarize_file(self, path: Path, rel: str, tid: str) -> dict[str, Any] | None:
-        from ..task import validate
+    def read_checked(self, path: Path, rel: str, tid: str) -> cardfile.Card:
+        """Read a task file and check it (schema, and the id against the file name).
 
+        ValidationError names the file (``rel``), line and field; FileNotFoundError if gone.
+        """
         try:
             card = cardfile.read(path)
+        except ValidationError as exc:
+            raise ValidationError(str(exc).replace(str(path), rel, 1)) from None
+        check_card(card, rel, tid)
+        return card
+
+    def _summarize_file(self, path: Path, rel: str, tid: str) -> dict[str, Any] | None:
+        try:
+            card = self.read_checked(path, rel, tid)
         except FileNotFoundError:
             return None
         except ValidationError as exc:
-            return {"error": str(exc).replace(str(path), rel, 1)}
-        try:
-            validate(card.meta, rel, card)
-        except ValidationError as exc:
             return {"error": str(exc)}
-        if card.meta.get("id") != tid:
-            line = card.line_of("id")
-            return {
-                "error": f"{rel}:{line}: id: {card.meta.get('id')!r} does not match the "
-                f"file name's id {tid!r}"
-            }
         return summarize(card.meta)
 
     def _cache_stamp(self) -> tuple[int, int, int] | None:
@@ -340,6 +340,18 @@ class TaskStore:
         derived.write(self.cache_path, {"v": CACHE_VERSION, "entries": entries})
         stamp = self._cache_stamp()
         self._summaries = (stamp, entries) if stamp is not None else None
+
+
+def check_card(card: cardfile.Card, rel: str, tid: str) -> None:
+    """ValidationError unless ``card`` is a valid task whose id matches its file name's."""
+    from ..task import validate
+
+    validate(card.meta, rel, card)
+    if card.meta.get("id") != tid:
+        raise ValidationError(
+            f"{rel}:{card.line_of('id')}: id: {card.meta.get('id')!r} does not match the "
+            f"file name's id {tid!r}"
+        )
 
 
 def _values(states: Iterable[State]) -> set[str]:
