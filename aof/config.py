@@ -37,6 +37,13 @@ DEFAULTS: dict[str, Any] = {
     "git": {"commit": "each", "committer": None},
     "defaults": {"coder": "demo", "model": None, "workflow": None, "priority": "normal"},
     "coders": {},
+    "runner": {
+        "worktrees_dir": ".aof/worktrees",
+        "stuck_notify_s": 600,
+        "stuck_kill_s": 1800,
+        "usage_pause_s": 3600,
+        "kill_grace_s": 5,
+    },
 }
 
 
@@ -164,6 +171,25 @@ def validate_config(data: dict[str, Any], where: str) -> None:
         cap = coder.get("max_concurrent")
         if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
             raise bad(f"coders.{name}.max_concurrent", f"must be an integer >= 1 (got {cap!r})")
+        for key in ("program", "adapter", "model"):
+            value = coder.get(key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise bad(f"coders.{name}.{key}", f"must be text (got {value!r})")
+        args = coder.get("args")
+        if args is not None and not (
+            isinstance(args, list) and all(isinstance(a, str) for a in args)
+        ):
+            raise bad(f"coders.{name}.args", f"must be a list of strings (got {args!r})")
+    runner = data.get("runner", {})
+    if not isinstance(runner, dict):
+        raise bad("runner", f"must be a mapping (got {runner!r})")
+    for key in ("stuck_notify_s", "stuck_kill_s", "usage_pause_s", "kill_grace_s"):
+        value = runner.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise bad(f"runner.{key}", f"must be a number >= 0; 0 turns it off (got {value!r})")
+    wdir = runner.get("worktrees_dir", ".aof/worktrees")
+    if not isinstance(wdir, str) or not wdir.strip():
+        raise bad("runner.worktrees_dir", f"must be a directory path (got {wdir!r})")
 
 
 def read_yaml_file(path: Path) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The service: the one door through which every change to a fleet root passes.
 
 ``Fleet`` combines the pipeline and reads (:mod:`aof.service`), the lifecycle verbs
-(:mod:`aof.lifecycle`) and the scheduling front (:mod:`aof.scheduling`). The CLI and the MCP
-server call its methods and nothing else.
+(:mod:`aof.lifecycle`), run outcomes (:mod:`aof.outcomes`) and the scheduling front
+(:mod:`aof.scheduling`). The CLI and the MCP server call its methods and nothing else.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from typing import Any
 from . import cardfile
 from .config import CONFIG_NAME
 from .errors import ClaimConflict, RootExists
-from .lifecycle import Lifecycle
+from .outcomes import Outcomes
 from .scheduling import Scheduling
 from .service import append_section, template_dir
 from .task import slugify
 
 
-class Fleet(Lifecycle, Scheduling):
+class Fleet(Outcomes, Scheduling):
     """One fleet root. Every change to it goes through a method of this class.
 
     ``clock`` and ``ids`` are injected so tests and replays are exact; ``actor`` is who the

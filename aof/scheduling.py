@@ -67,7 +67,8 @@ class Scheduling(FleetBase):
 
         A tick's commit carries trailers: ``Plan-At`` (the plan's time), ``Plan-Base`` (the
         commit the snapshot was taken at), ``Plan-Heartbeats`` (lease expiries pushed on by
-        heartbeats, which live outside git) and ``Plan-Digest``. The base is checked out in
+        heartbeats, which live outside git), ``Plan-Pauses`` (coders paused by usage limits, also
+        outside git) and ``Plan-Digest``. The base is checked out in
         a temporary worktree, planned again at that time, and the digests compared.
         """
         import tempfile
@@ -98,7 +99,14 @@ class Scheduling(FleetBase):
             past = type(self)(tree, commit=False, actor=self.actor)
             snap = past.snapshot()
             snap["heartbeats"] = json.loads(trailers.get("Plan-Heartbeats") or "{}")
-            result = plan(snap, at, past.config.data)
+            snap["coder_pauses"] = json.loads(trailers.get("Plan-Pauses") or "{}")
+            config = past.config.data
+            if trailers.get("Plan-Coder"):  # the tick ran under `aof daemon --coder`
+                config = {
+                    **config,
+                    "defaults": {**config["defaults"], "coder": trailers["Plan-Coder"]},
+                }
+            result = plan(snap, at, config)
         finally:
             self.git._git("worktree", "remove", "--force", str(tree), check=False)
             shutil.rmtree(tmp, ignore_errors=True)

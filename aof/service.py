@@ -44,7 +44,9 @@ if TYPE_CHECKING:
     from .registry.service import Registry
 
 # Fields a generic `edit --set` may not touch: identity, and what only the lifecycle writes.
-PROTECTED = frozenset({"schema", "id", "created", "created_by", "lease", "fence", "attempts"})
+PROTECTED = frozenset(
+    {"schema", "id", "created", "created_by", "lease", "fence", "attempts", "spent"}
+)
 Mutator = Callable[[Task, dict[str, Any]], str | None]
 
 

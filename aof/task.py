@@ -60,8 +60,8 @@ PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 KEY_ORDER = (
     "schema", "id", "title", "priority", "team", "project", "routing", "depends_on", "parent",
     "workflow", "created", "updated", "created_by", "due", "sla", "coder", "model", "budget",
-    "attempts", "max_attempts", "fence", "lease", "retry_after", "sla_notified", "last_error",
-    "blocked", "gate", "labels",
+    "spent", "branch", "batch", "attempts", "max_attempts", "fence", "lease", "retry_after",
+    "sla_notified", "last_error", "blocked", "gate", "labels",
 )  # fmt: skip
 
 ID_RE = re.compile(rf"t-[{ALPHABET}]{{4,16}}\Z")
@@ -69,6 +69,8 @@ REF_RE = re.compile(rf"(?:t-)?[{ALPHABET}]{{1,16}}\Z")
 FILE_RE = re.compile(rf"(t-[{ALPHABET}]{{4,16}})(?:-[^/]*)?\.md\Z")
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 LABEL_RE = re.compile(r"[^\s,][^,]{0,63}\Z")
+# A git branch name aof accepts for a task's worktree (a safe subset of check-ref-format).
+BRANCH_RE = re.compile(r"(?!.*\.\.)(?!.*//)[A-Za-z0-9][A-Za-z0-9._/-]{0,99}(?<![./])\Z")
 
 
 def id_from_filename(name: str) -> str | None:
@@ -200,10 +202,13 @@ def validate(meta: dict[str, Any], where: str = "<task>", card: Card | None = No
         value = meta.get(key)
         if value is not None and (not isinstance(value, str) or not SLUG_RE.match(value)):
             raise bad(key, f"must be a slug like 'my-team' (got {value!r})")
-    for key in ("coder", "model", "last_error"):
+    for key in ("coder", "model", "last_error", "batch"):
         value = meta.get(key)
         if value is not None and not isinstance(value, str):
             raise bad(key, f"must be text (got {value!r})")
+    branch = meta.get("branch")
+    if branch is not None and (not isinstance(branch, str) or not BRANCH_RE.match(branch)):
+        raise bad("branch", f"must be a git branch name like 'fix-login' (got {branch!r})")
     if "created_by" in meta and not isinstance(meta["created_by"], str):
         raise bad("created_by", f"must be text (got {meta['created_by']!r})")
     deps = meta.get("depends_on", [])
@@ -247,20 +252,22 @@ def _validate_mappings(meta: dict[str, Any], bad: Any) -> None:
         tags = routing.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise bad("routing.tags", f"must be a list of text (got {tags!r})")
-    budget = meta.get("budget")
-    if budget is not None:
-        if not isinstance(budget, dict):
-            raise bad("budget", f"must be a mapping with usd, tokens, wall_s (got {budget!r})")
-        for key, value in budget.items():
+    for field in ("budget", "spent"):  # what a task may spend, and what its runs spent
+        amounts = meta.get(field)
+        if amounts is None:
+            continue
+        if not isinstance(amounts, dict):
+            raise bad(field, f"must be a mapping with usd, tokens, wall_s (got {amounts!r})")
+        for key, value in amounts.items():
             if key not in ("usd", "tokens", "wall_s"):
-                raise bad(f"budget.{key}", "is not a budget kind (usd, tokens, wall_s)")
+                raise bad(f"{field}.{key}", "is not a budget kind (usd, tokens, wall_s)")
             number = (
                 _is_int(value)
                 if key == "tokens"
                 else (isinstance(value, int | float) and not isinstance(value, bool))
             )
             if not number or value < 0:
-                raise bad(f"budget.{key}", f"must be a number >= 0 (got {value!r})")
+                raise bad(f"{field}.{key}", f"must be a number >= 0 (got {value!r})")
     lease = meta.get("lease")
     if lease is not None:
         if not isinstance(lease, dict):

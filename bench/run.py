@@ -334,6 +334,93 @@ def bench_daemon(repeat: int, tmp: Path, big: int) -> dict[str, Any]:
     return out
 
 
+def _project_root(tmp: Path, name: str) -> tuple[Path, Fleet]:
+    repo = tmp / f"{name}-repo"
+    repo.mkdir(parents=True)
+    git = ["git", "-c", "user.name=bench", "-c", "user.email=b@x"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "init"], cwd=repo, check=True)
+    fleet = Fleet.init(tmp / name, actor="human:bench")
+    fleet.registry.create("team", "core", {"name": "Core", "mission": "m", "ownership": "company"})
+    fleet.registry.create("project", "proj", {"team": "core", "root_path": str(repo)})
+    return fleet.root, fleet
+
+
+def _process_started(run_dir: Path) -> float | None:
+    from aof.clock import parse_time
+
+    try:
+        for line in (run_dir / "events.jsonl").read_text().splitlines():
+            event = json.loads(line)
+            if event["event"] == "process_start":
+                return parse_time(event["ts"]).timestamp()
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _wait_started(run_dirs: list[Path], timeout: float = 30) -> list[float]:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = [_process_started(d) for d in run_dirs]
+        if all(g is not None for g in got):
+            return [g for g in got if g is not None]
+        time.sleep(0.005)
+    raise RuntimeError(f"not all of {len(run_dirs)} coders started in {timeout} s")
+
+
+def bench_agents(repeat: int, tmp: Path) -> dict[str, Any]:
+    """The agent runner's figures (issue 5): claim to coder process start, `aof agent
+    fanout 5` to all five started, `aof agent list` with 20 live agents."""
+    from aof.runner import launch
+    from aof.runner.executor import LocalExecutor
+    from aof.runner.sessions import Sessions
+
+    out: dict[str, Any] = {}
+    os.environ["AOF_DEMO_SECONDS"] = "30"  # the coders stay alive while measured
+    root, fleet = _project_root(tmp, "claim-start")
+    project = fleet.registry.rows("project")[0]
+    executor = LocalExecutor(root)
+    samples = []
+    for i in range(repeat):
+        task = fleet.create_task(f"Start {i}", project="proj", ready=True)
+        t = time.time()
+        task = fleet.claim(task.id, "bench")
+        spec = launch.run_spec(fleet, task, coder="demo", holder="bench", project=project)
+        executor.submit(spec)
+        (started,) = _wait_started([root / "runs" / task.id / "1"])
+        samples.append(started - t)
+    out["claim_to_start_ms"] = median_ms(samples)
+    Sessions(fleet).kill("*", force=True)
+    root, fleet = _project_root(tmp, "fanout")
+    samples = []
+    for i in range(max(repeat // 3, 3)):
+        t = time.time()
+        proc = subprocess.run(
+            [AOF, "--root", str(root), "agent", "fanout", "5", f"f{i}", "--prompt", "Go",
+             "--project", "proj", "--json"],
+            capture_output=True, text=True, env={**ENV, "AOF_DEMO_SECONDS": "30"}, check=True,
+        )  # fmt: skip
+        rows = json.loads(proc.stdout)["agents"]
+        started = _wait_started([root / "runs" / r["task"] / "1" for r in rows])
+        samples.append(max(started) - t)
+        Sessions(fleet).kill(f"f{i}-*", force=True)
+    out["fanout_5_s"] = round(statistics.median(samples), 2)
+    root, fleet = _project_root(tmp, "list")
+    subprocess.run(
+        [AOF, "--root", str(root), "agent", "fanout", "20", "live", "--prompt", "Stay",
+         "--project", "proj"],
+        capture_output=True, env={**ENV, "AOF_DEMO_SECONDS": "60"}, check=True,
+    )  # fmt: skip
+    rows = [r for r in Sessions(fleet).listing() if r["state"] == "running"]
+    out["list_live_agents"] = len(rows)
+    out["agent_list_20_ms"] = median_ms(
+        [run_cli(root, "agent", "list", "--json")[0] for _ in range(repeat)]
+    )
+    Sessions(fleet).kill("live-*", force=True)
+    return out
+
+
 def import_times() -> dict[str, float]:
     out = {}
     for label, code in [
@@ -354,6 +441,10 @@ def import_times() -> dict[str, float]:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    if "--agents" in sys.argv:  # only the agent runner's figures
+        with tempfile.TemporaryDirectory(prefix="aof-bench-") as d:
+            print(json.dumps({"agents": bench_agents(15, Path(d))}, indent=2))
+        return
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", str(REPO / "aof")],
         check=True,
@@ -379,6 +470,9 @@ def main() -> None:
         print("scheduler and daemon:", flush=True)
         results["daemon"] = bench_daemon(repeat, tmp, 10000 if quick else 50000)
         print(f"  {results['daemon']}", flush=True)
+        print("agent runner:", flush=True)
+        results["agents"] = bench_agents(repeat, tmp)
+        print(f"  {results['agents']}", flush=True)
         results["imports_ms"] = import_times()
         print(f"  imports: {results['imports_ms']}", flush=True)
     results["machine"] = {

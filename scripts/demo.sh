@@ -58,8 +58,15 @@ run aof why "$IMPL"
 run aof daemon status
 say "git -C $BASE/repos/api log --oneline --all   # the demo coder's branches"
 git -C "$BASE/repos/api" log --oneline --all
+run aof agent logs "$SCHEMA" -n 8
+
+say 'aof agent fanout 3 try --prompt "..." --project site   # agents on branches, no daemon'
+aof agent fanout 3 try --prompt "Try a faster build" --project site
+sleep 2
+run aof agent list --all --grouped
+run aof worktree list
 say "git -C $ROOT log --format='%h %an: %s'"
-git -C "$ROOT" log --format='%h %an: %s' | head -25
+git -C "$ROOT" log -n 25 --format='%h %an: %s'
 say "git -C $ROOT status --short   # clean: every change was committed"
 git -C "$ROOT" status --short
 echo

@@ -60,6 +60,8 @@ ROW_KEYS = {
     "sla",
     "sla_notified",
     "coder",
+    "branch",
+    "batch",
     "path",
 }
 

@@ -162,7 +162,7 @@ def test_a_coder_that_exits_without_reporting_costs_an_attempt(
     daemon.tick()
     executor.exit(tid, 0)
     report = daemon.tick()
-    assert report["settled"][0]["outcome"] == "exited without reporting: ready"
+    assert report["settled"][0]["outcome"] == "exited-without-reporting"
     task = fleet.get_task(tid)
     assert task.state == State.READY
     assert task.meta["attempts"] == 1
@@ -182,7 +182,7 @@ def test_a_coder_that_reported_is_left_alone(
     )
     executor.exit(tid, 0)
     report = daemon.tick()
-    assert report["settled"][0]["outcome"] == "reported: done"
+    assert report["settled"][0]["outcome"] == "completed"
     assert fleet.get_task(tid).state == State.DONE
 
 

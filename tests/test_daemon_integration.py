@@ -48,12 +48,15 @@ def graph(root: Path, n: int, seed: int) -> dict[str, list[str]]:
 
 
 def start_daemon(aof_bin: str, root: Path, *args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [aof_bin, "--root", str(root), "daemon", "--interval", "0.2", "--quiet", *args],
-        env=sub_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,  # --quiet: the log is runs/daemon.log
-    )
+    (root / "runs").mkdir(exist_ok=True)
+    # --quiet: the log is runs/daemon.log; stderr keeps what escapes it (a traceback)
+    with open(root / "runs" / "daemon.stderr", "ab") as err:
+        return subprocess.Popen(
+            [aof_bin, "--root", str(root), "daemon", "--interval", "0.2", "--quiet", *args],
+            env=sub_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
 
 
 def finish(proc: subprocess.Popen[bytes], root: Path, timeout: float) -> None:
@@ -61,7 +64,9 @@ def finish(proc: subprocess.Popen[bytes], root: Path, timeout: float) -> None:
     proc.wait(timeout=timeout)
     log = root / "runs" / "daemon.log"
     tail = log.read_text()[-3000:] if log.exists() else "(no log)"
-    assert proc.returncode == 0, tail
+    err = root / "runs" / "daemon.stderr"
+    stderr = err.read_text()[-3000:] if err.exists() else ""
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{tail}\nstderr:\n{stderr}"
 
 
 def wait_for(predicate: Any, timeout: float, what: str) -> None:
@@ -82,10 +87,11 @@ def run_intervals(root: Path) -> dict[str, list[tuple[float, float, str]]]:
     out: dict[str, list[tuple[float, float, str]]] = {}
     for events in (root / "runs").glob("t-*/*/events.jsonl"):
         lines = [json.loads(x) for x in events.read_text().splitlines()]
-        start = next(e for e in lines if e["event"] == "start")
-        end = next((e for e in lines if e["event"] == "end"), None)
+        token = json.loads((events.parent / "run.json").read_text())["token"]
+        start = next(e for e in lines if e["event"] == "process_start")
+        end = next((e for e in lines if e["event"] == "runner_end"), None)
         out.setdefault(start["task"], []).append(
-            (start["ts"], end["ts"] if end else float("inf"), start["token"])
+            (start["ts"], end["ts"] if end else "~", token)  # ISO times: "~" sorts last
         )
     return out
 

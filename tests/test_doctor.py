@@ -66,7 +66,9 @@ def test_temps_of_live_writers_are_left_alone(fleet: Fleet) -> None:
 def test_duplicate_is_resolved_from_the_audit_and_quarantined(fleet: Fleet, run: Cli) -> None:
     t = fleet.create_task("x", ready=True)
     old = t.path.read_text()
-    fleet.claim(t.id, "a")  # the audit says: last move was to in-progress
+    # The audit says: last move was to in-progress. (A lease long enough that the CLI's
+    # real clock never finds it expired: the fixture's clock is 2026-11-21T09:00Z.)
+    fleet.claim(t.id, "a", ttl_s=10**9)
     t.path.write_text(old)  # e.g. a bad merge brought the old ready copy back
     assert sorted(where(fleet, t.id)) == ["in-progress", "ready"]
     out = run.json("doctor", code=1)

@@ -212,3 +212,24 @@ def test_cli_reconcile_preview_apply_and_health(
     assert [(r["project"], r["observed"]) for r in status["projects"]] == [("site", "running")]
     run("reconcile", "--team", "nope", code=3)
     run("daemon", "status", "--project", "nope", code=3)
+
+
+def test_project_ao_passes_commands_through(
+    run: Cli, tmp_path: Path, ao_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = ao_project(tmp_path, "svc", "paused")
+    run("team", "create", "--slug", "core", "--name", "Core", "--mission", "m",
+        "--ownership", "company")  # fmt: skip
+    run("project", "create", "--team", "core", "--slug", "svc", "--root-path", str(repo))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    run("project", "create", "--team", "core", "--slug", "plain", "--root-path", str(plain))
+    monkeypatch.setenv("PATH", f"{ao_bin.parent}{os.pathsep}{os.environ['PATH']}")
+    out = run("project", "ao", "svc", "daemon", "status", "--json")
+    assert json.loads(out.stdout) == {"status": "paused", "project_root": str(repo)}
+    assert calls(repo) == ["daemon status"]
+    (repo / ".ao" / "broken").write_text("")
+    failed = run("project", "ao", "svc", "daemon", "status", code=1)
+    assert "socket refused" in failed.stderr
+    refused = run("project", "ao", "plain", "daemon", "status", code=None)
+    assert refused.exit_code != 0 and "not an AO project" in refused.stderr

@@ -84,7 +84,7 @@ def test_crud_for_every_noun_audited_and_committed(run: Cli, root: Path, tmp_pat
     assert run.json("host", "get", "mac")["status"] == "healthy"
     assert run.json("agent", "get", "coder-1")["projects"] == ["site"]
     for noun in NOUNS:
-        rows = run.json(noun, "list")
+        rows = run.json(noun, "profiles" if noun == "agent" else "list")
         assert len(rows) >= 1 and all("slug" in r for r in rows), noun
     run("team", "update", "mkt", "--business-priority", "90", "--lead", "alice")
     assert run.json("team", "get", "mkt")["lead"] == "alice"

@@ -68,6 +68,15 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
         st.sampled_from(["ok", "a b", "a,b", " lead", "x" * 64, "x" * 65]), max_size=3
     )
     | ANY,
+    "branch": st.sampled_from(["fix-1", "a/b", "-x", "a..b", "a//b", "x/", "x.", "a b", "x" * 101])
+    | ANY,
+    "batch": ANY,
+    "spent": st.dictionaries(
+        st.sampled_from(["usd", "tokens", "wall_s", "eur"]),
+        st.integers(-1, 5) | st.floats(0, 5) | st.booleans(),
+        max_size=3,
+    )
+    | ANY,
     "budget": st.dictionaries(
         st.sampled_from(["usd", "tokens", "wall_s", "eur"]),
         st.integers(-1, 5) | st.floats(0, 5) | st.booleans(),

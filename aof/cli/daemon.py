@@ -24,6 +24,12 @@ from . import Env, emit, json_option, parse_at, pass_env
 )
 @click.option("--no-watch", is_flag=True, help="Do not watch files; tick on the interval only.")
 @click.option("--quiet", is_flag=True, help="Log to runs/daemon.log only, not to stderr.")
+@click.option(
+    "--coder",
+    metavar="NAME",
+    help="The default coder for this daemon (replaces defaults.coder of aof.yaml; a task's, "
+    "agent's or project's own coder still wins).",
+)
 @click.pass_context
 def daemon_group(
     ctx: click.Context,
@@ -32,6 +38,7 @@ def daemon_group(
     interval: float | None,
     no_watch: bool,
     quiet: bool,
+    coder: str | None,
 ) -> None:
     """Run the scheduler: dispatch ready tasks to coders, supervise runs, commit per tick.
 
@@ -43,6 +50,7 @@ def daemon_group(
     Example:
       aof daemon                      # until stopped
       aof daemon --until-idle --interval 1
+      aof daemon --coder claude       # claude unless a task, agent or project says otherwise
       aof daemon status --json
     """
     if ctx.invoked_subcommand is not None:
@@ -54,7 +62,14 @@ def daemon_group(
 
     env: Env = ctx.obj
     root = find_root(env.root_opt, None, Path.cwd())
-    daemon = Daemon(root, interval_s=interval, watch=not no_watch, log_to_stderr=not quiet)
+    if coder:
+        from ..config import load_config
+        from ..runner.coders import adapter_for
+
+        adapter_for(coder, load_config(root).data)  # unknown: exit 6 before starting
+    daemon = Daemon(
+        root, interval_s=interval, watch=not no_watch, log_to_stderr=not quiet, coder=coder
+    )
     daemon.install_signals()
     ctx.exit(daemon.run(once=once, until_idle=until_idle))
 

@@ -7,6 +7,7 @@ home; ``get``, ``update`` and ``delete`` take the slug as their argument.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -101,11 +102,12 @@ def _row_text(row: dict[str, Any]) -> str:
     return f"{row['slug']:<20} {shown}"
 
 
-def make_group(noun: Noun) -> click.Group:
+def make_group(noun: Noun, list_name: str = "list", help: str | None = None) -> click.Group:
     group = click.Group(
         noun.name,
-        help=f"Create, get, list, update and delete {noun.dir} ({noun.dir}/<slug>.md).\n\n"
-        f"\b\nExample:\n  {EXAMPLES[noun.name]}\n  aof {noun.name} list --json",
+        help=help
+        or f"Create, get, list, update and delete {noun.dir} ({noun.dir}/<slug>.md).\n\n"
+        f"\b\nExample:\n  {EXAMPLES[noun.name]}\n  aof {noun.name} {list_name} --json",
     )
 
     @pass_env
@@ -170,10 +172,10 @@ def make_group(noun: Noun) -> click.Group:
         list_params.append(click.Option(["--team"], metavar="SLUG", help="Only this team's."))
     group.add_command(
         click.Command(
-            "list",
+            list_name,
             callback=list_,
             params=list_params,
-            help=f"List {noun.dir}.\n\n\b\nExample:\n  aof {noun.name} list --json",
+            help=f"List {noun.dir}.\n\n\b\nExample:\n  aof {noun.name} {list_name} --json",
         )
     )
 
@@ -253,7 +255,17 @@ team = make_group(NOUNS["team"])
 project = make_group(NOUNS["project"])
 host = make_group(NOUNS["host"])
 schedule = make_group(NOUNS["schedule"])
-agent = make_group(NOUNS["agent"])
+# `aof agent list` lists running agents (aof.cli.agents); the profiles are `agent profiles`.
+agent = make_group(
+    NOUNS["agent"],
+    list_name="profiles",
+    help="Agent profiles (agents/<slug>.md: create, get, profiles, update, delete) and agent "
+    "sessions: coder agents started on branches at once (spawn, fanout, multi), steered "
+    "(prompt), watched (list, logs, attach) and stopped (kill).\n\n\b\nExample:\n"
+    f"  {EXAMPLES['agent']}\n"
+    '  aof agent spawn fix-login --prompt "Fix the login redirect" --project site\n'
+    "  aof agent list",
+)
 
 
 @project.group("host")
@@ -299,6 +311,43 @@ def host_clear(env: Env, project_slug: str, as_json: bool) -> None:
     """
     entry = env.fleet().registry.clear_host(project_slug)
     emit({"project": entry.slug, "host": None}, as_json, f"project {entry.slug}: placement cleared")
+
+
+@project.command(
+    "ao", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@click.argument("slug")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED, required=True)
+@pass_env
+def project_ao(env: Env, slug: str, args: tuple[str, ...]) -> None:
+    """Run an `ao` command in an AO project's root (ao-fleet's project-events,
+    project-config-get and project-ao-json): `ao ARGS --project-root ROOT`, its output and
+    exit status passed through.
+
+    \b
+    Example:
+      aof project ao site events --json
+      aof project ao site config get daemon.max_agents --json
+    """
+    import shutil
+    import subprocess
+
+    from ..errors import RemoteError, ValidationError
+    from ..reconcile import ao_root
+
+    row = env.fleet().registry.get("project", slug).meta
+    root = ao_root(row)
+    if root is None:
+        raise ValidationError(
+            f"project {slug} is not an AO project (no ao_project_root, and no .ao/ in its "
+            "root_path)"
+        )
+    if shutil.which("ao") is None:
+        raise RemoteError("ao: not found on PATH (install AO, or add it to PATH)")
+    proc = subprocess.run(["ao", *args, "--project-root", root], capture_output=True, text=True)
+    click.echo(proc.stdout, nl=False)
+    click.echo(proc.stderr, nl=False, err=True)
+    sys.exit(proc.returncode)
 
 
 @project_host.command("list")

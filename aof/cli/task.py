@@ -116,6 +116,10 @@ def task() -> None:
     help="Read the body from a file, - for stdin.",
 )
 @click.option("--ready", is_flag=True, help="Create it in ready/ instead of backlog/.")
+@click.option(
+    "--coder", metavar="NAME", help="The coder that runs it (else agent, project, default)."
+)
+@click.option("--model", metavar="MODEL", help="The model to ask the coder for.")
 @json_option
 @pass_env
 def create(
@@ -130,6 +134,8 @@ def create(
     body: str | None,
     body_file: Any,
     ready: bool,
+    coder: str | None,
+    model: str | None,
     as_json: bool,
 ) -> None:
     """Create a task (in backlog/, or ready/ with --ready).
@@ -151,6 +157,7 @@ def create(
         parent=parent,
         body=body,
         ready=ready,
+        fields={k: v for k, v in (("coder", coder), ("model", model)) if v},
     )
     out_task(env, t, as_json, "created")
 

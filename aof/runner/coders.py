@@ -1,53 +1,169 @@
-"""Coder adapters: (task, project, holder, config) -> the argv and environment of one run.
+"""Coders: which coder and model run a task, and the argv, environment and prompt of a run.
 
-Every run's environment carries the report protocol an agent uses: ``AOF_ROOT``,
-``AOF_ACTOR`` (``agent:<holder>``), ``AOF_TASK_ID`` and ``AOF_LEASE_TOKEN``, so
-``aof task progress|heartbeat|complete|fail|block`` work with no arguments but their own.
+A coder name resolves to an adapter (:mod:`aof.runner.adapters`): a name with
+``coders.<name>.command`` in aof.yaml is a command template; ``coders.<name>.adapter`` gives
+a custom name a built-in adapter (``claude-opus: {adapter: claude, model: opus}``); any
+other name must be a registered adapter (claude, codex, aider, gemini, opencode, demo, or
+a plugin's). ``coders.<name>.program``, ``args``, ``env`` and ``max_concurrent`` apply to
+all of them.
 
-Built in so far: ``demo`` (``python -m aof.runner.demo``: a deterministic local coder that
-really edits a worktree and reports through the CLI) and any coder defined in aof.yaml::
+Coder and model resolve task -> agent profile -> project -> fleet default (``defaults``
+in aof.yaml, which ``aof daemon --coder`` overrides for one daemon).
 
-    coders:
-      my-coder:
-        command: ["my-agent", "--task", "{task_id}", "--prompt", "{prompt}"]
-        env: {MY_AGENT_MODE: headless}
-        max_concurrent: 2
-
-Placeholders: ``{task_id}``, ``{title}``, ``{prompt}``, ``{root}``, ``{project_root}``,
-``{model}``. The claude, codex, aider, gemini and opencode adapters come with the agent
-runner (issue 5) through the same function.
+Every run's environment carries the report protocol: ``AOF_ROOT``, ``AOF_ACTOR``
+(``agent:<holder>``), ``AOF_TASK_ID``, ``AOF_LEASE_TOKEN``, ``AOF_CODER``, ``AOF_RUN_DIR``
+and, with a worktree, ``AOF_WORKTREE`` and ``AOF_BRANCH``.
 """
 
 from __future__ import annotations
 
-import shlex
-import sys
+import re
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..task import Task
+from .adapters import Adapter, Invocation
+from .adapters import get as get_adapter
 
-BUILT_IN = ("demo",)
+ARTIFACTS = ("plan.md", "status.md", "notes.md", "questions.md")
+ARTIFACT_MAX = 4000
 
-PROMPT = """You are working on task {task_id}: {title}
+PROMPT = """You are a coding agent working on task {task_id}: {title}
+{where}
+## The task
 
 {body}
 
-Report back with the aof CLI (your environment already holds AOF_TASK_ID and AOF_LEASE_TOKEN):
-  aof task progress --note "what you did"      (also renews your lease)
-  aof task complete --summary "what was done"  (when the acceptance criteria are met)
-  aof task block --question "what you need"     (when a person must decide)
-  aof task fail --error "what went wrong"
+## Acceptance criteria
+
+{criteria}
+{earlier}
+## How to report back
+
+Use the aof CLI; your environment already holds AOF_TASK_ID and AOF_LEASE_TOKEN, so no ids
+or tokens are needed (add --json for machine-readable output):
+  aof task progress --note "what you did"      (a work-log entry; also renews your lease)
+  aof task complete --summary "what was done"  (only when the acceptance criteria are met)
+  aof task block --question "what you need"     (when a person must decide; you will be
+                                                 started again with the answer in the task)
+  aof task fail --error "what went wrong"       (when you cannot finish; it is retried)
+Exiting without one of complete, block or fail counts as a failed attempt.
+Keep your plan and notes in $AOF_RUN_DIR (plan.md, status.md, notes.md): if this attempt
+ends early, the next one is shown them.
 """
 
 
-def prompt_for(task: Task) -> str:
-    return PROMPT.format(task_id=task.id, title=task.title, body=task.body.strip())
+def resolve(
+    task: dict[str, Any],
+    agent: dict[str, Any] | None,
+    project: dict[str, Any] | None,
+    config: dict[str, Any],
+) -> tuple[str, str | None]:
+    """(coder, model) for a task: task -> agent profile -> project -> fleet default."""
+    defaults = config.get("defaults") or {}
+    chain = (task, agent or {}, project or {}, defaults)
+    coder = next((str(d["coder"]) for d in chain if d.get("coder")), "demo")
+    spec = (config.get("coders") or {}).get(coder) or {}
+    model = next((str(d["model"]) for d in chain[:3] if d.get("model")), None)
+    model = model or spec.get("model") or defaults.get("model")
+    return coder, (str(model) if model else None)
+
+
+def adapter_for(coder: str, config: dict[str, Any]) -> tuple[Adapter, dict[str, Any]]:
+    """The adapter that runs ``coder`` and its aof.yaml spec; ConfigError if unknown."""
+    spec = dict((config.get("coders") or {}).get(coder) or {})
+    if spec.get("command"):
+        return get_adapter("command"), spec
+    name = str(spec.get("adapter") or coder)
+    try:
+        return get_adapter(name), spec
+    except ConfigError:
+        from .adapters import names
+
+        raise ConfigError(
+            f"coder {coder!r} is not known: built in are {', '.join(n for n in names())}; "
+            f"define others in aof.yaml under coders.{coder}.command (or .adapter)"
+        ) from None
 
 
 def known(coder: str, config: dict[str, Any]) -> bool:
-    return coder in BUILT_IN or bool(((config.get("coders") or {}).get(coder) or {}).get("command"))
+    try:
+        adapter_for(coder, config)
+    except ConfigError:
+        return False
+    return True
+
+
+def section(body: str, *names: str) -> str:
+    """The text of the first ``## <name>`` section of a Markdown body (case-insensitive)."""
+    for name in names:
+        m = re.search(
+            rf"^##\s+{re.escape(name)}\s*$\n(.*?)(?=^##\s|\Z)", body, re.IGNORECASE | re.M | re.S
+        )
+        if m and m.group(1).strip():
+            return m.group(1).strip()
+    return ""
+
+
+def earlier_artifacts(run_root: Path, attempt: int) -> str:
+    """What earlier attempts left in their run folders (newest copy of each artifact)."""
+    found: dict[str, tuple[int, str]] = {}
+    for n in range(attempt - 1, 0, -1):
+        for name in ARTIFACTS:
+            if name in found:
+                continue
+            try:
+                text = (run_root / str(n) / name).read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            if text:
+                found[name] = (n, text[:ARTIFACT_MAX])
+    if not found:
+        return ""
+    parts = [f"### {name} (attempt {n})\n\n{text}" for name, (n, text) in sorted(found.items())]
+    return "\n## What earlier attempts left\n\n" + "\n\n".join(parts) + "\n"
+
+
+def prompt_for(
+    task: Task,
+    *,
+    project: dict[str, Any] | None = None,
+    worktree: str | None = None,
+    branch: str | None = None,
+    run_root: Path | None = None,
+    attempt: int = 1,
+) -> str:
+    body = task.body.strip()
+    criteria = section(body, "Acceptance criteria", "Acceptance", "Definition of done")
+    where = ""
+    if project:
+        where = f"\nProject: {project.get('slug')}"
+        if worktree:
+            where += f", in a git worktree at {worktree} on branch {branch}: commit your work there"
+        where += ".\n"
+    return PROMPT.format(
+        task_id=task.id,
+        title=task.title,
+        where=where,
+        body=body or task.title,
+        criteria=criteria or "None written down: the task above is done when its objective is met.",
+        earlier=earlier_artifacts(run_root, attempt) if run_root else "",
+    )
+
+
+def environment(
+    *, root: Path, holder: str, token: str, task_id: str, coder: str, spec: dict[str, Any]
+) -> dict[str, str]:
+    env = {
+        "AOF_ROOT": str(root),
+        "AOF_ACTOR": f"agent:{holder}",
+        "AOF_TASK_ID": task_id,
+        "AOF_LEASE_TOKEN": token,
+        "AOF_CODER": coder,
+    }
+    env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
+    return env
 
 
 def build(
@@ -59,43 +175,44 @@ def build(
     token: str,
     project: dict[str, Any] | None,
     config: dict[str, Any],
+    model: str | None = None,
+    worktree: str | None = None,
+    branch: str | None = None,
+    attempt: int = 1,
+    session_id: str | None = None,
+    interactive: bool = False,
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and extra environment for running ``task`` with ``coder``; ConfigError if
     the coder is not known."""
+    adapter, spec = adapter_for(coder, config)
     project = project or {}
-    env = {
-        "AOF_ROOT": str(root),
-        "AOF_ACTOR": f"agent:{holder}",
-        "AOF_TASK_ID": task.id,
-        "AOF_LEASE_TOKEN": token,
-        "AOF_CODER": coder,
-    }
+    prompt = prompt_for(
+        task,
+        project=project or None,
+        worktree=worktree,
+        branch=branch,
+        run_root=root / "runs" / task.id,
+        attempt=attempt,
+    )
+    inv = Invocation(
+        task_id=task.id,
+        title=task.title,
+        prompt=prompt,
+        root=str(root),
+        cwd=worktree or "",
+        model=model,
+        project_root=str(project.get("root_path") or ""),
+        session_id=session_id if adapter.resumes else None,
+        interactive=interactive,
+        spec=spec,
+    )
+    env = environment(
+        root=root, holder=holder, token=token, task_id=task.id, coder=coder, spec=spec
+    )
+    env.update(adapter.env(inv))
     if project.get("root_path"):
         env["AOF_PROJECT_ROOT"] = str(project["root_path"])
         env["AOF_PROJECT_BRANCH"] = str(project.get("default_branch") or "main")
-    spec = (config.get("coders") or {}).get(coder) or {}
-    env.update({str(k): str(v) for k, v in (spec.get("env") or {}).items()})
-    if spec.get("command"):
-        template = spec["command"]
-        parts = shlex.split(template) if isinstance(template, str) else [str(p) for p in template]
-        values = {
-            "task_id": task.id,
-            "title": task.title,
-            "prompt": prompt_for(task),
-            "root": str(root),
-            "project_root": str(project.get("root_path") or ""),
-            "model": str(task.meta.get("model") or project.get("model") or ""),
-        }
-        try:
-            return [p.format(**values) for p in parts], env
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(
-                f"aof.yaml: coders.{coder}.command: bad placeholder {exc} in {template!r} "
-                f"(known: {', '.join('{' + k + '}' for k in values)})"
-            ) from None
-    if coder == "demo":
-        return [sys.executable, "-m", "aof.runner.demo"], env
-    raise ConfigError(
-        f"coder {coder!r} is not known: built in are {', '.join(BUILT_IN)}; define others "
-        f"in aof.yaml under coders.{coder}.command"
-    )
+    if model:
+        env["AOF_MODEL"] = model
+    return adapter.argv(inv), env

@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -47,6 +48,13 @@ class RunSpec:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
+    # The run's worktree (path, repo, branch, base, setup, credential_files, quick), made by
+    # the run's supervisor before the coder starts; None runs in ``cwd`` or the run folder.
+    worktree: dict[str, Any] | None = None
+    # Budgets and spent-so-far, lease TTL, stuck thresholds: what the supervisor enforces.
+    limits: dict[str, Any] = field(default_factory=dict)
+    # The coder's aof.yaml entry (so the supervisor parses its output with the same adapter).
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def run_id(self) -> str:
@@ -68,6 +76,8 @@ class RunStatus:
     started: str
     exit_code: int | None = None
     ended: str | None = None
+    outcome: str | None = None  # what the run's supervisor settled (outcome.json)
+    settled: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,18 +119,21 @@ class LocalExecutor:
             raise FileNotFoundError(f"{program}: no such program (or not executable)")
         run_dir = self.run_dir(spec.task_id, spec.attempt)
         run_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **spec.env, "AOF_RUN_DIR": str(run_dir)}
-        with (
-            open(run_dir / "stdout.log", "ab") as out,
-            open(run_dir / "stderr.log", "ab") as err,
-        ):
+        for stale in ("outcome.json", "kill.json"):  # a follow-up run in the same folder
+            (run_dir / stale).unlink(missing_ok=True)
+        plan = {**asdict(spec), "root": str(self.root), "run_id": spec.run_id}
+        tmp = run_dir / ".run.json.tmp"
+        tmp.write_text(json.dumps(plan, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, run_dir / "run.json")
+        # The supervisor (aof.runner.shim) leads a session of its own: it, the coder and
+        # all they start are one process group, signalled as a whole.
+        with open(run_dir / "shim.log", "ab") as log:
             proc = subprocess.Popen(
-                [*_NICE, *spec.argv],
-                cwd=spec.cwd or str(run_dir),
-                env=env,
+                [*_NICE, sys.executable, "-m", "aof.runner.shim", str(run_dir / "run.json")],
+                cwd=str(run_dir),
                 stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
+                stdout=log,
+                stderr=log,
                 start_new_session=True,
                 close_fds=True,
             )
@@ -136,7 +149,13 @@ class LocalExecutor:
             state="running",
             started=format_time(self.clock.now()),
         )
-        record = {**status.to_json(), "create_time": _create_time(proc.pid), "argv": spec.argv}
+        record = {
+            **status.to_json(),
+            "create_time": _create_time(proc.pid),
+            "argv": spec.argv,
+            "branch": (spec.worktree or {}).get("branch"),
+            "cwd": (spec.worktree or {}).get("path") or spec.cwd or str(run_dir),
+        }
         self.records.mkdir(parents=True, exist_ok=True)
         tmp = self.records / f".{spec.run_id}.tmp"
         tmp.write_text(json.dumps(record), encoding="utf-8")
@@ -176,6 +195,12 @@ class LocalExecutor:
             status.state = "exited"
         if status.state == "exited":
             status.ended = format_time(self.clock.now())
+            result = _read_json(self.run_dir(status.task_id, status.attempt) / "outcome.json")
+            if result is not None:
+                status.outcome = result.get("outcome")
+                status.settled = bool(result.get("settled"))
+                if status.exit_code is None and isinstance(result.get("exit_code"), int):
+                    status.exit_code = result["exit_code"]
         return status
 
     def runs(self) -> list[RunStatus]:
@@ -192,10 +217,16 @@ class LocalExecutor:
         return out
 
     def cancel(self, run_id: str, force: bool = False) -> None:
-        """SIGTERM the run's process group (SIGKILL with ``force``); returns at once."""
+        """SIGTERM the run's process group (its supervisor stops the coder within
+        ``runner.kill_grace_s`` and settles); ``force``: SIGKILL the group and every
+        descendant at once. Returns without waiting."""
         status = self.status(run_id)
         if status is None or status.state != "running" or status.pid is None:
             return
+        if force:
+            for pid in descendants(status.pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(status.pid, signal.SIGKILL if force else signal.SIGTERM)
 
@@ -219,6 +250,25 @@ class LocalExecutor:
             if tail:
                 out.append(f"==> {name} <==\n" + "\n".join(tail))
         return "\n".join(out)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (found through psutil, not the process group, so a
+    child that started a session of its own is still found)."""
+    import psutil
+
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def _create_time(pid: int) -> float | None:

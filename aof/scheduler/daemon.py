@@ -44,9 +44,8 @@ from ..audit import Actor
 from ..clock import Clock, IdSource, format_time
 from ..errors import AofError, ConfigError, DaemonRunning, LeaseError, NotFound
 from ..fleet import Fleet
-from ..runner import coders
-from ..runner.executor import Executor, LocalExecutor, RunSpec, RunStatus
-from ..task import State
+from ..runner import coders, launch
+from ..runner.executor import Executor, LocalExecutor, RunStatus
 from .plan import digest as plan_digest
 
 LOCK_NAME = "daemon.lock"
@@ -99,11 +98,14 @@ class Daemon:
         executor: Executor | None = None,
         ao: Any = None,
         log_to_stderr: bool = True,
+        coder: str | None = None,
     ) -> None:
         self.actor = Actor("scheduler", "daemon")
         self.fleet = Fleet(root, clock=clock, ids=ids, actor=self.actor)
         self.fleet.git.deferred = False  # the daemon is the one that commits deferred changes
         self.root = self.fleet.root
+        self.coder_override = coder
+        self._override_coder()
         self.interval_override = interval_s
         self.want_watch = watch
         self.executor: Executor = executor or LocalExecutor(self.root, self.fleet.clock)
@@ -139,6 +141,16 @@ class Daemon:
             h.setFormatter(fmt)
             log.addHandler(h)
         return log
+
+    def _override_coder(self) -> None:
+        """``aof daemon --coder C``: C replaces the fleet's default coder for this daemon."""
+        if not self.coder_override:
+            return
+        from ..config import Config
+
+        data = dict(self.fleet.config.data)
+        data["defaults"] = {**data["defaults"], "coder": self.coder_override}
+        self.fleet.config = Config(self.root, data)
 
     @property
     def interval(self) -> float:
@@ -269,6 +281,8 @@ class Daemon:
                 "Plan-At": result["at"],
                 "Plan-Base": ref or "none",
                 "Plan-Heartbeats": json.dumps(snap["heartbeats"], sort_keys=True),
+                "Plan-Pauses": json.dumps(snap["coder_pauses"], sort_keys=True),
+                **({"Plan-Coder": self.coder_override} if self.coder_override else {}),
                 "Plan-Digest": digest,
             }
             for done in f.apply(result, actor=self.actor):
@@ -318,7 +332,13 @@ class Daemon:
                 self._bad_config = stamp
             return
         self._bad_config = None
-        if config.data != self.fleet.config.data:
+        current = self.fleet.config.data
+        if self.coder_override:
+            current = {
+                **current,
+                "defaults": {**current["defaults"], "coder": config.defaults.get("coder")},
+            }
+        if config.data != current:
             old, new = self.fleet.config.data, config.data
             diffs = [
                 f"{section}.{k}: {old.get(section, {}).get(k)!r} -> {v!r}"
@@ -329,6 +349,7 @@ class Daemon:
             self.log.info("reloaded aof.yaml%s", ": " + "; ".join(diffs) if diffs else "")
             self.fleet.config = config
             self.fleet.git.enabled = config.commit_mode != "off"
+            self._override_coder()
 
     def _commit_leftovers(self, *, force_sweep: bool) -> None:
         """Commit deferred aof changes, then human edits (when a change was seen or due)."""
@@ -384,45 +405,41 @@ class Daemon:
         self._terminating[run.run_id] = time.monotonic()
 
     def _settle(self, run: RunStatus, report: dict[str, Any]) -> None:
-        """A run ended: if its coder still holds the lease, it exited without reporting."""
+        """A run ended. Its supervisor normally settled it (outcome.json); if the supervisor
+        died first and the coder still holds the lease, it exited without reporting."""
         f = self.fleet
-        outcome = "reported"
-        try:
-            task = f.get_task(run.task_id)
-        except (NotFound, AofError):
-            task = None
-        if (
-            task is not None
-            and task.state == State.IN_PROGRESS
-            and (task.lease or {}).get("token") == run.token
-            and run.run_id not in self._terminating
-        ):
+        outcome = run.outcome or "reported"
+        if not run.settled and run.run_id not in self._terminating:
             code = "an unknown code" if run.exit_code is None else f"code {run.exit_code}"
-            error = f"coder {run.coder} exited with {code} without reporting"
             try:
-                moved = f.fail(task.id, error=error, token=run.token)
-                outcome = f"exited without reporting: {moved.state.value}"
+                _task, outcome = f.settle_run(
+                    run.task_id,
+                    run.token,
+                    outcome="exited",
+                    reason=f"coder {run.coder} exited with {code}",
+                )
             except AofError as exc:
-                outcome = f"exited without reporting; could not record it: {exc}"
-        elif task is not None:
-            outcome = f"reported: {task.state.value}"
-        run_dir = self.root / "runs" / run.task_id / str(run.attempt)
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / "exit.json").write_text(
-                json.dumps({"exit_code": run.exit_code, "ended": run.ended, "outcome": outcome})
-                + "\n"
-            )
-        except OSError:
-            pass
+                outcome = f"exited; could not record it: {exc}"
         self.executor.forget(run.run_id)
         self._renewed.pop(run.run_id, None)
         self._terminating.pop(run.run_id, None)
+        self._clean_worktree(run.task_id)
         settled = {"run": run.run_id, "exit_code": run.exit_code, "outcome": outcome}
         report["settled"].append(settled)
         self.log.info(
             "run %s (%s) exited with %s: %s", run.run_id, run.coder, run.exit_code, outcome
         )
+
+    def _clean_worktree(self, task_id: str) -> None:
+        """Remove a finished task's worktree (done or cancelled; never with a live process)."""
+        from ..runner.sessions import prune_worktrees
+
+        try:
+            for row in prune_worktrees(self.fleet, task_ids=[task_id]):
+                if row["action"] == "removed":
+                    self.log.info("removed the worktree of %s (%s)", task_id, row["reason"])
+        except AofError as exc:
+            self.log.warning("worktree of %s not removed: %s", task_id, exc)
 
     def _dispatch(self, result: dict[str, Any], report: dict[str, Any]) -> None:
         """Claim and start every planned dispatch: a few at a time, because each claim waits
@@ -435,10 +452,11 @@ class Daemon:
             if coders.known(action["coder"], f.config.data):
                 todo.append(action)
                 continue
+            from ..runner.adapters import names
+
             reason = (
-                f"coder {action['coder']!r} is not known (built in: "
-                f"{', '.join(coders.BUILT_IN)}; define coders.{action['coder']}.command in "
-                "aof.yaml, then `aof task unblock`)"
+                f"coder {action['coder']!r} is not known (registered: {', '.join(names())}; "
+                f"define coders.{action['coder']}.command in aof.yaml, then `aof task unblock`)"
             )
             block = {"kind": "block", "task": action["task"], "reason": reason}
             f.apply({"actions": [block]}, kinds=("block",), actor=self.actor)
@@ -470,29 +488,21 @@ class Daemon:
             return None
         token = str((task.lease or {})["token"])
         try:
-            argv, env = coders.build(
-                coder,
-                task,
-                root=self.root,
-                holder=holder,
-                token=token,
-                project=projects.get(str(task.meta.get("project"))),
-                config=f.config.data,
-            )
-            spec = RunSpec(
-                task_id=task.id,
-                attempt=int(task.meta.get("attempts", 1)),
-                token=token,
-                holder=holder,
-                coder=coder,
-                argv=argv,
-                env=env,
+            project = projects.get(str(task.meta.get("project")))
+            _coder, model = launch.coder_and_model(f, task, action["agent"], project)
+            spec = launch.run_spec(
+                f, task, coder=coder, holder=holder, model=model, project=project
             )
             self.executor.submit(spec)
         except (OSError, ConfigError) as exc:
             self.log.error("could not start %s for %s: %s", coder, task.id, exc)
             try:
-                f.fail(task.id, error=f"could not start coder {coder}: {exc}", token=token)
+                f.settle_run(
+                    task.id,
+                    token,
+                    outcome="start-failed",
+                    reason=f"could not start coder {coder}: {exc}",
+                )
             except AofError as again:
                 self.log.error("%s: could not record the failed start: %s", task.id, again)
             return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..clock import format_time
+from ..runner import pauses
 from ..task import STATES, TERMINAL
 
 if TYPE_CHECKING:
@@ -51,7 +52,9 @@ def build(fleet: FleetBase) -> dict[str, Any]:
         # Lease expiries pushed on by heartbeats (``.aof/heartbeats/``, not in git): recorded
         # with each daemon tick's commit so the tick can be replayed from history.
         "heartbeats": beats,
-        "coder_pauses": {},
+        # Coders paused by a usage limit until their reset (``.aof/coder-pauses.json``, not
+        # in git either: recorded with the tick's commit like the heartbeats).
+        "coder_pauses": pauses.active(fleet.root, fleet.clock.now()),
     }
 
 

@@ -20,7 +20,7 @@ from ..errors import AmbiguousId, NotFound, ValidationError
 from ..locks import Lock, lock_for
 from ..task import STATES, State, Task, check_ref, id_from_filename
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 IDS_VERSION = 2
 # A directory listing is trusted from the index only when the directory was last changed this
 # long before the listing was taken: a change in the same timestamp tick would be invisible
@@ -65,6 +65,8 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
         "sla": meta.get("sla"),
         "sla_notified": meta.get("sla_notified"),
         "coder": meta.get("coder"),
+        "branch": meta.get("branch"),
+        "batch": meta.get("batch"),
     }
 
 

@@ -1,0 +1,118 @@
+"""Claude Code: ``claude -p PROMPT --output-format stream-json --verbose``.
+
+Stream events (one JSON object per line): ``system``/``init`` (session id, model),
+``assistant`` messages (text and ``tool_use`` blocks, with the message's token usage),
+``user`` tool results, and a final ``result`` (``total_cost_usd``, total ``usage``,
+``is_error``; a usage limit arrives here as "Claude AI usage limit reached|<epoch>" or
+"... limit reached · resets 3pm"). Follow-ups resume with ``--resume SESSION``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import TEXT_MAX, Adapter, Invocation, JsonLinesParser, Parser, short, signals, usage
+
+
+class ClaudeParser(JsonLinesParser):
+    def __init__(self) -> None:
+        self.seen: set[str] = set()  # stream-json repeats a message's usage per content block
+
+    def event(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+        kind = data.get("type")
+        out: list[dict[str, Any]] = []
+        if kind == "system" and data.get("subtype") == "init":
+            out.append(
+                {
+                    "event": "session_start",
+                    "session_id": data.get("session_id"),
+                    "model": data.get("model"),
+                }
+            )
+        elif kind == "assistant":
+            message = data.get("message") or {}
+            for block in message.get("content") or []:
+                if not isinstance(block, dict):
+                    continue
+                if block.get("type") == "text" and block.get("text"):
+                    out.extend(signals(block["text"], self.now()) if _short(block) else [])
+                    out.append({"event": "text", "text": str(block["text"])[:TEXT_MAX]})
+                elif block.get("type") == "tool_use":
+                    out.append(
+                        {
+                            "event": "tool",
+                            "tool": block.get("name"),
+                            "input": short(block.get("input")),
+                        }
+                    )
+            mid = str(message.get("id") or "")
+            u = message.get("usage") or {}
+            if u and mid not in self.seen:
+                self.seen.add(mid)
+                out.append(usage(u.get("input_tokens"), u.get("output_tokens")))
+        elif kind == "result":
+            u = data.get("usage") or {}
+            out.append(
+                usage(
+                    u.get("input_tokens"),
+                    u.get("output_tokens"),
+                    data.get("total_cost_usd"),
+                    cumulative=True,
+                )
+            )
+            text = str(data.get("result") or "")
+            if data.get("is_error") or data.get("subtype") != "success":
+                out.extend(signals(text or str(data.get("subtype")), self.now()))
+            out.append(
+                {
+                    "event": "session_end",
+                    "ok": not data.get("is_error") and data.get("subtype") == "success",
+                    "result": short(text),
+                    "session_id": data.get("session_id"),
+                }
+            )
+        return out
+
+
+def _short(block: dict[str, Any]) -> bool:
+    # A limit notice is a short message; a long answer that mentions rate limits is not one.
+    return len(str(block.get("text"))) < 300
+
+
+class Claude(Adapter):
+    name = "claude"
+    program = "claude"
+    resumes = True
+    description = "Anthropic Claude Code (claude -p, stream-json)"
+
+    def argv(self, inv: Invocation) -> list[str]:
+        resume = ["--resume", inv.session_id] if inv.session_id else []
+        if inv.interactive:
+            return [
+                self.executable(inv),
+                *self.model_args(inv),
+                *resume,
+                *self.extra(inv),
+                inv.prompt,
+            ]
+        return [
+            self.executable(inv),
+            "-p",
+            inv.prompt,
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            *self.model_args(inv),
+            *resume,
+            # Edits in its own worktree, and the aof and git commands it reports with; widen
+            # (or narrow) with coders.claude.args in aof.yaml.
+            "--permission-mode",
+            "acceptEdits",
+            "--allowedTools",
+            "Bash(aof:*)",
+            "Bash(git:*)",
+            *self.extra(inv),
+        ]
+
+    def parser(self) -> Parser:
+        return ClaudeParser()

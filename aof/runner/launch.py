@@ -1,0 +1,94 @@
+"""From a claimed task to a :class:`RunSpec`: coder argv, environment, worktree and limits.
+
+Used by the daemon's dispatch and by ``aof agent spawn|fanout|multi|prompt`` alike, so a
+run looks the same whoever started it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import coders
+from .executor import RunSpec
+from .worktrees import branch_for, is_repo, worktrees_dir
+
+if TYPE_CHECKING:
+    from ..fleet import Fleet
+    from ..task import Task
+
+
+def run_spec(
+    fleet: Fleet,
+    task: Task,
+    *,
+    coder: str,
+    holder: str,
+    model: str | None = None,
+    project: dict[str, Any] | None = None,
+    quick: bool = False,
+    session_id: str | None = None,
+) -> RunSpec:
+    """The run of ``task`` (already claimed: its lease holds the token) with ``coder``."""
+    config = fleet.config.data
+    token = str((task.lease or {})["token"])
+    attempt = int(task.meta.get("attempts", 1))
+    worktree: dict[str, Any] | None = None
+    branch = branch_for(task.id, task.meta)
+    if project and is_repo(project.get("root_path")):
+        path = worktrees_dir(fleet.root, config) / task.id
+        worktree = {
+            "path": str(path),
+            "repo": str(Path(str(project["root_path"])).expanduser()),
+            "branch": branch,
+            "base": str(project.get("default_branch") or "main"),
+            "setup": list(project.get("setup") or []),
+            "credential_files": list(project.get("credential_files") or []),
+            "quick": quick,
+        }
+    argv, env = coders.build(
+        coder,
+        task,
+        root=fleet.root,
+        holder=holder,
+        token=token,
+        project=project,
+        config=config,
+        model=model,
+        worktree=str(worktree["path"]) if worktree else None,
+        branch=branch,
+        attempt=attempt,
+        session_id=session_id,
+    )
+    runner = config.get("runner") or {}
+    limits = {
+        "budget": dict(task.meta.get("budget") or {}),
+        "spent": dict(task.meta.get("spent") or {}),
+        "lease_ttl_s": float(fleet.config.scheduler["lease_ttl_s"]),
+        **{
+            k: runner.get(k)
+            for k in ("stuck_notify_s", "stuck_kill_s", "usage_pause_s", "kill_grace_s")
+        },
+    }
+    return RunSpec(
+        task_id=task.id,
+        attempt=attempt,
+        token=token,
+        holder=holder,
+        coder=coder,
+        argv=argv,
+        env=env,
+        worktree=worktree,
+        limits=limits,
+        config={"coders": {coder: (config.get("coders") or {}).get(coder) or {}}},
+    )
+
+
+def coder_and_model(
+    fleet: Fleet, task: Task, agent: str | None, project: dict[str, Any] | None
+) -> tuple[str, str | None]:
+    """Resolve a task's coder and model (task -> agent profile -> project -> default)."""
+    profile = None
+    if agent:
+        profile = next((a for a in fleet.registry.rows("agent") if a["slug"] == agent), None)
+    return coders.resolve(task.meta, profile, project, fleet.config.data)

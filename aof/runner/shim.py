@@ -1,0 +1,449 @@
+"""The run supervisor: ``python -m aof.runner.shim runs/<task>/<attempt>/run.json``.
+
+One shim per run, started by the executor in a session of its own, so the shim, its coder
+and everything the coder starts share one process group that can be signalled as a whole.
+It:
+
+1. makes (or reuses) the run's git worktree: setup commands, credential files;
+2. starts the coder there, its stdout and stderr into ``stdout.log`` / ``stderr.log``, and
+   each line through the coder's adapter into normalized ``events.jsonl``;
+3. while it runs: renews the task's lease, keeps ``meter.json`` (tokens, cost, idle time)
+   for ``aof agent list``, stops it when a budget (wall clock, tokens, USD) is spent, flags
+   it after ``runner.stuck_notify_s`` without output and stops it after
+   ``runner.stuck_kill_s``;
+4. when the coder exits: classifies the outcome (usage-limited, context-exhausted, killed,
+   over-budget, stuck, or exited and then whatever the agent reported), pauses the coder on
+   a usage limit, and settles the task through :meth:`aof.Fleet.settle_run`; the result is
+   ``outcome.json``.
+
+If the shim itself dies, the daemon settles the run from outside (exited without
+reporting). Only the standard library is imported before the coder has started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+
+def _utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+class EventLog:
+    def __init__(self, path: Path, base: dict[str, Any]) -> None:
+        self.path = path
+        self.base = base
+        self.lock = threading.Lock()
+
+    def write(self, event: dict[str, Any]) -> None:
+        line = json.dumps({"ts": _utc(), **event, **self.base}, ensure_ascii=False, default=str)
+        with self.lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+class Meter:
+    """What a run has used and said so far, from its normalized events."""
+
+    def __init__(self) -> None:
+        self.tokens_in = self.tokens_out = 0
+        self.cost = 0.0
+        self.session_id: str | None = None
+        self.model: str | None = None
+        self.last_output = time.monotonic()
+        self.limit: dict[str, Any] | None = None
+        self.context: str | None = None
+        self.events = 0
+        self.tools = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+    def take(self, event: dict[str, Any]) -> None:
+        self.events += 1
+        kind = event.get("event")
+        if kind == "usage":
+            tin, tout = int(event.get("tokens_in") or 0), int(event.get("tokens_out") or 0)
+            cost = event.get("cost_usd")
+            if event.get("cumulative"):
+                if tin + tout >= self.tokens:
+                    self.tokens_in, self.tokens_out = tin, tout
+                if cost is not None:
+                    self.cost = max(self.cost, float(cost))
+            else:
+                self.tokens_in += tin
+                self.tokens_out += tout
+                self.cost += float(cost or 0)
+        elif kind == "session_start":
+            self.session_id = event.get("session_id") or self.session_id
+            self.model = event.get("model") or self.model
+        elif kind == "session_end":
+            self.session_id = event.get("session_id") or self.session_id
+        elif kind == "limit":
+            self.limit = event
+        elif kind == "context":
+            self.context = str(event.get("message") or "context window exhausted")
+        elif kind == "tool":
+            self.tools += 1
+
+
+class Shim:
+    def __init__(self, spec_path: Path) -> None:
+        self.spec: dict[str, Any] = json.loads(spec_path.read_text(encoding="utf-8"))
+        self.run_dir = spec_path.parent
+        s = self.spec
+        self.root = Path(s["root"])
+        self.task_id, self.token, self.coder = s["task_id"], s["token"], s["coder"]
+        self.limits: dict[str, Any] = s.get("limits") or {}
+        self.events = EventLog(
+            self.run_dir / "events.jsonl", {"task": self.task_id, "attempt": s["attempt"]}
+        )
+        self.meter = Meter()
+        self.started = time.monotonic()
+        self.started_at = _utc()
+        self.stop_reason: tuple[str, str] | None = None
+        self.child: subprocess.Popen[bytes] | None = None
+        self.fleet: Any = None
+        self._meter_written = 0.0
+
+    # --- start ----------------------------------------------------------------------------
+
+    def prepare(self) -> str:
+        """The coder's working directory: the worktree, made now if needed."""
+        wt = self.spec.get("worktree")
+        if not wt:
+            return str(self.spec.get("cwd") or self.run_dir)
+        from .worktrees import copy_credentials, ensure, setup
+
+        path, repo = Path(wt["path"]), Path(wt["repo"])
+        made = ensure(path, repo, wt["branch"], wt["base"])
+        copied = copy_credentials(path, repo, wt.get("credential_files") or []) if made else []
+        if made and wt.get("setup") and not wt.get("quick"):
+            setup(path, list(wt["setup"]), self.run_dir / "setup.log", self.spec.get("env") or {})
+        self.events.write(
+            {
+                "event": "worktree",
+                "path": str(path),
+                "branch": wt["branch"],
+                "created": made,
+                "credentials": copied,
+                "setup": bool(made and wt.get("setup") and not wt.get("quick")),
+            }
+        )
+        return str(path)
+
+    def start(self, cwd: str) -> None:
+        env = {**os.environ, **(self.spec.get("env") or {}), "AOF_RUN_DIR": str(self.run_dir)}
+        wt = self.spec.get("worktree")
+        if wt:
+            env.update(AOF_WORKTREE=cwd, AOF_BRANCH=wt["branch"])
+        self.child = subprocess.Popen(
+            self.spec["argv"],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.events.write({"event": "process_start", "pid": self.child.pid, "cwd": cwd})
+
+    # --- while it runs -------------------------------------------------------------------
+
+    def _pump(self, stream: Any, log_name: str, stderr: bool) -> None:
+        from .coders import adapter_for
+
+        try:
+            parser = adapter_for(self.coder, self.spec.get("config") or {})[0].parser()
+        except Exception:
+            from .adapters.base import Parser
+
+            parser = Parser()
+        with open(self.run_dir / log_name, "ab") as log:
+            for raw in iter(stream.readline, b""):
+                log.write(raw)
+                log.flush()
+                self.meter.last_output = time.monotonic()
+                line = raw.decode("utf-8", errors="replace")
+                try:
+                    events = parser.feed_stderr(line) if stderr else parser.feed(line)
+                except Exception as exc:  # a parser bug must never lose the run
+                    events = [{"event": "error", "message": f"parser: {exc!r}"}]
+                for event in events:
+                    self.meter.take(event)
+                    self.events.write(event)
+
+    def _write_meter(self, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self._meter_written < 1.0:
+            return
+        self._meter_written = now
+        m = self.meter
+        data = {
+            "tokens_in": m.tokens_in,
+            "tokens_out": m.tokens_out,
+            "tokens": m.tokens,
+            "cost_usd": round(m.cost, 6),
+            "session_id": m.session_id,
+            "model": m.model,
+            "events": m.events,
+            "tools": m.tools,
+            "idle_s": round(now - m.last_output, 1),
+            "wall_s": round(now - self.started, 1),
+            "updated": _utc(),
+        }
+        tmp = self.run_dir / ".meter.json.tmp"
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, self.run_dir / "meter.json")
+
+    def _over_budget(self) -> str | None:
+        budget = self.limits.get("budget") or {}
+        before = self.limits.get("spent") or {}
+        wall = time.monotonic() - self.started + float(before.get("wall_s") or 0)
+        used = {
+            "wall_s": wall,
+            "tokens": self.meter.tokens + int(before.get("tokens") or 0),
+            "usd": self.meter.cost + float(before.get("usd") or 0),
+        }
+        for key, fmt in (("wall_s", "{:.0f} s"), ("tokens", "{:,} tokens"), ("usd", "${:.2f}")):
+            limit = budget.get(key)
+            if limit is not None and used[key] > float(limit):
+                what = {"wall_s": "wall-clock", "tokens": "token", "usd": "USD"}[key]
+                return (
+                    f"over its {what} budget: used {fmt.format(used[key])} of "
+                    f"{fmt.format(limit)} (budget.{key})"
+                )
+        return None
+
+    def _fleet(self) -> Any:
+        if self.fleet is None:
+            from ..audit import Actor
+            from ..fleet import Fleet
+
+            self.fleet = Fleet(self.root, actor=Actor("scheduler", "runner"))
+        return self.fleet
+
+    def supervise(self) -> int:
+        assert self.child is not None
+        child = self.child
+        threads = [
+            threading.Thread(
+                target=self._pump, args=(child.stdout, "stdout.log", False), daemon=True
+            ),
+            threading.Thread(
+                target=self._pump, args=(child.stderr, "stderr.log", True), daemon=True
+            ),
+        ]
+        for t in threads:
+            t.start()
+        ttl = float(self.limits.get("lease_ttl_s") or 900)
+        notify_s = float(self.limits.get("stuck_notify_s") or 0)
+        kill_s = float(self.limits.get("stuck_kill_s") or 0)
+        beat_every = max(min(ttl / 4, 60.0), 0.5)
+        last_beat = time.monotonic()
+        flagged = False
+        while True:
+            try:
+                code = child.wait(timeout=0.25)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            self._write_meter()
+            if self.stop_reason is not None:
+                continue
+            over = self._over_budget()
+            if over:
+                self.stop("over-budget", over)
+                continue
+            idle = time.monotonic() - self.meter.last_output
+            if kill_s and idle >= kill_s:
+                self.stop("stuck", f"no output for {idle:.0f} s (runner.stuck_kill_s {kill_s:g})")
+                continue
+            if notify_s and idle >= notify_s and not flagged:
+                flagged = True
+                self._flag_stuck(idle)
+            if time.monotonic() - last_beat >= beat_every:
+                last_beat = time.monotonic()
+                self._beat()
+        for t in threads:
+            t.join(timeout=5)
+        return int(code)
+
+    def _beat(self) -> None:
+        from ..errors import AofError, LeaseError, NotFound
+
+        try:
+            self._fleet().heartbeat(self.task_id, self.token)
+        except (LeaseError, NotFound) as exc:
+            self.stop("lost-lease", str(exc))
+        except AofError as exc:
+            self.events.write({"event": "runner_error", "message": f"heartbeat: {exc}"})
+
+    def _flag_stuck(self, idle: float) -> None:
+        self.events.write({"event": "stuck", "idle_s": round(idle, 1)})
+        from ..errors import AofError
+
+        try:
+            self._fleet().flag_stuck(self.task_id, self.token, idle_s=idle)
+        except AofError as exc:
+            self.events.write({"event": "runner_error", "message": f"stuck notice: {exc}"})
+
+    def stop(self, outcome: str, reason: str) -> None:
+        """Stop the coder and everything it started: SIGTERM, then SIGKILL after the grace."""
+        if self.stop_reason is None:
+            self.stop_reason = (outcome, reason)
+            self.events.write({"event": "stopping", "outcome": outcome, "reason": reason})
+        if self.child is not None:
+            grace = float(self.limits.get("kill_grace_s") or 5)
+            threading.Thread(target=kill_tree, args=(self.child.pid, grace), daemon=True).start()
+
+    # --- the end ---------------------------------------------------------------------------
+
+    def outcome(self, code: int | None) -> tuple[str, str]:
+        if self.stop_reason is not None:
+            return self.stop_reason
+        killed = self.run_dir / "kill.json"
+        if killed.exists():
+            with contextlib.suppress(OSError, ValueError):
+                by = json.loads(killed.read_text(encoding="utf-8")).get("by", "a person")
+                return "killed", f"stopped by {by} (aof agent kill)"
+            return "killed", "stopped with aof agent kill"
+        if self.meter.limit is not None:
+            reset = self.meter.limit.get("reset_at")
+            return "usage-limited", f"coder {self.coder} hit a usage limit" + (
+                f" (resets {reset})" if reset else ""
+            ) + f": {self.meter.limit.get('message')}"
+        if self.meter.context is not None:
+            return "context-exhausted", f"the context window ran out: {self.meter.context}"
+        return "exited", f"coder {self.coder} exited with code {code}"
+
+    def settle(self, code: int | None, outcome: str, reason: str) -> dict[str, Any]:
+        m = self.meter
+        wall = time.monotonic() - self.started
+        spent = {"tokens": m.tokens, "usd": round(m.cost, 6), "wall_s": round(wall, 1)}
+        result: dict[str, Any] = {
+            "outcome": outcome,
+            "reason": reason,
+            "exit_code": code,
+            "started": self.started_at,
+            "ended": _utc(),
+            "session_id": m.session_id,
+            **{k: spent[k] for k in ("tokens", "wall_s")},
+            "cost_usd": spent["usd"],
+            "settled": False,
+        }
+        if outcome == "lost-lease":
+            result["settled"] = True  # the task is someone else's now: nothing to record
+            return result
+        try:
+            task, final = self._fleet().settle_run(
+                self.task_id, self.token, outcome=outcome, reason=reason, spent=spent
+            )
+            result.update(outcome=final, task_state=task.state.value, settled=True)
+            if final == "usage-limited":  # not when the agent finished regardless
+                self._pause()
+            if task.state.value in ("done", "cancelled"):
+                result["worktree_removed"] = self._remove_worktree()
+        except Exception as exc:  # the daemon settles it from outside
+            result["settle_error"] = f"{type(exc).__name__}: {exc}"
+        return result
+
+    def _remove_worktree(self) -> bool:
+        """The task is finished: its worktree goes (the branch stays), unless some other
+        process still works in it."""
+        wt = self.spec.get("worktree")
+        if not wt:
+            return False
+        from . import worktrees
+
+        path = Path(wt["path"])
+        if not path.exists() or worktrees.live_pids([path])[path]:
+            return False
+        try:
+            worktrees.remove(worktrees.read(path))
+        except Exception as exc:
+            self.events.write({"event": "runner_error", "message": f"worktree: {exc}"})
+            return False
+        return True
+
+    def _pause(self) -> None:
+        from ..clock import parse_time
+        from . import pauses
+
+        reset = (self.meter.limit or {}).get("reset_at")
+        default = float(self.limits.get("usage_pause_s") or 3600)
+        until = datetime.now(UTC) + timedelta(seconds=default)
+        if reset:
+            with contextlib.suppress(ValueError):
+                until = parse_time(str(reset))
+        pauses.pause(self.root, self.coder, until, reason=str(self.meter.limit), task=self.task_id)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_term)
+        self.events.write({"event": "runner_start", "pid": os.getpid(), "coder": self.coder})
+        code: int | None = None
+        try:
+            cwd = self.prepare()
+            self.start(cwd)
+        except Exception as exc:
+            outcome, reason = "start-failed", f"could not start coder {self.coder}: {exc}"
+        else:
+            code = self.supervise()
+            outcome, reason = self.outcome(code)
+        self._write_meter(final=True)
+        result = self.settle(code, outcome, reason)
+        self.events.write({"event": "runner_end", **result})
+        tmp = self.run_dir / ".outcome.json.tmp"
+        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.run_dir / "outcome.json")
+        return code if code is not None else 127
+
+    def _on_term(self, signum: int, _frame: Any) -> None:
+        # The whole process group got it (aof agent kill, the daemon, a shutdown): see the
+        # coder out, then settle. A kill by a person left kill.json in the run folder.
+        if (self.run_dir / "kill.json").exists():
+            self.stop("killed", "stopped with aof agent kill")
+        else:
+            self.stop("interrupted", f"stopped by {signal.Signals(signum).name}")
+
+
+def kill_tree(pid: int, grace: float) -> list[int]:
+    """SIGTERM ``pid`` and its descendants, SIGKILL what is left after ``grace``; the pids
+    still alive at the end (none, unless a process is unkillable)."""
+    import psutil
+
+    try:
+        parent = psutil.Process(pid)
+        procs = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    _, alive = psutil.wait_procs(alive, timeout=2)
+    return [p.pid for p in alive]
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m aof.runner.shim RUN_JSON\n")
+        return 2
+    return Shim(Path(argv[0])).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

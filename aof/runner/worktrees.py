@@ -1,0 +1,183 @@
+"""Worktrees: each run works in a git worktree of its project, on the task's branch.
+
+The worktree of task ``t-abc123`` is ``<runner.worktrees_dir>/t-abc123`` (default
+``.aof/worktrees/`` in the fleet root; an absolute path puts them on another disk), on
+branch ``aof/t-abc123`` (or the task's ``branch`` field, as ``aof agent spawn BRANCH``
+sets), created from the project's default branch. A later attempt reuses the worktree and
+branch, so work a failed attempt committed is not lost.
+
+Made on first use: the project's ``setup`` commands run in it (``--quick`` skips them; output
+in the run's ``setup.log``) and its ``credential_files`` (paths relative to the project
+root, for example ``.env``) are copied in. Removed when the task is done or cancelled, never
+while a process is alive in it (checked by each process's working directory and by the
+run records); the branch, and so the work, stays. ``aof worktree list|prune``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import AofError, ValidationError
+from ..task import BRANCH_RE
+
+
+class WorktreeError(AofError):
+    """A worktree could not be made, set up or removed (names the command and its output)."""
+
+
+@dataclass
+class Worktree:
+    task_id: str
+    path: Path
+    repo: Path | None  # the project repository it belongs to (None: unknown or gone)
+    branch: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "task": self.task_id,
+            "path": str(self.path),
+            "repo": str(self.repo) if self.repo else None,
+            "branch": self.branch,
+        }
+
+
+def branch_for(task_id: str, meta: dict[str, Any]) -> str:
+    return str(meta.get("branch") or f"aof/{task_id}")
+
+
+def worktrees_dir(root: Path, config: dict[str, Any]) -> Path:
+    configured = str((config.get("runner") or {}).get("worktrees_dir") or ".aof/worktrees")
+    path = Path(configured).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+    )
+
+
+def is_repo(path: str | os.PathLike[str] | None) -> bool:
+    return bool(path) and (Path(str(path)) / ".git").exists()
+
+
+def ensure(path: Path, repo: Path, branch: str, base: str) -> bool:
+    """Make (or reuse) the worktree at ``path`` of ``repo`` on ``branch`` (from ``base``);
+    True when it was made now. WorktreeError naming the git command's output if not."""
+    if not BRANCH_RE.match(branch):
+        raise ValidationError(f"branch: {branch!r} is not a branch name aof accepts")
+    if (path / ".git").is_file():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    exists = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").returncode == 0
+    args = ["worktree", "add", str(path), branch] if exists else [
+        "worktree", "add", "-b", branch, str(path), base
+    ]  # fmt: skip
+    proc = _git(repo, *args)
+    if proc.returncode != 0 and "already registered" in proc.stderr + proc.stdout:
+        _git(repo, "worktree", "prune")  # a worktree removed by hand: forget it, then retry
+        proc = _git(repo, *args)
+    if proc.returncode != 0:
+        raise WorktreeError(
+            f"git -C {repo} {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()[-400:]}"
+        )
+    return True
+
+
+def setup(path: Path, commands: list[str], log: Path, env: dict[str, str]) -> None:
+    """Run the project's setup commands in a new worktree; WorktreeError on the first failure."""
+    with open(log, "ab") as out:
+        for command in commands:
+            out.write(f"$ {command}\n".encode())
+            out.flush()
+            code = subprocess.run(
+                command, shell=True, cwd=path, stdout=out, stderr=out, env={**os.environ, **env}
+            ).returncode
+            if code != 0:
+                raise WorktreeError(
+                    f"setup command {command!r} exited with {code} (output in {log})"
+                )
+
+
+def copy_credentials(path: Path, repo: Path, files: list[str]) -> list[str]:
+    """Copy the project's credential files into the worktree; the ones copied."""
+    copied = []
+    for rel in files:
+        if os.path.isabs(rel) or ".." in Path(rel).parts:
+            raise ValidationError(
+                f"credential_files: {rel!r} must be a path inside the project "
+                "(no '..', not absolute)"
+            )
+        source = repo / rel
+        if not source.is_file():
+            continue
+        target = path / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+        copied.append(rel)
+    return copied
+
+
+def read(path: Path) -> Worktree:
+    """What a worktree directory says about itself (its ``.git`` file and HEAD), no git call."""
+    repo = branch = None
+    try:
+        text = (path / ".git").read_text(encoding="utf-8").strip()
+        gitdir = Path(text.split("gitdir:", 1)[1].strip()) if text.startswith("gitdir:") else None
+    except OSError:
+        gitdir = None
+    if gitdir is not None:
+        # <repo>/.git/worktrees/<name>
+        repo = gitdir.parent.parent.parent if gitdir.parent.name == "worktrees" else None
+        try:
+            head = (gitdir / "HEAD").read_text(encoding="utf-8").strip()
+            branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref:") else head
+        except OSError:
+            pass
+    return Worktree(path.name, path, repo, branch)
+
+
+def scan(directory: Path) -> list[Worktree]:
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []
+    return [
+        read(directory / n) for n in names if not n.startswith(".") and (directory / n).is_dir()
+    ]
+
+
+def live_pids(paths: list[Path]) -> dict[Path, list[int]]:
+    """Processes whose working directory is inside one of ``paths`` (by path)."""
+    import psutil
+
+    found: dict[Path, list[int]] = {p: [] for p in paths}
+    prefixes = [(p, str(p.resolve())) for p in paths]
+    for proc in psutil.process_iter(["pid", "cwd"]):
+        cwd = proc.info.get("cwd")
+        if not cwd:
+            continue
+        for path, prefix in prefixes:
+            if cwd == prefix or cwd.startswith(prefix + os.sep):
+                found[path].append(proc.info["pid"])
+    return found
+
+
+def remove(tree: Worktree) -> None:
+    """Remove a worktree (its branch stays); WorktreeError if git refuses."""
+    if tree.repo is not None and tree.repo.exists():
+        proc = _git(tree.repo, "worktree", "remove", "--force", str(tree.path))
+        if proc.returncode == 0:
+            return
+        if tree.path.exists() and "is not a working tree" not in proc.stderr:
+            raise WorktreeError(
+                f"git worktree remove {tree.path} failed: {proc.stderr.strip()[-300:]}"
+            )
+    shutil.rmtree(tree.path, ignore_errors=True)
+    if tree.repo is not None and tree.repo.exists():
+        _git(tree.repo, "worktree", "prune")

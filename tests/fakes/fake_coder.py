@@ -1,0 +1,50 @@
+"""A stand-in for a real coder CLI: replays a recorded transcript of its output format,
+then does what the transcript says (writes hello.txt, commits it in its working directory)
+and reports through the aof CLI like an agent. Installed as ``claude``, ``codex`` or
+``aider`` by the tests; ``FAKE_MODE`` picks the ending:
+
+- ``complete`` (default): edit, commit, ``aof task complete``;
+- ``silent``: edit and commit, then exit 0 without reporting;
+- ``limit``: replay the usage-limit transcript and exit 1.
+
+Every run appends its argv to ``$FAKE_LOG`` (if set), so tests can check the flags.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def main() -> int:
+    name = sys.argv[1]
+    args = sys.argv[2:]
+    mode = os.environ.get("FAKE_MODE", "complete")
+    if os.environ.get("FAKE_LOG"):
+        with open(os.environ["FAKE_LOG"], "a") as f:
+            f.write(json.dumps({"coder": name, "argv": args, "cwd": os.getcwd()}) + "\n")
+    recording = HERE / f"{name}-limit.jsonl" if mode == "limit" else next(HERE.glob(f"{name}.*"))
+    reset = str(int(time.time()) + 3600)  # the recorded reset time, moved to an hour ahead
+    for line in recording.read_text().splitlines():
+        print(line.replace("1795300200", reset), flush=True)
+        time.sleep(0.01)
+    if mode == "limit":
+        return 1
+    Path("hello.txt").write_text(f"hello from {name}\n")
+    ident = ["-c", f"user.name=fake {name}", "-c", "user.email=fake@example.com"]
+    subprocess.run(["git", *ident, "add", "hello.txt"], check=True)
+    subprocess.run(["git", *ident, "commit", "-qm", f"{name}: hello"], check=True)
+    if mode == "silent":
+        return 0
+    done = subprocess.run(
+        [sys.executable, "-m", "aof", "task", "complete", "--summary", f"{name} wrote hello.txt"]
+    )
+    return done.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
