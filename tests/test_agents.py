@@ -181,9 +181,7 @@ def test_earlier_attempts_artifacts_reach_the_next_prompt(world: dict[str, Any])
 def test_a_usage_limit_pauses_the_coder_without_using_an_attempt(world: dict[str, Any]) -> None:
     tid = task(world, "Limited", "--ready", "--coder", "claude")
     aof(world, "daemon", "--once", "--quiet", FAKE_MODE="limit")
-    deadline = time.time() + 30
-    while not (run_dir(world, tid) / "outcome.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: (run_dir(world, tid) / "outcome.json").exists())
     assert outcome(world, tid)["outcome"] == "usage-limited"
     t = fleet(world).get_task(tid)
     assert t.state == State.READY and t.meta["attempts"] == 0
@@ -196,9 +194,7 @@ def test_a_usage_limit_pauses_the_coder_without_using_an_attempt(world: dict[str
 def test_exit_zero_without_reporting_is_never_done(world: dict[str, Any]) -> None:
     tid = task(world, "Silent", "--ready", "--coder", "codex")
     aof(world, "daemon", "--once", "--quiet", FAKE_MODE="silent")
-    deadline = time.time() + 30
-    while not (run_dir(world, tid) / "outcome.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: (run_dir(world, tid) / "outcome.json").exists())
     t = fleet(world).get_task(tid)
     assert t.state == State.READY and t.meta["attempts"] == 1
     assert "without reporting" in t.meta["last_error"]
@@ -208,9 +204,7 @@ def test_exit_zero_without_reporting_is_never_done(world: dict[str, Any]) -> Non
 def test_context_exhaustion_is_not_counted(world: dict[str, Any]) -> None:
     tid = task(world, "Too big", "--ready", "--label", "demo:context")
     aof(world, "daemon", "--once", "--quiet")
-    deadline = time.time() + 30
-    while not (run_dir(world, tid) / "outcome.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: (run_dir(world, tid) / "outcome.json").exists())
     assert outcome(world, tid)["outcome"] == "context-exhausted"
     t = fleet(world).get_task(tid)
     assert t.state == State.READY and t.meta["attempts"] == 0

@@ -195,7 +195,7 @@ class LocalExecutor:
             status.state = "exited"
         if status.state == "exited":
             status.ended = format_time(self.clock.now())
-            result = _read_json(self.run_dir(status.task_id, status.attempt) / "outcome.json")
+            result = read_json(self.run_dir(status.task_id, status.attempt) / "outcome.json")
             if result is not None:
                 status.outcome = result.get("outcome")
                 status.settled = bool(result.get("settled"))
@@ -252,7 +252,7 @@ class LocalExecutor:
         return "\n".join(out)
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AofError, ClaimConflict, InvalidTransition, NotFound, ValidationError
 from ..task import BRANCH_RE, TERMINAL, State, Task
 from . import launch, worktrees
-from .executor import LocalExecutor, RunStatus
+from .executor import LocalExecutor, RunStatus, read_json
 
 if TYPE_CHECKING:
     from ..fleet import Fleet
@@ -244,7 +244,7 @@ class Sessions:
             return None
         for n in attempts:
             for name in ("outcome.json", "meter.json"):
-                data = _read_json(base / str(n) / name)
+                data = read_json(base / str(n) / name)
                 if data and data.get("session_id"):
                     return str(data["session_id"])
         return None
@@ -353,7 +353,7 @@ class Sessions:
         for run in runs:
             meta = metas.get(run.task_id) or {}
             run_dir = self.fleet.root / "runs" / run.task_id / str(run.attempt)
-            meter = _read_json(run_dir / "meter.json") or {}
+            meter = read_json(run_dir / "meter.json") or {}
             row = {
                 "agent": meta.get("branch") or run.task_id,
                 "task": run.task_id,
@@ -378,7 +378,7 @@ class Sessions:
             if meta["state"] in {s.value for s in TERMINAL} and not all_sessions:
                 continue
             last = self.last_run_dir(tid)
-            outcome = _read_json(last / "outcome.json") if last else None
+            outcome = read_json(last / "outcome.json") if last else None
             rows[tid] = {
                 "agent": meta.get("branch") or tid,
                 "task": tid,
@@ -386,7 +386,7 @@ class Sessions:
                 "batch": meta.get("batch"),
                 "title": meta.get("title"),
                 "coder": meta.get("coder")
-                or ((_read_json(last / "run.json") or {}).get("coder") if last else None),
+                or ((read_json(last / "run.json") or {}).get("coder") if last else None),
                 "run": f"{tid}.{last.name}" if last else None,
                 "state": meta["state"],
                 "pid": None,
@@ -553,14 +553,6 @@ def _running_tasks(fleet: Fleet) -> set[str]:
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _size(path: Path) -> int:

@@ -94,12 +94,13 @@ class Adapter:
     program: ClassVar[str] = ""
     resumes: ClassVar[bool] = False  # can continue a conversation by session id
     description: ClassVar[str] = ""
+    model_flag: ClassVar[str] = "--model"
 
     def executable(self, inv: Invocation) -> str:
         return str(inv.spec.get("program") or self.program)
 
     def model_args(self, inv: Invocation) -> list[str]:
-        return ["--model", inv.model] if inv.model else []
+        return [self.model_flag, inv.model] if inv.model else []
 
     def argv(self, inv: Invocation) -> list[str]:
         """The command line of one headless run (``interactive``: one for a tmux pane)."""

@@ -58,10 +58,8 @@ class Codex(Adapter):
     name = "codex"
     program = "codex"
     resumes = True
+    model_flag = "-m"
     description = "OpenAI Codex CLI (codex exec --json)"
-
-    def model_args(self, inv: Invocation) -> list[str]:
-        return ["-m", inv.model] if inv.model else []
 
     def argv(self, inv: Invocation) -> list[str]:
         if inv.interactive:

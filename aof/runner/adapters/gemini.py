@@ -54,10 +54,8 @@ class Gemini(Adapter):
     name = "gemini"
     program = "gemini"
     resumes = True
+    model_flag = "-m"
     description = "Google Gemini CLI (gemini -p, stream-json)"
-
-    def model_args(self, inv: Invocation) -> list[str]:
-        return ["-m", inv.model] if inv.model else []
 
     def argv(self, inv: Invocation) -> list[str]:
         resume = ["--resume", inv.session_id] if inv.session_id else []

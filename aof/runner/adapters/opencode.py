@@ -58,10 +58,8 @@ class Opencode(Adapter):
     name = "opencode"
     program = "opencode"
     resumes = True
+    model_flag = "-m"
     description = "opencode (opencode run --format json)"
-
-    def model_args(self, inv: Invocation) -> list[str]:
-        return ["-m", inv.model] if inv.model else []
 
     def argv(self, inv: Invocation) -> list[str]:
         session = ["--session", inv.session_id] if inv.session_id else []
