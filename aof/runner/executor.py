@@ -6,8 +6,9 @@ daemon's supervision). The scheduler only talks to this interface, so an executo
 distributed engine (Celery workers, one queue per host) can replace the local one without
 touching the planner or the daemon.
 
-:class:`LocalExecutor` runs a subprocess in its own session (a process group of its own, so
-the whole tree can be signalled), with stdout and stderr in ``runs/<task-id>/<attempt>/``.
+:class:`LocalExecutor` starts the run's supervisor (:mod:`aof.runner.shim`) in its own
+session (a process group of its own, so the whole tree can be signalled); the supervisor
+writes ``runs/<task-id>/<attempt>/`` (logs, events, outcome) from the ``run.json`` given it.
 Each live run is also recorded in ``.aof/runs/<run-id>.json`` (pid and the process's start
 time), so a daemon restarted after a crash adopts the runs its predecessor started instead
 of starting them again: a pid is trusted only while its start time matches, never after the
