@@ -130,6 +130,7 @@ def test_a_task_runs_in_its_own_worktree_and_branch_and_reports(
     if coder != "demo":
         (call,) = [json.loads(x) for x in world["log"].read_text().splitlines()]
         assert call["cwd"].endswith(f"worktrees/{tid}")
+        assert ".env" in call["files"] and "README.md" in call["files"]
         assert not Path(call["cwd"]).exists()
     assert "worktree" not in git(repo, "worktree", "list").split("\n", 1)[-1]
     # The fleet root recorded it all: committed, audited.
@@ -361,6 +362,57 @@ def test_prompt_follows_up_on_a_finished_agent_resuming_its_session(
     assert calls[-1]["argv"][calls[-1]["argv"].index("--resume") + 1] == "4f2d8a1e-claude-session"
     child = fleet(world).get_task(follow["task"])
     assert child.meta["parent"] == row["task"] and child.meta["branch"] == "docs"
+
+
+def test_setup_commands_run_in_a_new_worktree_unless_quick(world: dict[str, Any]) -> None:
+    f = fleet(world)
+    f.registry.update("project", "proj", {"setup": ["touch setup-ran", "echo set up"]})
+    for branch, quick in (("slow", []), ("quick", ["--quick"])):
+        row = json.loads(
+            aof(
+                world,
+                "agent",
+                "spawn",
+                branch,
+                "--prompt",
+                "Go",
+                "--project",
+                "proj",
+                "--coder",
+                "codex",
+                *quick,
+                "--json",
+            ).stdout
+        )
+        wait_for(lambda row=row: (run_dir(world, row["task"]) / "outcome.json").exists())
+    files = [json.loads(x)["files"] for x in world["log"].read_text().splitlines()]
+    assert ["setup-ran" in f for f in files] == [True, False]  # --quick skipped the setup
+    assert all(".env" in f for f in files)  # credentials are copied either way
+
+
+def test_logs_follow_and_top_show_a_live_agent(world: dict[str, Any]) -> None:
+    row = json.loads(
+        aof(
+            world,
+            "agent",
+            "spawn",
+            "watch-me",
+            "--prompt",
+            "Go",
+            "--project",
+            "proj",
+            "--json",
+            AOF_DEMO_SECONDS="1.5",
+        ).stdout
+    )
+    wait_for(lambda: (run_dir(world, row["task"]) / "events.jsonl").exists())
+    top = aof(world, "top", "--once").stdout
+    assert top.splitlines()[0].split()[:3] == ["AGENT", "STATE", "CODER"]
+    assert "watch-me" in top and "running" in top
+    followed = aof(world, "agent", "logs", "watch-me", "-f").stdout  # returns when it ends
+    assert "runner_end: outcome=completed" in followed
+    raw = aof(world, "agent", "logs", "watch-me", "--raw").stdout
+    assert "==> stdout.log <==" in raw and '"demo": "start"' in raw
 
 
 def test_session_input_errors_are_clear_and_write_nothing(world: dict[str, Any]) -> None:

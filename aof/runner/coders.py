@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..task import Task
-from .adapters import Adapter, Invocation
-from .adapters import get as get_adapter
+
+if TYPE_CHECKING:  # the adapters load on use: the planner imports resolve() only
+    from .adapters import Adapter
 
 ARTIFACTS = ("plan.md", "status.md", "notes.md", "questions.md")
 ARTIFACT_MAX = 4000
@@ -72,6 +73,8 @@ def resolve(
 
 def adapter_for(coder: str, config: dict[str, Any]) -> tuple[Adapter, dict[str, Any]]:
     """The adapter that runs ``coder`` and its aof.yaml spec; ConfigError if unknown."""
+    from .adapters import get as get_adapter
+
     spec = dict((config.get("coders") or {}).get(coder) or {})
     if spec.get("command"):
         return get_adapter("command"), spec
@@ -184,6 +187,8 @@ def build(
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and extra environment for running ``task`` with ``coder``; ConfigError if
     the coder is not known."""
+    from .adapters import Invocation
+
     adapter, spec = adapter_for(coder, config)
     project = project or {}
     prompt = prompt_for(

@@ -311,11 +311,15 @@ class Sessions:
     def logs(
         self, ref: str, *, lines: int = 50, raw: bool = False
     ) -> tuple[Task, Path | None, str]:
+        """The latest run's last ``lines`` events, rendered (``raw``: the coder's own
+        stdout and stderr, through the executor)."""
         task = self.find(ref)
         run_dir = self.last_run_dir(task.id)
         if run_dir is None:
             return task, None, ""
-        return task, run_dir, tail(run_dir, lines, raw)
+        if raw:
+            return task, run_dir, self.executor.logs(f"{task.id}.{run_dir.name}", lines)
+        return task, run_dir, tail_events(run_dir, lines)
 
     def follow(self, ref: str, *, raw: bool = False, poll_s: float = 0.25) -> Iterator[str]:
         """New log lines of the agent's latest run as they come, until the run ends."""
@@ -344,8 +348,7 @@ class Sessions:
     def listing(self, *, all_sessions: bool = False) -> list[dict[str, Any]]:
         """Live runs and open agent sessions with state, CPU, memory, elapsed, idle, tokens
         and cost (one pass over the process table)."""
-        self.reap()
-        runs = self.executor.runs()
+        runs = self.reap(self.executor.runs())
         procs = _process_table() if any(r.state == "running" for r in runs) else {}
         now = time.time()
         rows: dict[str, dict[str, Any]] = {}
@@ -482,16 +485,20 @@ class Sessions:
         run_dir = self.fleet.root / "runs" / run.task_id / str(run.attempt)
         (run_dir / "outcome.json").write_text(json.dumps(result, indent=2) + "\n")
 
-    def reap(self) -> None:
+    def reap(self, runs: list[RunStatus]) -> list[RunStatus]:
         """Forget the records of runs that ended and were settled, when no daemon runs to
-        do it (their logs and outcome stay in runs/)."""
+        do it (their logs and outcome stay in runs/); the runs still recorded."""
         from ..scheduler.daemon import daemon_info
 
         if daemon_info(self.fleet.root).get("running"):
-            return
-        for run in self.executor.runs():
+            return runs
+        kept = []
+        for run in runs:
             if run.state == "exited" and run.settled:
                 self.executor.forget(run.run_id)
+            else:
+                kept.append(run)
+        return kept
 
     def attach_argv(self, ref: str) -> list[str]:
         task = self.find(ref)
@@ -504,9 +511,14 @@ class Sessions:
 # --- worktrees ---------------------------------------------------------------------------------
 
 
-def list_worktrees(fleet: Fleet) -> list[dict[str, Any]]:
-    """Every worktree under the runner's directory, with its task's state and live pids."""
-    trees = worktrees.scan(worktrees.worktrees_dir(fleet.root, fleet.config.data))
+def list_worktrees(fleet: Fleet, task_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """Every worktree under the runner's directory (or those of ``task_ids``), with its
+    task's state and live pids."""
+    directory = worktrees.worktrees_dir(fleet.root, fleet.config.data)
+    if task_ids is None:
+        trees = worktrees.scan(directory)
+    else:
+        trees = [worktrees.read(directory / t) for t in task_ids if (directory / t).is_dir()]
     if not trees:
         return []
     states = fleet.tasks.states_of([t.task_id for t in trees])
@@ -529,9 +541,7 @@ def prune_worktrees(
     """Remove the worktrees of tasks that are done, cancelled or gone, unless a process is
     alive in one (then it is kept, and said so). Branches stay."""
     out = []
-    for row in list_worktrees(fleet):
-        if task_ids is not None and row["task"] not in task_ids:
-            continue
+    for row in list_worktrees(fleet, task_ids):
         finished = row["state"] in ("done", "cancelled", "missing")
         if not finished:
             action, reason = "kept", f"task is {row['state']}"
@@ -637,17 +647,7 @@ def render_event(line: str) -> str:
     return f"{ts} {kind}: " + ", ".join(f"{k}={v}" for k, v in rest.items())
 
 
-def tail(run_dir: Path, lines: int, raw: bool) -> str:
-    if raw:
-        out = []
-        for name in ("stdout.log", "stderr.log"):
-            try:
-                text = (run_dir / name).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            if text.strip():
-                out.append(f"==> {name} <==\n" + "\n".join(text.splitlines()[-lines:]))
-        return "\n".join(out)
+def tail_events(run_dir: Path, lines: int) -> str:
     try:
         text = (run_dir / "events.jsonl").read_text(encoding="utf-8", errors="replace")
     except OSError:

@@ -272,6 +272,8 @@ class Daemon:
         report: dict[str, Any] = {"tick": n, "dispatched": [], "settled": [], "applied": []}
         with f.git.batch(f"daemon tick {n}: runs", self.actor), durability.deferred():
             self._supervise(report)
+        if report["settled"]:
+            self._clean_worktrees(sorted({s["run"].rpartition(".")[0] for s in report["settled"]}))
         ref = f.git.branch_and_head()[1] if f.git.enabled else None
         snap = f.snapshot()
         result = f.plan(snapshot=snap)
@@ -423,23 +425,23 @@ class Daemon:
         self.executor.forget(run.run_id)
         self._renewed.pop(run.run_id, None)
         self._terminating.pop(run.run_id, None)
-        self._clean_worktree(run.task_id)
         settled = {"run": run.run_id, "exit_code": run.exit_code, "outcome": outcome}
         report["settled"].append(settled)
         self.log.info(
             "run %s (%s) exited with %s: %s", run.run_id, run.coder, run.exit_code, outcome
         )
 
-    def _clean_worktree(self, task_id: str) -> None:
-        """Remove a finished task's worktree (done or cancelled; never with a live process)."""
+    def _clean_worktrees(self, task_ids: list[str]) -> None:
+        """Remove the worktrees of the settled runs' tasks that are done or cancelled (their
+        supervisors normally did; never one with a live process). One pass per tick."""
         from ..runner.sessions import prune_worktrees
 
         try:
-            for row in prune_worktrees(self.fleet, task_ids=[task_id]):
+            for row in prune_worktrees(self.fleet, task_ids=task_ids):
                 if row["action"] == "removed":
-                    self.log.info("removed the worktree of %s (%s)", task_id, row["reason"])
+                    self.log.info("removed the worktree of %s (%s)", row["task"], row["reason"])
         except AofError as exc:
-            self.log.warning("worktree of %s not removed: %s", task_id, exc)
+            self.log.warning("worktrees of %s not removed: %s", ", ".join(task_ids), exc)
 
     def _dispatch(self, result: dict[str, Any], report: dict[str, Any]) -> None:
         """Claim and start every planned dispatch: a few at a time, because each claim waits

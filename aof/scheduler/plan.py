@@ -19,6 +19,7 @@ from typing import Any
 
 from ..clock import format_time, parse_time
 from ..desired import desired_team
+from ..runner.coders import resolve
 from ..task import PRIORITY_RANK
 
 FAILED = ("cancelled", "deadletter")
@@ -48,13 +49,7 @@ def _coder(
     task: dict[str, Any], agent: dict[str, Any] | None, snap: dict[str, Any], config: dict[str, Any]
 ) -> str:
     project = snap["projects"].get(str(task.get("project"))) or {}
-    return str(
-        task.get("coder")
-        or (agent or {}).get("coder")
-        or project.get("coder")
-        or (config.get("defaults") or {}).get("coder")
-        or "demo"
-    )
+    return resolve(task, agent, project, config)[0]
 
 
 def _agents_for(task: dict[str, Any], snap: dict[str, Any]) -> list[str] | None:

@@ -26,7 +26,8 @@ def main() -> int:
     mode = os.environ.get("FAKE_MODE", "complete")
     if os.environ.get("FAKE_LOG"):
         with open(os.environ["FAKE_LOG"], "a") as f:
-            f.write(json.dumps({"coder": name, "argv": args, "cwd": os.getcwd()}) + "\n")
+            call = {"coder": name, "argv": args, "cwd": os.getcwd(), "files": os.listdir()}
+            f.write(json.dumps(call) + "\n")
     recording = HERE / f"{name}-limit.jsonl" if mode == "limit" else next(HERE.glob(f"{name}.*"))
     reset = str(int(time.time()) + 3600)  # the recorded reset time, moved to an hour ahead
     for line in recording.read_text().splitlines():
