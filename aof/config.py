@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
         "stuck_kill_s": 1800,
         "usage_pause_s": 3600,
         "kill_grace_s": 5,
+        "tmux": False,
     },
 }
 
@@ -187,6 +188,8 @@ def validate_config(data: dict[str, Any], where: str) -> None:
         value = runner.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise bad(f"runner.{key}", f"must be a number >= 0; 0 turns it off (got {value!r})")
+    if not isinstance(runner.get("tmux", False), bool):
+        raise bad("runner.tmux", f"must be true or false (got {runner['tmux']!r})")
     wdir = runner.get("worktrees_dir", ".aof/worktrees")
     if not isinstance(wdir, str) or not wdir.strip():
         raise bad("runner.worktrees_dir", f"must be a directory path (got {wdir!r})")

@@ -39,6 +39,12 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option("--model", metavar="MODEL", help="The model to ask the coder for."),
             click.option("--quick", is_flag=True, help="Skip the project's setup commands."),
+            click.option(
+                "--tmux/--headless",
+                default=None,
+                help="Run in a tmux session you can attach to and type into, or headless "
+                "(default: runner.tmux in aof.yaml, else headless).",
+            ),
             json_option,
         ]
     ):
@@ -52,6 +58,8 @@ def _started(rows: list[dict[str, Any]], as_json: bool, batch: str | None = None
         if r.get("started"):
             where = f" in {r['worktree']}" if r.get("worktree") else ""
             lines.append(f"started {r['branch']} ({r['task']}) with {r['coder']}{where}")
+            if r.get("tmux"):
+                lines.append(f"  attach: aof agent attach {r['branch']}")
         else:
             lines.append(f"{r['branch']} ({r['task']}): {r.get('note')}")
     if batch:
@@ -131,15 +139,19 @@ def multi_cmd(env: Env, /, pairs: tuple[str, ...], as_json: bool, **opts: Any) -
 def prompt_cmd(env: Env, agent_ref: str, text: str, setup: bool, as_json: bool) -> None:
     """Give AGENT (a branch or task id) a follow-up instruction.
 
-    A follow-up run resumes the coder's conversation where the coder supports it (claude,
-    codex, gemini, opencode, aider's chat history); a finished agent's follow-up is a new
-    child task on the same branch.
+    An agent running in tmux gets TEXT typed into its session (the task's work log records
+    it). Otherwise a follow-up run resumes the coder's conversation where the coder supports
+    it (claude, codex, gemini, opencode, aider's chat history); a finished agent's follow-up
+    is a new child task on the same branch.
 
     \b
     Example:
       aof agent prompt fix-login "Also cover the logout path with a test"
     """
     row = _sessions(env).prompt(agent_ref, text, quick=not setup)
+    if row.get("typed"):
+        emit(row, as_json, f"typed into {row['branch']}'s tmux session ({row['task']})")
+        return
     resumed = f", resuming {row['resumed']}" if row.get("resumed") else ""
     emit(row, as_json, f"follow-up started for {row['branch']} ({row['task']}){resumed}")
 
@@ -176,18 +188,26 @@ def logs_cmd(env: Env, agent_ref: str, lines: int, follow: bool, raw: bool) -> N
 
 @agent.command("attach")
 @click.argument("agent_ref", metavar="AGENT")
+@click.option("--read-only", is_flag=True, help="Watch without being able to type.")
+@click.option("--print", "print_only", is_flag=True, help="Print the tmux command instead.")
 @pass_env
-def attach_cmd(env: Env, agent_ref: str) -> None:
-    """Attach your terminal to AGENT's tmux session. Agents run headless for now (tmux
-    mode is not built yet): this says so and points to `aof agent logs AGENT -f`.
+def attach_cmd(env: Env, agent_ref: str, read_only: bool, print_only: bool) -> None:
+    """Attach your terminal to AGENT's tmux session (agents started with --tmux).
+
+    Detach again with the tmux prefix and d (C-b d); the agent goes on. A headless agent
+    has no session: `aof agent logs AGENT -f` follows its output.
 
     \b
     Example:
-      aof agent attach fix-login
+      aof agent attach fix-login --read-only
     """
     import os
+    import shlex
 
-    argv = _sessions(env).attach_argv(agent_ref)
+    argv = _sessions(env).attach_argv(agent_ref, read_only=read_only)
+    if print_only:
+        click.echo(shlex.join(argv))
+        return
     os.execvp(argv[0], argv)
 
 

@@ -56,6 +56,9 @@ class RunSpec:
     limits: dict[str, Any] = field(default_factory=dict)
     # The coder's aof.yaml entry (so the supervisor parses its output with the same adapter).
     config: dict[str, Any] = field(default_factory=dict)
+    # tmux mode: {"socket", "session"} of the tmux session the coder runs in (aof.runner.tmux);
+    # None runs it headless.
+    tmux: dict[str, str] | None = None
 
     @property
     def run_id(self) -> str:
@@ -120,7 +123,8 @@ class LocalExecutor:
             raise FileNotFoundError(f"{program}: no such program (or not executable)")
         run_dir = self.run_dir(spec.task_id, spec.attempt)
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("outcome.json", "kill.json"):  # a follow-up run in the same folder
+        # A follow-up run in the same folder: the last run's ending and tmux session go.
+        for stale in ("outcome.json", "kill.json", "tmux.json", "exit_code"):
             (run_dir / stale).unlink(missing_ok=True)
         plan = {**asdict(spec), "root": str(self.root), "run_id": spec.run_id}
         tmp = run_dir / ".run.json.tmp"
@@ -225,11 +229,23 @@ class LocalExecutor:
         if status is None or status.state != "running" or status.pid is None:
             return
         if force:
-            for pid in descendants(status.pid):
+            for pid in [*descendants(status.pid), *self.pane_pids(run_id)]:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(status.pid, signal.SIGKILL if force else signal.SIGTERM)
+
+    def pane_pids(self, run_id: str) -> list[int]:
+        """tmux mode: the run's pane (its shell, the coder and all they started), which
+        lives under the tmux server, not under the run's supervisor."""
+        from .tmux import info
+
+        task_id, _, attempt = run_id.rpartition(".")
+        pane = info(self.run_dir(task_id, int(attempt or 0)))
+        if not pane or not pane.get("pane_pid"):
+            return []
+        pid = int(pane["pane_pid"])
+        return [pid, *descendants(pid)] if _same_process(pid, None) else []
 
     def forget(self, run_id: str) -> None:
         """Drop a finished run's record (its logs stay in ``runs/``)."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import coders
 from .executor import RunSpec
+from .tmux import session_name, socket_name
 from .worktrees import branch_for, is_repo, worktrees_dir
 
 if TYPE_CHECKING:
@@ -28,9 +29,13 @@ def run_spec(
     project: dict[str, Any] | None = None,
     quick: bool = False,
     session_id: str | None = None,
+    tmux: bool | None = None,
 ) -> RunSpec:
-    """The run of ``task`` (already claimed: its lease holds the token) with ``coder``."""
+    """The run of ``task`` (already claimed: its lease holds the token) with ``coder``;
+    ``tmux``: in a tmux session people can attach to (default: ``runner.tmux``)."""
     config = fleet.config.data
+    runner = config.get("runner") or {}
+    in_tmux = bool(runner.get("tmux")) if tmux is None else tmux
     token = str((task.lease or {})["token"])
     attempt = int(task.meta.get("attempts", 1))
     worktree: dict[str, Any] | None = None
@@ -59,8 +64,8 @@ def run_spec(
         branch=branch,
         attempt=attempt,
         session_id=session_id,
+        interactive=in_tmux,
     )
-    runner = config.get("runner") or {}
     limits = {
         "budget": dict(task.meta.get("budget") or {}),
         "spent": dict(task.meta.get("spent") or {}),
@@ -81,6 +86,9 @@ def run_spec(
         worktree=worktree,
         limits=limits,
         config={"coders": {coder: (config.get("coders") or {}).get(coder) or {}}},
+        tmux={"socket": socket_name(fleet.root), "session": session_name(task.id, attempt)}
+        if in_tmux
+        else None,
     )
 
 

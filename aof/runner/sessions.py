@@ -108,8 +108,10 @@ class Sessions:
         model: str | None = None,
         quick: bool = False,
         batch: str | None = None,
+        tmux: bool | None = None,
     ) -> list[dict[str, Any]]:
-        """Create, claim and start one agent per (branch, prompt); one commit for all."""
+        """Create, claim and start one agent per (branch, prompt); one commit for all
+        (``tmux``: each in a tmux session people can attach to; default ``runner.tmux``)."""
         if not pairs:
             raise ValidationError("no agents to start")
         for branch, text in pairs:
@@ -122,6 +124,10 @@ class Sessions:
             from . import coders
 
             coders.adapter_for(coder, f.config.data)  # an unknown coder fails before any task
+        if tmux or (tmux is None and (f.config.data.get("runner") or {}).get("tmux")):
+            from .tmux import check_version
+
+            check_version()  # no tmux: said before any task is made
         what = f"{len(pairs)} agent(s)" + (f" in batch {batch}" if batch else "")
         with f.git.batch(f"agent sessions: {what}", f.actor):
             workers = min(8, len(pairs))
@@ -129,7 +135,7 @@ class Sessions:
                 return list(
                     pool.map(
                         lambda pair: self._start_one(
-                            pair[0], pair[1], proj, coder, model, quick, batch
+                            pair[0], pair[1], proj, coder, model, quick, batch, tmux
                         ),
                         pairs,
                     )
@@ -144,6 +150,7 @@ class Sessions:
         model: str | None,
         quick: bool,
         batch: str | None,
+        tmux: bool | None,
     ) -> dict[str, Any]:
         f = self.fleet
         fields: dict[str, Any] = {"branch": branch}
@@ -159,7 +166,7 @@ class Sessions:
             ready=True,
             fields=fields,
         )
-        return self._run(task, project, quick=quick)
+        return self._run(task, project, quick=quick, tmux=tmux)
 
     def _run(
         self,
@@ -168,6 +175,7 @@ class Sessions:
         *,
         quick: bool,
         session_id: str | None = None,
+        tmux: bool | None = None,
     ) -> dict[str, Any]:
         f = self.fleet
         branch = worktrees.branch_for(task.id, task.meta)
@@ -189,6 +197,7 @@ class Sessions:
                 project=project,
                 quick=quick,
                 session_id=session_id,
+                tmux=tmux,
             )
             status = self.executor.submit(spec)
         except (OSError, AofError) as exc:
@@ -203,6 +212,7 @@ class Sessions:
             "run": status.run_id,
             "pid": status.pid,
             "worktree": (spec.worktree or {}).get("path"),
+            "tmux": spec.tmux,
             "started": True,
         }
 
@@ -252,18 +262,23 @@ class Sessions:
     # --- steering ---------------------------------------------------------------------------
 
     def prompt(self, ref: str, text: str, *, quick: bool = True) -> dict[str, Any]:
-        """A follow-up instruction: a follow-up run resuming the coder's conversation (a new
-        child task on the same branch when the agent's task is finished)."""
+        """A follow-up instruction: typed into the agent's live tmux session, or a follow-up
+        run resuming the coder's conversation (a new child task on the same branch when the
+        agent's task is finished)."""
         if not text.strip():
             raise ValidationError("the follow-up prompt is empty")
         f = self.fleet
         task = self.find(ref)
         run = self.live_run(task.id)
         if run is not None:
-            raise InvalidTransition(
-                f"agent {ref} ({task.id}) is still running headless: a follow-up starts when "
-                "this run ends (`aof agent logs -f` to watch, `aof agent kill` to stop it)"
-            )
+            pane = self.pane_of(run)
+            if pane is None:
+                raise InvalidTransition(
+                    f"agent {ref} ({task.id}) is still running headless: a follow-up starts "
+                    "when this run ends (`aof agent logs -f` to watch, `aof agent kill` to stop "
+                    "it; agents started with --tmux take typed prompts)"
+                )
+            return self._type(task, run, pane, text)
         session = self.session_of(task.id)
         project = self._project(task.meta.get("project")) if task.meta.get("project") else None
         note = f"Follow-up: {text.strip()}"
@@ -305,6 +320,30 @@ class Sessions:
             f.edit_task(task.id, body=append_section(current.body, "Follow-ups", f"- {note}"))
         row = self._run(f.get_task(task.id), project, quick=quick, session_id=session)
         return {**row, "resumed": session}
+
+    def pane_of(self, run: RunStatus) -> dict[str, Any] | None:
+        """The tmux session of a live run in tmux mode (None: headless)."""
+        from .tmux import info
+
+        return info(self.fleet.root / "runs" / run.task_id / str(run.attempt))
+
+    def _type(self, task: Task, run: RunStatus, pane: dict[str, Any], text: str) -> dict[str, Any]:
+        """Type a prompt into a live tmux session; the task's work log records it."""
+        from .tmux import TmuxError, send
+
+        try:
+            send(pane["socket"], pane["session"], text.strip())
+        except TmuxError as exc:
+            raise AofError(f"agent {task.id}: could not type into its session: {exc}") from None
+        self.fleet.progress(task.id, note=f"typed into the agent's session: {text.strip()}")
+        return {
+            "task": task.id,
+            "branch": worktrees.branch_for(task.id, task.meta),
+            "run": run.run_id,
+            "typed": True,
+            "tmux": {"socket": pane["socket"], "session": pane["session"]},
+            "started": False,
+        }
 
     # --- watching ---------------------------------------------------------------------------
 
@@ -357,6 +396,10 @@ class Sessions:
             meta = metas.get(run.task_id) or {}
             run_dir = self.fleet.root / "runs" / run.task_id / str(run.attempt)
             meter = read_json(run_dir / "meter.json") or {}
+            pane = self.pane_of(run) if run.state == "running" else None
+            usage = _usage_of(run.pid, procs, now) if run.state == "running" else _no_usage()
+            if pane and pane.get("pane_pid"):  # the coder lives under the tmux server
+                usage = _add_usage(usage, _usage_of(int(pane["pane_pid"]), procs, now))
             row = {
                 "agent": meta.get("branch") or run.task_id,
                 "task": run.task_id,
@@ -367,7 +410,8 @@ class Sessions:
                 "run": run.run_id,
                 "state": "running" if run.state == "running" else (run.outcome or "exited"),
                 "pid": run.pid,
-                **(_usage_of(run.pid, procs, now) if run.state == "running" else _no_usage()),
+                "tmux": pane["session"] if pane else None,
+                **usage,
                 "idle_s": _idle(run_dir, meter, now) if run.state == "running" else None,
                 "tokens": int(meter.get("tokens") or 0),
                 "cost_usd": float(meter.get("cost_usd") or 0.0),
@@ -393,6 +437,7 @@ class Sessions:
                 "run": f"{tid}.{last.name}" if last else None,
                 "state": meta["state"],
                 "pid": None,
+                "tmux": None,
                 **_no_usage(),
                 "idle_s": None,
                 "tokens": int((outcome or {}).get("tokens") or 0),
@@ -444,6 +489,7 @@ class Sessions:
                 encoding="utf-8",
             )
             tree[run.run_id] = [run.pid, *descendants(run.pid)] if run.pid else []
+            tree[run.run_id] += self.executor.pane_pids(run.run_id)
             self.executor.cancel(run.run_id, force=force)
         deadline = time.monotonic() + (wait_s if wait_s is not None else grace + 10)
         out = []
@@ -500,12 +546,24 @@ class Sessions:
                 kept.append(run)
         return kept
 
-    def attach_argv(self, ref: str) -> list[str]:
+    def attach_argv(self, ref: str, *, read_only: bool = False) -> list[str]:
+        """The command that attaches a terminal to the agent's tmux session."""
+        from .tmux import attach_argv
+
         task = self.find(ref)
-        raise InvalidTransition(
-            f"agent {ref} ({task.id}) runs headless, not in tmux (tmux mode is not built "
-            f"yet): `aof agent logs {ref} -f` follows its output"
-        )
+        run = self.live_run(task.id)
+        if run is None:
+            raise InvalidTransition(
+                f"agent {ref} ({task.id}) is not running ({task.state.value}): "
+                f"`aof agent logs {ref}` shows what its last run did"
+            )
+        pane = self.pane_of(run)
+        if pane is None:
+            raise InvalidTransition(
+                f"agent {ref} ({task.id}) runs headless, not in tmux (start agents with --tmux, "
+                f"or set runner.tmux: true): `aof agent logs {ref} -f` follows its output"
+            )
+        return attach_argv(pane["socket"], pane["session"], read_only=read_only)
 
 
 # --- worktrees ---------------------------------------------------------------------------------
@@ -620,6 +678,19 @@ def _usage_of(pid: int | None, table: dict[int, dict[str, Any]], now: float) -> 
         "mem_mb": round(rss / 2**20, 1),
         "elapsed_s": round(elapsed, 1),
         "procs": len(tree),
+    }
+
+
+def _add_usage(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    if a["cpu_pct"] is None:
+        return b
+    if b["cpu_pct"] is None:
+        return a
+    return {
+        "cpu_pct": round(a["cpu_pct"] + b["cpu_pct"], 1),
+        "mem_mb": round(a["mem_mb"] + b["mem_mb"], 1),
+        "elapsed_s": a["elapsed_s"],
+        "procs": a["procs"] + b["procs"],
     }
 
 

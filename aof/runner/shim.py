@@ -112,7 +112,9 @@ class Shim:
         self.started = time.monotonic()
         self.started_at = _utc()
         self.stop_reason: tuple[str, str] | None = None
-        self.child: subprocess.Popen[bytes] | None = None
+        self.child: Any = None  # subprocess.Popen, or a tmux Pane (tmux mode)
+        self.streams: list[tuple[Any, str, bool]] = []  # (stream, log file, is stderr)
+        self.reported: str | None = None  # tmux mode: the agent reported, so the pane ends
         self.fleet: Any = None
         self._meter_written = 0.0
 
@@ -147,6 +149,18 @@ class Shim:
         wt = self.spec.get("worktree")
         if wt:
             env.update(AOF_WORKTREE=cwd, AOF_BRANCH=wt["branch"])
+        pane = self.spec.get("tmux")
+        if pane:
+            from .tmux import Pane, PaneOutput
+
+            self.child = Pane(
+                self.run_dir, pane["socket"], pane["session"], self.spec["argv"], cwd, env
+            )
+            self.streams = [(PaneOutput(self.child), "stdout.log", False)]
+            self.events.write(
+                {"event": "process_start", "pid": self.child.pid, "cwd": cwd, "tmux": pane}
+            )
+            return
         self.child = subprocess.Popen(
             self.spec["argv"],
             cwd=cwd,
@@ -155,6 +169,10 @@ class Shim:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        self.streams = [
+            (self.child.stdout, "stdout.log", False),
+            (self.child.stderr, "stderr.log", True),
+        ]
         self.events.write({"event": "process_start", "pid": self.child.pid, "cwd": cwd})
 
     # --- while it runs -------------------------------------------------------------------
@@ -236,12 +254,7 @@ class Shim:
         assert self.child is not None
         child = self.child
         threads = [
-            threading.Thread(
-                target=self._pump, args=(child.stdout, "stdout.log", False), daemon=True
-            ),
-            threading.Thread(
-                target=self._pump, args=(child.stderr, "stderr.log", True), daemon=True
-            ),
+            threading.Thread(target=self._pump, args=stream, daemon=True) for stream in self.streams
         ]
         for t in threads:
             t.start()
@@ -249,8 +262,9 @@ class Shim:
         notify_s = float(self.limits.get("stuck_notify_s") or 0)
         kill_s = float(self.limits.get("stuck_kill_s") or 0)
         beat_every = max(min(ttl / 4, 60.0), 0.5)
-        last_beat = time.monotonic()
+        last_beat = last_look = time.monotonic()
         flagged = False
+        in_tmux = bool(self.spec.get("tmux"))
         while True:
             try:
                 code = child.wait(timeout=0.25)
@@ -258,7 +272,7 @@ class Shim:
             except subprocess.TimeoutExpired:
                 pass
             self._write_meter()
-            if self.stop_reason is not None:
+            if self.stop_reason is not None or self.reported is not None:
                 continue
             over = self._over_budget()
             if over:
@@ -274,9 +288,29 @@ class Shim:
             if time.monotonic() - last_beat >= beat_every:
                 last_beat = time.monotonic()
                 self._beat()
+            if in_tmux and time.monotonic() - last_look >= 1.0:
+                # An interactive coder waits at its prompt after the agent reported: the
+                # report ends the run (a headless coder exits by itself).
+                last_look = time.monotonic()
+                self._look_for_report()
         for t in threads:
             t.join(timeout=5)
         return int(code)
+
+    def _look_for_report(self) -> bool:
+        """Has the agent reported (its task left in-progress)? In tmux mode that ends the
+        run: an interactive coder would wait at its prompt (a headless one exits)."""
+        from ..task import State
+
+        state = self._fleet().tasks.states_of([self.task_id]).get(self.task_id)
+        if state is None or state == State.IN_PROGRESS:
+            return False
+        if self.spec.get("tmux") and self.reported is None:
+            self.reported = f"the agent reported (task {state.value}); its tmux session closed"
+            self.events.write({"event": "reported", "state": state.value})
+            grace = float(self.limits.get("kill_grace_s") or 5)
+            threading.Thread(target=kill_tree, args=(self.child.pid, grace), daemon=True).start()
+        return True
 
     def _beat(self) -> None:
         from ..errors import AofError, LeaseError, NotFound
@@ -284,7 +318,8 @@ class Shim:
         try:
             self._fleet().heartbeat(self.task_id, self.token)
         except (LeaseError, NotFound) as exc:
-            self.stop("lost-lease", str(exc))
+            if not self._look_for_report():  # reported: the lease went with the report
+                self.stop("lost-lease", str(exc))
         except AofError as exc:
             self.events.write({"event": "runner_error", "message": f"heartbeat: {exc}"})
 
@@ -311,6 +346,8 @@ class Shim:
     def outcome(self, code: int | None) -> tuple[str, str]:
         if self.stop_reason is not None:
             return self.stop_reason
+        if self.reported is not None:
+            return "exited", self.reported
         killed = self.run_dir / "kill.json"
         if killed.exists():
             with contextlib.suppress(OSError, ValueError):
@@ -400,6 +437,8 @@ class Shim:
         else:
             code = self.supervise()
             outcome, reason = self.outcome(code)
+        if self.spec.get("tmux") and self.child is not None:
+            self.child.close()
         self._write_meter(final=True)
         result = self.settle(code, outcome, reason)
         self.events.write({"event": "runner_end", **result})

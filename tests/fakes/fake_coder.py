@@ -5,7 +5,10 @@ and reports through the aof CLI like an agent. Installed as ``claude``, ``codex`
 
 - ``complete`` (default): edit, commit, ``aof task complete``;
 - ``silent``: edit and commit, then exit 0 without reporting;
-- ``limit``: replay the usage-limit transcript and exit 1.
+- ``limit``: replay the usage-limit transcript and exit 1;
+- ``interactive``: like a coder in a terminal (tmux mode): print a prompt and wait for
+  typed lines (each is logged); ``finish`` makes it edit, commit and report, after which it
+  waits at its prompt like a real one, for its supervisor to close the session.
 
 Every run appends its argv to ``$FAKE_LOG`` (if set), so tests can check the flags.
 """
@@ -28,6 +31,8 @@ def main() -> int:
         with open(os.environ["FAKE_LOG"], "a") as f:
             call = {"coder": name, "argv": args, "cwd": os.getcwd(), "files": os.listdir()}
             f.write(json.dumps(call) + "\n")
+    if mode == "interactive":
+        return interactive(name)
     recording = HERE / f"{name}-limit.jsonl" if mode == "limit" else next(HERE.glob(f"{name}.*"))
     reset = str(int(time.time()) + 3600)  # the recorded reset time, moved to an hour ahead
     for line in recording.read_text().splitlines():
@@ -35,16 +40,39 @@ def main() -> int:
         time.sleep(0.01)
     if mode == "limit":
         return 1
+    commit(name)
+    if mode == "silent":
+        return 0
+    return report(name)
+
+
+def commit(name: str) -> None:
     Path("hello.txt").write_text(f"hello from {name}\n")
     ident = ["-c", f"user.name=fake {name}", "-c", "user.email=fake@example.com"]
     subprocess.run(["git", *ident, "add", "hello.txt"], check=True)
     subprocess.run(["git", *ident, "commit", "-qm", f"{name}: hello"], check=True)
-    if mode == "silent":
-        return 0
+
+
+def report(name: str) -> int:
     done = subprocess.run(
         [sys.executable, "-m", "aof", "task", "complete", "--summary", f"{name} wrote hello.txt"]
     )
     return done.returncode
+
+
+def interactive(name: str) -> int:
+    print(f"fake {name} ready (tty: {sys.stdin.isatty()})", flush=True)
+    for line in sys.stdin:
+        typed = line.strip()
+        if os.environ.get("FAKE_LOG"):
+            with open(os.environ["FAKE_LOG"], "a") as f:
+                f.write(json.dumps({"coder": name, "typed": typed}) + "\n")
+        print(f"> {typed}", flush=True)
+        if typed == "finish":
+            commit(name)
+            report(name)
+            print("done; waiting for more", flush=True)
+    return 0
 
 
 if __name__ == "__main__":
