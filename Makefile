@@ -33,10 +33,12 @@ lint: $(STAMP) ## ruff, mypy, and the CLI reference check
 	$(BIN)/mypy
 	$(BIN)/python scripts/gen_cli_docs.py --check
 	$(BIN)/python scripts/gen_schemas.py --check
+	$(BIN)/python scripts/gen_mcp_docs.py --check
 
-docs: $(STAMP) ## Regenerate docs/cli.md from --help and the registry schemas from their specs
+docs: $(STAMP) ## Regenerate docs/cli.md, docs/mcp-tools.md and the registry schemas
 	$(BIN)/python scripts/gen_cli_docs.py
 	$(BIN)/python scripts/gen_schemas.py
+	$(BIN)/python scripts/gen_mcp_docs.py
 
 bench: $(STAMP) ## Run the benchmarks (writes bench/results/)
 	$(BIN)/python bench/run.py

@@ -113,6 +113,39 @@ class AuditLog:
             return []
         return sorted(self.dir.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9].jsonl"))
 
+    def query(
+        self,
+        *,
+        task: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        text: str | None = None,
+        limit: int = 0,
+    ) -> list[dict[str, Any]]:
+        """Records matching every filter given, oldest first; then the most recent ``limit``
+        (0: all). ``task`` is an id prefix, ``actor`` ``KIND:NAME`` or ``NAME``, ``since`` and
+        ``until`` ISO times in aof's form, ``text`` a case-insensitive substring of the JSON."""
+        out = []
+        needle = text.lower() if text else None
+        for rec in self.records():
+            entity = rec.get("entity") or {}
+            if task and not str(entity.get("id", "")).startswith(task):
+                continue
+            who = rec.get("actor") or {}
+            if actor and actor not in (f"{who.get('kind')}:{who.get('id')}", who.get("id")):
+                continue
+            if action and rec.get("action") != action:
+                continue
+            ts = str(rec.get("ts", ""))
+            if (since and ts < since) or (until and ts > until):
+                continue
+            if needle and needle not in json.dumps(rec, ensure_ascii=False).lower():
+                continue
+            out.append(rec)
+        return out[-limit:] if limit else out
+
     def records(self, problems: list[str] | None = None) -> Iterator[dict[str, Any]]:
         """Every readable record, oldest first; unreadable lines go to ``problems``."""
         for path in self.files():

@@ -251,10 +251,19 @@ class Lifecycle(FleetBase):
             ref, "released", State.READY, mutate, allowed_from=[State.IN_PROGRESS], reason=reason
         )
 
-    def complete(self, ref: str, *, token: str | None, summary: str) -> Task:
-        """Report an in-progress task done: to review if its workflow has gates, else done."""
+    def complete(
+        self, ref: str, *, token: str | None, summary: str, outputs: Sequence[str] = ()
+    ) -> Task:
+        """Report an in-progress task done: to review if its workflow has gates, else done.
+        ``outputs`` (files, branches, links the work produced) are listed with the summary."""
         if not summary or not summary.strip():
             raise ValidationError("summary: a completion needs a summary of what was done")
+        listed = [str(o).strip() for o in outputs if str(o).strip()]
+        if any("\n" in o for o in listed):
+            raise ValidationError("outputs: one line each (a path, branch or link)")
+        text = summary.strip()
+        if listed:
+            text += "\n\nOutputs:\n\n" + "\n".join(f"- {o}" for o in listed)
         gates = self._gates_of(self.tasks.load(ref))
         target = State.REVIEW if gates else State.DONE
 
@@ -268,9 +277,7 @@ class Lifecycle(FleetBase):
                     "history": meta.get("gate", {}).get("history", []),
                 }
             return append_section(
-                task.body,
-                "Completion Summary",
-                f"{summary.strip()}\n\n_{self._now()} {self.actor}_",
+                task.body, "Completion Summary", f"{text}\n\n_{self._now()} {self.actor}_"
             )
 
         return self._change(

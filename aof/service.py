@@ -32,6 +32,7 @@ from .store.tasks import TaskStore, check_card
 from .task import (
     PRIORITY_RANK,
     STATES,
+    TERMINAL,
     TRANSITIONS,
     State,
     Task,
@@ -183,6 +184,21 @@ class FleetBase:
             )
         )
         return out
+
+    def board(
+        self, *, team: str | None = None, problems: list[str] | None = None
+    ) -> dict[str, Any]:
+        """``{"counts": {state: n}, "columns": {open state: [task summary, ...]}}`` (of one
+        team's tasks with ``team``)."""
+        counts = {s.value: 0 for s in STATES}
+        columns: dict[str, list[dict[str, Any]]] = {
+            s.value: [] for s in STATES if s not in TERMINAL
+        }
+        for r in self.list_tasks(team=team, problems=problems):
+            counts[r["state"]] += 1
+            if r["state"] in columns:
+                columns[r["state"]].append(r)
+        return {"counts": counts, "columns": columns}
 
     def task_json(self, task: Task, *, body: bool = True) -> dict[str, Any]:
         """The stable JSON shape of one task (docs/cli.md, "JSON shapes")."""

@@ -421,6 +421,49 @@ def bench_agents(repeat: int, tmp: Path) -> dict[str, Any]:
     return out
 
 
+def bench_mcp(repeat: int, tmp: Path, n: int = 10000) -> dict[str, Any]:
+    """`aof mcp serve` over stdio on a root of ``n`` tasks: spawn to initialized (the
+    official client's handshake done), and the median `tools/call` of a task lookup."""
+    import asyncio
+
+    from mcp import Client, StdioServerParameters
+
+    root = build_root(tmp / f"mcp-{n}", n)
+    lookup = next((root / "tasks" / "done").iterdir()).name.split("-benchmark")[0]
+    params = StdioServerParameters(command=AOF, args=["--root", str(root), "mcp", "serve"], env=ENV)
+
+    async def once() -> tuple[float, list[float], list[float]]:
+        start = time.perf_counter()
+        async with Client(params) as c:
+            ready = time.perf_counter() - start
+            await c.call_tool("aof_task", {"task": lookup})  # warm the caches once
+            calls, boards = [], []
+            for _ in range(200):
+                t = time.perf_counter()
+                r = await c.call_tool("aof_task", {"task": lookup})
+                calls.append(time.perf_counter() - t)
+                assert not r.is_error, r.content
+            for _ in range(20):
+                t = time.perf_counter()
+                await c.call_tool("aof_board", {"limit": 20})
+                boards.append(time.perf_counter() - t)
+        return ready, calls, boards
+
+    readies, calls, boards = [], [], []
+    for _ in range(max(3, repeat // 3)):
+        ready, c, b = asyncio.run(once())
+        readies.append(ready)
+        calls.extend(c)
+        boards.extend(b)
+    return {
+        "tasks": n,
+        "ready_ms": median_ms(readies),
+        "task_lookup_ms": median_ms(calls),
+        "task_lookup_p95_ms": round(sorted(calls)[int(len(calls) * 0.95)] * 1000, 2),
+        "board_ms": median_ms(boards),
+    }
+
+
 def import_times() -> dict[str, float]:
     out = {}
     for label, code in [
@@ -429,6 +472,7 @@ def import_times() -> dict[str, float]:
         ("import aof.cli", "import aof.cli"),
         ("import git (GitPython)", "import git"),
         ("import ruamel.yaml", "import ruamel.yaml"),
+        ("import mcp.server.mcpserver", "import mcp.server.mcpserver"),
     ]:
         samples = []
         for _ in range(7):
@@ -441,6 +485,10 @@ def import_times() -> dict[str, float]:
 
 def main() -> None:
     quick = "--quick" in sys.argv
+    if "--mcp" in sys.argv:  # only the MCP server's figures
+        with tempfile.TemporaryDirectory(prefix="aof-bench-") as d:
+            print(json.dumps({"mcp": bench_mcp(15, Path(d))}, indent=2))
+        return
     if "--agents" in sys.argv:  # only the agent runner's figures
         with tempfile.TemporaryDirectory(prefix="aof-bench-") as d:
             print(json.dumps({"agents": bench_agents(15, Path(d))}, indent=2))
@@ -473,6 +521,9 @@ def main() -> None:
         print("agent runner:", flush=True)
         results["agents"] = bench_agents(repeat, tmp)
         print(f"  {results['agents']}", flush=True)
+        print("MCP server (stdio, 10,000 tasks):", flush=True)
+        results["mcp"] = bench_mcp(repeat, tmp, 1000 if quick else 10000)
+        print(f"  {results['mcp']}", flush=True)
         results["imports_ms"] = import_times()
         print(f"  imports: {results['imports_ms']}", flush=True)
     results["machine"] = {

@@ -174,6 +174,8 @@ def test_bash_completion_script_is_generated(aof_bin: str) -> None:
         ["board"],
         ["task", "create", "x"],
         ["audit", "list"],
+        ["--help"],
+        ["mcp", "serve", "--help"],
     ],
 )
 def test_cli_does_not_import_heavy_modules(run: Cli, args: list[str]) -> None:

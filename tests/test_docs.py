@@ -19,6 +19,16 @@ def test_cli_reference_is_up_to_date() -> None:
     assert out.returncode == 0, out.stderr
 
 
+def test_mcp_tool_reference_is_up_to_date() -> None:
+    out = subprocess.run(
+        [sys.executable, "scripts/gen_mcp_docs.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+
+
 def test_readme_has_exactly_the_two_setup_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme

@@ -40,6 +40,7 @@ LAZY_COMMANDS = {
     "snapshot": "fleetcmd:snapshot_group",
     "daemon": "daemon:daemon_group",
     "reconcile": "daemon:reconcile_cmd",
+    "mcp": "mcpcmd:mcp_group",
 }
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from ..task import STATES, TERMINAL
 from . import Env, emit, iso_at, json_option, pass_env
 from .task import complete_task_ids
 
@@ -46,19 +45,13 @@ def board(env: Env, as_json: bool) -> None:
     Example:
       aof board
     """
-    fleet = env.fleet()
     problems: list[str] = []
-    rows = fleet.list_tasks(problems=problems)
-    counts = {s.value: 0 for s in STATES}
-    columns: dict[str, list[dict[str, Any]]] = {s.value: [] for s in STATES if s not in TERMINAL}
-    for r in rows:
-        counts[r["state"]] += 1
-        if r["state"] in columns:
-            columns[r["state"]].append(r)
+    data = env.fleet().board(problems=problems)
+    counts, columns = data["counts"], data["columns"]
     for msg in problems:
         click.echo(f"warning: {msg}", err=True)
     if as_json:
-        emit({"counts": counts, "columns": columns}, True)
+        emit(data, True)
         return
     click.echo("  ".join(f"{s}: {n}" for s, n in counts.items()))
     for state, items in columns.items():
@@ -123,40 +116,6 @@ def lint(env: Env, as_json: bool) -> None:
         raise SystemExit(1)
 
 
-def _filter_records(
-    fleet: Any,
-    task: str | None,
-    actor: str | None,
-    action: str | None,
-    since: str | None,
-    until: str | None,
-    text: str | None,
-) -> list[dict[str, Any]]:
-    import json
-
-    from ..task import check_ref
-
-    lo, hi = iso_at(since, "--since"), iso_at(until, "--until")
-    prefix = check_ref(task) if task else None
-    out = []
-    for rec in fleet.audit.records():
-        entity = rec.get("entity") or {}
-        if prefix and not str(entity.get("id", "")).startswith(prefix):
-            continue
-        who = rec.get("actor") or {}
-        if actor and actor not in (f"{who.get('kind')}:{who.get('id')}", who.get("id")):
-            continue
-        if action and rec.get("action") != action:
-            continue
-        ts = str(rec.get("ts", ""))
-        if (lo and ts < lo) or (hi and ts > hi):
-            continue
-        if text and text.lower() not in json.dumps(rec, ensure_ascii=False).lower():
-            continue
-        out.append(rec)
-    return out
-
-
 def _render_record(rec: dict[str, Any]) -> str:
     who = rec.get("actor") or {}
     entity = rec.get("entity") or {}
@@ -184,8 +143,17 @@ def _show_records(
     as_json: bool,
 ) -> None:
     """Filter first, then keep the most recent ``limit``, then print."""
-    recs = _filter_records(env.fleet(), task, who, action, since, until, text)
-    recs = recs[-limit:] if limit else recs
+    from ..task import check_ref
+
+    recs = env.fleet().audit.query(
+        task=check_ref(task) if task else None,
+        actor=who,
+        action=action,
+        since=iso_at(since, "--since"),
+        until=iso_at(until, "--until"),
+        text=text,
+        limit=limit,
+    )
     emit(recs, as_json, "\n".join(_render_record(r) for r in recs) or "no records")
 
 
@@ -289,7 +257,7 @@ def history(env: Env, ref: str, as_json: bool) -> None:
         tid = fleet.tasks.locate(ref).id
     except NotFound:
         tid = check_ref(ref)  # a task that no longer exists still has its history
-    recs = _filter_records(fleet, tid, None, None, None, None, None)
+    recs = fleet.audit.query(task=tid)
     recs = [r for r in recs if (r.get("entity") or {}).get("id") == tid]
     if not recs:
         raise NotFound(f"no task or audit records for {tid!r}")

@@ -406,16 +406,27 @@ def release(env: Env, ref: str, token: str | None, reason: str | None, as_json: 
 @task_arg(envvar=True)
 @token_option
 @click.option("--summary", required=True, help="What was done (appended to the task body).")
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="PATH",
+    help="A file, branch or link the work produced (repeat); listed with the summary.",
+)
 @json_option
 @pass_env
-def complete(env: Env, ref: str, token: str | None, summary: str, as_json: bool) -> None:
+def complete(
+    env: Env, ref: str, token: str | None, summary: str, outputs: tuple[str, ...], as_json: bool
+) -> None:
     """Report an in-progress task done (to review if its workflow has gates).
 
     \b
     Example:
-      aof task complete t-3kf9 --token 4-abcd1234 --summary "Added the limiter and tests"
+      aof task complete t-3kf9 --token 4-abcd1234 --summary "Added the limiter and tests" \\
+          --output src/limiter.py
     """
-    out_task(env, env.fleet().complete(ref, token=token, summary=summary), as_json, "completed")
+    done = env.fleet().complete(ref, token=token, summary=summary, outputs=outputs)
+    out_task(env, done, as_json, "completed")
 
 
 @task.command()

@@ -1,0 +1,196 @@
+"""The agent profile: find work, claim it, keep the lease, report, ask, hand off.
+
+Task and token arguments are optional: they default to the caller's last claim through
+this server, else to ``AOF_TASK_ID`` / ``AOF_LEASE_TOKEN`` of the environment aof's runner
+gives its agents (aof.mcp.callers).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from pydantic import Field
+
+from .shapes import Beat, Board, Claimed, Next, TaskRef, TaskView, row
+
+if TYPE_CHECKING:
+    from .callers import Caller
+    from .server import Tools
+
+TaskArg = Annotated[str | None, Field(description="Task id (default: your claimed task)")]
+TokenArg = Annotated[str | None, Field(description="Lease token (default: your claim's)")]
+Priority = Literal["critical", "high", "normal", "low"]
+
+
+def register(t: Tools) -> None:
+    def ref(task: Any) -> TaskRef:
+        return TaskRef(id=task.id, title=task.title, state=task.state.value, path=t.rel(task))
+
+    @t.tool(read_only=True)
+    def aof_next(
+        ctx: Context,
+        agent: Annotated[str | None, Field(description="Agent name (default: you)")] = None,
+    ) -> Next:
+        """The task the scheduler would give you next (nothing is claimed)."""
+
+        def run(fleet: Any, caller: Caller) -> Next:
+            found = fleet.next_task(agent or t.agent_name(caller))
+            task = found["task"]
+            return Next(task=row(task) if task else None, reason=found["reason"])
+
+        return t.call(ctx, run)
+
+    @t.tool()
+    def aof_claim(
+        ctx: Context,
+        task: Annotated[str | None, Field(description="Task id (default: your next task)")] = None,
+    ) -> Claimed:
+        """Claim a ready task (or your next one). Keep the returned token: complete needs it."""
+
+        def run(fleet: Any, caller: Caller) -> Claimed:
+            from ..errors import NotFound
+
+            name = t.agent_name(caller)
+            if task is None:
+                found = fleet.next_task(name, claim=True)
+                if found["task"] is None:
+                    raise NotFound(found["reason"])
+                claimed = fleet.get_task(found["task"]["id"])
+            else:
+                claimed = fleet.claim(task, name)
+            lease = claimed.lease or {}
+            t.callers.remember_claim(caller, claimed.id, str(lease["token"]))
+            summary = fleet.task_json(claimed, body=False)
+            return Claimed(task=row(summary), token=lease["token"], expires=lease["expires"])
+
+        return t.call(ctx, run)
+
+    @t.tool(idempotent=True)
+    def aof_heartbeat(ctx: Context, task: TaskArg = None, token: TokenArg = None) -> Beat:
+        """Renew your lease on a task you are working on."""
+
+        def run(fleet: Any, caller: Caller) -> Beat:
+            tid, tok = t.callers.task_and_token(caller, task, token)
+            if tok is None:
+                from ..errors import LeaseError
+
+                raise LeaseError(f"task {tid}: a heartbeat needs the lease token")
+            beat = fleet.heartbeat(tid, tok)
+            return Beat(id=beat["id"], expires=beat["expires"])
+
+        return t.call(ctx, run)
+
+    @t.tool()
+    def aof_progress(
+        ctx: Context,
+        note: Annotated[str, Field(description="What you did or found")],
+        task: TaskArg = None,
+        token: TokenArg = None,
+    ) -> TaskRef:
+        """Add a line to the task's work log (also renews your lease)."""
+
+        def run(fleet: Any, caller: Caller) -> TaskRef:
+            tid, tok = t.callers.task_and_token(caller, task, token)
+            return ref(fleet.progress(tid, note=note, token=tok))
+
+        return t.call(ctx, run)
+
+    @t.tool()
+    def aof_complete(
+        ctx: Context,
+        summary: Annotated[str, Field(description="What was done")],
+        outputs: Annotated[list[str], Field(description="Files, branches or links produced")] = [],  # noqa: B006 (pydantic copies defaults)
+        task: TaskArg = None,
+        token: TokenArg = None,
+    ) -> TaskRef:
+        """Report your task done (to review if its workflow has gates)."""
+
+        def run(fleet: Any, caller: Caller) -> TaskRef:
+            tid, tok = t.callers.task_and_token(caller, task, token)
+            return ref(fleet.complete(tid, token=tok, summary=summary, outputs=outputs))
+
+        return t.call(ctx, run)
+
+    @t.tool()
+    def aof_ask(
+        ctx: Context,
+        question: Annotated[str, Field(description="What a person must answer")],
+        task: TaskArg = None,
+        token: TokenArg = None,
+    ) -> TaskRef:
+        """Block your task on a question; you are started again with the answer."""
+
+        def run(fleet: Any, caller: Caller) -> TaskRef:
+            tid, tok = t.callers.task_and_token(caller, task, token)
+            return ref(fleet.block(tid, question=question, token=tok))
+
+        return t.call(ctx, run)
+
+    @t.tool()
+    def aof_create(
+        ctx: Context,
+        title: str,
+        body: Annotated[str | None, Field(description="Markdown: objective, criteria")] = None,
+        priority: Priority | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        parent: Annotated[str | None, Field(description="Parent task id (a hand-off)")] = None,
+        depends_on: list[str] = [],  # noqa: B006
+        labels: list[str] = [],  # noqa: B006
+        agent: Annotated[str | None, Field(description="Route to this agent")] = None,
+        ready: Annotated[bool, Field(description="Ready now, not backlog")] = False,
+    ) -> TaskRef:
+        """Create a task, or hand off a child task of yours (parent, depends_on, agent)."""
+
+        def run(fleet: Any, caller: Caller) -> TaskRef:
+            created = fleet.create_task(
+                title,
+                priority=priority,
+                team=team,
+                project=project,
+                depends_on=depends_on,
+                labels=labels,
+                parent=parent,
+                body=body,
+                ready=ready,
+                fields={"routing": {"agent": agent}} if agent else None,
+            )
+            return ref(created)
+
+        return t.call(ctx, run)
+
+    @t.tool(read_only=True)
+    def aof_task(ctx: Context, task: Annotated[str, Field(description="Task id")]) -> TaskView:
+        """One task: its frontmatter and Markdown body."""
+
+        def run(fleet: Any, caller: Caller) -> TaskView:
+            found = fleet.get_task(task)
+            return TaskView(
+                id=found.id,
+                title=found.title,
+                state=found.state.value,
+                path=t.rel(found),
+                meta=found.meta,
+                body=found.body,
+            )
+
+        return t.call(ctx, run)
+
+    @t.tool(read_only=True)
+    def aof_board(
+        ctx: Context,
+        team: str | None = None,
+        limit: Annotated[int, Field(ge=0, description="Tasks per column (0: all)")] = 20,
+    ) -> Board:
+        """Task counts by state and the open tasks in each column, most urgent first."""
+
+        def run(fleet: Any, caller: Caller) -> Board:
+            data = fleet.board(team=team)
+            columns = {
+                state: [row(r) for r in (rows[:limit] if limit else rows)]
+                for state, rows in data["columns"].items()
+            }
+            return Board(counts=data["counts"], columns=columns)
+
+        return t.call(ctx, run)

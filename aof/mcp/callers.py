@@ -1,0 +1,127 @@
+"""Who is calling a tool, and the fleet object that acts for them.
+
+Over stdio the caller is the process that started the server: its actor is ``--actor`` or
+``AOF_ACTOR``, and an agent started by aof's runner also has ``AOF_TASK_ID`` and
+``AOF_LEASE_TOKEN``, which are the default task and fencing token of its tools. Over HTTP
+the caller is whoever holds the bearer token: each token maps to an actor (``--token
+SECRET=agent:coder-1``), and the server's environment says nothing about them.
+
+Every call's changes are audited and committed with the caller's actor. A claim made
+through the server becomes that actor's default task and token, so an agent can claim,
+report progress and complete without repeating them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..audit import Actor
+from ..errors import LeaseError, ValidationError
+
+
+@dataclass
+class Caller:
+    actor: Actor
+    task: str | None = None  # default task of the task tools
+    token: str | None = None  # default fencing token
+
+
+class Callers:
+    """The server's callers and one :class:`aof.Fleet` per actor (rebuilt when aof.yaml
+    changes, so a long-running server never acts on a stale configuration)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        actor: str,
+        env: Mapping[str, str],
+        tokens: Mapping[str, str] | None = None,
+        clock: Any = None,
+        ids: Any = None,
+    ) -> None:
+        self.root = root
+        self.local = Caller(
+            Actor.parse(actor), env.get("AOF_TASK_ID") or None, env.get("AOF_LEASE_TOKEN") or None
+        )
+        # bearer token -> actor; None: stdio (everyone is the local caller)
+        self.tokens = {k: Actor.parse(v) for k, v in tokens.items()} if tokens is not None else None
+        self.clock, self.ids = clock, ids
+        self.claims: dict[str, tuple[str, str]] = {}  # actor -> (task, token) claimed here
+        self._fleets: dict[str, Any] = {}
+        self._config_stamp: int | None = None
+        # One tool call at a time per server: the fleet object's caches are not shared
+        # across threads, and another process is kept out by the fleet's file locks anyway.
+        self.lock = threading.RLock()
+
+    def caller(self, headers: Mapping[str, str] | None) -> Caller:
+        """The caller of one request (``headers``: its HTTP headers; None over stdio)."""
+        if self.tokens is None:
+            return self.local
+        actor = self.actor_for(bearer(headers))
+        if actor is None:  # the HTTP layer refused it already; never act unauthenticated
+            raise LeaseError("unauthenticated: a bearer token is required")
+        return Caller(actor)
+
+    def actor_for(self, secret: str | None) -> Actor | None:
+        if secret is None or self.tokens is None:
+            return None
+        for known, actor in self.tokens.items():
+            if hmac.compare_digest(known.encode(), secret.encode()):
+                return actor
+        return None
+
+    def fleet(self, caller: Caller) -> Any:
+        from ..fleet import Fleet
+
+        try:
+            stamp = (self.root / "aof.yaml").stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        if stamp != self._config_stamp:
+            self._fleets.clear()
+            self._config_stamp = stamp
+        key = str(caller.actor)
+        if key not in self._fleets:
+            kwargs = {k: v for k, v in (("clock", self.clock), ("ids", self.ids)) if v is not None}
+            self._fleets[key] = Fleet(self.root, actor=caller.actor, **kwargs)
+        return self._fleets[key]
+
+    def task_and_token(
+        self, caller: Caller, task: str | None, token: str | None
+    ) -> tuple[str, str | None]:
+        """The task a task tool acts on and the token it presents: the arguments, else
+        the caller's last claim through this server, else its environment."""
+        claimed = self.claims.get(str(caller.actor))
+        if task is None:
+            if claimed is not None:
+                task, token = claimed[0], token or claimed[1]
+            elif caller.task is not None:
+                task, token = caller.task, token or caller.token
+            else:
+                raise ValidationError(
+                    "task: name the task (no task claimed through this server, and no "
+                    "AOF_TASK_ID in its environment)"
+                )
+        elif token is None:
+            if claimed is not None and claimed[0] == task:
+                token = claimed[1]
+            elif caller.task == task:
+                token = caller.token
+        return task, token
+
+    def remember_claim(self, caller: Caller, task: str, token: str) -> None:
+        self.claims[str(caller.actor)] = (task, token)
+
+
+def bearer(headers: Mapping[str, str] | None) -> str | None:
+    if not headers:
+        return None
+    value = headers.get("authorization") or headers.get("Authorization") or ""
+    scheme, _, secret = value.partition(" ")
+    return secret.strip() or None if scheme.lower() == "bearer" else None

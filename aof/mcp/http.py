@@ -1,0 +1,86 @@
+"""Streamable HTTP for the MCP server: ``/mcp``, behind a bearer token.
+
+Every HTTP request must carry ``Authorization: Bearer <token>`` for one of the server's
+tokens (compared in constant time); anything else gets 401 before the MCP layer sees it.
+The token also says who is calling (aof.mcp.callers). On loopback the SDK also refuses
+requests whose Host or Origin is not local (DNS rebinding).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from .callers import Callers, bearer
+
+Scope = MutableMapping[str, Any]
+ASGI = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Any]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def new_token() -> str:
+    return "aof_" + secrets.token_urlsafe(24)
+
+
+def parse_tokens(values: list[str], default_actor: str) -> dict[str, str]:
+    """``--token SECRET`` or ``--token SECRET=KIND:NAME`` values as {secret: actor}."""
+    from ..audit import Actor
+    from ..errors import ValidationError
+
+    out: dict[str, str] = {}
+    for value in values:
+        secret, sep, actor = value.partition("=")
+        secret = secret.strip()
+        if len(secret) < 16:
+            raise ValidationError(
+                f"--token: {secret[:4]}...: a token needs at least 16 characters (one is "
+                "generated when none is given)"
+            )
+        out[secret] = str(Actor.parse(actor.strip())) if sep else default_actor
+    return out
+
+
+class BearerAuth:
+    """ASGI middleware: 401 unless the request carries one of the tokens."""
+
+    def __init__(self, app: ASGI, callers: Callers) -> None:
+        self.app, self.callers = app, callers
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            raw = scope["headers"]
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw}
+            if self.callers.actor_for(bearer(headers)) is None:
+                body = json.dumps(
+                    {"error": "unauthorized", "message": "a valid bearer token is required"}
+                ).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"www-authenticate", b'Bearer realm="aof"'),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def serve(server: Any, callers: Callers, host: str, port: int) -> None:
+    """Serve ``server`` at ``http://host:port/mcp`` until interrupted."""
+    import uvicorn
+
+    app = BearerAuth(server.streamable_http_app(host=host), callers)
+    if host not in LOOPBACK:
+        sys.stderr.write(
+            f"aof mcp: listening on {host}, not loopback: put TLS in front of it (bearer "
+            "tokens travel in clear text over plain HTTP)\n"
+        )
+    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")

@@ -1,0 +1,152 @@
+"""The operator profile: the registry (teams, projects, hosts, schedules, agents), the fleet
+overview, the plan and why, reconcile (preview and apply), and the audit trail.
+
+The registry is four tools over a ``kind`` argument rather than twenty: the same verbs
+and the same validation as ``aof <kind> list|get|create|update``, at a fifth of the schema.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from mcp.server.mcpserver import Context
+from pydantic import Field
+
+from .shapes import Data, Items, Record, Why
+
+if TYPE_CHECKING:
+    from .callers import Caller
+    from .server import Tools
+
+Kind = Annotated[
+    Literal["team", "project", "host", "schedule", "agent"], Field(description="Registry kind")
+]
+Fields = Annotated[
+    dict[str, Any], Field(description="Field values as in the card's frontmatter (docs)")
+]
+
+
+def register(t: Tools) -> None:
+    def record(fleet: Any, entry: Any) -> Record:
+        return Record(
+            kind=entry.noun.name,
+            slug=entry.slug,
+            path=fleet.registry.rel(entry.path),
+            fields=dict(entry.meta),
+        )
+
+    @t.tool(read_only=True)
+    def aof_registry_list(
+        ctx: Context,
+        kind: Kind,
+        team: Annotated[str | None, Field(description="Only this team's")] = None,
+    ) -> Items:
+        """Every team, project, host, schedule or agent card, sorted by slug."""
+
+        def run(fleet: Any, caller: Caller) -> Items:
+            rows = fleet.registry.rows(kind)
+            return Items(items=[r for r in rows if team is None or r.get("team") == team])
+
+        return t.call(ctx, run)
+
+    @t.tool(read_only=True)
+    def aof_registry_get(ctx: Context, kind: Kind, slug: str) -> Record:
+        """One registry card."""
+        return t.call(ctx, lambda fleet, caller: record(fleet, fleet.registry.get(kind, slug)))
+
+    @t.tool()
+    def aof_registry_create(ctx: Context, kind: Kind, slug: str, fields: Fields) -> Record:
+        """Create a registry card (validated; unknown references refused)."""
+
+        def run(fleet: Any, caller: Caller) -> Record:
+            return record(fleet, fleet.registry.create(kind, slug, dict(fields)))
+
+        return t.call(ctx, run)
+
+    @t.tool(idempotent=True)
+    def aof_registry_update(ctx: Context, kind: Kind, slug: str, fields: Fields) -> Record:
+        """Set fields of a registry card (null removes one; "slug" renames)."""
+
+        def run(fleet: Any, caller: Caller) -> Record:
+            return record(fleet, fleet.registry.update(kind, slug, dict(fields)))
+
+        return t.call(ctx, run)
+
+    @t.tool(read_only=True)
+    def aof_overview(ctx: Context, team: str | None = None) -> Data:
+        """Fleet overview: teams, desired state and why, work by state, hosts, recent audit."""
+
+        def run(fleet: Any, caller: Caller) -> Data:
+            from ..overview import overview
+
+            return Data(data=overview(fleet, team=team))
+
+        return t.call(ctx, run)
+
+    @t.tool(read_only=True)
+    def aof_plan(ctx: Context) -> Data:
+        """What the scheduler would do now: dispatches in order, and why the rest wait."""
+        return t.call(ctx, lambda fleet, caller: Data(data=fleet.plan()))
+
+    @t.tool(read_only=True)
+    def aof_why(ctx: Context, task: str) -> Why:
+        """Why a task is (or is not) being dispatched."""
+        return t.call(ctx, lambda fleet, caller: Why(task=task, why=fleet.why(task)))
+
+    @t.tool(idempotent=True, open_world=True)
+    def aof_reconcile(
+        ctx: Context,
+        apply: Annotated[bool, Field(description="Carry out the actions")] = False,
+        team: str | None = None,
+    ) -> Data:
+        """Each project's desired vs observed state and the fix; apply=true starts, stops,
+        pauses or resumes for real (each action audited)."""
+
+        def run(fleet: Any, caller: Caller) -> Data:
+            from ..clock import format_time
+            from ..reconcile import apply as do_apply
+            from ..reconcile import evaluate
+
+            if team is not None:
+                fleet.registry.get("team", team)
+            rows = evaluate(fleet, team=team)
+            if apply:
+                rows = do_apply(fleet, rows)
+            return Data(
+                data={
+                    "at": format_time(fleet.clock.now()),
+                    "applied": apply,
+                    "rows": [r.to_json() for r in rows],
+                }
+            )
+
+        return t.call(ctx, run)
+
+    @t.tool(read_only=True)
+    def aof_audit(
+        ctx: Context,
+        task: Annotated[str | None, Field(description="Task id or prefix")] = None,
+        actor: Annotated[str | None, Field(description="KIND:NAME or NAME")] = None,
+        action: str | None = None,
+        since: Annotated[str | None, Field(description="ISO time")] = None,
+        text: str | None = None,
+        limit: Annotated[int, Field(ge=0, description="Most recent N (0: all)")] = 50,
+    ) -> Items:
+        """Audit records, oldest first, after filtering."""
+
+        def run(fleet: Any, caller: Caller) -> Items:
+            from ..clock import format_time, parse_time
+            from ..errors import ValidationError
+
+            lo = None
+            if since:
+                try:
+                    lo = format_time(parse_time(since))
+                except ValueError:
+                    raise ValidationError(f"since: {since!r} is not an ISO 8601 time") from None
+            recs = fleet.audit.query(
+                task=task, actor=actor, action=action, since=lo, text=text, limit=limit
+            )
+            return Items(items=recs)
+
+        return t.call(ctx, run)

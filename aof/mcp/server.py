@@ -1,0 +1,149 @@
+"""The factory: an ``MCPServer`` over one fleet root, with a tool profile.
+
+Every tool body runs through :meth:`Tools.call`: the caller is resolved (stdio: the local
+actor; HTTP: the bearer token's), the call runs on that caller's :class:`aof.Fleet` under
+the server's lock, and an :class:`aof.errors.AofError` becomes an MCP tool error
+(``is_error``) whose text is the CLI's one-line message. Anything else is a crash: the SDK
+reports it as a generic tool error and logs it on the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+
+from ..errors import AofError
+from .callers import Caller, Callers
+
+Profile = Literal["agent", "operator", "all"]
+PROFILES: tuple[str, ...] = ("agent", "operator", "all")
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+INSTRUCTIONS = (
+    "aof: a fleet of coding agents run from files in a git repository. Agents: aof_next "
+    "finds work, aof_claim takes it (keep the token), aof_progress logs, aof_complete "
+    "reports it done, aof_ask blocks it on a question. Every change is audited and "
+    "committed under your identity."
+)
+
+
+class Tools:
+    """What the tool modules register through: the server, the callers, the call wrapper."""
+
+    def __init__(self, server: MCPServer, callers: Callers) -> None:
+        self.server = server
+        self.callers = callers
+
+    def tool(
+        self, *, read_only: bool = False, idempotent: bool = False, open_world: bool = False
+    ) -> Callable[[F], F]:
+        """Register a function as a tool; its docstring is the description."""
+
+        def register(fn: F) -> F:
+            hints = ToolAnnotations(
+                read_only_hint=read_only or None,
+                destructive_hint=None if read_only else False,
+                idempotent_hint=idempotent or None,
+                open_world_hint=open_world,
+            )
+            description = " ".join((fn.__doc__ or "").split())
+            self.server.add_tool(fn, description=description, annotations=hints)
+            return fn
+
+        return register
+
+    def call(self, ctx: Context, body: Callable[[Any, Caller], T]) -> T:
+        """``body(fleet, caller)`` for the request's caller. A refused operation comes back
+        as a ``CallToolResult`` with ``is_error`` (typed as the tool's result: the SDK sends
+        a CallToolResult as it is, without checking it against the output schema)."""
+        try:
+            with self.callers.lock:
+                caller = self.callers.caller(_headers(ctx))
+                return body(self.callers.fleet(caller), caller)
+        except AofError as exc:
+            failed = CallToolResult(
+                content=[TextContent(type="text", text=str(exc))], is_error=True
+            )
+            return cast(T, failed)
+
+    def rel(self, task: Any) -> str:
+        return Path(task.path).relative_to(self.callers.root).as_posix()
+
+    @staticmethod
+    def agent_name(caller: Caller) -> str:
+        """The lease holder name of a caller: its actor's name."""
+        return caller.actor.id
+
+
+def build(root: Path, **kwargs: Any) -> MCPServer:
+    """The MCP server for the fleet root ``root`` (see :func:`make` for the arguments)."""
+    return make(root, **kwargs)[0]
+
+
+def make(
+    root: Path,
+    *,
+    profile: str = "agent",
+    actor: str,
+    env: Mapping[str, str] | None = None,
+    tokens: Mapping[str, str] | None = None,
+    clock: Any = None,
+    ids: Any = None,
+) -> tuple[MCPServer, Callers]:
+    """The MCP server for the fleet root ``root``, and its callers.
+
+    ``profile``: ``agent`` (the short list an agent needs), ``operator`` (registry, overview,
+    plan, reconcile, audit) or ``all``. ``actor`` and ``env`` (``AOF_TASK_ID``,
+    ``AOF_LEASE_TOKEN``) identify the local caller (stdio); ``tokens`` maps HTTP bearer
+    tokens to actors (then every request must carry one).
+    """
+    import os
+    from importlib.metadata import version
+
+    from . import agent_tools, operator_tools, resources
+
+    if profile not in PROFILES:
+        from ..errors import ValidationError
+
+        raise ValidationError(f"--tools: {profile!r} is not one of {', '.join(PROFILES)}")
+    server = MCPServer(
+        name="aof", version=version("aof"), instructions=INSTRUCTIONS, log_level="WARNING"
+    )
+    callers = Callers(
+        Path(root),
+        actor=actor,
+        env=os.environ if env is None else env,
+        tokens=tokens,
+        clock=clock,
+        ids=ids,
+    )
+    tools = Tools(server, callers)
+    if profile in ("agent", "all"):
+        agent_tools.register(tools)
+    if profile in ("operator", "all"):
+        operator_tools.register(tools)
+    resources.register(tools)
+    return server, callers
+
+
+def tool_list(server: MCPServer) -> list[dict[str, Any]]:
+    """The server's tools as ``tools/list`` sends them (JSON, camelCase)."""
+    import anyio
+
+    async def listing() -> list[Any]:
+        return await server.list_tools()
+
+    tools = anyio.run(listing)
+    return [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools]
+
+
+def _headers(ctx: Context) -> Mapping[str, str] | None:
+    try:
+        return ctx.headers
+    except (ValueError, AttributeError):
+        return None
