@@ -230,6 +230,26 @@ def apply(
     return rows
 
 
+def run(
+    fleet: Fleet, *, at: datetime | None = None, team: str | None = None, do_apply: bool = False
+) -> tuple[list[Row], dict[str, Any]]:
+    """Evaluate (and with ``do_apply`` carry out) reconcile for ``team`` or every team: the
+    rows, and the JSON of ``aof reconcile --json`` / the ``aof_reconcile`` tool."""
+    from .clock import format_time
+
+    if team is not None:
+        fleet.registry.get("team", team)  # NotFound names the team
+    rows = evaluate(fleet, at=at, team=team)
+    if do_apply:
+        rows = apply(fleet, rows)
+    data = {
+        "at": format_time(at or fleet.clock.now()),
+        "applied": do_apply,
+        "rows": [r.to_json() for r in rows],
+    }
+    return rows, data
+
+
 def health(rows: list[Row]) -> dict[str, int]:
     """ao-fleet's rollup: how many projects are where they should be."""
     # Unobserved: nobody could be asked (no `ao` CLI). A crashed or missing daemon was

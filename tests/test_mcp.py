@@ -285,3 +285,18 @@ def test_the_server_reads_fresh_files_and_config(fleet: Fleet, clock: FixedClock
         )
 
     session(server, scenario)
+
+
+def test_mcp_cli_lists_tool_sizes_and_refuses_bad_serve_options(run: Cli) -> None:
+    agent = run.json("mcp", "tools")
+    assert [t["name"] for t in agent["tools"]] == AGENT_TOOLS
+    assert agent["bytes"] == sum(t["bytes"] for t in agent["tools"]) + len(AGENT_TOOLS) + 1
+    assert agent["tokens"] < 4000 and agent["tools"][0]["read_only"] is True
+    assert "18 tools" in run("mcp", "tools", "--tools", "all").stdout
+    bad_port = run("mcp", "serve", "--http", "localhost:http", code=2)
+    assert "'localhost:http' is not [HOST:]PORT" in bad_port.stderr
+    assert "out of range" in run("mcp", "serve", "--http", "70000", code=2).stderr
+    short = run("mcp", "serve", "--http", "8765", "--token", "abc", code=6)
+    assert "at least 16 characters" in short.stderr
+    bad_actor = run("mcp", "serve", "--http", "8765", "--token", "x" * 20 + "=robot:r2", code=6)
+    assert "robot:r2" in bad_actor.stderr

@@ -180,22 +180,9 @@ def reconcile_cmd(
       aof reconcile --team marketing --at 2026-11-23T20:00:00Z --json
       aof reconcile --apply
     """
-    from ..reconcile import apply, evaluate
+    from ..reconcile import run
 
-    fleet = env.fleet()
-    when = parse_at(at)
-    if team is not None:
-        fleet.registry.get("team", team)
-    rows = evaluate(fleet, at=when, team=team)
-    if do_apply:
-        rows = apply(fleet, rows)
-    from ..clock import format_time
-
-    data = {
-        "at": format_time(when or fleet.clock.now()),
-        "applied": do_apply,
-        "rows": [r.to_json() for r in rows],
-    }
+    rows, data = run(env.fleet(), at=parse_at(at), team=team, do_apply=do_apply)
     lines = [f"reconcile at {data['at']}{'' if do_apply else ' (preview; --apply to act)'}"]
     for r in rows:
         result = ""

@@ -56,12 +56,11 @@ def register(t: Tools) -> None:
                 found = fleet.next_task(name, claim=True)
                 if found["task"] is None:
                     raise NotFound(found["reason"])
-                claimed = fleet.get_task(found["task"]["id"])
+                summary = found["task"]
             else:
-                claimed = fleet.claim(task, name)
-            lease = claimed.lease or {}
-            t.callers.remember_claim(caller, claimed.id, str(lease["token"]))
-            summary = fleet.task_json(claimed, body=False)
+                summary = fleet.task_json(fleet.claim(task, name), body=False)
+            lease = summary["lease"]
+            t.callers.remember_claim(caller, summary["id"], str(lease["token"]))
             return Claimed(task=row(summary), token=lease["token"], expires=lease["expires"])
 
         return t.call(ctx, run)

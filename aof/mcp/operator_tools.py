@@ -103,22 +103,9 @@ def register(t: Tools) -> None:
         pauses or resumes for real (each action audited)."""
 
         def run(fleet: Any, caller: Caller) -> Data:
-            from ..clock import format_time
-            from ..reconcile import apply as do_apply
-            from ..reconcile import evaluate
+            from ..reconcile import run as reconcile
 
-            if team is not None:
-                fleet.registry.get("team", team)
-            rows = evaluate(fleet, team=team)
-            if apply:
-                rows = do_apply(fleet, rows)
-            return Data(
-                data={
-                    "at": format_time(fleet.clock.now()),
-                    "applied": apply,
-                    "rows": [r.to_json() for r in rows],
-                }
-            )
+            return Data(data=reconcile(fleet, team=team, do_apply=apply)[1])
 
         return t.call(ctx, run)
 

@@ -17,14 +17,10 @@ if TYPE_CHECKING:
 
 def register(t: Tools) -> None:
     def read(ctx: Context | None, body: Any) -> str:
-        """``body(fleet)`` for the caller (static resources get no context: they are read
-        as the server's local actor; over HTTP the bearer token was checked already)."""
+        """``body(fleet)`` as the caller (static resources get no context: they are read as
+        the server's local actor; over HTTP the bearer token was checked already)."""
         try:
-            with t.callers.lock:
-                from .server import _headers
-
-                caller = t.callers.caller(_headers(ctx)) if ctx else t.callers.local
-                return str(body(t.callers.fleet(caller)))
+            return str(t.run(ctx, lambda fleet, caller: body(fleet)))
         except AofError as exc:
             raise ResourceError(str(exc)) from None
 

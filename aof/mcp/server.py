@@ -62,14 +62,19 @@ class Tools:
         as a ``CallToolResult`` with ``is_error`` (typed as the tool's result: the SDK sends
         a CallToolResult as it is, without checking it against the output schema)."""
         try:
-            with self.callers.lock:
-                caller = self.callers.caller(_headers(ctx))
-                return body(self.callers.fleet(caller), caller)
+            return self.run(ctx, body)
         except AofError as exc:
             failed = CallToolResult(
                 content=[TextContent(type="text", text=str(exc))], is_error=True
             )
             return cast(T, failed)
+
+    def run(self, ctx: Context | None, body: Callable[[Any, Caller], T]) -> T:
+        """``body(fleet, caller)`` under the server's lock, for the request's caller (no
+        context: the local caller, as for static resources). AofError propagates."""
+        with self.callers.lock:
+            caller = self.callers.caller(_headers(ctx)) if ctx else self.callers.local
+            return body(self.callers.fleet(caller), caller)
 
     def rel(self, task: Any) -> str:
         return Path(task.path).relative_to(self.callers.root).as_posix()
