@@ -190,9 +190,44 @@ def validate_config(data: dict[str, Any], where: str) -> None:
             raise bad(f"runner.{key}", f"must be a number >= 0; 0 turns it off (got {value!r})")
     if not isinstance(runner.get("tmux", False), bool):
         raise bad("runner.tmux", f"must be true or false (got {runner['tmux']!r})")
+    _validate_knowledge(data.get("knowledge", {}), bad)
     wdir = runner.get("worktrees_dir", ".aof/worktrees")
     if not isinstance(wdir, str) or not wdir.strip():
         raise bad("runner.worktrees_dir", f"must be a directory path (got {wdir!r})")
+
+
+def _validate_knowledge(section: Any, bad: Any) -> None:
+    import re
+
+    if not isinstance(section, dict):
+        raise bad("knowledge", f"must be a mapping (got {section!r})")
+    kinds = section.get("kinds") or {}
+    if not isinstance(kinds, dict):
+        raise bad("knowledge.kinds", f"must be a mapping of type to kinds (got {kinds!r})")
+    for type_, names in kinds.items():
+        if type_ not in ("source", "document", "fact"):
+            raise bad(f"knowledge.kinds.{type_}", "unknown type (types: source, document, fact)")
+        if not isinstance(names, list) or not all(
+            isinstance(n, str) and re.fullmatch(r"[a-z][a-z0-9_]{0,62}", n) for n in names
+        ):
+            raise bad(
+                f"knowledge.kinds.{type_}",
+                f"must be a list of lower-case words (letters, digits, '_') (got {names!r})",
+            )
+    sem = section.get("semantic") or {}
+    if not isinstance(sem, dict):
+        raise bad("knowledge.semantic", f"must be a mapping (got {sem!r})")
+    if not isinstance(sem.get("enabled", False), bool):
+        raise bad("knowledge.semantic.enabled", f"must be true or false (got {sem['enabled']!r})")
+    embedder = sem.get("embedder", "m:f")
+    if not isinstance(embedder, str) or ":" not in embedder:
+        raise bad("knowledge.semantic.embedder", f"must be 'module:factory' (got {embedder!r})")
+    for key, lo in (("weight", 0.0), ("min_similarity", -1.0)):
+        value = sem.get(key, 0.5)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= 1:
+            raise bad(
+                f"knowledge.semantic.{key}", f"must be a number from {lo:g} to 1 (got {value!r})"
+            )
 
 
 def read_yaml_file(path: Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from .audit import Actor
 from .errors import AofError
+from .knowledge.spec import TYPE_OF_DIR
 from .task import id_from_filename
 
 if TYPE_CHECKING:
@@ -91,6 +92,13 @@ def problem_of(fleet: FleetBase, rel: str) -> str | None:
             fleet.tasks.read_checked(path, rel, tid)
         elif top in REGISTRY_DIRS and rel.endswith(".md"):
             fleet.registry.get(REGISTRY_DIRS[top], path.name[: -len(".md")])
+        elif top == "knowledge" and rel.endswith(".md"):
+            type_ = TYPE_OF_DIR.get(os.path.dirname(rel))
+            if type_ is None:
+                return (
+                    f"{rel}:1: (file): knowledge files live in knowledge/sources|documents|facts/"
+                )
+            fleet.knowledge.get(type_, path.name[: -len(".md")])
         elif rel == "aof.yaml":
             from .config import load_config
 
@@ -171,6 +179,8 @@ def _entity(rel: str) -> tuple[str, str]:
         return "task", id_from_filename(parts[-1]) or parts[-1]
     if parts[0] in REGISTRY_DIRS:
         return REGISTRY_DIRS[parts[0]], parts[-1].removesuffix(".md")
+    if os.path.dirname(rel) in TYPE_OF_DIR:
+        return f"knowledge-{TYPE_OF_DIR[os.path.dirname(rel)]}", parts[-1].removesuffix(".md")
     if rel == "aof.yaml":
         return "fleet", "aof.yaml"
     return parts[0].rstrip("s"), parts[-1].removesuffix(".md").removesuffix(".yaml")

@@ -9,6 +9,7 @@ dependencies and parents exist, no dependency cycles) come on top.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,7 @@ def run(fleet: Fleet) -> list[str]:
         findings.append(str(exc).replace(str(root) + "/", ""))
     findings.extend(_lint_tasks(fleet))
     findings.extend(_lint_registry(fleet))
+    findings.extend(_lint_knowledge(fleet))
     problems: list[str] = []
     for rec in fleet.audit.records(problems):
         for where, msg in schema_errors("audit", rec):
@@ -171,24 +173,7 @@ def _lint_registry(fleet: Fleet) -> list[str]:
     findings: list[str] = []
     metas: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in NOUNS}
     for noun in NOUNS.values():
-        directory = fleet.root / noun.dir
-        if not directory.is_dir():
-            continue
-        for path in sorted(directory.iterdir()):
-            if not path.name.endswith(".md") or path.name.startswith("."):
-                continue
-            rel = f"{noun.dir}/{path.name}"
-            if path.is_symlink():
-                findings.append(f"{rel}:1: (file): is a symlink; aof does not follow links")
-                continue
-            try:
-                card = cardfile.read(path)
-            except (AofError, OSError) as exc:
-                findings.append(str(exc).replace(str(path), rel))
-                continue
-            errors = schema_errors(noun.name, card.meta)
-            for field, msg in errors:
-                findings.append(f"{rel}:{card.line_of(field.split('.')[0])}: {field}: {msg}")
+        for path, rel, card, errors in _cards(fleet, noun, findings):
             if not errors:
                 try:
                     validate_noun(noun, card.meta, rel, card.line_of)
@@ -230,3 +215,45 @@ def _lint_registry(fleet: Fleet) -> list[str]:
             if role and role not in roles:
                 findings.append(f"{rel}:1: routing.role: no agent has the role {role!r}")
     return findings
+
+
+def _lint_knowledge(fleet: Fleet) -> list[str]:
+    """Every knowledge card against its schema, the fleet's kinds, and what it refers to."""
+    from .knowledge.spec import TYPES
+
+    findings: list[str] = []
+    k = fleet.knowledge
+    for type_, noun in TYPES.items():
+        for path, rel, card, errors in _cards(fleet, noun, findings):
+            if errors:
+                continue
+            try:
+                item = k.get(type_, path.name[:-3])
+                k.check_refs(item.meta, rel, card.line_of)
+            except AofError as exc:
+                findings.append(str(exc))
+    return findings
+
+
+def _cards(fleet: Fleet, noun: Any, findings: list[str]) -> Iterator[tuple[Path, str, Any, bool]]:
+    """(path, rel, card, had schema errors) of each readable card of ``noun``; unreadable
+    files, symlinks and schema errors go to ``findings``."""
+    directory = fleet.root / noun.dir
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.iterdir()):
+        if not path.name.endswith(".md") or path.name.startswith("."):
+            continue
+        rel = f"{noun.dir}/{path.name}"
+        if path.is_symlink():
+            findings.append(f"{rel}:1: (file): is a symlink; aof does not follow links")
+            continue
+        try:
+            card = cardfile.read(path)
+        except (AofError, OSError) as exc:
+            findings.append(str(exc).replace(str(path), rel))
+            continue
+        errors = schema_errors(noun.name, card.meta)
+        for field, msg in errors:
+            findings.append(f"{rel}:{card.line_of(field.split('.')[0])}: {field}: {msg}")
+        yield path, rel, card, bool(errors)

@@ -42,6 +42,7 @@ from .task import (
 
 if TYPE_CHECKING:
     from .gitlog import Committer
+    from .knowledge.service import Knowledge
     from .registry.service import Registry
 
 # Fields a generic `edit --set` may not touch: identity, and what only the lifecycle writes.
@@ -106,6 +107,7 @@ class FleetBase:
         self._commit = self.config.commit_mode != "off" if commit is None else commit
         self._git: Committer | None = None
         self._registry: Registry | None = None
+        self._knowledge: Knowledge | None = None
 
     @property
     def git(self) -> Committer:
@@ -131,6 +133,15 @@ class FleetBase:
 
             self._registry = Registry(self)
         return self._registry
+
+    @property
+    def knowledge(self) -> Knowledge:
+        """Sources, documents, facts and their search index (``aof.knowledge.service``)."""
+        if self._knowledge is None:
+            from .knowledge.service import Knowledge
+
+            self._knowledge = Knowledge(self)
+        return self._knowledge
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -464,6 +464,143 @@ def bench_mcp(repeat: int, tmp: Path, n: int = 10000) -> dict[str, Any]:
     }
 
 
+TOPICS = [
+    "deploy",
+    "rollback",
+    "cluster",
+    "database",
+    "migration",
+    "cache",
+    "latency",
+    "incident",
+    "review",
+    "customer",
+    "release",
+    "pipeline",
+    "canary",
+    "metrics",
+    "alert",
+    "dashboard",
+    "queue",
+    "worker",
+    "timeout",
+    "retry",
+    "budget",
+    "schema",
+    "index",
+    "backup",
+    "restore",
+    "failover",
+    "region",
+    "traffic",
+    "certificate",
+    "secret",
+    "rotation",
+    "audit",
+    "onboarding",
+    "pricing",
+    "campaign",
+    "launch",
+    "checklist",
+    "runbook",
+    "decision",
+    "policy",
+    "risk",
+    "owner",
+    "team",
+]
+
+
+def build_knowledge(path: Path, n: int) -> Fleet:
+    """A fleet root with ``n`` documents of ~300 words, written directly as files.
+
+    Words follow a Zipf law over a 20,000-word vocabulary (as in real prose: a few words
+    everywhere, most rare), with the topic words spread through the ranks, so queries hit
+    anything from a handful to thousands of documents."""
+    import random
+
+    fleet = Fleet.init(path, commit=False)
+    rng = random.Random(7)
+    vocab = ["".join(rng.choice("bcdfghklmnprstvz") + rng.choice("aeiou") for _ in range(3))
+             for _ in range(20000)]  # fmt: skip
+    for i, topic in enumerate(TOPICS):
+        vocab[20 + i * 97] = topic
+    weights = [1 / (r + 1) for r in range(len(vocab))]
+    docs = path / "knowledge" / "documents"
+    kinds = ("runbook", "decision", "brief", "research_note", "incident_report")
+    for i in range(n):
+        words = rng.choices(vocab, weights, k=330)
+        meta = {
+            "schema": "aof/knowledge-document/v1",
+            "slug": f"doc-{i:05d}",
+            "title": " ".join(words[:5]).capitalize(),
+            "summary": " ".join(words[5:20]),
+            "kind": kinds[i % len(kinds)],
+            "scope": "company",
+            "tags": sorted({rng.choice(TOPICS) for _ in range(3)}),
+            "created": f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T10:00:00Z",
+        }
+        body = "\n\n".join(" ".join(words[j : j + 60]) for j in range(30, 330, 60))
+        (docs / f"doc-{i:05d}.md").write_text(f"---\n{yamlfast.dump(meta)}---\n{body}\n")
+    return fleet
+
+
+def bench_knowledge(repeat: int, tmp: Path, n: int = 10000) -> dict[str, Any]:
+    """Index build, search after one change (update included), and query medians."""
+    root = tmp / f"knowledge-{n}"
+    build_knowledge(root, n)
+    k = Fleet(root).knowledge
+    t = time.perf_counter()
+    built = k.index.refresh()
+    first_build = time.perf_counter() - t
+    assert built["indexed"] == n, built
+    reindex = [run_cli(root, "knowledge", "reindex")[0] for _ in range(max(2, repeat // 5))]
+    queries = [
+        {"text": "rollback"},
+        {"text": '"database migration"'},
+        {"text": "fail*"},
+        {"text": "canary OR failover", "kinds": ["runbook"]},
+        {"text": "incident", "tags": ["Audit"], "limit": 5},
+        {"tags": ["deploy", "cache"]},
+    ]
+    k.search(text="warm")
+    walk, searches = [], []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        k.index.scan()
+        walk.append(time.perf_counter() - t)
+        for q in queries:
+            t = time.perf_counter()
+            k.search(**q)
+            searches.append(time.perf_counter() - t)
+    after_change, cli_after_change = [], []
+    target = root / "knowledge" / "documents" / "doc-00042.md"
+    for i in range(repeat):
+        target.write_text(target.read_text().replace("\n\n", f"\n\nedit{i} ", 1))
+        t = time.perf_counter()
+        found = k.search(text=f"edit{i}")
+        after_change.append(time.perf_counter() - t)
+        assert found["total"] == 1, found
+        target.write_text(target.read_text().replace(f"edit{i} ", "", 1))
+        cli_after_change.append(run_cli(root, "knowledge", "search", "--text", "rollback")[0])
+    cli_search = [
+        run_cli(root, "knowledge", "search", "--text", "rollback")[0] for _ in range(repeat)
+    ]
+    db = root / ".aof" / "cache" / "knowledge.db"
+    return {
+        "documents": n,
+        "first_build_s": round(first_build, 2),
+        "cli_reindex_s": round(statistics.median(reindex), 2),
+        "index_mb": round(db.stat().st_size / 1e6, 1),
+        "search_ms": median_ms(searches),
+        "search_p95_ms": round(sorted(searches)[int(len(searches) * 0.95)] * 1000, 2),
+        "freshness_walk_ms": median_ms(walk),
+        "search_after_one_change_ms": median_ms(after_change),
+        "cli_search_ms": median_ms(cli_search),
+        "cli_search_after_change_ms": median_ms(cli_after_change),
+    }
+
+
 def import_times() -> dict[str, float]:
     out = {}
     for label, code in [
@@ -488,6 +625,10 @@ def main() -> None:
     if "--mcp" in sys.argv:  # only the MCP server's figures
         with tempfile.TemporaryDirectory(prefix="aof-bench-") as d:
             print(json.dumps({"mcp": bench_mcp(15, Path(d))}, indent=2))
+        return
+    if "--knowledge" in sys.argv:  # only the knowledge base's figures
+        with tempfile.TemporaryDirectory(prefix="aof-bench-") as d:
+            print(json.dumps({"knowledge": bench_knowledge(15, Path(d))}, indent=2))
         return
     if "--agents" in sys.argv:  # only the agent runner's figures
         with tempfile.TemporaryDirectory(prefix="aof-bench-") as d:
@@ -524,6 +665,9 @@ def main() -> None:
         print("MCP server (stdio, 10,000 tasks):", flush=True)
         results["mcp"] = bench_mcp(repeat, tmp, 1000 if quick else 10000)
         print(f"  {results['mcp']}", flush=True)
+        print("knowledge base (10,000 documents):", flush=True)
+        results["knowledge"] = bench_knowledge(repeat, tmp, 1000 if quick else 10000)
+        print(f"  {results['knowledge']}", flush=True)
         results["imports_ms"] = import_times()
         print(f"  imports: {results['imports_ms']}", flush=True)
     results["machine"] = {

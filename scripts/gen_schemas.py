@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Write schemas/<kind>.schema.json for the registry nouns from their field specs; --check
-fails if a file is stale (a test runs it)."""
+"""Write schemas/<kind>.schema.json for the registry and knowledge nouns from their field
+specs; --check fails if a file is stale (a test runs it)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from aof.knowledge.spec import TYPES  # noqa: E402
 from aof.registry import NOUNS  # noqa: E402
 from aof.registry.spec import json_schema  # noqa: E402
 
 
 def main() -> int:
     stale = []
-    for noun in NOUNS.values():
+    for noun in [*NOUNS.values(), *TYPES.values()]:
         path = ROOT / "schemas" / f"{noun.name}.schema.json"
         text = json.dumps(json_schema(noun), indent=2) + "\n"
         if "--check" in sys.argv:

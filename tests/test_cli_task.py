@@ -176,6 +176,8 @@ def test_bash_completion_script_is_generated(aof_bin: str) -> None:
         ["audit", "list"],
         ["--help"],
         ["mcp", "serve", "--help"],
+        ["knowledge", "search", "--text", "x"],
+        ["knowledge", "document", "list"],
     ],
 )
 def test_cli_does_not_import_heavy_modules(run: Cli, args: list[str]) -> None:
@@ -187,7 +189,7 @@ def test_cli_does_not_import_heavy_modules(run: Cli, args: list[str]) -> None:
         "try:\n    runpy.run_module('aof', run_name='__main__')\n"
         "except SystemExit: pass\n"
         "bad = [m for m in ('mcp', 'watchdog', 'git', 'pygit2', 'dulwich', 'rich', 'jsonschema',"
-        " 'filelock') if m in sys.modules]\n"
+        " 'filelock', 'numpy') if m in sys.modules]\n"
         "sys.stderr.write(repr(bad))\n"
     )
     out = subprocess.run(

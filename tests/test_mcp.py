@@ -24,10 +24,12 @@ from .test_reconcile import ao_bin, calls, fleet_with_projects
 __all__ = ["ao_bin", "fleet_with_projects"]  # fixtures, shared with test_reconcile
 
 AGENT_TOOLS = ["aof_next", "aof_claim", "aof_heartbeat", "aof_progress", "aof_complete",
-               "aof_ask", "aof_create", "aof_task", "aof_board"]  # fmt: skip
+               "aof_ask", "aof_create", "aof_task", "aof_board",
+               "aof_knowledge_search", "aof_knowledge_add"]  # fmt: skip
 OPERATOR_TOOLS = ["aof_registry_list", "aof_registry_get", "aof_registry_create",
                   "aof_registry_update", "aof_overview", "aof_plan", "aof_why",
-                  "aof_reconcile", "aof_audit"]  # fmt: skip
+                  "aof_reconcile", "aof_audit", "aof_knowledge_search",
+                  "aof_knowledge_add"]  # fmt: skip
 
 
 def serve(
@@ -72,13 +74,13 @@ def test_profiles_list_their_tools_with_read_only_hints_and_stay_small(
     agent = tool_list(serve(root, clock, profile="agent"))
     assert [t["name"] for t in agent] == AGENT_TOOLS
     read_only = {t["name"] for t in agent if t["annotations"].get("readOnlyHint")}
-    assert read_only == {"aof_next", "aof_task", "aof_board"}
+    assert read_only == {"aof_next", "aof_task", "aof_board", "aof_knowledge_search"}
     assert all("outputSchema" in t and t["description"] for t in agent)
     # The agent's list is under 4,000 tokens even at a pessimistic 3 bytes a token.
     assert len(json.dumps(agent, separators=(",", ":"))) < 4000 * 3
     operator = tool_list(serve(root, clock, profile="operator"))
     assert [t["name"] for t in operator] == OPERATOR_TOOLS
-    assert len(tool_list(serve(root, clock, profile="all"))) == 18
+    assert len(tool_list(serve(root, clock, profile="all"))) == 20
 
 
 def test_an_agent_finds_claims_reports_and_completes(fleet: Fleet, clock: FixedClock) -> None:
@@ -257,7 +259,10 @@ def test_resources_are_the_files_and_views(fleet: Fleet, clock: FixedClock) -> N
         listed = {str(r.uri) for r in (await c.list_resources()).resources}
         assert {"aof://board", "aof://fleet/overview"} <= listed
         templates = (await c.list_resource_templates()).resource_templates
-        assert [t.uri_template for t in templates] == ["aof://tasks/{task_id}"]
+        assert [t.uri_template for t in templates] == [
+            "aof://tasks/{task_id}",
+            "aof://knowledge/{type}/{key}",
+        ]
         text = (await c.read_resource(f"aof://tasks/{task.id}")).contents[0].text
         assert text == task.path.read_text(encoding="utf-8")
         board = json.loads((await c.read_resource("aof://board")).contents[0].text)
@@ -292,7 +297,7 @@ def test_mcp_cli_lists_tool_sizes_and_refuses_bad_serve_options(run: Cli) -> Non
     assert [t["name"] for t in agent["tools"]] == AGENT_TOOLS
     assert agent["bytes"] == sum(t["bytes"] for t in agent["tools"]) + len(AGENT_TOOLS) + 1
     assert agent["tokens"] < 4000 and agent["tools"][0]["read_only"] is True
-    assert "18 tools" in run("mcp", "tools", "--tools", "all").stdout
+    assert "20 tools" in run("mcp", "tools", "--tools", "all").stdout
     bad_port = run("mcp", "serve", "--http", "localhost:http", code=2)
     assert "'localhost:http' is not [HOST:]PORT" in bad_port.stderr
     assert "out of range" in run("mcp", "serve", "--http", "70000", code=2).stderr

@@ -41,6 +41,7 @@ LAZY_COMMANDS = {
     "daemon": "daemon:daemon_group",
     "reconcile": "daemon:reconcile_cmd",
     "mcp": "mcpcmd:mcp_group",
+    "knowledge": "knowledge:knowledge",
 }
 
 

@@ -1,5 +1,6 @@
-"""Resources: ``aof://tasks/{id}`` (the task file as it is on disk), ``aof://board`` and
-``aof://fleet/overview`` (JSON). Read fresh from the files on every request."""
+"""Resources: ``aof://tasks/{id}`` and ``aof://knowledge/{type}/{id}`` (the files as they
+are on disk), ``aof://board`` and ``aof://fleet/overview`` (JSON). Read fresh from the files
+on every request."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ def register(t: Tools) -> None:
     def task_file(task_id: str, ctx: Context) -> str:
         """A task file: YAML frontmatter and Markdown body."""
         return read(ctx, lambda fleet: fleet.get_task(task_id).path.read_text(encoding="utf-8"))
+
+    @t.server.resource("aof://knowledge/{type}/{key}", mime_type="text/markdown")
+    def knowledge_file(type: str, key: str, ctx: Context) -> str:
+        """A knowledge source, document or fact file (type: source, document or fact)."""
+        return read(
+            ctx, lambda fleet: fleet.knowledge.get(type, key).path.read_text(encoding="utf-8")
+        )
 
     @t.server.resource("aof://board", mime_type="application/json")
     def board() -> str:

@@ -110,7 +110,7 @@ def make(
     import os
     from importlib.metadata import version
 
-    from . import agent_tools, operator_tools, resources
+    from . import agent_tools, knowledge_tools, operator_tools, resources
 
     if profile not in PROFILES:
         from ..errors import ValidationError
@@ -132,6 +132,7 @@ def make(
         agent_tools.register(tools)
     if profile in ("operator", "all"):
         operator_tools.register(tools)
+    knowledge_tools.register(tools)
     resources.register(tools)
     return server, callers
 

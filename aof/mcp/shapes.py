@@ -71,6 +71,17 @@ class Data(TypedDict):
     data: dict[str, Any]
 
 
+class Found(TypedDict):
+    total: int
+    results: list[dict[str, Any]]
+
+
+class KnowledgeRef(TypedDict):
+    type: str
+    id: str
+    path: str
+
+
 class Why(TypedDict):
     task: str
     why: str

@@ -196,16 +196,7 @@ class Registry:
         rel = self.rel(path)
         validate(noun, meta, rel, entry.card.line_of if entry else (lambda k: 1))
         self._check_refs(noun, meta, rel)
-        if entry is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            text = "---\n" + _dump(meta) + "---\n" + (body if body is not None else "")
-            try:
-                cardfile.write_new(path, text)
-            except FileExistsError:
-                raise ValidationError(f"{rel}: a {noun.name} {slug!r} already exists") from None
-        else:
-            text = cardfile.render(entry.card, meta, body)
-            cardfile.replace(path, text, expect=entry.card.stamp)
+        store(path, rel, noun, meta, entry.card if entry else None, body)
         return path
 
     def _commit(
@@ -215,14 +206,7 @@ class Registry:
         message: str,
         reason: str | None = None,
     ) -> None:
-        actor = self.fleet.actor
-        audit_paths = []
-        for kind, slug, action, changes in records:
-            _, audit_path = self.fleet.audit.append(
-                actor, action, (kind, slug), reason=reason, changes=changes or None
-            )
-            audit_paths.append(audit_path)
-        self.fleet.git.commit([*paths, *audit_paths], f"{message} ({actor})", actor)
+        commit_records(self.fleet, records, paths, message, reason)
 
     def create(
         self, kind: str, slug: str, fields: dict[str, Any], body: str | None = None
@@ -233,7 +217,7 @@ class Registry:
         with self.lock:
             path = self._write(None, noun, slug, meta, body)
             self._commit(
-                [(noun.name, slug, "created", _changes({}, meta))],
+                [(noun.name, slug, "created", changes_between({}, meta))],
                 [path],
                 f"{noun.name} {slug}: created",
             )
@@ -257,7 +241,7 @@ class Registry:
             paths = [self._write(None, noun, slug, meta) for slug, meta in metas]
             if paths:
                 self._commit(
-                    [(noun.name, s, "created", _changes({}, m)) for s, m in metas],
+                    [(noun.name, s, "created", changes_between({}, m)) for s, m in metas],
                     paths,
                     f"{noun.name}: created {len(paths)} ({', '.join(s for s, _ in metas[:5])}"
                     + (", ..." if len(metas) > 5 else "")
@@ -382,7 +366,9 @@ class Registry:
                 meta = {**cardfile.copy_plain(entry.meta), **host_fields}
                 if meta != entry.meta:
                     paths.append(self._write(entry, host_noun, host_slug, meta))
-                    records.append(("host", host_slug, "updated", _changes(entry.meta, meta)))
+                    records.append(
+                        ("host", host_slug, "updated", changes_between(entry.meta, meta))
+                    )
             existing = self.rows("project")
             by_root: dict[str, str] = {}
             for row in existing:
@@ -476,7 +462,7 @@ class Registry:
             else:
                 self._write(entry, noun, slug, meta)
             self._commit(
-                [(noun.name, new_slug, "updated", _changes(entry.meta, meta))],
+                [(noun.name, new_slug, "updated", changes_between(entry.meta, meta))],
                 paths,
                 f"{noun.name} {new_slug}: updated",
             )
@@ -604,6 +590,49 @@ class Registry:
         ]
 
 
+Record = tuple[str, str, str, dict[str, Any] | None]  # (kind, key, action, changes)
+
+
+def store(
+    path: Path,
+    rel: str,
+    noun: Noun,
+    meta: dict[str, Any],
+    card: cardfile.Card | None,
+    body: str | None = None,
+) -> None:
+    """Write a validated card: a new file that never clobbers one (ValidationError if it
+    exists), or a replacement of ``card`` refused if the file changed since it was read."""
+    if card is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = "---\n" + _dump(meta) + "---\n" + (body if body is not None else "")
+        try:
+            cardfile.write_new(path, text)
+        except FileExistsError:
+            key = meta.get(noun.key)
+            raise ValidationError(f"{rel}: a {noun.name} {key!r} already exists") from None
+    else:
+        cardfile.replace(path, cardfile.render(card, meta, body), expect=card.stamp)
+
+
+def commit_records(
+    fleet: FleetBase,
+    records: list[Record],
+    paths: list[Path],
+    message: str,
+    reason: str | None = None,
+) -> None:
+    """One audit record per entity changed, then one commit of ``paths`` and the audit."""
+    actor = fleet.actor
+    audit_paths = []
+    for kind, key, action, changes in records:
+        _, audit_path = fleet.audit.append(
+            actor, action, (kind, key), reason=reason, changes=changes or None
+        )
+        audit_paths.append(audit_path)
+    fleet.git.commit([*paths, *audit_paths], f"{message} ({actor})", actor)
+
+
 def _dump(meta: dict[str, Any]) -> str:
     try:
         return yamlfast.dump(meta)
@@ -612,14 +641,14 @@ def _dump(meta: dict[str, Any]) -> str:
 
 
 def new_meta(noun: Noun, slug: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """A new card's frontmatter: schema, slug, the noun's defaults, then ``fields`` (not None)."""
-    meta: dict[str, Any] = {"schema": noun.schema, "slug": slug}
+    """A new card's frontmatter: schema, key, the noun's defaults, then ``fields`` (not None)."""
+    meta: dict[str, Any] = {"schema": noun.schema, noun.key: slug}
     meta.update((f.name, f.default) for f in noun.fields if f.default is not None)
     meta.update((k, v) for k, v in fields.items() if v is not None)
     return meta
 
 
-def _changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+def changes_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return {
         k: new.get(k)
         for k in set(old) | set(new)

@@ -33,17 +33,23 @@ class Noun(NamedTuple):
     dir: str  # "teams"
     fields: tuple[Field, ...]
     extra: Callable[[dict[str, Any]], None] | None = None  # cross-field rules
+    key: str = "slug"  # the field that names the file (knowledge facts use "id")
+    home: str = ""  # the module that declares it (for the generated schema's description)
 
     @property
     def schema(self) -> str:
         return f"aof/{self.name}/v1"
+
+    @property
+    def module(self) -> str:
+        return self.home or f"aof/registry/{self.name}.py"
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
 
     @property
     def key_order(self) -> tuple[str, ...]:
-        return ("schema", "slug", *(f.name for f in self.fields))
+        return ("schema", self.key, *(f.name for f in self.fields))
 
 
 # --- field checks -------------------------------------------------------------------------
@@ -121,6 +127,13 @@ def slug_list(value: Any) -> str | None:
     return "must be a list of slugs"
 
 
+@_json({"type": "string", "format": "date-time"})
+def timestamp(value: Any) -> str | None:
+    from ..task import _is_time
+
+    return None if _is_time(value) else "must be an ISO 8601 time, e.g. 2026-11-21T09:30:00Z"
+
+
 @_json({"type": "object"})
 def mapping(value: Any) -> str | None:
     return None if isinstance(value, dict) else "must be a mapping"
@@ -128,7 +141,7 @@ def mapping(value: Any) -> str | None:
 
 def json_schema(noun: Noun) -> dict[str, Any]:
     """The JSON Schema (2020-12) of ``noun``'s frontmatter, generated from its fields."""
-    props: dict[str, Any] = {"schema": {"const": noun.schema}, "slug": {**SLUG}}
+    props: dict[str, Any] = {"schema": {"const": noun.schema}, noun.key: {**SLUG}}
     for f in noun.fields:
         fragment = dict(getattr(f.check, "json", {}))
         if f.help:
@@ -140,11 +153,11 @@ def json_schema(noun: Noun) -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://aof.dev/schemas/{noun.name}.schema.json",
         "title": f"aof {noun.name} frontmatter ({noun.schema})",
-        "description": f"Frontmatter of {noun.dir}/<slug>.md. Unknown keys are allowed and kept; "
-        "an optional field set to null means unset. Generated from aof/registry/"
-        f"{noun.name}.py by scripts/gen_schemas.py.",
+        "description": f"Frontmatter of {noun.dir}/<{noun.key}>.md. Unknown keys are allowed and "
+        "kept; an optional field set to null means unset. Generated from "
+        f"{noun.module} by scripts/gen_schemas.py.",
         "type": "object",
-        "required": ["schema", "slug", *(f.name for f in noun.fields if f.required)],
+        "required": ["schema", noun.key, *(f.name for f in noun.fields if f.required)],
         "properties": props,
         "additionalProperties": True,
     }
@@ -161,9 +174,9 @@ def validate(noun: Noun, meta: dict[str, Any], where: str, line_of: Callable[[st
 
     if meta.get("schema") != noun.schema:
         raise bad("schema", f"must be {noun.schema!r}", meta.get("schema"))
-    problem = slug(meta.get("slug"))
+    problem = slug(meta.get(noun.key))
     if problem:
-        raise bad("slug", problem, meta.get("slug"))
+        raise bad(noun.key, problem, meta.get(noun.key))
     for f in noun.fields:
         value = meta.get(f.name)
         if value is None:

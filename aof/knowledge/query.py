@@ -1,0 +1,99 @@
+"""A person's search text turned into an SQLite FTS5 query that cannot be a syntax error.
+
+What a query may say::
+
+    deploy rollback        both words (stemmed: "rollbacks" matches too)
+    "blue green deploy"    the exact phrase
+    rebas*                 any word starting with "rebas"
+    deploy OR release      either word
+    -staging               not this word (needs at least one word that is wanted)
+    title:checklist        the word in one field: title, summary, body or tags
+
+Everything else is taken as words: punctuation inside a word (``c++``, ``foo-bar``,
+``a:b``) is quoted, so FTS5's own operators and column syntax never leak through, and
+an unbalanced quote runs to the end of the text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..errors import ValidationError
+
+COLUMNS = ("title", "summary", "body", "tags")
+_WORDY = re.compile(r"\w")
+_COLUMN = re.compile(r"(title|summary|body|tags):(?=\S)")
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def terms(text: str) -> list[tuple[str, str, str | None, bool, bool]]:
+    """(kind, text, column, negated, prefix) for each piece; kind is "term" or "or"."""
+    out: list[tuple[str, str, str | None, bool, bool]] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        negated = text[i] == "-" and i + 1 < n and not text[i + 1].isspace()
+        if negated:
+            i += 1
+        column = None
+        match = _COLUMN.match(text, i)
+        if match:
+            column = match.group(1)
+            i = match.end()
+        if text[i] == '"':
+            end = text.find('"', i + 1)
+            end = n if end < 0 else end
+            word = text[i + 1 : end]
+            i = end + 1
+            prefix = i < n and text[i] == "*"
+            if prefix:
+                i += 1
+        else:
+            start = i
+            while i < n and not text[i].isspace():
+                i += 1
+            word = text[start:i]
+            prefix = word.endswith("*")
+            word = word.rstrip("*")
+            if word == "OR" and not negated and column is None and not prefix:
+                out.append(("or", "OR", None, False, False))
+                continue
+        if _WORDY.search(word):
+            out.append(("term", word, column, negated, prefix))
+    return out
+
+
+def to_fts(text: str) -> str | None:
+    """The FTS5 MATCH expression for ``text``; None when it has no word to search for."""
+    wanted: list[str] = []
+    unwanted: list[str] = []
+    pending_or = False
+    for kind, word, column, negated, prefix in terms(text):
+        if kind == "or":
+            pending_or = bool(wanted)
+            continue
+        expr = _quote(" ".join(word.split())) + ("*" if prefix else "")
+        if column:
+            expr = f"{column} : {expr}"
+        if negated:
+            unwanted.append(expr)
+            continue
+        if pending_or:
+            wanted.append("OR")
+            pending_or = False
+        wanted.append(expr)
+    if not wanted:
+        if unwanted:
+            raise ValidationError(
+                f"text: {text!r} only excludes words; say at least one word to look for"
+            )
+        return None
+    expr = " ".join(wanted)
+    if unwanted:
+        expr = f"({expr}) NOT ({' OR '.join(unwanted)})"
+    return expr
