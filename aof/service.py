@@ -67,6 +67,14 @@ def template_dir() -> Path:
     return _resource("fleet_root_template")
 
 
+def section(body: str, heading: str) -> str:
+    """The text under ``## heading`` up to the next ``## `` heading ("" when absent)."""
+    marker = f"## {heading}"
+    if marker not in body:
+        return ""
+    return body.split(marker, 1)[1].split("\n## ", 1)[0].strip()
+
+
 def append_section(body: str, heading: str, text: str) -> str:
     """Append ``text`` under ``## heading`` (created at the end of the body when missing)."""
     marker = f"## {heading}"

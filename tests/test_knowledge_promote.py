@@ -201,6 +201,11 @@ def test_hybrid_ranking_finds_meaning_and_caches_vectors(semantic_fleet: Fleet, 
     path = semantic_fleet.root / "knowledge" / "documents" / "dog-walking.md"
     path.write_text(path.read_text().replace("Twice a day.", "Walk the puppy."))
     assert k.search(text="automobile")["semantic"]["embedded"] == 1
+    walks = []
+    scan = k.index.scan
+    k.index.scan = lambda: walks.append(1) or scan()  # type: ignore[method-assign]
+    k.search(text="automobile")
+    assert len(walks) == 1  # the hybrid search's four index reads share one freshness walk
     filtered = k.search(text="automobile", kinds=["runbook"])
     assert [r["id"] for r in filtered["results"]] == ["car-maintenance"]
     out = run.json("knowledge", "search", "--text", "vehicle")

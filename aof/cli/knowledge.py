@@ -76,6 +76,11 @@ def _body_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--body", help="The Markdown body.")(f)
 
 
+def _body_of(body: str | None, body_file: Any) -> str | None:
+    """--body, or the text of --body-file (which wins when both are given)."""
+    return body_file.read() if body_file is not None else body
+
+
 def _warn(problems: list[str]) -> None:
     for problem in problems:
         click.echo(f"warning: {problem}", err=True)
@@ -117,7 +122,7 @@ def _show(env: Env, type_: str, key: str, as_json: bool) -> None:
     if as_json:
         emit(k.item_json(item), True)
         return
-    click.echo(item.card.text or k.path(type_, key).read_text(encoding="utf-8"), nl=False)
+    click.echo(item.card.text, nl=False)
 
 
 def _out(env: Env, item: Any, as_json: bool, verb: str) -> None:
@@ -162,8 +167,7 @@ def source_upsert(
           --uri file:///ops/launch.md --scope team --scope-ref marketing
     """
     fields["last_synced_at"] = iso_at(fields["last_synced_at"], "--last-synced-at")
-    if tags:
-        fields["tags"] = list(tags)
+    fields["tags"] = list(tags) or None  # None: unchanged
     k = env.fleet().knowledge
     item, how = k.upsert_source(slug, fields)
     emit({**k.item_json(item, body=False), "result": how}, as_json, f"{how} {k.rel(item.path)}")
@@ -241,11 +245,10 @@ def document_create(
           --summary "Operational checklist for launches" --scope team --scope-ref marketing \\
           --tag marketing --body "Verify the launch checklist before enabling the campaign."
     """
-    if body_file is not None:
-        body = body_file.read()
-    if tags:
-        fields["tags"] = list(tags)
-    item = env.fleet().knowledge.create_document(fields, slug=slug, body=body or "")
+    fields["tags"] = list(tags) or None
+    item = env.fleet().knowledge.create_document(
+        fields, slug=slug, body=_body_of(body, body_file) or ""
+    )
     _out(env, item, as_json, "created")
 
 
@@ -309,8 +312,7 @@ def document_edit(
     Example:
       aof knowledge document edit campaign-launch-checklist --add-tag launch --body-file new.md
     """
-    if body_file is not None:
-        body = body_file.read()
+    body = _body_of(body, body_file)
     changes = {k: v for k, v in fields.items() if v is not None}
     changes.update((name.replace("-", "_"), None) for name in unset)
     item = env.fleet().knowledge.edit_document(
@@ -362,12 +364,9 @@ def fact_create(
       aof knowledge fact create --statement "Deploys on Fridays fail twice as often" \\
           --confidence 70 --kind risk --scope team --scope-ref platform --tag deploys
     """
-    if body_file is not None:
-        body = body_file.read()
     fields["observed_at"] = iso_at(fields["observed_at"], "--observed-at")
-    if tags:
-        fields["tags"] = list(tags)
-    item = env.fleet().knowledge.create_fact(fields, body=body or "")
+    fields["tags"] = list(tags) or None
+    item = env.fleet().knowledge.create_fact(fields, body=_body_of(body, body_file) or "")
     _out(env, item, as_json, "created")
 
 

@@ -26,7 +26,7 @@ from .. import cardfile
 from ..errors import AofError, ValidationError
 from ..registry.spec import validate
 from .query import to_fts
-from .spec import TYPES, check_kind
+from .spec import TYPE_OF_DIR, TYPES, check_kind
 
 VERSION = 1  # bump when the tables or what goes into them change: old indexes are rebuilt
 WEIGHTS = (10.0, 5.0, 1.0, 3.0)  # title, summary, body, tags
@@ -242,7 +242,7 @@ class Index:
     def _parse(self, rel: str, stamp: Stamp) -> dict[str, Any]:
         """What the index keeps of one file; a broken file is kept as its error only."""
         dir_, name = rel.rsplit("/", 1)
-        type_ = next(t for t, n in TYPES.items() if n.dir == dir_)
+        type_ = TYPE_OF_DIR[dir_]
         noun = TYPES[type_]
         item: dict[str, Any] = {"path": rel, "stamp": stamp, "type": type_}
         path = self.root / rel
@@ -341,14 +341,17 @@ class Index:
         sql = "SELECT error FROM items WHERE error IS NOT NULL ORDER BY path"
         return self._run(lambda c: [r[0] for r in c.execute(sql)], fresh=fresh)
 
-    def digests(self, type_: str) -> dict[str, str]:
+    # Every read below brings the index up to date first; ``fresh=False`` skips that for a
+    # read that follows another within one operation (the walk is most of a search's cost).
+
+    def digests(self, type_: str, *, fresh: bool = True) -> dict[str, str]:
         """digest -> key of every readable item of ``type_`` (for de-duplication)."""
         sql = "SELECT digest, key FROM items WHERE type=? AND error IS NULL"
-        return self._run(lambda c: dict(c.execute(sql, (type_,)).fetchall()))
+        return self._run(lambda c: dict(c.execute(sql, (type_,)).fetchall()), fresh=fresh)
 
-    def metas(self, type_: str) -> Iterator[dict[str, Any]]:
+    def metas(self, type_: str, *, fresh: bool = True) -> Iterator[dict[str, Any]]:
         sql = "SELECT meta FROM items WHERE type=? AND error IS NULL ORDER BY key"
-        rows = self._run(lambda c: c.execute(sql, (type_,)).fetchall())
+        rows = self._run(lambda c: c.execute(sql, (type_,)).fetchall(), fresh=fresh)
         for (meta,) in rows:
             yield json.loads(meta)
 
@@ -364,6 +367,7 @@ class Index:
         min_confidence: int | None = None,
         limit: int | None = 20,
         keys: Iterable[int] | None = None,
+        fresh: bool = True,
     ) -> dict[str, Any]:
         """Matches of ``text`` (or everything, newest first) passing every filter, then
         ``limit`` of them; ``total`` counts all that passed."""
@@ -410,7 +414,7 @@ class Index:
                     raise
                 raise ValidationError(f"text: cannot search for {text!r}: {exc}") from None
 
-        total, rows = self._run(read)
+        total, rows = self._run(read, fresh=fresh)
         hits = [
             {"rowid": r[0], "path": r[1], "meta": json.loads(r[2]), "score": r[3], "snippet": r[4]}
             for r in rows
@@ -426,13 +430,14 @@ class Index:
         kinds: Sequence[str] = (),
         tags: Sequence[str] = (),
         min_confidence: int | None = None,
+        fresh: bool = True,
     ) -> list[tuple[int, str]]:
         """(rowid, hash of the indexed text) of every item passing the filters."""
         where, args = _where(types, scope, scope_ref, kinds, tags, min_confidence, None)
         sql = f"SELECT i.id, i.vhash FROM items i WHERE {' AND '.join(where)}"
-        return self._run(lambda c: c.execute(sql, args).fetchall())
+        return self._run(lambda c: c.execute(sql, args).fetchall(), fresh=fresh)
 
-    def texts(self, rowids: Sequence[int]) -> dict[int, str]:
+    def texts(self, rowids: Sequence[int], *, fresh: bool = True) -> dict[int, str]:
         """The indexed text (title, summary, body) of each row, for embedding."""
         if not rowids:
             return {}
@@ -451,7 +456,7 @@ class Index:
                 )
             return out
 
-        return self._run(read)
+        return self._run(read, fresh=fresh)
 
 
 def _where(

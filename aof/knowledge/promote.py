@@ -12,12 +12,11 @@ document already holds (case and whitespace aside), give back that document.
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidTransition, NotFound, ValidationError
+from ..service import section
 from ..task import State
 from .index import digest
 
@@ -34,19 +33,11 @@ TITLES = {
 SECTION_CAP = 20_000  # characters kept of each run file: a document, not a log
 
 
-def _section(body: str, heading: str) -> str:
-    marker = f"## {heading}"
-    if marker not in body:
-        return ""
-    text = body.split(marker, 1)[1]
-    return text.split("\n## ", 1)[0].strip()
-
-
 def _git(repo: Path, *args: str) -> str | None:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-    )
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
+    from ..runner.worktrees import _git as run
+
+    proc = run(repo, *args)
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
 
 
 def _commit(k: Knowledge, task: Task) -> dict[str, Any]:
@@ -68,17 +59,15 @@ def _commit(k: Knowledge, task: Task) -> dict[str, Any]:
 
 
 def _run_dir(k: Knowledge, task: Task, attempt: int | None) -> tuple[int, Path]:
-    base = k.root / "runs" / task.id
-    try:
-        attempts = sorted(int(n) for n in os.listdir(base) if n.isdigit())
-    except FileNotFoundError:
-        attempts = []
+    from ..runner.executor import attempts as run_attempts
+
+    attempts = run_attempts(k.root, task.id)
     if not attempts:
         raise NotFound(f"task {task.id} has no runs (runs/{task.id}/ is empty): nothing to promote")
     n = attempts[-1] if attempt is None else attempt
     if n not in attempts:
         raise NotFound(f"task {task.id} has no run {n} (runs: {', '.join(map(str, attempts))})")
-    run_dir = base / str(n)
+    run_dir = k.root / "runs" / task.id / str(n)
     live = task.state is State.IN_PROGRESS and n == attempts[-1]
     if live and not (run_dir / "outcome.json").exists():
         raise InvalidTransition(
@@ -106,7 +95,7 @@ def promote(
             if len(text) > SECTION_CAP:
                 text = text[:SECTION_CAP] + "\n\n(cut: the rest is in the run's " + name + ")"
             parts.append((heading, text))
-    summary = _section(task.body, "Completion Summary")
+    summary = section(task.body, "Completion Summary")
     if summary:
         parts.append(("Completion summary", summary))
     if not parts:
@@ -127,7 +116,7 @@ def promote(
         prov = meta.get("provenance") or {}
         if prov.get("task") == task.id and prov.get("attempt") == n:
             return _found(k, meta["slug"], f"run {n} of {task.id} was promoted before")
-    same = k.index.digests("document").get(digest(body))
+    same = k.index.digests("document", fresh=False).get(digest(body))
     if same:
         return _found(k, same, "a document already holds these notes")
     first = next(

@@ -157,8 +157,8 @@ def hybrid(
     conf = settings(k.fleet.config.data)
     embedder = load(str(conf["embedder"]))
     weight, floor = float(conf["weight"]), float(conf["min_similarity"])
-    candidates = index.candidates(**filters)
-    full = index.search(text=text, limit=None, **filters)
+    candidates = index.candidates(**filters)  # brings the index up to date, once
+    full = index.search(text=text, limit=None, fresh=False, **filters)
     bm25 = {hit["rowid"]: hit for hit in full["hits"]}
     best = max((h["score"] for h in bm25.values()), default=0.0) or 1.0
     vectors, embedded = _vectors(k, embedder, candidates, np)
@@ -174,7 +174,8 @@ def hybrid(
             scored.append((weight * lexical + (1 - weight) * max(sim, 0.0), rowid, sim))
     scored.sort(key=lambda s: (-s[0], s[1]))
     top = scored if limit is None else scored[:limit]
-    metas = {h["rowid"]: h for h in index.search(keys=[r for _, r, _ in top], limit=None)["hits"]}
+    kept = index.search(keys=[r for _, r, _ in top], limit=None, fresh=False)
+    metas = {h["rowid"]: h for h in kept["hits"]}
     hits = []
     for score, rowid, sim in top:
         hit = dict(bm25.get(rowid) or metas[rowid])
@@ -198,7 +199,7 @@ def _vectors(
     have = cache.get(embedder.name, sorted(set(hashes)))
     missing = [(rowid, h) for rowid, h in candidates if h not in have]
     if missing:
-        texts = k.index.texts([rowid for rowid, _ in missing])
+        texts = k.index.texts([rowid for rowid, _ in missing], fresh=False)
         fresh = {}
         for start in range(0, len(missing), 256):
             chunk = missing[start : start + 256]

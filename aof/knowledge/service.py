@@ -16,7 +16,7 @@ from .. import cardfile
 from ..errors import NotFound, ValidationError
 from ..registry.service import changes_between, commit_records, new_meta, store
 from ..registry.spec import SLUG_RE, Noun, ordered, validate
-from .spec import TYPES, check_kind, kinds_of
+from .spec import TYPE_OF_DIR, TYPES, check_kind, kinds_of
 
 if TYPE_CHECKING:
     from ..service import FleetBase
@@ -365,7 +365,7 @@ def _body(text: str) -> str:
 def _row(hit: dict[str, Any]) -> dict[str, Any]:
     """A search or list row: the same keys for every type, plus the type's own."""
     meta, path = hit["meta"], hit["path"]
-    type_ = next(t for t, n in TYPES.items() if path.startswith(n.dir + "/"))
+    type_ = TYPE_OF_DIR[path.rsplit("/", 1)[0]]
     noun = TYPES[type_]
     title = meta.get("title") or meta.get("statement") or meta.get("label")
     row: dict[str, Any] = {

@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     import tempfile
 
     from aof import Fleet
+    from aof.service import section
 
     task = Fleet(root).get_task(task_id)
     labels = set(task.meta.get("labels") or [])
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             _notes("Asked which option to take; waiting for the answer.")
             _event("end", outcome="ask")
             return _aof("task", "block", "--question", "Which option should I take?")
-        objective = task.body.split("## Objective", 1)[-1].split("\n## ", 1)[0].strip()
+        objective = section(task.body, "Objective")
         text = objective or "No objective given."
         if answers:
             text += f"\n\nAnswer taken: {answers[-1]}"

@@ -269,6 +269,14 @@ class LocalExecutor:
         return "\n".join(out)
 
 
+def attempts(root: Path, task_id: str) -> list[int]:
+    """The attempt numbers of a task's run folders (``runs/<task>/<n>/``), ascending."""
+    try:
+        return sorted(int(n) for n in os.listdir(root / "runs" / task_id) if n.isdigit())
+    except FileNotFoundError:
+        return []
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

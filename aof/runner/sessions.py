@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
-import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AofError, ClaimConflict, InvalidTransition, NotFound, ValidationError
 from ..task import BRANCH_RE, TERMINAL, State, Task
 from . import launch, worktrees
-from .executor import LocalExecutor, RunStatus, read_json
+from .executor import LocalExecutor, RunStatus, attempts, read_json
 
 if TYPE_CHECKING:
     from ..fleet import Fleet
@@ -238,21 +237,13 @@ class Sessions:
         return max(runs, key=lambda r: r.attempt) if runs else None
 
     def last_run_dir(self, task_id: str) -> Path | None:
-        base = self.fleet.root / "runs" / task_id
-        try:
-            attempts = sorted(int(n) for n in os.listdir(base) if n.isdigit())
-        except FileNotFoundError:
-            return None
-        return base / str(attempts[-1]) if attempts else None
+        runs = attempts(self.fleet.root, task_id)
+        return self.fleet.root / "runs" / task_id / str(runs[-1]) if runs else None
 
     def session_of(self, task_id: str) -> str | None:
         """The coder's conversation id of the task's latest run (to resume it)."""
         base = self.fleet.root / "runs" / task_id
-        try:
-            attempts = sorted((int(n) for n in os.listdir(base) if n.isdigit()), reverse=True)
-        except FileNotFoundError:
-            return None
-        for n in attempts:
+        for n in reversed(attempts(self.fleet.root, task_id)):
             for name in ("outcome.json", "meter.json"):
                 data = read_json(base / str(n) / name)
                 if data and data.get("session_id"):
