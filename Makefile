@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint docs bench clean
+.PHONY: help install system demo test test-fast date-check lint docs bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,6 +19,19 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv and install aof with its dev tools
 	@echo "aof installed: $(BIN)/aof  (activate with: . $(BIN)/activate)"
 
+# Debian packages the tests use for real: a C compiler (the suite on another day), tmux
+# (agents in tmux), bash (completion). Installed when missing, as root or through sudo.
+SYSTEM_PACKAGES := gcc libc6-dev tmux bash
+
+system: ## Install the system packages the tests use (Debian/Ubuntu: apt-get)
+	@missing=""; for p in $(SYSTEM_PACKAGES); do \
+		dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "installing:$$missing"; \
+		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
 demo: $(STAMP) ## Run the demo: the daemon runs a demo fleet's task graph with the demo coder
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
@@ -27,6 +40,18 @@ test: $(STAMP) ## Run the whole test suite
 
 test-fast: $(STAMP) ## Run the tests, skipping the slow real-process races
 	$(BIN)/pytest -q -m "not slow"
+
+# The whole suite again with the machine's wall clock 400 days ahead: tests/support/clockshift.c,
+# preloaded into the run, moves CLOCK_REALTIME, time() and gettimeofday() of every process in
+# it (children and git included); monotonic time, sleeps and timeouts stay real. A test that
+# mixes a fixed clock with real processes or real time fails here, whatever today is.
+SHIFT_S := 34560000
+$(VENV)/clockshift.so: tests/support/clockshift.c
+	mkdir -p $(VENV) && cc -shared -fPIC -O2 -o $@ $< -ldl
+
+date-check: $(STAMP) $(VENV)/clockshift.so ## Run the tests with the machine's clock on another day
+	AOF_CLOCK_SHIFT_S=$(SHIFT_S) LD_PRELOAD=$(CURDIR)/$(VENV)/clockshift.so \
+		$(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP) ## ruff, mypy, and the CLI reference check
 	$(BIN)/ruff check aof tests bench

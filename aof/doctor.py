@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import cardfile
 from .errors import AofError
+from .fsclock import fs_now
 from .task import STATES, State, id_from_filename
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def _temps(fleet: Fleet, report: Report, fix: bool) -> None:
                 continue
             rel = fleet.tasks.rel(Path(entry.path))
             try:
-                age = time.time() - entry.stat().st_mtime
+                age = fs_now(fleet.root) - entry.stat().st_mtime  # the file system's clock
             except FileNotFoundError:
                 continue
             if _alive(int(m["pid"])) and age < GRACE_S:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .audit import Actor
 from .errors import AofError
+from .fsclock import fs_now
 from .knowledge.spec import TYPE_OF_DIR
 from .task import id_from_filename
 
@@ -113,10 +113,11 @@ def problem_of(fleet: FleetBase, rel: str) -> str | None:
 def sweep(fleet: FleetBase, reported: dict[str, Any], *, now: float | None = None) -> SweepResult:
     """Commit valid human edits; ``reported`` remembers invalid versions already reported.
 
-    ``now`` (wall-clock seconds, default the real time) judges whether a file has settled.
+    ``now`` (seconds on the file system's clock, default its current time: ``aof.fsclock``)
+    judges whether a file has settled.
     """
     result = SweepResult()
-    wall = time.time() if now is None else now
+    wall = fs_now(fleet.root) if now is None else now
     if not fleet.git.enabled:
         return result
     waiting = {str(p) for item in fleet.git.pending() for p in item.get("paths") or []}

@@ -259,8 +259,8 @@ def tree_of(pid: int) -> list[int]:
 
 
 def wait_for(predicate: Any, timeout: float = 30) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.1)

@@ -87,8 +87,8 @@ def start_http(root: Path, *args: str) -> tuple[subprocess.Popen[str], int, str]
     )
     assert proc.stderr is not None
     banner = proc.stderr.readline()
-    deadline = time.time() + 30
-    while time.time() < deadline:  # listening yet?
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # listening yet?
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 break
