@@ -37,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "git": {"commit": "each", "committer": None},
     "defaults": {"coder": "demo", "model": None, "workflow": None, "priority": "normal"},
     "coders": {},
+    "workflow": {"max_rejections": 3},
     "runner": {
         "worktrees_dir": ".aof/worktrees",
         "stuck_notify_s": 600,
@@ -152,7 +153,7 @@ def validate_config(data: dict[str, Any], where: str) -> None:
         isinstance(committer, dict) and {"name", "email"} <= set(committer)
     ):
         raise bad("git.committer", "must be a mapping with name and email")
-    for key in ("defaults", "coders"):
+    for key in ("defaults", "coders", "workflow"):
         if key in data and not isinstance(data[key], dict):
             raise bad(key, f"must be a mapping (got {data[key]!r})")
     for name, coder in (data.get("coders") or {}).items():
@@ -181,6 +182,9 @@ def validate_config(data: dict[str, Any], where: str) -> None:
             isinstance(args, list) and all(isinstance(a, str) for a in args)
         ):
             raise bad(f"coders.{name}.args", f"must be a list of strings (got {args!r})")
+    cap = (data.get("workflow") or {}).get("max_rejections", 3)
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+        raise bad("workflow.max_rejections", f"must be a whole number >= 1 (got {cap!r})")
     runner = data.get("runner", {})
     if not isinstance(runner, dict):
         raise bad("runner", f"must be a mapping (got {runner!r})")

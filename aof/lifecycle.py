@@ -14,7 +14,20 @@ from .clock import format_time
 from .errors import InvalidTransition, NotFound, ValidationError
 from .service import PROTECTED, FleetBase, append_section
 from .store.tasks import Located
-from .task import SCHEMA, STATES, TERMINAL, State, Task, check_ref, ordered, slugify, validate
+from .task import (
+    SCHEMA,
+    SLUG_RE,
+    STATES,
+    TERMINAL,
+    State,
+    Task,
+    check_ref,
+    failed_attempts,
+    ordered,
+    rejections,
+    slugify,
+    validate,
+)
 
 
 class Lifecycle(FleetBase):
@@ -58,6 +71,7 @@ class Lifecycle(FleetBase):
             if key in PROTECTED or (key in meta and key not in ("team", "project")):
                 raise ValidationError(f"field {key}: cannot be set here")
             meta[key] = value
+        self._check_owner(meta, "new task")
         meta = {k: v for k, v in meta.items() if v not in (None, [], {}) or k == "attempts"}
         validate(meta, "new task")
         text_body = body if body is not None else f"## Objective\n\n{meta['title']}\n"
@@ -120,6 +134,8 @@ class Lifecycle(FleetBase):
                 meta[key] = value
             for key in unset:
                 meta.pop(key, None)
+            if {"team", "project"} & {*(set_fields or {}), *unset}:
+                self._check_owner(meta, self.tasks.rel(task.path))
             if add_labels or remove_labels:
                 labels = [x for x in meta.get("labels", []) if x not in remove_labels]
                 meta["labels"] = labels + [x for x in add_labels if x not in labels]
@@ -138,6 +154,29 @@ class Lifecycle(FleetBase):
             return body
 
         return self._change(ref, "edited", None, mutate, expect_rev=expect_rev)
+
+    def _check_owner(self, meta: dict[str, Any], where: str) -> None:
+        """The task's team and project must exist; a project's team is the task's team (filled
+        in when the task names only the project), so that team's schedule governs the task."""
+        team, project = meta.get("team"), meta.get("project")
+        for kind, slug in (("team", team), ("project", project)):
+            if not isinstance(slug, str) or not SLUG_RE.match(slug):
+                continue  # absent, or not a slug: the schema check names it
+            if not self.registry.exists(kind, slug):
+                raise ValidationError(
+                    f"{where}: {kind}: no {kind} {slug!r} "
+                    f"(create it with `aof {kind} create`, or see `aof {kind} list`)"
+                )
+        if not isinstance(project, str) or not SLUG_RE.match(project):
+            return
+        owner = self.registry.get("project", project).meta.get("team")
+        if team is None and owner:
+            meta["team"] = owner
+        elif owner and team != owner:
+            raise ValidationError(
+                f"{where}: team: {team!r} is not the team of project {project!r} ({owner!r}); "
+                f"leave --team out, or use --team {owner}"
+            )
 
     def _refuse_cycle(self, task_id: str, deps: Sequence[str]) -> None:
         """ValidationError if ``task_id`` depending on ``deps`` closes a cycle."""
@@ -197,6 +236,13 @@ class Lifecycle(FleetBase):
                 raise InvalidTransition(
                     f"task {task.id} cannot be claimed: waiting on "
                     + ", ".join(f"{d} ({s})" for d, s in waiting)
+                )
+            limit = int(meta.get("max_attempts") or self.config.scheduler["max_attempts"])
+            if failed_attempts(meta) >= limit:
+                raise InvalidTransition(
+                    f"task {task.id} cannot be claimed: its {limit} attempt(s) are used up "
+                    f"(max_attempts {limit}); give it more with "
+                    f"`aof task edit {task.id} --set max_attempts={limit + 1}`, or cancel it"
                 )
             now = self.clock.now()
             fence = int(meta.get("fence", 0)) + 1
@@ -289,10 +335,11 @@ class Lifecycle(FleetBase):
             reason=summary.strip().splitlines()[0][:200],
         )
 
-    def _gates_of(self, task: Task) -> list[str]:
+    def _workflow_of(self, task: Task) -> dict[str, Any]:
+        """The task's workflow file as a mapping ({} when the task has none)."""
         name = task.meta.get("workflow") or self.config.defaults.get("workflow")
         if not name:
-            return []
+            return {}
         path = self.root / "workflows" / f"{name}.yaml"
         if not path.is_file():
             raise ValidationError(
@@ -300,8 +347,24 @@ class Lifecycle(FleetBase):
             )
         from .config import read_yaml_file
 
-        gates = read_yaml_file(path).get("gates") or []
+        return read_yaml_file(path)
+
+    def _gates_of(self, task: Task) -> list[str]:
+        gates = self._workflow_of(task).get("gates") or []
         return [str(g.get("name") if isinstance(g, dict) else g) for g in gates]
+
+    def max_rejections(self, task: Task) -> int:
+        """Rejections before the task goes to a person: its workflow's ``max_rejections``,
+        else ``workflow.max_rejections`` in aof.yaml (default 3)."""
+        cap = self._workflow_of(task).get("max_rejections")
+        if cap is None:
+            cap = (self.config.data.get("workflow") or {}).get("max_rejections", 3)
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise ValidationError(
+                f"{self.tasks.rel(task.path)}: max_rejections: must be a whole number >= 1 "
+                f"(got {cap!r})"
+            )
+        return int(cap)
 
     def approve(self, ref: str, *, note: str | None = None) -> Task:
         """Pass the current review gate: on to the next gate, or done after the last."""
@@ -334,6 +397,10 @@ class Lifecycle(FleetBase):
         """Reject the work under review: feedback goes into the body, the task back to ready."""
         if not feedback.strip():
             raise ValidationError("feedback: a rejection needs feedback for the next attempt")
+        task = self.tasks.load(ref)
+        cap = self.max_rejections(task)
+        count = rejections(task.meta) + 1
+        target = State.BLOCKED if count >= cap else State.READY
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             gate = dict(meta.get("gate") or {})
@@ -347,10 +414,16 @@ class Lifecycle(FleetBase):
                 },
             ]
             meta["gate"] = {"history": history}
+            if target == State.BLOCKED:
+                meta["blocked"] = {
+                    "reason": f"rejected {count} time(s) (max_rejections {cap}): a person decides",
+                    "by": str(self.actor),
+                    "at": self._now(),
+                }
             return append_section(task.body, "Review", self._note(f"rejected: {feedback}"))
 
         return self._change(
-            ref, "rejected", State.READY, mutate, allowed_from=[State.REVIEW], reason=feedback
+            ref, "rejected", target, mutate, allowed_from=[State.REVIEW], reason=feedback
         )
 
     def block(self, ref: str, *, question: str, token: str | None = None) -> Task:
@@ -409,7 +482,7 @@ class Lifecycle(FleetBase):
         task = self.tasks.load(ref)
         limit = task.meta.get("max_attempts") or self.config.scheduler["max_attempts"]
         attempts = int(task.meta.get("attempts", 0))
-        exhausted = permanent or attempts >= int(limit)
+        exhausted = permanent or failed_attempts(task.meta) >= int(limit)
         target = State.DEADLETTER if exhausted else State.READY
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:

@@ -28,7 +28,7 @@ from typing import Any
 from .errors import InvalidTransition, LeaseError, NotFound
 from .lifecycle import Lifecycle
 from .service import append_section
-from .task import State, Task
+from .task import State, Task, failed_attempts
 
 NOT_COUNTED = ("usage-limited", "context-exhausted", "interrupted")
 BLOCKING = ("over-budget", "killed")
@@ -100,7 +100,7 @@ class Outcomes(Lifecycle):
             target = State.BLOCKED
         else:
             limit = int(task.meta.get("max_attempts") or self.config.scheduler["max_attempts"])
-            exhausted = int(task.meta.get("attempts", 0)) >= limit
+            exhausted = failed_attempts(task.meta) >= limit
             target = State.DEADLETTER if exhausted else State.READY
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:

@@ -46,7 +46,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     State.IN_PROGRESS: frozenset(
         {State.REVIEW, State.DONE, State.BLOCKED, State.READY, State.DEADLETTER, State.CANCELLED}
     ),
-    State.REVIEW: frozenset({State.DONE, State.READY, State.CANCELLED}),
+    State.REVIEW: frozenset({State.DONE, State.READY, State.BLOCKED, State.CANCELLED}),
     State.BLOCKED: frozenset({State.READY, State.DEADLETTER, State.CANCELLED}),
     State.DEADLETTER: frozenset({State.READY, State.CANCELLED}),
     State.DONE: frozenset(),
@@ -281,6 +281,22 @@ def _validate_mappings(meta: dict[str, Any], bad: Any) -> None:
     for key in ("sla", "gate", "blocked"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             raise bad(key, f"must be a mapping (got {meta[key]!r})")
+
+
+def rejections(meta: dict[str, Any]) -> int:
+    """How many times reviewers sent this task's work back (``gate.history``)."""
+    gate = meta.get("gate")
+    history = gate.get("history") if isinstance(gate, dict) else None
+    if not isinstance(history, list):
+        return 0
+    return sum(1 for h in history if isinstance(h, dict) and h.get("outcome") == "rejected")
+
+
+def failed_attempts(meta: dict[str, Any]) -> int:
+    """The attempts that count against ``max_attempts``: every claim, less the ones whose work
+    reached review and was sent back (rejections have their own cap, ``max_rejections``)."""
+    attempts = meta.get("attempts") or 0
+    return max(int(attempts) - rejections(meta), 0) if _is_int(attempts) else 0
 
 
 def check_ref(ref: str) -> str:

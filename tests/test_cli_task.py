@@ -55,6 +55,7 @@ ROW_KEYS = {
     "due",
     "attempts",
     "max_attempts",
+    "rejections",
     "retry_after",
     "routing",
     "sla",

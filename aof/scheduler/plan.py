@@ -90,7 +90,7 @@ def plan(snap: dict[str, Any], now: datetime, config: dict[str, Any]) -> dict[st
         if expires and parse_time(expires) <= now:
             out = (
                 "deadletter"
-                if int(t.get("attempts") or 0) >= int(t.get("max_attempts") or max_attempts)
+                if _failed(t) >= int(t.get("max_attempts") or max_attempts)
                 else "ready"
             )
             actions.append(
@@ -147,7 +147,7 @@ def plan(snap: dict[str, Any], now: datetime, config: dict[str, Any]) -> dict[st
     limit_global = int(sched.get("max_concurrent", 4))
     pauses = snap.get("coder_pauses") or {}
     for t in ready:
-        reason = _why_not(t, states, desired, snap, now)
+        reason = _why_not(t, states, desired, snap, now, max_attempts)
         agent = None
         if reason is None:
             reason, agent = _capacity(t, used, limit_global, snap, config, pauses, now)
@@ -171,18 +171,30 @@ def plan(snap: dict[str, Any], now: datetime, config: dict[str, Any]) -> dict[st
     }
 
 
+def _failed(t: dict[str, Any]) -> int:
+    """Attempts that count against max_attempts (``aof.task.failed_attempts`` of a summary)."""
+    return max(int(t.get("attempts") or 0) - int(t.get("rejections") or 0), 0)
+
+
 def _why_not(
     t: dict[str, Any],
     states: dict[str, str],
     desired: dict[str, Any],
     snap: dict[str, Any],
     now: datetime,
+    max_attempts: int,
 ) -> str | None:
     pending = [d for d in t.get("depends_on") or [] if states.get(d) != "done"]
     if pending:
         return "waiting on " + ", ".join(f"{d} ({states.get(d, 'missing')})" for d in pending)
     if t.get("retry_after") and parse_time(t["retry_after"]) > now:
         return f"backing off after a failure until {t['retry_after']}"
+    cap = int(t.get("max_attempts") or max_attempts)
+    if _failed(t) >= cap:
+        return (
+            f"its {cap} attempt(s) are used up: give it more with "
+            f"`aof task edit {t['id']} --set max_attempts={cap + 1}`, or cancel it"
+        )
     team = t.get("team")
     if team and team in desired and desired[team].state != "running":
         return f"team {team} is {desired[team].state}: {desired[team].reason}"

@@ -30,6 +30,12 @@ def build(fleet: FleetBase) -> dict[str, Any]:
         rows.append(row)
     reg = fleet.registry
     keep = ("team", "enabled", "host", "coder")
+    projects = {r["slug"]: {k: r.get(k) for k in keep} for r in reg.rows("project")}
+    for row in rows:
+        # A task of a project without a team of its own is the project's team's work: that
+        # team's schedule and limits govern it.
+        if not row.get("team") and row.get("project") in projects:
+            row["team"] = projects[row["project"]].get("team")
     return {
         "tasks": rows,
         # The state of every open task and of every task one depends on: enough for the
@@ -40,7 +46,7 @@ def build(fleet: FleetBase) -> dict[str, Any]:
             for r in reg.rows("team")
         },
         "schedules": reg.rows("schedule"),
-        "projects": {r["slug"]: {k: r.get(k) for k in keep} for r in reg.rows("project")},
+        "projects": projects,
         "hosts": {
             r["slug"]: {"capacity_slots": r.get("capacity_slots", 1), "status": r.get("status")}
             for r in reg.rows("host")

@@ -18,9 +18,9 @@ from .. import cache as derived
 from .. import cardfile
 from ..errors import AmbiguousId, NotFound, ValidationError
 from ..locks import Lock, lock_for
-from ..task import STATES, State, Task, check_ref, id_from_filename
+from ..task import STATES, State, Task, check_ref, id_from_filename, rejections
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 IDS_VERSION = 2
 # A directory listing is trusted from the index only when the directory was last changed this
 # long before the listing was taken: a change in the same timestamp tick would be invisible
@@ -60,6 +60,7 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
         "due": meta.get("due"),
         "attempts": meta.get("attempts", 0),
         "max_attempts": meta.get("max_attempts"),
+        "rejections": rejections(meta),
         "retry_after": meta.get("retry_after"),
         "routing": meta.get("routing"),
         "sla": meta.get("sla"),
