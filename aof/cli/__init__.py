@@ -21,6 +21,7 @@ from ..errors import AofError
 # Command name -> "module:attribute", imported only when that command runs (or help lists it).
 LAZY_COMMANDS = {
     "audit": "maint:audit",
+    "completion": "completion:completion_cmd",
     "board": "maint:board",
     "doctor": "maint:doctor",
     "history": "maint:history",

@@ -260,23 +260,86 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def table_text(rows: list[dict[str, Any]], grouped: bool = False) -> str:
+# The columns a narrow terminal gives up first, in order; AGENT, STATE, ELAPSED and TASK stay.
+DROP_ORDER = ("idle_s", "tokens", "mem_mb", "cpu_pct", "cost_usd", "coder")
+MIN_TEXT = 8  # AGENT and TASK are shortened, never below this many characters
+
+
+def fit_columns(
+    rows: list[dict[str, Any]], width: int
+) -> tuple[list[tuple[str, str]], list[int]]:
+    """The columns (and their widths) that fit ``width`` characters: the least useful columns
+    are dropped first, then the agent and task names are shortened."""
+    columns = list(COLUMNS)
+
+    def widths_of(cols: list[tuple[str, str]]) -> list[int]:
+        return [max(len(h), *(len(_fmt(r, k)) for r in rows)) for h, k in cols]
+
+    def total(ws: list[int]) -> int:
+        return sum(ws) + 2 * (len(ws) - 1)
+
+    widths = widths_of(columns)
+    for key in DROP_ORDER:
+        if total(widths) <= width:
+            break
+        columns = [c for c in columns if c[1] != key]
+        widths = widths_of(columns)
+    for key in ("task", "agent"):
+        excess = total(widths) - width
+        if excess <= 0:
+            break
+        i = [k for _, k in columns].index(key)
+        widths[i] = max(MIN_TEXT, widths[i] - excess)
+    return columns, widths
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table_text(
+    rows: list[dict[str, Any]], grouped: bool = False, width: int | None = None
+) -> str:
+    """The agents as a plain table that fits ``width`` (default: the terminal's width)."""
     if not rows:
         return "no agents"
-    cells = [[_fmt(r, k) for _, k in COLUMNS] for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, (h, _) in enumerate(COLUMNS)]
+    if width is None:
+        import shutil
+
+        width = shutil.get_terminal_size((80, 24)).columns
+    columns, widths = fit_columns(rows, width)
 
     def line(parts: list[str]) -> str:
-        return "  ".join(p.ljust(w) for p, w in zip(parts, widths, strict=True))
+        return "  ".join(_cut(p, w).ljust(w) for p, w in zip(parts, widths, strict=True))
 
-    out = [line([h for h, _ in COLUMNS]).rstrip()]
+    out = [line([h for h, _ in columns]).rstrip()]
     last: object = object()
-    for r, c in zip(rows, cells, strict=True):
+    for r in rows:
         if grouped and r.get("batch") != last:
             last = r.get("batch")
-            out.append(f"# batch {last}" if last else "# no batch")
-        out.append(line(c).rstrip())
+            out.append(_cut(f"# batch {last}" if last else "# no batch", width))
+        out.append(line([_fmt(r, k) for _, k in columns]).rstrip())
     return "\n".join(out)
+
+
+def live_table(rows: list[dict[str, Any]], width: int) -> Any:
+    """``aof top``'s rich table of ``rows``, fitting ``width`` like :func:`table_text`."""
+    from rich.table import Table  # type: ignore[import-not-found,unused-ignore]
+
+    columns, widths = fit_columns(rows, width) if rows else (COLUMNS, [])
+    table = Table(  # no borders, two spaces between columns: the plain table's layout
+        title=f"aof top: {len(rows)} agent(s)  ({time.strftime('%H:%M:%S')})",
+        box=None,
+        pad_edge=False,
+        padding=(0, 2, 0, 0),
+    )
+    for i, (header, _) in enumerate(columns):
+        w = widths[i] if widths else None
+        table.add_column(header, no_wrap=True, max_width=w, overflow="ellipsis")
+    for r in rows:
+        style = "green" if r["state"] == "running" else None
+        table.add_row(*(_fmt(r, k) for _, k in columns), style=style)
+    return table
 
 
 @agent.command("list")
@@ -376,17 +439,11 @@ def top_cmd(env: Env, interval: float, once: bool) -> None:
         click.echo(table_text(s.listing()))
         return
     from rich.live import Live  # type: ignore[import-not-found,unused-ignore]
-    from rich.table import Table  # type: ignore[import-not-found,unused-ignore]
 
-    def render() -> Table:
-        rows = s.listing()
-        table = Table(title=f"aof top: {len(rows)} agent(s)  ({time.strftime('%H:%M:%S')})")
-        for header, _ in COLUMNS:
-            table.add_column(header, no_wrap=True)
-        for r in rows:
-            style = "green" if r["state"] == "running" else None
-            table.add_row(*(_fmt(r, k) for _, k in COLUMNS), style=style)
-        return table
+    def render() -> Any:
+        import shutil
+
+        return live_table(s.listing(), shutil.get_terminal_size((80, 24)).columns)
 
     try:
         with Live(render(), refresh_per_second=4, screen=False) as live:
