@@ -169,7 +169,7 @@ class Scheduling(FleetBase):
 
         Each action is checked again under its task's lock (a heartbeat that arrived since
         the plan wins over ``expire``). Returns every action with ``ok`` and, when it was not
-        applied, ``error``. Dispatch needs an executor and is the daemon's (issue 4).
+        applied, ``error``. Dispatch needs an executor and is the daemon's.
         """
         who = actor or Actor("scheduler", "planner")
         now = self.clock.now()

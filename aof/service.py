@@ -105,7 +105,7 @@ class FleetBase:
         actor: Actor | str = "system:aof",
         commit: bool | None = None,
     ) -> None:
-        self.root = Path(root).resolve()
+        self.root = Path(root).expanduser().resolve()  # "~/fleet" and Path objects alike
         self.config: Config = load_config(self.root)
         self.clock = clock or SystemClock()
         self.ids = ids or SystemIds()

@@ -50,3 +50,21 @@ def test_schemas_are_valid_json_schema_2020_12() -> None:
         schema = json.loads(path.read_text())
         assert schema["$schema"].endswith("2020-12/schema")
         jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_docs_speak_of_the_product_only() -> None:
+    """No doc, nor the help text in docs/cli.md, speaks of issues, sessions or plans."""
+    import re
+
+    talk = re.compile(
+        r"\bissues? \d+|\bonce issue|\b(next|future|later) session|\bplanned: issue"
+        r"|\bwhen .{0,30} lands\b|\bonce .{0,30} lands\b",
+        re.IGNORECASE,
+    )
+    found = [
+        f"{path.relative_to(ROOT)}:{n}: {line.strip()}"
+        for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if talk.search(line)
+    ]
+    assert found == []

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from aof.cli import cli
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "ao-fleet-parity.md"
-ROW = re.compile(r"^\| (\d+) \| `([^`]+)` \| (.+?) \| (done|planned: issue \d+) \|\s*(.*?)\s*\|$")
+ROW = re.compile(r"^\| (\d+) \| `([^`]+)` \| (.+?) \| (done) \|\s*(.*?)\s*\|$")
 
 
 def rows() -> list[tuple[int, str, str, str, str]]:
