@@ -14,6 +14,8 @@ from .errors import AofError, InvalidTransition
 from .service import FleetBase
 from .task import State, Task
 
+TICK_TRAILER = "Plan-Digest"  # the trailer every daemon tick's commit carries
+
 
 class Scheduling(FleetBase):
     """What teams should be doing and what the planner would do (mixed into :class:`aof.Fleet`)."""
@@ -62,8 +64,9 @@ class Scheduling(FleetBase):
 
         return plan(snapshot or self.snapshot(), at or self.clock.now(), self.config.data)
 
-    def replay(self, commit: str) -> dict[str, Any]:
-        """Recompute the plan of a daemon tick from git history and compare digests.
+    def replay(self, ref: str) -> dict[str, Any]:
+        """Recompute the plan of the latest daemon tick at or before ``ref`` (any commit-ish)
+        from git history and compare digests.
 
         A tick's commit carries trailers: ``Plan-At`` (the plan's time), ``Plan-Base`` (the
         commit the snapshot was taken at), ``Plan-Heartbeats`` (lease expiries pushed on by
@@ -73,22 +76,9 @@ class Scheduling(FleetBase):
         """
         import tempfile
 
-        from .errors import ValidationError
         from .scheduler.plan import digest, plan
 
-        proc = self.git._git("log", "-1", "--format=%H%n%B", commit, check=False)
-        if proc.returncode != 0:
-            raise ValidationError(f"commit {commit!r}: not found in the fleet root's history")
-        sha, _, body = proc.stdout.decode("utf-8", "replace").partition("\n")
-        trailers = {}
-        for line in body.splitlines():
-            key, sep, value = line.partition(": ")
-            if sep and key.startswith("Plan-"):
-                trailers[key] = value.strip()
-        if "Plan-Digest" not in trailers or "Plan-At" not in trailers:
-            raise ValidationError(
-                f"commit {sha[:10]} is not a daemon tick (it has no Plan-Digest trailer)"
-            )
+        target, sha, trailers = self._tick_at(ref)
         base = trailers.get("Plan-Base")
         base = f"{sha}^" if not base or base == "none" else base
         at = parse_time(trailers["Plan-At"])
@@ -112,6 +102,8 @@ class Scheduling(FleetBase):
             shutil.rmtree(tmp, ignore_errors=True)
         fingerprint = digest(result)
         return {
+            "ref": ref,
+            "ref_commit": target,
             "commit": sha,
             "base": base,
             "at": trailers["Plan-At"],
@@ -120,6 +112,35 @@ class Scheduling(FleetBase):
             "match": fingerprint == trailers["Plan-Digest"],
             "plan": result,
         }
+
+    def _tick_at(self, ref: str) -> tuple[str, str, dict[str, str]]:
+        """(the commit ``ref`` names, the latest daemon tick at or before it, that tick's
+        ``Plan-*`` trailers); NotFound when ``ref`` names no commit or no tick precedes it."""
+        from .errors import NotFound, ValidationError
+
+        proc = self.git._git(
+            "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
+        )
+        if proc.returncode != 0:
+            raise NotFound(f"commit {ref!r}: not found in the fleet root's history")
+        target = proc.stdout.decode("ascii").strip()
+        proc = self.git._git(
+            "log", "-1", f"--grep=^{TICK_TRAILER}: ", "--format=%H%n%B", target, "--", check=False
+        )
+        sha, _, body = proc.stdout.decode("utf-8", "replace").partition("\n")
+        if proc.returncode != 0 or not sha:
+            raise NotFound(
+                f"no daemon tick at or before {ref!r} ({target[:10]}): `aof daemon` records "
+                f"one commit per tick that changes something, with a {TICK_TRAILER} trailer"
+            )
+        trailers = {}
+        for line in body.splitlines():
+            key, sep, value = line.partition(": ")
+            if sep and key.startswith("Plan-"):
+                trailers[key] = value.strip()
+        if "Plan-At" not in trailers:
+            raise ValidationError(f"commit {sha[:10]}: a daemon tick without its Plan-At trailer")
+        return target, sha, trailers
 
     def why(self, ref: str, at: Any = None) -> str:
         """One sentence on why ``ref`` is (or is not) being worked on."""

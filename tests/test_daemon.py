@@ -154,6 +154,41 @@ def test_the_recorded_tick_replays_to_the_same_plan(
     assert first[0] not in {a["task"] for a in replayed["plan"]["actions"] if a["kind"] == "expire"}
 
 
+def test_replay_finds_the_latest_tick_at_or_before_any_ref(
+    fleet: Fleet, daemon: Daemon, root: Path, run: Any
+) -> None:
+    ready(fleet, 2)
+    tick = daemon.tick()["commit"]
+    fleet.create_task("A person's task after the tick")  # HEAD is now a human's commit
+    head = git(root, "rev-parse", "HEAD").strip()
+    assert head != tick
+    out = run.json("plan", "--replay", "HEAD")
+    assert (out["commit"], out["ref"], out["ref_commit"]) == (tick, "HEAD", head)
+    assert out["match"] is True
+    text = run("plan", "--replay", "HEAD").stdout
+    assert text.startswith(f"replayed tick {tick[:10]} (the latest tick at or before HEAD, ")
+    assert "matches the recorded" in text
+    assert run("plan", "--replay", tick[:8]).stdout.startswith(f"replayed tick {tick[:10]} at ")
+
+
+def test_replay_without_a_tick_before_ref_is_one_clear_error(
+    fleet: Fleet, daemon: Daemon, root: Path, run: Any
+) -> None:
+    ready(fleet, 1)
+    before = git(root, "rev-parse", "HEAD").strip()
+    daemon.tick()
+    out = run("plan", "--replay", before, code=3)
+    assert out.stderr == (
+        f"Error: no daemon tick at or before '{before}' ({before[:10]}): `aof daemon` records "
+        "one commit per tick that changes something, with a Plan-Digest trailer\n"
+    )
+    assert out.stdout == ""
+    nothing = run("plan", "--replay", "no-such-branch", code=3)
+    assert nothing.stderr == (
+        "Error: commit 'no-such-branch': not found in the fleet root's history\n"
+    )
+
+
 def test_a_coder_that_exits_without_reporting_costs_an_attempt(
     fleet: Fleet, daemon: Daemon, executor: RecordingExecutor
 ) -> None:

@@ -14,7 +14,8 @@ from . import Env, emit, json_option, parse_at, pass_env
 @click.option(
     "--until-idle",
     is_flag=True,
-    help="Exit once nothing is running or dispatchable (for demos, CI and batch runs).",
+    help="Exit 0 once no run of this daemon is alive and nothing can be dispatched now, "
+    "printing what it leaves behind (for demos, CI and batch runs).",
 )
 @click.option(
     "--interval",
@@ -46,6 +47,10 @@ def daemon_group(
     SIGINT stops it after the current tick; running agents keep their leases and the next
     daemon adopts them. Logs go to stderr and runs/daemon.log.
 
+    --until-idle waits while its own runs are alive, then exits and prints each task it
+    leaves behind: in progress under someone else's lease (holder, expiry), or ready but
+    waiting (on a dependency, a schedule window, a retry time, a paused coder, a limit).
+
     \b
     Example:
       aof daemon                      # until stopped
@@ -71,7 +76,13 @@ def daemon_group(
         root, interval_s=interval, watch=not no_watch, log_to_stderr=not quiet, coder=coder
     )
     daemon.install_signals()
-    ctx.exit(daemon.run(once=once, until_idle=until_idle))
+    code = daemon.run(once=once, until_idle=until_idle)
+    outlook = daemon.outlook
+    if until_idle and outlook is not None and outlook.idle:
+        lines = outlook.report()
+        head = f"idle after {daemon.ticks} tick(s): {outlook.left_behind()}"
+        click.echo("\n".join([head + (":" if lines else ""), *lines]))
+    ctx.exit(code)
 
 
 @daemon_group.command("status")

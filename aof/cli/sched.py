@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from . import Env, emit, json_option, parse_at, pass_env
@@ -12,8 +14,9 @@ from .task import complete_task_ids
 @click.option("--at", metavar="TIME", help="Plan for this time (default: now).")
 @click.option(
     "--replay",
-    metavar="COMMIT",
-    help="Recompute the plan of the daemon tick committed as COMMIT and compare digests.",
+    metavar="REF",
+    help="Recompute the plan of the latest daemon tick at or before REF (a commit, branch, "
+    "tag, HEAD~3, ...) and compare digests.",
 )
 @json_option
 @pass_env
@@ -21,7 +24,8 @@ def plan_cmd(env: Env, at: str | None, replay: str | None, as_json: bool) -> Non
     """Show what the scheduler would do now: actions, and why each waiting task waits.
 
     Nothing is applied. The same fleet and time give the same plan, byte for byte;
-    --replay proves it for a past daemon tick (exit 1 if the plans differ).
+    --replay proves it for a past daemon tick (exit 1 if the plans differ): the latest
+    tick at or before REF, named in the output.
 
     \b
     Example:
@@ -33,12 +37,7 @@ def plan_cmd(env: Env, at: str | None, replay: str | None, as_json: bool) -> Non
             raise click.UsageError("--replay takes the time from the commit; drop --at")
         out = env.fleet().replay(replay)
         verdict = "matches" if out["match"] else "DIFFERS FROM"
-        emit(
-            out,
-            as_json,
-            f"tick {out['commit'][:10]} at {out['at']}: replayed plan {out['digest']} "
-            f"{verdict} the recorded {out['recorded']}",
-        )
+        emit(out, as_json, _replay_text(out, verdict))
         if not out["match"]:
             raise click.exceptions.Exit(1)
         return
@@ -59,6 +58,17 @@ def plan_cmd(env: Env, at: str | None, replay: str | None, as_json: bool) -> Non
     if len(lines) == 1:
         lines.append("  nothing to do: no ready task, no expired lease")
     click.echo("\n".join(lines))
+
+
+def _replay_text(out: dict[str, Any], verdict: str) -> str:
+    """Name the tick replayed, and the REF it was found from when that is another commit."""
+    where = ""
+    if out["ref_commit"] != out["commit"]:
+        where = f" (the latest tick at or before {out['ref']}, {out['ref_commit'][:10]})"
+    return (
+        f"replayed tick {out['commit'][:10]}{where} at {out['at']}: plan {out['digest']} "
+        f"{verdict} the recorded {out['recorded']}"
+    )
 
 
 @click.command("why")

@@ -18,8 +18,10 @@ Each tick, in order:
    attempt (retry with back-off, or deadletter), never as done;
 4. snapshot -> plan -> apply: expire, block, notify, then dispatch (claim, then submit to
    the executor); all of it one commit whose message carries the plan's time, the heartbeat
-   expiries it used and its digest, so ``aof plan --replay COMMIT`` can recompute it;
-5. reconcile AO projects (``aof.reconcile``), each applied action audited.
+   expiries it used and its digest, so ``aof plan --replay REF`` can recompute it;
+5. reconcile AO projects (``aof.reconcile``), each applied action audited;
+6. say where it stands (``aof.scheduler.idle``): the runs it waits on, or that it is idle and
+   what it leaves behind. ``--until-idle`` stops at the first idle tick.
 
 Between ticks it sleeps ``interval_s``, woken early by a file change (the watcher's hint),
 an exited child (SIGCHLD), or SIGTERM/SIGINT, which stop it after the current tick. Runs
@@ -46,6 +48,8 @@ from ..errors import AofError, ConfigError, DaemonRunning, LeaseError, NotFound
 from ..fleet import Fleet
 from ..runner import coders, launch
 from ..runner.executor import Executor, LocalExecutor, RunStatus
+from ..scheduling import TICK_TRAILER
+from .idle import Outlook, assess
 from .plan import digest as plan_digest
 
 LOCK_NAME = "daemon.lock"
@@ -123,7 +127,9 @@ class Daemon:
         self._reported: dict[str, Any] = {}
         self._last_sweep = 0.0
         self._bad_config: int | None = None
+        self._last_status = ""
         self.last: dict[str, Any] = {}
+        self.outlook: Outlook | None = None  # where the last tick left the daemon
 
     # --- set-up and tear-down ---------------------------------------------------------------
 
@@ -240,7 +246,8 @@ class Daemon:
             self.log.removeHandler(h)
 
     def run(self, *, once: bool = False, until_idle: bool = False) -> int:
-        """Tick until stopped (or once, or until nothing is left to do); the exit status."""
+        """Tick until stopped (or once, or until idle: none of its runs is alive and nothing
+        can be dispatched now; ``self.outlook`` says what it left behind); the exit status."""
         self.start()
         try:
             while not self.stopping:
@@ -269,7 +276,13 @@ class Daemon:
         changed = self.watcher.drain() if self.watcher is not None else set()
         self._commit_leftovers(force_sweep=bool(changed))
         f = self.fleet
-        report: dict[str, Any] = {"tick": n, "dispatched": [], "settled": [], "applied": []}
+        report: dict[str, Any] = {
+            "tick": n,
+            "dispatched": [],
+            "not_started": [],
+            "settled": [],
+            "applied": [],
+        }
         with f.git.batch(f"daemon tick {n}: runs", self.actor), durability.deferred():
             self._supervise(report)
         if report["settled"]:
@@ -285,7 +298,7 @@ class Daemon:
                 "Plan-Heartbeats": json.dumps(snap["heartbeats"], sort_keys=True),
                 "Plan-Pauses": json.dumps(snap["coder_pauses"], sort_keys=True),
                 **({"Plan-Coder": self.coder_override} if self.coder_override else {}),
-                "Plan-Digest": digest,
+                TICK_TRAILER: digest,
             }
             for done in f.apply(result, actor=self.actor):
                 report["applied"].append(done)
@@ -297,22 +310,18 @@ class Daemon:
         report["at"] = result["at"]
         report["digest"] = digest
         report["commit"] = batch.commit
-        live = [r for r in self.executor.runs() if r.state == "running"]
-        report["runs"] = len(live)
-        busy = any(t["state"] == "in-progress" for t in snap["tasks"])
-        backing_off = any(w["reason"].startswith("backing off") for w in result["waiting"])
-        report["idle"] = not live and not report["dispatched"] and not busy and not backing_off
-        if report["dispatched"] or report["settled"] or report["applied"]:
-            self.log.info(
-                "tick %d: dispatched %d, settled %d, applied %d, %d running, %d waiting (%.0f ms)",
-                n,
-                len(report["dispatched"]),
-                len(report["settled"]),
-                len(report["applied"]),
-                len(live),
-                len(result["waiting"]),
-                report["ms"],
-            )
+        outlook = assess(
+            snap,
+            result,
+            self.executor.runs(),
+            started=[d["run"] for d in report["dispatched"]],
+            not_started=report["not_started"],
+            applied=report["applied"],
+        )
+        self.outlook = outlook
+        report["runs"] = len(outlook.live)
+        report["idle"] = outlook.idle
+        self._log_tick(report, outlook, len(result["waiting"]))
         self.last = {k: report[k] for k in ("tick", "at", "ms", "runs", "idle", "commit")}
         self.last.update(
             dispatched=len(report["dispatched"]),
@@ -321,6 +330,27 @@ class Daemon:
         )
         self._write_state("running")
         return report
+
+    def _log_tick(self, report: dict[str, Any], outlook: Outlook, waiting: int) -> None:
+        """A tick that changed something logs its counts; every tick whose standing (the runs
+        it waits on, or idle and what it leaves) differs from the last one logged says so."""
+        status = outlook.status()
+        if report["dispatched"] or report["settled"] or report["applied"]:
+            self.log.info(
+                "tick %d: dispatched %d, settled %d, applied %d, %d running, %d ready waiting "
+                "(%.0f ms); %s",
+                report["tick"],
+                len(report["dispatched"]),
+                len(report["settled"]),
+                len(report["applied"]),
+                len(outlook.live),
+                waiting,
+                report["ms"],
+                status,
+            )
+        elif status != self._last_status:
+            self.log.info("tick %d: %s", report["tick"], status)
+        self._last_status = status
 
     def _reload_config(self) -> None:
         from ..config import load_config
@@ -471,15 +501,16 @@ class Daemon:
         with ThreadPoolExecutor(max_workers=min(DISPATCH_THREADS, len(todo))) as pool:
             started = list(pool.map(lambda a: self._start(a, projects), todo))
         for item in started:
-            if item is not None:
-                report["dispatched"].append(item)
-                self.log.info(
-                    "dispatched %s to %s (coder %s)", item["task"], item["holder"], item["coder"]
-                )
+            if "reason" in item:
+                report["not_started"].append(item)
+                continue
+            report["dispatched"].append(item)
+            self.log.info(
+                "dispatched %s to %s (coder %s)", item["task"], item["holder"], item["coder"]
+            )
 
-    def _start(
-        self, action: dict[str, Any], projects: dict[str, dict[str, Any]]
-    ) -> dict[str, Any] | None:
+    def _start(self, action: dict[str, Any], projects: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Claim and submit one dispatch: {task, holder, coder, run}, or {task, reason}."""
         f = self.fleet
         coder = action["coder"]
         holder = action["agent"] or coder
@@ -487,7 +518,7 @@ class Daemon:
             task = f.claim(action["task"], holder)
         except AofError as exc:
             self.log.info("not dispatching %s: %s", action["task"], exc)
-            return None
+            return {"task": action["task"], "reason": f"the claim failed: {exc}"}
         token = str((task.lease or {})["token"])
         try:
             project = projects.get(str(task.meta.get("project")))
@@ -507,9 +538,9 @@ class Daemon:
                 )
             except AofError as again:
                 self.log.error("%s: could not record the failed start: %s", task.id, again)
-            return None
+            return {"task": task.id, "reason": f"could not start coder {coder}: {exc}"}
         self._renewed[spec.run_id] = f.clock.now().timestamp()
-        return {"task": task.id, "holder": holder, "coder": coder}
+        return {"task": task.id, "holder": holder, "coder": coder, "run": spec.run_id}
 
     def _reconcile(self, report: dict[str, Any]) -> None:
         from ..reconcile import ao_root, apply, evaluate
