@@ -102,20 +102,31 @@ class FleetBase:
         *,
         clock: Clock | None = None,
         ids: IdSource | None = None,
-        actor: Actor | str = "system:aof",
+        actor: Actor | str | Callable[[], Actor] = "system:aof",
         commit: bool | None = None,
     ) -> None:
         self.root = Path(root).resolve()
         self.config: Config = load_config(self.root)
         self.clock = clock or SystemClock()
         self.ids = ids or SystemIds()
-        self.actor = actor if isinstance(actor, Actor) else Actor.parse(actor)
+        # A callable actor is asked on first use (the CLI's person costs a `git config`
+        # call, which read-only commands never pay).
+        self._actor: Actor | Callable[[], Actor] = (
+            Actor.parse(actor) if isinstance(actor, str) else actor
+        )
         self.tasks = TaskStore(self.root)
         self.audit = AuditLog(self.root, self.clock)
         self._commit = self.config.commit_mode != "off" if commit is None else commit
         self._git: Committer | None = None
         self._registry: Registry | None = None
         self._knowledge: Knowledge | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """Who this fleet object's changes are attributed to."""
+        if not isinstance(self._actor, Actor):
+            self._actor = self._actor()
+        return self._actor
 
     @property
     def git(self) -> Committer:
