@@ -175,6 +175,21 @@ def load_rt(front: str, path: Path | str, first_line: int = 2) -> Any:
     return doc
 
 
+def parse_value(text: str) -> Any:
+    """One value typed by a person, read as YAML 1.2: ``5``, ``true``, ``[a, b]``, ``{usd: 5}``
+    and ``null`` are what they say; anything that is not valid YAML stays the text it is."""
+    try:
+        return yamlfast.parse_scalar(text)  # the common cases, without importing ruamel
+    except yamlfast.NotCanonical:
+        pass
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return to_plain(_yaml_rt().load(text))
+    except YAMLError:
+        return text
+
+
 def render(card: Card, meta: dict[str, Any], body: str | None = None) -> str:
     """Return the file text for ``card`` with new ``meta`` (ordered) and optionally a new body.
 

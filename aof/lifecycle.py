@@ -14,7 +14,21 @@ from .clock import format_time
 from .errors import InvalidTransition, NotFound, ValidationError
 from .service import PROTECTED, FleetBase, append_section
 from .store.tasks import Located
-from .task import SCHEMA, STATES, TERMINAL, State, Task, check_ref, ordered, slugify, validate
+from .task import (
+    SCHEMA,
+    STATES,
+    TERMINAL,
+    State,
+    Task,
+    check_ref,
+    field_path,
+    near_miss,
+    ordered,
+    set_field,
+    slugify,
+    unset_field,
+    validate,
+)
 
 
 class Lifecycle(FleetBase):
@@ -104,22 +118,40 @@ class Lifecycle(FleetBase):
         token: str | None = None,
         expect_rev: str | None = None,
     ) -> Task:
-        """Change fields and/or the body of a task; ValidationError for bad values or cycles."""
+        """Change fields and/or the body of a task; ValidationError for bad values or cycles.
+
+        Keys of ``set_fields`` and ``unset`` may be dotted (``budget.usd``): the nested field
+        is set, creating the mappings on the way. A top-level key that is not a task field but
+        close to one (``priorty``) is refused as a typo unless the task already has it; other
+        unknown keys are the user's own and kept. Everything is validated before anything is
+        written.
+        """
         for key in [*(set_fields or {}), *unset]:
-            if key in PROTECTED or (key not in (set_fields or {}) and key in ("title",)):
+            top = field_path(key)[0]
+            if top in PROTECTED or (key not in (set_fields or {}) and key in ("title",)):
                 raise ValidationError(f"field {key}: is managed by aof and cannot be edited")
         new_deps = [self.tasks.locate(d).id for d in add_deps]
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             self._check_token(task, token, self.actor)
+            for key in set_fields or {}:
+                top = field_path(key)[0]
+                guess = near_miss(top) if top not in task.meta else None
+                if guess is not None:
+                    raise ValidationError(
+                        f"task {task.id}: {top}: not a task field; did you mean `{guess}`?"
+                    )
             if title is not None:
                 meta["title"] = title.strip()
             if priority is not None:
                 meta["priority"] = priority
-            for key, value in (set_fields or {}).items():
-                meta[key] = value
+            try:
+                for key, value in (set_fields or {}).items():
+                    set_field(meta, key, value)
+            except ValidationError as exc:
+                raise ValidationError(f"task {task.id}: {exc}") from None
             for key in unset:
-                meta.pop(key, None)
+                unset_field(meta, key)
             if add_labels or remove_labels:
                 labels = [x for x in meta.get("labels", []) if x not in remove_labels]
                 meta["labels"] = labels + [x for x in add_labels if x not in labels]

@@ -68,18 +68,15 @@ def out_task(env: Env, task: Any, as_json: bool, verb: str, **extra: Any) -> Non
 
 
 def parse_set(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; VALUE is read as YAML (numbers, lists, null) when it parses."""
-    from .. import yamlfast
+    """``KEY=VALUE`` pairs; VALUE is read as YAML (:func:`aof.cardfile.parse_value`)."""
+    from ..cardfile import parse_value
 
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise click.BadParameter(f"{pair!r}: expected KEY=VALUE", param_hint="--set")
-        try:
-            out[key] = yamlfast.parse_scalar(value) if value else None
-        except yamlfast.NotCanonical:
-            out[key] = value
+        out[key.strip()] = parse_value(value) if value else None
     return out
 
 
@@ -258,9 +255,13 @@ def show(env: Env, ref: str, as_json: bool) -> None:
     "set_pairs",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Set a frontmatter field (repeat); VALUE is read as YAML.",
+    help="Set a frontmatter field (repeat). VALUE is YAML: 5, true, [a, b], {usd: 5}; "
+    "quote it to keep text. KEY may be dotted (budget.usd=5). A key close to a task "
+    "field (priorty) is refused as a typo.",
 )
-@click.option("--unset", multiple=True, metavar="KEY", help="Remove a frontmatter field.")
+@click.option(
+    "--unset", multiple=True, metavar="KEY", help="Remove a frontmatter field (may be dotted)."
+)
 @click.option("--add-label", multiple=True, metavar="L")
 @click.option("--remove-label", multiple=True, metavar="L")
 @click.option("--add-dep", multiple=True, metavar="ID", shell_complete=complete_task_ids)
@@ -298,9 +299,12 @@ def edit(
 ) -> None:
     """Edit fields or the body of a task; comments and formatting in the file are kept.
 
+    Every change is validated before anything is written: a bad value changes nothing (exit 6).
+
     \b
     Example:
       aof task edit t-3kf9 --priority critical --add-label urgent --set due=2026-12-01T17:00:00Z
+      aof task edit t-3kf9 --set budget.usd=5 --set 'routing={role: reviewer}'
     """
     if body_file is not None:
         body = body_file.read()
