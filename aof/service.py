@@ -179,14 +179,22 @@ class FleetBase:
         holder: str | None = None,
         text: str | None = None,
         problems: list[str] | None = None,
+        invalid: bool = False,
     ) -> list[dict[str, Any]]:
-        """Summaries of matching tasks, most urgent first; unreadable files go to ``problems``."""
+        """Summaries of matching tasks, most urgent first; unreadable files go to ``problems``.
+
+        With ``invalid``, a file of the listed states that is not a valid task is a row too
+        (``invalid: true`` and its ``reason``; see :func:`aof.store.tasks.invalid_row`),
+        unless a filter on the tasks' fields is given (a broken file cannot match one).
+        """
         wanted = [State(s) for s in states] if states else list(STATES)
-        rows, bad = self.tasks.summaries(wanted)
+        filtered = any((team, project, priority, labels, holder, text))
+        broken: list[dict[str, Any]] | None = [] if invalid and not filtered else None
+        rows, bad = self.tasks.summaries(wanted, broken)
         if problems is not None:
             problems.extend(bad)
         needle = text.lower() if text else None
-        out = []
+        out = broken or []
         for row in rows:
             if (team and row["team"] != team) or (project and row["project"] != project):
                 continue
@@ -216,15 +224,20 @@ class FleetBase:
         return out
 
     def board(
-        self, *, team: str | None = None, problems: list[str] | None = None
+        self,
+        *,
+        team: str | None = None,
+        problems: list[str] | None = None,
+        invalid: bool = True,
     ) -> dict[str, Any]:
         """``{"counts": {state: n}, "columns": {open state: [task summary, ...]}}`` (of one
-        team's tasks with ``team``)."""
+        team's tasks with ``team``). Files that are not valid tasks are rows marked
+        ``invalid`` in their directory's column (and count), unless ``invalid`` is false."""
         counts = {s.value: 0 for s in STATES}
         columns: dict[str, list[dict[str, Any]]] = {
             s.value: [] for s in STATES if s not in TERMINAL
         }
-        for r in self.list_tasks(team=team, problems=problems):
+        for r in self.list_tasks(team=team, problems=problems, invalid=invalid):
             counts[r["state"]] += 1
             if r["state"] in columns:
                 columns[r["state"]].append(r)

@@ -41,15 +41,16 @@ def init(env: Env, directory: str, name: str | None, as_json: bool) -> None:
 def board(env: Env, as_json: bool) -> None:
     """Show tasks by state: counts for every state, the open tasks in each column.
 
+    A file that is not a valid task shows in its directory's column, marked INVALID.
+
     \b
     Example:
       aof board
     """
-    problems: list[str] = []
-    data = env.fleet().board(problems=problems)
+    from .task import row_line
+
+    data = env.fleet().board()
     counts, columns = data["counts"], data["columns"]
-    for msg in problems:
-        click.echo(f"warning: {msg}", err=True)
     if as_json:
         emit(data, True)
         return
@@ -59,8 +60,7 @@ def board(env: Env, as_json: bool) -> None:
             continue
         click.echo(f"\n{state.upper()} ({len(items)})")
         for r in items[:20]:
-            holder = f"  [{r['holder']}]" if r["holder"] else ""
-            click.echo(f"  {r['id']:<10} {r['priority']:<8} {r['title']}{holder}")
+            click.echo("  " + row_line(r, state=False))
         if len(items) > 20:
             click.echo(f"  ... and {len(items) - 20} more (aof task list --state {state})")
 

@@ -188,7 +188,10 @@ def list_(
     text: str | None,
     as_json: bool,
 ) -> None:
-    """List tasks, most urgent first; unreadable files are reported on stderr.
+    """List tasks, most urgent first.
+
+    A file in a state directory that is not a valid task is listed too, marked INVALID with
+    the reason (JSON: `invalid: true`, `reason`), unless a filter other than --state is given.
 
     \b
     Example:
@@ -209,9 +212,12 @@ def list_(
         holder=holder,
         text=text,
         problems=problems,
+        invalid=True,
     )
+    shown = {r["reason"] for r in rows if r.get("invalid")}
     for msg in problems:
-        click.echo(f"warning: {msg}", err=True)
+        if msg not in shown:  # a broken file a filter left out of the rows: still say so
+            click.echo(f"warning: {msg}", err=True)
     if as_json:
         emit(rows, True)
         return
@@ -219,11 +225,17 @@ def list_(
         click.echo("no tasks")
         return
     for r in rows:
-        extra = f"  [{r['holder']}]" if r["holder"] else ""
-        labels_txt = f"  #{' #'.join(r['labels'])}" if r["labels"] else ""
-        click.echo(
-            f"{r['id']:<10} {r['state']:<11} {r['priority']:<8} {r['title']}{labels_txt}{extra}"
-        )
+        click.echo(row_line(r))
+
+
+def row_line(r: dict[str, Any], state: bool = True) -> str:
+    """One listing row for people (``task list``, ``board``)."""
+    where = f"{r['state']:<11} " if state else ""
+    if r.get("invalid"):
+        return f"{r['id'] or '-':<10} {where}{'INVALID':<8} {r['reason']}"
+    extra = f"  [{r['holder']}]" if r["holder"] else ""
+    labels_txt = f"  #{' #'.join(r['labels'])}" if r["labels"] else ""
+    return f"{r['id']:<10} {where}{r['priority']:<8} {r['title']}{labels_txt}{extra}"
 
 
 @task.command()

@@ -258,8 +258,14 @@ class TaskStore:
 
     # --- listing --------------------------------------------------------------------------
 
-    def summaries(self, states: Iterable[State] = STATES) -> tuple[list[dict[str, Any]], list[str]]:
-        """Summaries of every readable task in ``states`` and the problems met on the way."""
+    def summaries(
+        self, states: Iterable[State] = STATES, invalid: list[dict[str, Any]] | None = None
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Summaries of every readable task in ``states`` and the problems met on the way.
+
+        With ``invalid``, each file that is not a valid task is also added to it as a row
+        (:func:`invalid_row`), so a listing can show it where it is.
+        """
         cache = self._load_cache()
         fresh: dict[str, list[Any]] = {}
         out: list[dict[str, Any]] = []
@@ -270,6 +276,8 @@ class TaskStore:
             rel, tid, problem = self.classify(state, entry)
             if problem is not None or tid is None:
                 problems.append(str(problem))
+                if invalid is not None:
+                    invalid.append(invalid_row(state, rel, tid, str(problem)))
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
@@ -286,6 +294,8 @@ class TaskStore:
             fresh[key] = [*stamp, summary]
             if "error" in summary:
                 problems.append(summary["error"])
+                if invalid is not None:
+                    invalid.append(invalid_row(state, rel, tid, summary["error"]))
                 continue
             # The row is the cached summary itself, given its place: no second dict per task.
             summary["state"] = state.value
@@ -342,6 +352,24 @@ class TaskStore:
         derived.write(self.cache_path, {"v": CACHE_VERSION, "entries": entries})
         stamp = self._cache_stamp()
         self._summaries = (stamp, entries) if stamp is not None else None
+
+
+def invalid_row(state: State, rel: str, tid: str | None, reason: str) -> dict[str, Any]:
+    """A listing row for a file in ``tasks/<state>/`` that is not a valid task: the fields of
+    a row (null), its id when the file name has one, state, path, ``invalid`` and ``reason``."""
+    row: dict[str, Any] = {key: None for key in summarize({})}
+    row.update(
+        id=tid or id_from_filename(rel.rsplit("/", 1)[-1]),
+        labels=[],
+        depends_on=[],
+        attempts=None,
+        priority=None,
+        state=state.value,
+        path=rel,
+        invalid=True,
+        reason=reason,
+    )
+    return row
 
 
 def check_card(card: cardfile.Card, rel: str, tid: str) -> None:
