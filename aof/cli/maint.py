@@ -98,18 +98,23 @@ def doctor(env: Env, fix: bool, as_json: bool) -> None:
 def lint(env: Env, as_json: bool) -> None:
     """Validate every file against schemas/ and each other. Exit 1 on any finding.
 
-    Prints one `file:line: field: message` line per finding.
+    Prints one `file:line: field: message` line per finding, in the words `task list` uses,
+    then `warning: ...` lines for keys that look like a typo of a known one (`priorty:`);
+    warnings alone exit 0.
 
     \b
     Example:
       aof lint
     """
-    findings = env.fleet().lint()
+    warnings: list[str] = []
+    findings = env.fleet().lint(warnings)
     if as_json:
-        emit({"ok": not findings, "findings": findings}, True)
+        emit({"ok": not findings, "findings": findings, "warnings": warnings}, True)
     else:
         for f in findings:
             click.echo(f)
+        for w in warnings:
+            click.echo(f"warning: {w}")
         if not findings:
             click.echo("ok: every file is valid")
     if findings:
