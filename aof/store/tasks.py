@@ -31,6 +31,20 @@ RACY_NS = 2_000_000_000
 LOCK_STRIPES = 256
 
 
+# Where a person may drop a hand-written task (a title is enough) for aof to adopt.
+ADOPTED_IN = (State.BACKLOG, State.READY)
+ADOPT_HINT = (
+    "; a hand-written task here needs `title:` in its frontmatter or a `# Title` first line, "
+    "and is then adopted by the daemon's next sweep or `aof doctor --fix`"
+)
+
+
+def name_problem(rel: str, state: State) -> str:
+    """The problem of a file in ``tasks/<state>/`` whose name is not a task file name."""
+    hint = ADOPT_HINT if state in ADOPTED_IN else ""
+    return f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md){hint}"
+
+
 class Located(NamedTuple):
     """Where a task file is: its id, state and path (no parsing involved)."""
 
@@ -123,7 +137,7 @@ class TaskStore:
         rel = f"tasks/{state.value}/{entry.name}"
         tid = id_from_filename(entry.name)
         if tid is None:
-            return rel, None, f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md)"
+            return rel, None, name_problem(rel, state)
         if entry.is_symlink():
             return rel, None, f"{rel}:1: (file): is a symlink; aof does not follow links in tasks/"
         return rel, tid, None
