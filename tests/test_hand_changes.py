@@ -1,9 +1,12 @@
 """What a person does by hand while the daemon runs: a task written with only a title is
-adopted (by the daemon's sweep and by `aof doctor --fix`) as that person's."""
+adopted (by the daemon's sweep and by `aof doctor --fix`), and a task file moved between state
+directories is one transition by that person, never a deletion plus an edit, and never a
+commit that shows the task twice."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from aof import FixedClock, SeededIds
+from aof import FixedClock, Fleet, SeededIds
 from aof.audit import AuditLog
 from aof.scheduler.daemon import Daemon
 
@@ -55,6 +58,12 @@ def records(root: Path, task: str | None = None) -> list[dict[str, Any]]:
 
 def tree_paths(root: Path, commit: str) -> list[str]:
     return git(root, "ls-tree", "-r", "--name-only", commit, "--", "tasks").split()
+
+
+def copies_per_commit(root: Path, task: str) -> list[int]:
+    """For every commit on the branch: how many state directories hold ``task``."""
+    shas = git(root, "rev-list", "HEAD").split()
+    return [sum(f"/{task}-" in p for p in tree_paths(root, sha)) for sha in shas]
 
 
 # --- hand-written tasks ----------------------------------------------------------------
@@ -127,3 +136,71 @@ def test_a_draft_the_sweep_cannot_adopt_is_reported_once_and_left(
     assert git(root, "rev-parse", "HEAD") == head and draft.exists()
     log = (root / "runs" / "daemon.log").read_text()
     assert log.count("tasks/ready/notes.md:3: lease: is managed by aof; remove it") == 1
+
+
+# --- hand moves ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["mv", "git mv"])
+def test_a_hand_move_is_one_transition_by_the_person(
+    fleet: Fleet, root: Path, daemon: Daemon, how: str
+) -> None:
+    task = fleet.create_task("Park me")
+    old = aged(fleet.get_task(task.id).path)
+    daemon.tick()
+    new = root / "tasks" / "blocked" / old.name
+    if how == "mv":
+        os.rename(old, new)
+    else:
+        git(root, "mv", str(old), str(new))
+    daemon.tick()
+    assert git_clean(root)
+    mine = [r for r in records(root, task.id) if r["action"] != "created"]
+    assert mine == [
+        {**mine[0], "actor": PERSON, "action": "moved", "from": "backlog", "to": "blocked",
+         "reason": "moved by hand", "changes": {"path": f"tasks/blocked/{old.name}"}}
+    ]  # fmt: skip
+    assert git(root, "show", "--name-status", "--format=%an|%s", "HEAD").split("\n")[0] == (
+        f"human:ada-lovelace|task {task.id}: backlog -> blocked (moved by hand) "
+        "(human:ada-lovelace)"
+    )
+    changed = git(root, "show", "--name-status", "--no-renames", "--format=", "HEAD").split("\n")
+    assert f"D\ttasks/backlog/{old.name}" in changed and f"A\ttasks/blocked/{old.name}" in changed
+    assert copies_per_commit(root, task.id)[:2] == [1, 1]
+
+
+def test_a_copy_waits_until_the_original_is_removed(
+    fleet: Fleet, root: Path, daemon: Daemon
+) -> None:
+    task = fleet.create_task("Copied by a file manager")
+    old = aged(fleet.get_task(task.id).path)
+    shutil.copy2(old, root / "tasks" / "blocked" / old.name)  # copy first, delete later
+    head = git(root, "rev-parse", "HEAD")
+    daemon.tick()
+    assert git(root, "rev-parse", "HEAD") == head  # nothing committed with the task twice
+    log = (root / "runs" / "daemon.log").read_text()
+    assert f"task {task.id} is in 2 state directories" in log
+    old.unlink()
+    daemon.tick()
+    assert git_clean(root)
+    assert [r["action"] for r in records(root, task.id)] == ["created", "moved"]
+    assert set(copies_per_commit(root, task.id)) <= {0, 1}
+
+
+def test_a_moved_file_that_does_not_validate_holds_the_move_back(
+    fleet: Fleet, root: Path, daemon: Daemon
+) -> None:
+    task = fleet.create_task("Broken on the way")
+    old = fleet.get_task(task.id).path
+    new = root / "tasks" / "blocked" / old.name
+    new.write_text(old.read_text().replace("priority: normal", "priority: urgent"))
+    old.unlink()
+    aged(new)
+    head = git(root, "rev-parse", "HEAD")
+    daemon.tick()
+    assert git(root, "rev-parse", "HEAD") == head  # neither the deletion nor the addition
+    new.write_text(new.read_text().replace("priority: urgent", "priority: high"))
+    aged(new)
+    daemon.tick()
+    assert [r["action"] for r in records(root, task.id)] == ["created", "moved"]
+    assert git_clean(root)

@@ -259,6 +259,10 @@ class TaskStore:
                     break
         return out
 
+    def copies(self, task_id: str) -> list[State]:
+        """Every state directory that holds a file of ``task_id`` (two or more: a duplicate)."""
+        return [state for state in STATES if task_id in self._dir_ids(state)[1]]
+
     def read(self, loc: Located) -> Task:
         """Read the task at ``loc``; NotFound if it moved away since it was located."""
         try:
