@@ -160,10 +160,8 @@ def load_rt(front: str, path: Path | str, first_line: int = 2) -> Any:
     try:
         doc = _yaml_rt().load(front)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = (mark.line + first_line) if mark is not None else first_line
-        problem = (exc.problem or exc.context or "invalid YAML").strip()
-        raise ValidationError(f"{path}:{line}: invalid YAML: {problem}") from None
+        line, problem = yaml_problem(front, exc)
+        raise ValidationError(f"{path}:{line + first_line}: invalid YAML: {problem}") from None
     except YAMLError as exc:
         raise ValidationError(f"{path}:{first_line}: invalid YAML: {exc}") from None
     if doc is None:
@@ -173,6 +171,64 @@ def load_rt(front: str, path: Path | str, first_line: int = 2) -> Any:
     if not isinstance(doc, dict):
         raise ValidationError(f"{path}:2: frontmatter must be a mapping of keys to values")
     return doc
+
+
+def parse_value(text: str) -> Any:
+    """One value typed by a person, read as YAML 1.2: ``5``, ``true``, ``[a, b]``, ``{usd: 5}``
+    and ``null`` are what they say; anything that is not valid YAML stays the text it is."""
+    try:
+        return yamlfast.parse_scalar(text)  # the common cases, without importing ruamel
+    except yamlfast.NotCanonical:
+        pass
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        return to_plain(_yaml_rt().load(text))
+    except YAMLError:
+        return text
+
+
+def yaml_problem(text: str, exc: Any) -> tuple[int, str]:
+    """(0-based line, message) of a YAML syntax error, at the line a person must fix.
+
+    The YAML scanner reports where it gave up, which is the end of the token it was reading:
+    an unclosed quote swallows the following lines up to the next quote (or the end), so the
+    error lands lines after the quote that opened it. Blame that quote instead, and likewise
+    the bracket of a ``[...]`` or ``{...}`` that is never closed.
+    """
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line if mark is not None else 0
+    problem = (exc.problem or exc.context or "invalid YAML").strip()
+    context = exc.context or ""
+    opened = exc.context_mark.line if exc.context_mark is not None else line
+    if context.startswith("while scanning a quoted scalar"):
+        return opened, "a quoted value starts here and its closing quote is missing"
+    quote = _quote_that_ran_on(text, line)
+    if quote is not None:
+        return quote, "a quoted value starts here and is not closed on this line"
+    if context.startswith("while parsing a flow") and opened < line:
+        what = "[ ... ] list" if "sequence" in context else "{ ... } mapping"
+        return opened, f"a {what} starts here and is not closed ({problem})"
+    return line, problem
+
+
+def _quote_that_ran_on(text: str, line: int) -> int | None:
+    """The line where a quoted scalar that ends on ``line`` (0-based) began on an earlier one."""
+    from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.tokens import ScalarToken
+
+    found = None
+    try:
+        for token in _yaml_rt().scan(text):
+            if (
+                isinstance(token, ScalarToken)
+                and token.style in ("'", '"')
+                and token.start_mark.line < token.end_mark.line == line
+            ):
+                found = token.start_mark.line
+    except YAMLError:
+        pass
+    return found
 
 
 def render(card: Card, meta: dict[str, Any], body: str | None = None) -> str:

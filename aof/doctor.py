@@ -8,7 +8,11 @@ Checks, in order (each keeps going when one item fails, like Maildir's ``clean()
 2. the same id in two state directories: the copy in the state the audit trail names last
    wins (else the most recently updated one); the others go to ``.aof/conflicts/``, never
    deleted;
-3. files that are not tasks, or do not parse, or break the schema: reported, never touched;
+3. hand-written tasks (a title dropped in ``tasks/backlog/`` or ``tasks/ready/``,
+   :mod:`aof.handwritten`) are adopted: id, schema and created filled in, renamed to
+   ``<id>-<slug>.md``, audited as ``created`` by the person;
+   other files that are not tasks, or do not parse, or break the schema: reported, never
+   touched;
 4. in-progress tasks without a lease (a claim interrupted between its two steps) go back to
    ready; expired leases go back to ready, or to deadletter when attempts are exhausted;
 5. a lease left on a task outside in-progress is removed;
@@ -80,9 +84,32 @@ def run(fleet: Fleet, *, fix: bool) -> Report:
     _temps(fleet, report, fix)
     _unknown(fleet, report)
     _duplicates(fleet, report, fix)
-    _tasks(fleet, report, fix)
+    drafts = _adopt(fleet, report, fix)
+    _tasks(fleet, report, fix, skip=drafts)
     _uncommitted(fleet, report, fix)
     return report
+
+
+def _adopt(fleet: Fleet, report: Report, fix: bool) -> set[str]:
+    """Hand-written tasks (:mod:`aof.handwritten`): adopted with ``fix``, as the person's
+    (:func:`aof.identity.human`); the paths of those seen, which ``_tasks`` then skips."""
+    from .handwritten import drafts
+    from .identity import human
+
+    seen: set[str] = set()
+    for path, _draft in list(drafts(fleet.tasks)):
+        rel = fleet.tasks.rel(path)
+        seen.add(rel)
+        if not fix:
+            report.add("adopt", rel, "a hand-written task: `aof doctor --fix` adopts it")
+            continue
+        try:
+            task = fleet.adopt(path, actor=human(fleet.root))
+        except AofError as exc:
+            report.add("adopt", rel, f"a hand-written task that cannot be adopted: {exc}")
+            continue
+        report.add("adopt", rel, f"adopted as {task.id} ({fleet.tasks.rel(task.path)})", True)
+    return seen
 
 
 def _temps(fleet: Fleet, report: Report, fix: bool) -> None:
@@ -220,11 +247,12 @@ def _system() -> Any:
     return Actor("system", "doctor")
 
 
-def _tasks(fleet: Fleet, report: Report, fix: bool) -> None:
+def _tasks(fleet: Fleet, report: Report, fix: bool, skip: set[str]) -> None:
     rows, problems = fleet.tasks.summaries()
     for msg in problems:
         path = msg.split(":", 1)[0]
-        report.add("invalid", path, msg)
+        if path not in skip:
+            report.add("invalid", path, msg)
     paths = {row["id"]: row["path"] for row in rows}
     for row in rows:
         state = State(row["state"])

@@ -129,11 +129,12 @@ class Fleet(Outcomes, Scheduling):
 
         return run(self, fix=fix)
 
-    def lint(self) -> list[str]:
-        """Validate every file against the schemas; ``file:line: field: message`` strings."""
+    def lint(self, warnings: list[str] | None = None) -> list[str]:
+        """Validate every file; ``file:line: field: message`` strings. Keys that look like a
+        typo of a known one go to ``warnings`` (not problems: unknown keys are kept)."""
         from .lint import run
 
-        return run(self)
+        return run(self, warnings)
 
 
 __all__ = ["Fleet", "append_section", "template_dir"]

@@ -6,7 +6,8 @@ import json
 import os
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from . import cardfile, yamlfast
 from .audit import Actor
@@ -15,6 +16,7 @@ from .errors import InvalidTransition, NotFound, ValidationError
 from .service import PROTECTED, FleetBase, append_section
 from .store.tasks import Located
 from .task import (
+    KEY_ORDER,
     SCHEMA,
     SLUG_RE,
     STATES,
@@ -23,11 +25,26 @@ from .task import (
     Task,
     check_ref,
     failed_attempts,
+    field_path,
+    near_miss,
     ordered,
     rejections,
+    set_field,
     slugify,
+    unset_field,
     validate,
 )
+
+if TYPE_CHECKING:
+    from .handwritten import Draft
+
+
+def _draft_text(card: cardfile.Card, meta: dict[str, Any], body: str) -> str:
+    """A hand-written task's new text: the person's frontmatter (comments and all) with the
+    fields aof adds, or canonical frontmatter when they wrote none."""
+    if not card.frontmatter:
+        return "---\n" + yamlfast.dump(meta) + "---\n" + body
+    return cardfile.render(card, meta, body)
 
 
 class Lifecycle(FleetBase):
@@ -75,8 +92,64 @@ class Lifecycle(FleetBase):
         meta = {k: v for k, v in meta.items() if v not in (None, [], {}) or k == "attempts"}
         validate(meta, "new task")
         text_body = body if body is not None else f"## Objective\n\n{meta['title']}\n"
-        if text_body and not text_body.endswith("\n"):
-            text_body += "\n"
+        return self._place_new(meta, text_body, state)
+
+    def adopt(self, path: Path, *, actor: Actor | None = None) -> Task:
+        """Adopt the hand-written task at ``path`` (:mod:`aof.handwritten`): fill in id,
+        schema, created and created_by, rename it to ``<id>-<slug>.md`` where it is, and
+        audit and commit its creation by ``actor`` (default: this fleet's actor).
+
+        ValidationError (naming the file, line and field) when it is not a draft or what the
+        person wrote is not valid; nothing is changed then.
+        """
+        from .handwritten import read_draft
+        from .store.tasks import ADOPTED_IN
+
+        path = Path(path)
+        state = next((s for s in ADOPTED_IN if path.parent == self.tasks.state_dir(s)), None)
+        if state is None:
+            raise ValidationError(
+                f"{path}: hand-written tasks are adopted in tasks/backlog/ or tasks/ready/ only"
+            )
+        rel = self.tasks.rel(path)
+        draft = read_draft(path)
+        if draft is None:
+            raise ValidationError(
+                f"{rel}:1: not a hand-written task (it needs `title:` in its frontmatter or a "
+                "`# Title` first line, and no `id:`)"
+            )
+        who = actor or self.actor
+        for key in PROTECTED - {"schema", "created", "created_by"}:
+            if key in draft.meta:
+                raise ValidationError(
+                    f"{rel}:{draft.card.line_of(key)}: {key}: is managed by aof; remove it"
+                )
+        title = draft.meta["title"]
+        meta = {
+            "schema": SCHEMA,
+            **draft.meta,
+            "id": "t-0000",
+            "title": title.strip() if isinstance(title, str) else title,
+            "created": self._now(),
+            "created_by": str(who),
+            "attempts": 0,
+        }
+        validate(meta, rel, draft.card)
+        return self._place_new(meta, draft.body, state, actor=who, src=draft)
+
+    def _place_new(
+        self,
+        meta: dict[str, Any],
+        body: str,
+        state: State,
+        *,
+        actor: Actor | None = None,
+        src: Draft | None = None,
+    ) -> Task:
+        """Give ``meta`` a fresh id and write it as ``tasks/<state>/<id>-<slug>.md`` (from the
+        draft ``src``'s file, renamed, when given); audit and commit the creation."""
+        if body and not body.endswith("\n"):
+            body += "\n"
         slug = slugify(meta["title"])
         directory = self.tasks.state_dir(state)
         directory.mkdir(parents=True, exist_ok=True)
@@ -89,16 +162,32 @@ class Lifecycle(FleetBase):
                 if self.tasks.exists(tid):
                     length += 1  # a collision: grow the id
                     continue
-                text = "---\n" + yamlfast.dump(ordered(meta)) + "---\n" + text_body
-                cardfile.write_new(path, text)
+                paths = [path]
+                if src is None:
+                    text = "---\n" + yamlfast.dump(ordered(meta)) + "---\n" + body
+                    cardfile.write_new(path, text)
+                else:
+                    text = _draft_text(src.card, ordered(meta), body)
+                    old = src.path
+                    try:
+                        cardfile.move_rewrite(
+                            old, path, text, cardfile.content_hash(src.card.text), src.card.stamp
+                        )
+                    except FileNotFoundError:
+                        raise NotFound(
+                            f"{self.tasks.rel(old)}: gone before it was adopted"
+                        ) from None
+                    paths.insert(0, old)
                 self.tasks._names[tid] = path.name
                 self._record(
                     "created",
                     tid,
-                    [path],
+                    paths,
                     f"task {tid}: created in {state.value}",
+                    actor=actor,
                     to=state.value,
                     reason=meta["title"],
+                    changes={"adopted": self.tasks.rel(paths[0])} if src is not None else None,
                 )
             return self.tasks.read(Located(tid, state, path))
 
@@ -118,22 +207,46 @@ class Lifecycle(FleetBase):
         token: str | None = None,
         expect_rev: str | None = None,
     ) -> Task:
-        """Change fields and/or the body of a task; ValidationError for bad values or cycles."""
+        """Change fields and/or the body of a task; ValidationError for bad values or cycles.
+
+        Keys of ``set_fields`` and ``unset`` may be dotted (``budget.usd``): the nested field
+        is set, creating the mappings on the way. A top-level key that is not a task field is
+        refused, naming the closest field (``priorty``: did you mean ``priority``?), unless the
+        task already has it: a person adds keys of their own in the file, and aof keeps them.
+        Everything is validated before anything is written.
+        """
         for key in [*(set_fields or {}), *unset]:
-            if key in PROTECTED or (key not in (set_fields or {}) and key in ("title",)):
+            top = field_path(key)[0]
+            if top in PROTECTED or (key not in (set_fields or {}) and key in ("title",)):
                 raise ValidationError(f"field {key}: is managed by aof and cannot be edited")
         new_deps = [self.tasks.locate(d).id for d in add_deps]
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             self._check_token(task, token, self.actor)
+            for key in set_fields or {}:
+                top = field_path(key)[0]
+                if top in KEY_ORDER or top in task.meta:
+                    continue
+                guess = near_miss(top)
+                raise ValidationError(
+                    f"task {task.id}: {top}: not a task field; "
+                    + (
+                        f"did you mean `{guess}`?"
+                        if guess
+                        else "a field of your own is added in the file itself, where aof keeps it"
+                    )
+                )
             if title is not None:
                 meta["title"] = title.strip()
             if priority is not None:
                 meta["priority"] = priority
-            for key, value in (set_fields or {}).items():
-                meta[key] = value
+            try:
+                for key, value in (set_fields or {}).items():
+                    set_field(meta, key, value)
+            except ValidationError as exc:
+                raise ValidationError(f"task {task.id}: {exc}") from None
             for key in unset:
-                meta.pop(key, None)
+                unset_field(meta, key)
             if {"team", "project"} & {*(set_fields or {}), *unset}:
                 self._check_owner(meta, self.tasks.rel(task.path))
             if add_labels or remove_labels:

@@ -1,22 +1,26 @@
 """``aof lint``: every file of the fleet root checked against ``schemas/`` and each other.
 
-Findings are ``file:line: field: message`` strings, one per problem, in file order. Schema
-checks use the JSON Schema files (the same ones editors use through yaml-language-server), so
-what lint accepts is exactly what the schemas say; cross-file checks (ids match file names,
-dependencies and parents exist, no dependency cycles) come on top.
+Findings are ``file:line: field: message`` strings, one per problem, in file order, worded
+as the rest of aof words them: a task file gets exactly the message ``aof task list`` shows for
+it (:meth:`aof.store.tasks.TaskStore.read_checked`), a registry or knowledge card the message
+of its noun's validator; ``aof.yaml`` and audit records are checked against their JSON Schema
+files, whose errors are put in the same words (:func:`schema_errors`). Cross-file checks (ids
+match file names, dependencies, parents and references exist, no dependency cycles) come on
+top. Warnings are keys that are not fields but a near miss of one (``priorty:``): kept, as
+every key of yours is, but almost always a typo.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import cardfile
 from .errors import AofError
-from .task import State
+from .task import KEY_ORDER, State, near_miss
 
 if TYPE_CHECKING:
     from .fleet import Fleet
@@ -41,17 +45,73 @@ def _validator_for(jsonschema: Any, schema: dict[str, Any]) -> Any:
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
+TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
+
+
 def schema_errors(name: str, data: Any) -> list[tuple[str, str]]:
-    """(dotted field, message) for each way ``data`` breaks schema ``name``."""
+    """(dotted field, message) for each way ``data`` breaks schema ``name``, in words a person
+    acts on (the wording of aof's own validators, never jsonschema's text or a regex)."""
     out = []
     for err in sorted(validator(name).iter_errors(data), key=lambda e: list(e.absolute_path)):
-        where = ".".join(str(p) for p in err.absolute_path) or "(top)"
-        out.append((where, err.message))
+        out.append(_friendly(err))
     return out
 
 
-def run(fleet: Fleet) -> list[str]:
+def _friendly(err: Any) -> tuple[str, str]:
+    """One jsonschema error as (dotted field, message)."""
+    path = [str(p) for p in err.absolute_path]
+    kind, want, got = err.validator, err.validator_value, err.instance
+    if kind in ("anyOf", "oneOf") and err.context:
+        # `anyOf: [X, null]` and friends: explain the branch that is not "or null".
+        branches = [
+            e for e in err.context if not (e.validator == "type" and e.validator_value == "null")
+        ]
+        if branches:
+            return _friendly(min(branches, key=lambda e: len(list(e.absolute_path))))
+    if kind == "required":
+        missing = next((k for k in want if isinstance(got, dict) and k not in got), "?")
+        return ".".join([*path, str(missing)]), "is required"
+    if kind == "additionalProperties" and isinstance(got, dict):
+        extra = sorted(k for k in got if k not in (err.schema.get("properties") or {}))
+        return ".".join([*path, *extra[:1]]) or "(top)", "is not a field here"
+    where = ".".join(path) or "(top)"
+    if kind == "type":
+        types = want if isinstance(want, list) else [want]
+        words = " or ".join(TYPE_WORDS.get(str(t), str(t)) for t in types)
+        return where, f"must be {words} (got {got!r})"
+    if kind == "enum":
+        return where, f"must be one of {', '.join(map(str, want))} (got {got!r})"
+    if kind == "const":
+        return where, f"must be {want!r} (got {got!r})"
+    if kind in ("minimum", "exclusiveMinimum", "maximum"):
+        sign = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<="}[kind]
+        return where, f"must be a number {sign} {want} (got {got!r})"
+    if kind in ("minLength", "minItems"):
+        return where, f"must not be empty (got {got!r})"
+    if kind == "format":
+        return where, f"must be an ISO 8601 time, e.g. 2026-11-21T09:30:00Z (got {got!r})"
+    if kind == "pattern":
+        from .registry.spec import SLUG
+
+        if want == SLUG["pattern"]:
+            return where, f"must be a slug: lower-case letters, digits and '-' (got {got!r})"
+        return where, f"is not in the form this field takes (got {got!r})"
+    return where, f"is not valid here (got {got!r})"
+
+
+def run(fleet: Fleet, warnings: list[str] | None = None) -> list[str]:
+    """Every problem of the fleet root as ``file:line: field: message``; near misses of known
+    keys (``priorty:``) go to ``warnings`` (they are kept, but almost always a typo)."""
     findings: list[str] = []
+    warned: list[str] = [] if warnings is None else warnings
     root = fleet.root
     from .config import read_yaml_file
 
@@ -61,9 +121,9 @@ def run(fleet: Fleet) -> list[str]:
             findings.append(f"aof.yaml:{_line(root / 'aof.yaml', where)}: {where}: {msg}")
     except AofError as exc:
         findings.append(str(exc).replace(str(root) + "/", ""))
-    findings.extend(_lint_tasks(fleet))
-    findings.extend(_lint_registry(fleet))
-    findings.extend(_lint_knowledge(fleet))
+    findings.extend(_lint_tasks(fleet, warned))
+    findings.extend(_lint_registry(fleet, warned))
+    findings.extend(_lint_knowledge(fleet, warned))
     problems: list[str] = []
     for rec in fleet.audit.records(problems):
         for where, msg in schema_errors("audit", rec):
@@ -75,6 +135,17 @@ def run(fleet: Fleet) -> list[str]:
             )
     findings.extend(problems)
     return findings
+
+
+def near_misses(rel: str, card: cardfile.Card, known: Iterable[str]) -> list[str]:
+    """A warning for each top-level key of ``card`` that looks like a typo of a known key."""
+    names = list(known)
+    out = []
+    for key in card.meta:
+        guess = near_miss(key, names)
+        if guess is not None:
+            out.append(f"{rel}:{card.line_of(key)}: {key}: unknown key; did you mean `{guess}`?")
+    return out
 
 
 def _line(path: Path, dotted: str) -> int:
@@ -89,7 +160,9 @@ def _line(path: Path, dotted: str) -> int:
     return 1
 
 
-def _lint_tasks(fleet: Fleet) -> list[str]:
+def _lint_tasks(fleet: Fleet, warnings: list[str]) -> list[str]:
+    """Each task file checked exactly as ``task list`` checks it (the same messages), then
+    ids, dependencies, parents and cycles across files."""
     findings: list[str] = []
     deps: dict[str, list[str]] = {}
     parents: dict[str, str] = {}
@@ -105,21 +178,15 @@ def _lint_tasks(fleet: Fleet) -> list[str]:
         if problem is not None or tid is None:
             findings.append(str(problem))
             continue
-        try:
-            card = cardfile.read(Path(entry.path))
-        except (AofError, OSError) as exc:
-            findings.append(str(exc).replace(entry.path, rel))
-            continue
-        for field, msg in schema_errors("task", card.meta):
-            findings.append(f"{rel}:{card.line_of(field.split('.')[0])}: {field}: {msg}")
-        if card.meta.get("id") != tid:
-            findings.append(
-                f"{rel}:{card.line_of('id')}: id: {card.meta.get('id')!r} does not "
-                f"match the file name's id {tid!r}"
-            )
         if tid in where:
             findings.append(f"{rel}:1: id: {tid} is also in {where[tid]} (run `aof doctor --fix`)")
         where.setdefault(tid, rel)
+        try:
+            card = fleet.tasks.read_checked(Path(entry.path), rel, tid)
+        except (AofError, OSError) as exc:
+            findings.append(str(exc).replace(entry.path, rel))
+            continue
+        warnings.extend(near_misses(rel, card, KEY_ORDER))
         if isinstance(card.meta.get("depends_on"), list):
             deps[tid] = [str(d) for d in card.meta["depends_on"]]
         if isinstance(card.meta.get("parent"), str):
@@ -163,8 +230,9 @@ def _cycles(deps: dict[str, list[str]], where: dict[str, str]) -> list[str]:
     return out
 
 
-def _lint_registry(fleet: Fleet) -> list[str]:
-    """Every registry card against its schema and rules, then every reference across files."""
+def _lint_registry(fleet: Fleet, warnings: list[str]) -> list[str]:
+    """Every registry card against its noun's rules (the messages of `aof team show` and the
+    rest), then every reference across files."""
     from .errors import ValidationError
     from .registry import NOUNS
     from .registry.spec import references
@@ -173,12 +241,11 @@ def _lint_registry(fleet: Fleet) -> list[str]:
     findings: list[str] = []
     metas: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in NOUNS}
     for noun in NOUNS.values():
-        for path, rel, card, errors in _cards(fleet, noun, findings):
-            if not errors:
-                try:
-                    validate_noun(noun, card.meta, rel, card.line_of)
-                except ValidationError as exc:
-                    findings.append(str(exc))
+        for path, rel, card in _cards(fleet, noun, findings, warnings):
+            try:
+                validate_noun(noun, card.meta, rel, card.line_of)
+            except ValidationError as exc:
+                findings.append(str(exc))
             slug = path.name[:-3]
             if card.meta.get("slug") != slug:
                 findings.append(
@@ -198,35 +265,25 @@ def _lint_registry(fleet: Fleet) -> list[str]:
         for key, kind in (("team", "team"), ("project", "project")):
             if row.get(key) and row[key] not in metas[kind]:
                 findings.append(f"{row['path']}:1: {key}: no {kind} {row[key]!r}")
-    for state, entry in fleet.tasks.scan():
-        rel, _tid, problem = fleet.tasks.classify(state, entry)
-        if problem is not None:
-            continue
-        try:
-            meta = cardfile.read(Path(entry.path)).meta
-        except (AofError, OSError):
-            continue
-        routing = meta.get("routing") or {}
+        routing = row.get("routing") or {}
         if isinstance(routing, dict):
             agent = routing.get("agent")
             if agent and agent not in metas["agent"]:
-                findings.append(f"{rel}:1: routing.agent: no agent {agent!r}")
+                findings.append(f"{row['path']}:1: routing.agent: no agent {agent!r}")
             role = routing.get("role")
             if role and role not in roles:
-                findings.append(f"{rel}:1: routing.role: no agent has the role {role!r}")
+                findings.append(f"{row['path']}:1: routing.role: no agent has the role {role!r}")
     return findings
 
 
-def _lint_knowledge(fleet: Fleet) -> list[str]:
-    """Every knowledge card against its schema, the fleet's kinds, and what it refers to."""
+def _lint_knowledge(fleet: Fleet, warnings: list[str]) -> list[str]:
+    """Every knowledge card as `aof knowledge ... show` reads it, and what it refers to."""
     from .knowledge.spec import TYPES
 
     findings: list[str] = []
     k = fleet.knowledge
     for type_, noun in TYPES.items():
-        for path, rel, card, errors in _cards(fleet, noun, findings):
-            if errors:
-                continue
+        for path, rel, card in _cards(fleet, noun, findings, warnings):
             try:
                 item = k.get(type_, path.name[:-3])
                 k.check_refs(item.meta, rel, card.line_of)
@@ -235,9 +292,11 @@ def _lint_knowledge(fleet: Fleet) -> list[str]:
     return findings
 
 
-def _cards(fleet: Fleet, noun: Any, findings: list[str]) -> Iterator[tuple[Path, str, Any, bool]]:
-    """(path, rel, card, had schema errors) of each readable card of ``noun``; unreadable
-    files, symlinks and schema errors go to ``findings``."""
+def _cards(
+    fleet: Fleet, noun: Any, findings: list[str], warnings: list[str]
+) -> Iterator[tuple[Path, str, Any]]:
+    """(path, rel, card) of each readable card of ``noun``; unreadable files and symlinks go
+    to ``findings``, near misses of the noun's keys to ``warnings``."""
     directory = fleet.root / noun.dir
     if not directory.is_dir():
         return
@@ -253,7 +312,5 @@ def _cards(fleet: Fleet, noun: Any, findings: list[str]) -> Iterator[tuple[Path,
         except (AofError, OSError) as exc:
             findings.append(str(exc).replace(str(path), rel))
             continue
-        errors = schema_errors(noun.name, card.meta)
-        for field, msg in errors:
-            findings.append(f"{rel}:{card.line_of(field.split('.')[0])}: {field}: {msg}")
-        yield path, rel, card, bool(errors)
+        warnings.extend(near_misses(rel, card, noun.key_order))
+        yield path, rel, card

@@ -102,20 +102,31 @@ class FleetBase:
         *,
         clock: Clock | None = None,
         ids: IdSource | None = None,
-        actor: Actor | str = "system:aof",
+        actor: Actor | str | Callable[[], Actor] = "system:aof",
         commit: bool | None = None,
     ) -> None:
         self.root = Path(root).expanduser().resolve()  # "~/fleet" and Path objects alike
         self.config: Config = load_config(self.root)
         self.clock = clock or SystemClock()
         self.ids = ids or SystemIds()
-        self.actor = actor if isinstance(actor, Actor) else Actor.parse(actor)
+        # A callable actor is asked on first use (the CLI's person costs a `git config`
+        # call, which read-only commands never pay).
+        self._actor: Actor | Callable[[], Actor] = (
+            Actor.parse(actor) if isinstance(actor, str) else actor
+        )
         self.tasks = TaskStore(self.root)
         self.audit = AuditLog(self.root, self.clock)
         self._commit = self.config.commit_mode != "off" if commit is None else commit
         self._git: Committer | None = None
         self._registry: Registry | None = None
         self._knowledge: Knowledge | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """Who this fleet object's changes are attributed to."""
+        if not isinstance(self._actor, Actor):
+            self._actor = self._actor()
+        return self._actor
 
     @property
     def git(self) -> Committer:
@@ -168,14 +179,22 @@ class FleetBase:
         holder: str | None = None,
         text: str | None = None,
         problems: list[str] | None = None,
+        invalid: bool = False,
     ) -> list[dict[str, Any]]:
-        """Summaries of matching tasks, most urgent first; unreadable files go to ``problems``."""
+        """Summaries of matching tasks, most urgent first; unreadable files go to ``problems``.
+
+        With ``invalid``, a file of the listed states that is not a valid task is a row too
+        (``invalid: true`` and its ``reason``; see :func:`aof.store.tasks.invalid_row`),
+        unless a filter on the tasks' fields is given (a broken file cannot match one).
+        """
         wanted = [State(s) for s in states] if states else list(STATES)
-        rows, bad = self.tasks.summaries(wanted)
+        filtered = any((team, project, priority, labels, holder, text))
+        broken: list[dict[str, Any]] | None = [] if invalid and not filtered else None
+        rows, bad = self.tasks.summaries(wanted, broken)
         if problems is not None:
             problems.extend(bad)
         needle = text.lower() if text else None
-        out = []
+        out = broken or []
         for row in rows:
             if (team and row["team"] != team) or (project and row["project"] != project):
                 continue
@@ -205,15 +224,20 @@ class FleetBase:
         return out
 
     def board(
-        self, *, team: str | None = None, problems: list[str] | None = None
+        self,
+        *,
+        team: str | None = None,
+        problems: list[str] | None = None,
+        invalid: bool = True,
     ) -> dict[str, Any]:
         """``{"counts": {state: n}, "columns": {open state: [task summary, ...]}}`` (of one
-        team's tasks with ``team``)."""
+        team's tasks with ``team``). Files that are not valid tasks are rows marked
+        ``invalid`` in their directory's column (and count), unless ``invalid`` is false."""
         counts = {s.value: 0 for s in STATES}
         columns: dict[str, list[dict[str, Any]]] = {
             s.value: [] for s in STATES if s not in TERMINAL
         }
-        for r in self.list_tasks(team=team, problems=problems):
+        for r in self.list_tasks(team=team, problems=problems, invalid=invalid):
             counts[r["state"]] += 1
             if r["state"] in columns:
                 columns[r["state"]].append(r)

@@ -7,6 +7,7 @@ lifecycle table below is the contract of DESIGN section 3; :class:`aof.Fleet` en
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,61 @@ KEY_ORDER = (
     "spent", "branch", "batch", "attempts", "max_attempts", "fence", "lease", "retry_after",
     "sla_notified", "last_error", "blocked", "gate", "labels",
 )  # fmt: skip
+
+# How alike an unknown key must be to a known one to be taken for a typo of it (difflib's
+# ratio): `priorty`, `label`, `depends`, `budjet` are; `owner`, `sprint`, `estimate` are not.
+NEAR_MISS = 0.8
+
+
+def near_miss(key: str, known: Iterable[str] = KEY_ORDER) -> str | None:
+    """The known key that unknown ``key`` is most likely a typo of, or None (a key of yours)."""
+    import difflib
+
+    names = list(known)
+    if key in names:
+        return None
+    close = difflib.get_close_matches(key, names, n=1, cutoff=NEAR_MISS)
+    return close[0] if close else None
+
+
+def field_path(key: str) -> list[str]:
+    """``budget.usd`` as ``["budget", "usd"]``; ValidationError for an empty part."""
+    parts = key.split(".")
+    if not all(p.strip() for p in parts):
+        raise ValidationError(f"field {key!r}: not a field name (parts joined by '.')")
+    return parts
+
+
+def set_field(meta: dict[str, Any], key: str, value: Any) -> None:
+    """Set dotted ``key`` in ``meta``, creating the mappings on its way."""
+    parts = field_path(key)
+    node = meta
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise ValidationError(f"{key}: {where} is {child!r}, not a mapping")
+        node = child
+    node[parts[-1]] = value
+
+
+def unset_field(meta: dict[str, Any], key: str) -> None:
+    """Remove dotted ``key`` from ``meta`` (and the mappings it leaves empty)."""
+    parts = field_path(key)
+    trail = [meta]
+    for part in parts[:-1]:
+        child = trail[-1].get(part)
+        if not isinstance(child, dict):
+            return
+        trail.append(child)
+    trail[-1].pop(parts[-1], None)
+    for depth in range(len(parts) - 1, 0, -1):
+        if trail[depth]:
+            break
+        trail[depth - 1].pop(parts[depth - 1], None)
+
 
 ID_RE = re.compile(rf"t-[{ALPHABET}]{{4,16}}\Z")
 REF_RE = re.compile(rf"(?:t-)?[{ALPHABET}]{{1,16}}\Z")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -24,7 +25,7 @@ BAD_FILES = {
     "malformed yaml": (
         "t-bad001-x.md",
         "---\ntitle: [unclosed\n---\n",
-        "t-bad001-x.md:3: invalid YAML",
+        "t-bad001-x.md:2: invalid YAML: a [ ... ] list starts here and is not closed",
     ),
     "duplicate keys": (
         "t-bad002-x.md",
@@ -59,11 +60,12 @@ def test_bad_file_is_reported_with_file_line_field_and_others_still_list(
     good = fleet.create_task("good one", ready=True)
     name, content, message = BAD_FILES[case]
     bad = put(fleet.root, "ready", name, content)
-    result = run("task", "list", "--json")
-    ids = [r["id"] for r in __import__("json").loads(result.stdout)]
-    assert ids == [good.id]
-    assert message in result.stderr
-    assert f"tasks/ready/{name}" in result.stderr
+    rows = run.json("task", "list")
+    assert [r["id"] for r in rows if not r.get("invalid")] == [good.id]
+    (broken,) = [r for r in rows if r.get("invalid")]  # listed where it is, with its reason
+    assert message in broken["reason"] and broken["state"] == "ready"
+    assert broken["path"] == f"tasks/ready/{name}"
+    assert [r["id"] for r in fleet.list_tasks()] == [good.id]  # never a task to plan
     lint = run("lint", code=1)
     assert any(message.split(":", 1)[0] in ln for ln in lint.stdout.splitlines()), lint.stdout
     run("doctor", "--fix", code=1)  # reported, not "fixed": a person must look at it
@@ -77,9 +79,9 @@ def test_a_50_mb_file_is_refused_without_reading_it_all(fleet: Fleet, run: Cli) 
     with open(big, "wb") as fh:
         fh.write(b"---\nschema: aof/task/v1\n---\n")
         fh.truncate(50 * 1024 * 1024)
-    result = run("task", "list", "--json")
-    assert "more than the 1048576 a card may be" in result.stderr
-    assert good.id in result.stdout
+    rows = run.json("task", "list")
+    assert "more than the 1048576 a card may be" in rows[-1]["reason"]
+    assert good.id == rows[0]["id"]
     run("task", "show", "t-hhge01", code=6)
     assert big.stat().st_size == 50 * 1024 * 1024
 
@@ -109,7 +111,7 @@ def test_symlinks_out_of_the_root_are_not_followed(fleet: Fleet, run: Cli, tmp_p
     os.symlink(outside, link)
     result = run("task", "list", "--json")
     assert "secret" not in result.stdout
-    assert "is a symlink" in result.stderr
+    assert "is a symlink" in json.loads(result.stdout)[0]["reason"]
     run("task", "show", "t-sym001", code=3)
     with pytest.raises(NotFound):  # a link is not a task: nothing to claim, nothing moves
         fleet.claim("t-sym001", "a")

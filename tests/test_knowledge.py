@@ -178,7 +178,7 @@ def test_malformed_files_are_reported_and_skipped_never_fatal(fleet: Fleet, run:
     result = run("knowledge", "search", "--text", "rollback", "--json")
     assert [r["id"] for r in json.loads(result.stdout)["results"]] == ["healthy-runbook"]
     problems = json.loads(result.stdout)["problems"]
-    assert any(p.startswith("knowledge/documents/broken.md:4: invalid YAML") for p in problems)
+    assert any(p.startswith("knowledge/documents/broken.md:3: invalid YAML") for p in problems)
     assert any("wrong-kind.md:5: kind: unknown document kind 'memo'" in p for p in problems)
     assert any("no-front.md:1: no YAML frontmatter" in p for p in problems)
     assert "warning: knowledge/documents/broken.md" in result.stderr

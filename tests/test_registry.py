@@ -439,7 +439,7 @@ def test_lint_checks_registry_files_and_cross_references(
     run: Cli, root: Path, tmp_path: Path
 ) -> None:
     seed(run, tmp_path)
-    assert run.json("lint") == {"ok": True, "findings": []}
+    assert run.json("lint") == {"ok": True, "findings": [], "warnings": []}
     proj = root / "projects" / "site.md"
     proj.write_text(proj.read_text().replace("enabled: true", "enabled: true\nhost: ghost-host"))
     sched = root / "schedules" / "mkt.md"

@@ -85,22 +85,23 @@ class Env:
             from ..fleet import Fleet
 
             root = find_root(self.root_opt, None, Path.cwd())
-            self._fleet = Fleet(root, actor=self.actor or default_actor(), commit=self.commit)
+            actor: Any = self.actor or (lambda: person(root))
+            self._fleet = Fleet(root, actor=actor, commit=self.commit)
         return self._fleet
 
 
-def default_actor() -> str:
-    """``human:<login name>``; agents get ``AOF_ACTOR=agent:<name>`` from the runner."""
-    import getpass
+def person(root: Path | None = None) -> Any:
+    """The person running the command (:func:`aof.identity.human`): ``AOF_ACTOR``, else git's
+    user.name of the fleet root, else the login name. Agents get ``AOF_ACTOR=agent:<name>``
+    from the runner, which ``--actor`` takes as it is."""
+    from ..identity import human
 
-    try:
-        name = getpass.getuser()
-    except Exception:
-        name = "unknown"
-    import re
+    return human(root)
 
-    name = re.sub(r"[^A-Za-z0-9._@+-]", "-", name).lstrip(".-_@+") or "unknown"
-    return f"human:{name[:64]}"
+
+def default_actor(root: Path | None = None) -> str:
+    """:func:`person` as ``human:<name>`` text."""
+    return str(person(root))
 
 
 pass_env = click.make_pass_decorator(Env)
@@ -161,7 +162,8 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (
     "--actor",
     envvar="AOF_ACTOR",
     metavar="KIND:NAME",
-    help="Who the change is attributed to (default: human:<login>; $AOF_ACTOR).",
+    help="Who the change is attributed to ($AOF_ACTOR; default: human:<git user.name, "
+    "else login name>).",
 )
 @click.option(
     "--commit/--no-commit",

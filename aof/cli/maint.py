@@ -41,15 +41,16 @@ def init(env: Env, directory: str, name: str | None, as_json: bool) -> None:
 def board(env: Env, as_json: bool) -> None:
     """Show tasks by state: counts for every state, the open tasks in each column.
 
+    A file that is not a valid task shows in its directory's column, marked INVALID.
+
     \b
     Example:
       aof board
     """
-    problems: list[str] = []
-    data = env.fleet().board(problems=problems)
+    from .task import row_line
+
+    data = env.fleet().board()
     counts, columns = data["counts"], data["columns"]
-    for msg in problems:
-        click.echo(f"warning: {msg}", err=True)
     if as_json:
         emit(data, True)
         return
@@ -59,8 +60,7 @@ def board(env: Env, as_json: bool) -> None:
             continue
         click.echo(f"\n{state.upper()} ({len(items)})")
         for r in items[:20]:
-            holder = f"  [{r['holder']}]" if r["holder"] else ""
-            click.echo(f"  {r['id']:<10} {r['priority']:<8} {r['title']}{holder}")
+            click.echo("  " + row_line(r, state=False))
         if len(items) > 20:
             click.echo(f"  ... and {len(items) - 20} more (aof task list --state {state})")
 
@@ -98,18 +98,23 @@ def doctor(env: Env, fix: bool, as_json: bool) -> None:
 def lint(env: Env, as_json: bool) -> None:
     """Validate every file against schemas/ and each other. Exit 1 on any finding.
 
-    Prints one `file:line: field: message` line per finding.
+    Prints one `file:line: field: message` line per finding, in the words `task list` uses,
+    then `warning: ...` lines for keys that look like a typo of a known one (`priorty:`);
+    warnings alone exit 0.
 
     \b
     Example:
       aof lint
     """
-    findings = env.fleet().lint()
+    warnings: list[str] = []
+    findings = env.fleet().lint(warnings)
     if as_json:
-        emit({"ok": not findings, "findings": findings}, True)
+        emit({"ok": not findings, "findings": findings, "warnings": warnings}, True)
     else:
         for f in findings:
             click.echo(f)
+        for w in warnings:
+            click.echo(f"warning: {w}")
         if not findings:
             click.echo("ok: every file is valid")
     if findings:

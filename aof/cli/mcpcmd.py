@@ -82,8 +82,8 @@ def serve_cmd(env: Env, http: str | None, tokens: tuple[str, ...], profile: str)
       aof mcp serve --tools agent
       aof mcp serve --http 127.0.0.1:8765 --token "$SECRET=agent:coder-1" --tools all
     """
-    actor = env.actor or default_actor()
     root = env.fleet().root
+    actor = env.actor or default_actor(root)
     from ..mcp.server import make
 
     if http is None:
@@ -121,7 +121,8 @@ def tools_cmd(env: Env, profile: str, as_json: bool) -> None:
     """
     from ..mcp.server import make, tool_list
 
-    server, _ = make(env.fleet().root, profile=profile, actor=env.actor or default_actor())
+    root = env.fleet().root
+    server, _ = make(root, profile=profile, actor=env.actor or default_actor(root))
     tools = tool_list(server)
     rows: list[dict[str, Any]] = []
     for t in tools:

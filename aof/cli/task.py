@@ -68,18 +68,15 @@ def out_task(env: Env, task: Any, as_json: bool, verb: str, **extra: Any) -> Non
 
 
 def parse_set(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; VALUE is read as YAML (numbers, lists, null) when it parses."""
-    from .. import yamlfast
+    """``KEY=VALUE`` pairs; VALUE is read as YAML (:func:`aof.cardfile.parse_value`)."""
+    from ..cardfile import parse_value
 
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise click.BadParameter(f"{pair!r}: expected KEY=VALUE", param_hint="--set")
-        try:
-            out[key] = yamlfast.parse_scalar(value) if value else None
-        except yamlfast.NotCanonical:
-            out[key] = value
+        out[key.strip()] = parse_value(value) if value else None
     return out
 
 
@@ -191,7 +188,10 @@ def list_(
     text: str | None,
     as_json: bool,
 ) -> None:
-    """List tasks, most urgent first; unreadable files are reported on stderr.
+    """List tasks, most urgent first.
+
+    A file in a state directory that is not a valid task is listed too, marked INVALID with
+    the reason (JSON: `invalid: true`, `reason`), unless a filter other than --state is given.
 
     \b
     Example:
@@ -212,9 +212,12 @@ def list_(
         holder=holder,
         text=text,
         problems=problems,
+        invalid=True,
     )
+    shown = {r["reason"] for r in rows if r.get("invalid")}
     for msg in problems:
-        click.echo(f"warning: {msg}", err=True)
+        if msg not in shown:  # a broken file a filter left out of the rows: still say so
+            click.echo(f"warning: {msg}", err=True)
     if as_json:
         emit(rows, True)
         return
@@ -222,11 +225,17 @@ def list_(
         click.echo("no tasks")
         return
     for r in rows:
-        extra = f"  [{r['holder']}]" if r["holder"] else ""
-        labels_txt = f"  #{' #'.join(r['labels'])}" if r["labels"] else ""
-        click.echo(
-            f"{r['id']:<10} {r['state']:<11} {r['priority']:<8} {r['title']}{labels_txt}{extra}"
-        )
+        click.echo(row_line(r))
+
+
+def row_line(r: dict[str, Any], state: bool = True) -> str:
+    """One listing row for people (``task list``, ``board``)."""
+    where = f"{r['state']:<11} " if state else ""
+    if r.get("invalid"):
+        return f"{r['id'] or '-':<10} {where}{'INVALID':<8} {r['reason']}"
+    extra = f"  [{r['holder']}]" if r["holder"] else ""
+    labels_txt = f"  #{' #'.join(r['labels'])}" if r["labels"] else ""
+    return f"{r['id']:<10} {where}{r['priority']:<8} {r['title']}{labels_txt}{extra}"
 
 
 @task.command()
@@ -258,9 +267,13 @@ def show(env: Env, ref: str, as_json: bool) -> None:
     "set_pairs",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Set a frontmatter field (repeat); VALUE is read as YAML.",
+    help="Set a frontmatter field (repeat). VALUE is YAML: 5, true, [a, b], {usd: 5}; "
+    "quote it to keep text. KEY may be dotted (budget.usd=5). A key close to a task "
+    "field (priorty) is refused as a typo.",
 )
-@click.option("--unset", multiple=True, metavar="KEY", help="Remove a frontmatter field.")
+@click.option(
+    "--unset", multiple=True, metavar="KEY", help="Remove a frontmatter field (may be dotted)."
+)
 @click.option("--add-label", multiple=True, metavar="L")
 @click.option("--remove-label", multiple=True, metavar="L")
 @click.option("--add-dep", multiple=True, metavar="ID", shell_complete=complete_task_ids)
@@ -298,9 +311,12 @@ def edit(
 ) -> None:
     """Edit fields or the body of a task; comments and formatting in the file are kept.
 
+    Every change is validated before anything is written: a bad value changes nothing (exit 6).
+
     \b
     Example:
       aof task edit t-3kf9 --priority critical --add-label urgent --set due=2026-12-01T17:00:00Z
+      aof task edit t-3kf9 --set budget.usd=5 --set 'routing={role: reviewer}'
     """
     if body_file is not None:
         body = body_file.read()

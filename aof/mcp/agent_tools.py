@@ -185,7 +185,7 @@ def register(t: Tools) -> None:
         """Task counts by state and the open tasks in each column, most urgent first."""
 
         def run(fleet: Any, caller: Caller) -> Board:
-            data = fleet.board(team=team)
+            data = fleet.board(team=team, invalid=False)  # a TaskRow is a valid task
             columns = {
                 state: [row(r) for r in (rows[:limit] if limit else rows)]
                 for state, rows in data["columns"].items()

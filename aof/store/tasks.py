@@ -31,6 +31,20 @@ RACY_NS = 2_000_000_000
 LOCK_STRIPES = 256
 
 
+# Where a person may drop a hand-written task (a title is enough) for aof to adopt.
+ADOPTED_IN = (State.BACKLOG, State.READY)
+ADOPT_HINT = (
+    "; a hand-written task here needs `title:` in its frontmatter or a `# Title` first line, "
+    "and is then adopted by the daemon's next sweep or `aof doctor --fix`"
+)
+
+
+def name_problem(rel: str, state: State) -> str:
+    """The problem of a file in ``tasks/<state>/`` whose name is not a task file name."""
+    hint = ADOPT_HINT if state in ADOPTED_IN else ""
+    return f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md){hint}"
+
+
 class Located(NamedTuple):
     """Where a task file is: its id, state and path (no parsing involved)."""
 
@@ -124,7 +138,7 @@ class TaskStore:
         rel = f"tasks/{state.value}/{entry.name}"
         tid = id_from_filename(entry.name)
         if tid is None:
-            return rel, None, f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md)"
+            return rel, None, name_problem(rel, state)
         if entry.is_symlink():
             return rel, None, f"{rel}:1: (file): is a symlink; aof does not follow links in tasks/"
         return rel, tid, None
@@ -246,6 +260,10 @@ class TaskStore:
                     break
         return out
 
+    def copies(self, task_id: str) -> list[State]:
+        """Every state directory that holds a file of ``task_id`` (two or more: a duplicate)."""
+        return [state for state in STATES if task_id in self._dir_ids(state)[1]]
+
     def read(self, loc: Located) -> Task:
         """Read the task at ``loc``; NotFound if it moved away since it was located."""
         try:
@@ -259,8 +277,14 @@ class TaskStore:
 
     # --- listing --------------------------------------------------------------------------
 
-    def summaries(self, states: Iterable[State] = STATES) -> tuple[list[dict[str, Any]], list[str]]:
-        """Summaries of every readable task in ``states`` and the problems met on the way."""
+    def summaries(
+        self, states: Iterable[State] = STATES, invalid: list[dict[str, Any]] | None = None
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Summaries of every readable task in ``states`` and the problems met on the way.
+
+        With ``invalid``, each file that is not a valid task is also added to it as a row
+        (:func:`invalid_row`), so a listing can show it where it is.
+        """
         cache = self._load_cache()
         fresh: dict[str, list[Any]] = {}
         out: list[dict[str, Any]] = []
@@ -271,6 +295,8 @@ class TaskStore:
             rel, tid, problem = self.classify(state, entry)
             if problem is not None or tid is None:
                 problems.append(str(problem))
+                if invalid is not None:
+                    invalid.append(invalid_row(state, rel, tid, str(problem)))
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
@@ -287,6 +313,8 @@ class TaskStore:
             fresh[key] = [*stamp, summary]
             if "error" in summary:
                 problems.append(summary["error"])
+                if invalid is not None:
+                    invalid.append(invalid_row(state, rel, tid, summary["error"]))
                 continue
             # The row is the cached summary itself, given its place: no second dict per task.
             summary["state"] = state.value
@@ -343,6 +371,24 @@ class TaskStore:
         derived.write(self.cache_path, {"v": CACHE_VERSION, "entries": entries})
         stamp = self._cache_stamp()
         self._summaries = (stamp, entries) if stamp is not None else None
+
+
+def invalid_row(state: State, rel: str, tid: str | None, reason: str) -> dict[str, Any]:
+    """A listing row for a file in ``tasks/<state>/`` that is not a valid task: the fields of
+    a row (null), its id when the file name has one, state, path, ``invalid`` and ``reason``."""
+    row: dict[str, Any] = {key: None for key in summarize({})}
+    row.update(
+        id=tid or id_from_filename(rel.rsplit("/", 1)[-1]),
+        labels=[],
+        depends_on=[],
+        attempts=None,
+        priority=None,
+        state=state.value,
+        path=rel,
+        invalid=True,
+        reason=reason,
+    )
+    return row
 
 
 def check_card(card: cardfile.Card, rel: str, tid: str) -> None:

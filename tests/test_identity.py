@@ -1,0 +1,67 @@
+"""One person, one name: the CLI, MCP over stdio and the daemon's record of hand edits all name
+the person at the machine `AOF_ACTOR`, else git's user.name, else the login name."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client, StdioServerParameters
+
+from aof import Fleet, SystemClock
+from aof.audit import AuditLog
+from aof.edits import sweep
+
+from .conftest import Cli, git, sub_env
+
+
+def test_the_person_is_aof_actor_else_git_user_name_else_the_login(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aof.identity import human
+
+    monkeypatch.setenv("LOGNAME", "Linus T.")
+    assert str(human(root, {})) == "human:linus-t"
+    git(root, "config", "user.name", "Ada Lovelace")
+    assert str(human(root, {})) == "human:ada-lovelace"
+    assert str(human(root, {"AOF_ACTOR": "human:grace"})) == "human:grace"
+    assert str(human(root, {"AOF_ACTOR": "grace"})) == "human:grace"
+    assert str(human(root, {"AOF_ACTOR": "agent:coder-1"})) == "human:ada-lovelace"
+
+
+def test_the_cli_hand_edits_and_mcp_name_the_same_person(tmp_path: Path) -> None:
+    """A root on the real clock: the CLI, the sweep and the MCP server all run on it."""
+    root = Fleet.init(tmp_path / "live", actor="human:tester").root
+    run = Cli(root)
+    git(root, "config", "user.name", "Ada Lovelace")
+    person = {"kind": "human", "id": "ada-lovelace"}
+    created = run.json("task", "create", "By the CLI")
+    assert created["created_by"] == "human:ada-lovelace"
+    path = root / created["path"]
+    path.write_text(path.read_text().replace("By the CLI", "Edited by hand"))
+    past = time.time() - 10  # settled: the sweep leaves files younger than 2 s
+    os.utime(path, (past, past))
+    daemon = Fleet(root, actor="scheduler:daemon")
+    assert sweep(daemon, {}).committed == [created["path"]]
+    (edited,) = [r for r in AuditLog(root, SystemClock()).records() if r["action"] == "edited"]
+    assert edited["actor"] == person and edited["entity"]["id"] == created["id"]
+
+    server = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "aof", "--root", str(root), "mcp", "serve"],
+        env=sub_env(),  # no AOF_ACTOR: the server's caller is the person
+    )
+
+    async def create() -> Any:
+        async with Client(server) as c:
+            made = await c.call_tool("aof_create", {"title": "By MCP"})
+            assert not made.is_error, made
+            return made.structured_content
+
+    made = asyncio.run(create())
+    assert run.json("task", "show", made["id"])["created_by"] == "human:ada-lovelace"
