@@ -82,7 +82,9 @@ def test_a_dotted_key_sets_the_nested_field(run: Cli, root: Path) -> None:
     assert "lease.holder: is managed by aof" in r.stderr
 
 
-def test_a_key_that_is_not_a_task_field_is_refused_with_the_closest_one(run: Cli, root: Path) -> None:
+def test_a_key_that_is_not_a_task_field_is_refused_with_the_closest_one(
+    run: Cli, root: Path
+) -> None:
     t = run.json("task", "create", "T")
     before = snapshot(root, t["path"])
     r = run("task", "edit", t["id"], "--set", "priorty=high", code=6)

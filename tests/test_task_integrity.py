@@ -137,3 +137,14 @@ def test_validation_error_names_the_file_for_edits(owned: Cli, root: Path) -> No
     tid = owned.json("task", "create", "x")["id"]
     with pytest.raises(ValidationError, match=r"tasks/backlog/t-.*\.md: team: no team 'x'"):
         Fleet(root, actor="human:t").edit_task(tid, set_fields={"team": "x"})
+
+
+def test_edit_moves_a_task_to_another_team_or_project(owned: Cli) -> None:
+    tid = owned.json("task", "create", "x", "--team", "platform")["id"]
+    owned("task", "edit", tid, "--project", "site")  # the project's team comes along
+    shown = owned.json("task", "show", tid)
+    assert (shown["team"], shown["project"]) == ("growth", "site")
+    err = owned("task", "edit", tid, "--team", "nobody", code=6).stderr
+    assert "team: no team 'nobody'" in err
+    err = owned("task", "edit", tid, "--team", "platform", code=6).stderr
+    assert "'platform' is not the team of project 'site' ('growth')" in err

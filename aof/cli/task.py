@@ -262,14 +262,18 @@ def show(env: Env, ref: str, as_json: bool) -> None:
 @task_arg()
 @click.option("--title")
 @click.option("--priority", type=click.Choice(PRIORITIES))
+@click.option("--team", metavar="SLUG", help="Move it to this team (it must exist).")
+@click.option(
+    "--project", metavar="SLUG", help="Move it to this project (it must exist; its team follows)."
+)
 @click.option(
     "--set",
     "set_pairs",
     multiple=True,
     metavar="KEY=VALUE",
     help="Set a frontmatter field (repeat). VALUE is YAML: 5, true, [a, b], {usd: 5}; "
-    "quote it to keep text. KEY may be dotted (budget.usd=5). A key close to a task "
-    "field (priorty) is refused as a typo.",
+    "quote it to keep text. KEY may be dotted (budget.usd=5). A key that is not a task "
+    "field is refused, naming the closest one (priorty: did you mean priority?).",
 )
 @click.option(
     "--unset", multiple=True, metavar="KEY", help="Remove a frontmatter field (may be dotted)."
@@ -297,6 +301,8 @@ def edit(
     ref: str,
     title: str | None,
     priority: str | None,
+    team: str | None,
+    project: str | None,
     set_pairs: tuple[str, ...],
     unset: tuple[str, ...],
     add_label: tuple[str, ...],
@@ -320,11 +326,17 @@ def edit(
     """
     if body_file is not None:
         body = body_file.read()
+    fields = parse_set(set_pairs)
+    for key, value in (("team", team), ("project", project)):
+        if value is not None:
+            fields[key] = value
+    if project is not None and team is None and "team" not in fields:
+        unset = (*unset, "team")  # the project's team follows (aof.lifecycle._check_owner)
     t = env.fleet().edit_task(
         ref,
         title=title,
         priority=priority,
-        set_fields=parse_set(set_pairs),
+        set_fields=fields,
         unset=unset,
         add_labels=add_label,
         remove_labels=remove_label,
