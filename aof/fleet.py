@@ -30,24 +30,32 @@ class Fleet(Outcomes, Scheduling):
     # --- creating a fleet root ----------------------------------------------------------
 
     @classmethod
-    def init(cls, path: str | os.PathLike[str], *, name: str | None = None, **kwargs: Any) -> Fleet:
-        """Create a fleet root at ``path`` from the template; RootExists if one is there."""
+    def init(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        example: bool = False,
+        **kwargs: Any,
+    ) -> Fleet:
+        """Create a fleet root at ``path`` from the template; RootExists if one is there.
+
+        ``example`` adds an example team and a (disabled) example project to show the shape
+        of registry files.
+        """
         root = Path(path).expanduser().resolve()
         if (root / CONFIG_NAME).exists():
             raise RootExists(
                 f"{root}: already a fleet root ({CONFIG_NAME} exists); not touching it"
             )
-        template = template_dir()
-        files = sorted(p for p in template.rglob("*") if p.is_file())
-        clashes = [
-            p.relative_to(template) for p in files if (root / p.relative_to(template)).exists()
-        ]
+        files = _template_files(example)
+        clashes = [rel for rel in files if (root / rel).exists()]
         if clashes:
             raise RootExists(f"{root}: would overwrite {clashes[0]}; init needs a fresh directory")
         root.mkdir(parents=True, exist_ok=True)
         fleet_name = name or slugify(root.name) or "fleet"
-        for src in files:
-            dst = root / src.relative_to(template)
+        for rel, src in files.items():
+            dst = root / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             text = src.read_text(encoding="utf-8")
             if src.name == CONFIG_NAME:
@@ -70,7 +78,7 @@ class Fleet(Outcomes, Scheduling):
             fleet.actor, "init", ("fleet", fleet_name), reason="aof init"
         )
         fleet.git.commit(
-            [*(d.relative_to(template) for d in files), audit_path],
+            [*files, audit_path],
             f"fleet {fleet_name}: initialised by aof ({fleet.actor})",
             fleet.actor,
         )
@@ -82,10 +90,11 @@ class Fleet(Outcomes, Scheduling):
         """The task the plan would hand ``agent`` next; with ``claim``, claim it atomically.
 
         Returns ``{"task": <task JSON or None>, "reason": ...}``; a lost race moves on to the
-        plan's next candidate.
+        plan's next candidate. The agent asking is the worker, so the plan is a pull plan: a
+        task is handed out whether or not a coder is configured for it.
         """
 
-        result = self.plan(at)
+        result = self.plan(at, pull=True)
         candidates = [
             a
             for a in result["actions"]
@@ -134,6 +143,22 @@ class Fleet(Outcomes, Scheduling):
         from .lint import run
 
         return run(self)
+
+
+EXAMPLE_DIR = "example"  # in the template: the files `aof init --example` adds
+
+
+def _template_files(example: bool) -> dict[Path, Path]:
+    """Where each template file goes in a new fleet root -> the template file."""
+    template = template_dir()
+    out: dict[Path, Path] = {}
+    for src in sorted(p for p in template.rglob("*") if p.is_file()):
+        rel = src.relative_to(template)
+        if rel.parts[0] != EXAMPLE_DIR:
+            out[rel] = src
+        elif example:
+            out[rel.relative_to(EXAMPLE_DIR)] = src
+    return out
 
 
 __all__ = ["Fleet", "append_section", "template_dir"]

@@ -56,11 +56,15 @@ class Scheduling(FleetBase):
 
         return build(self)
 
-    def plan(self, at: Any = None, snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The scheduler's plan at ``at`` (default: now), without applying it."""
+    def plan(
+        self, at: Any = None, snapshot: dict[str, Any] | None = None, *, pull: bool = False
+    ) -> dict[str, Any]:
+        """The scheduler's plan at ``at`` (default: now), without applying it (``pull``: for an
+        agent that asks for work itself, see :func:`aof.scheduler.plan.plan`)."""
         from .scheduler.plan import plan
 
-        return plan(snapshot or self.snapshot(), at or self.clock.now(), self.config.data)
+        snap = snapshot or self.snapshot()
+        return plan(snap, at or self.clock.now(), self.config.data, pull=pull)
 
     def replay(self, commit: str) -> dict[str, Any]:
         """Recompute the plan of a daemon tick from git history and compare digests.

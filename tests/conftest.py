@@ -108,3 +108,13 @@ def sub_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+def use_demo_coder(root: Path) -> None:
+    """Make the built-in demo coder the fleet's default coder (a new fleet has none), and
+    commit aof.yaml: for tests whose daemon or agents run tasks without naming a coder."""
+    path = root / "aof.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "\ndefaults:\n" in text
+    path.write_text(text.replace("\ndefaults:\n", "\ndefaults:\n  coder: demo\n", 1))
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "coder", "aof.yaml")

@@ -20,7 +20,7 @@ from aof.runner.executor import RunSpec, RunStatus
 from aof.scheduler.daemon import Daemon, daemon_info
 from aof.scheduler.watch import Watcher
 
-from .conftest import git, git_clean
+from .conftest import git, git_clean, use_demo_coder
 
 
 class RecordingExecutor:
@@ -98,6 +98,7 @@ def executor() -> RecordingExecutor:
 def daemon(root: Path, clock: FixedClock, executor: RecordingExecutor) -> Any:
     git(root, "config", "user.name", "Ada Lovelace")
     git(root, "config", "user.email", "ada@example.com")
+    use_demo_coder(root)
     d = Daemon(
         root, clock=clock, ids=SeededIds(9), executor=executor, watch=False, log_to_stderr=False
     )
@@ -190,6 +191,7 @@ def test_the_daemon_renews_leases_of_live_runs(
     fleet: Fleet, root: Path, clock: FixedClock, executor: RecordingExecutor
 ) -> None:
     set_config(root, lease_ttl_s=60)
+    use_demo_coder(root)
     d = Daemon(root, clock=clock, executor=executor, watch=False, log_to_stderr=False)
     (tid,) = ready(fleet, 1)
     d.tick()

@@ -13,12 +13,19 @@ from .task import complete_task_ids
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--name", help="Fleet name (default: the directory's name).")
+@click.option(
+    "--example",
+    is_flag=True,
+    help="Add an example team and a disabled example project (teams/, projects/).",
+)
 @json_option
 @pass_env
-def init(env: Env, directory: str, name: str | None, as_json: bool) -> None:
+def init(env: Env, directory: str, name: str | None, example: bool, as_json: bool) -> None:
     """Create a fleet root in DIRECTORY (git-initialised, first commit made).
 
     Refuses (exit 11) if DIRECTORY already holds a fleet root or any file init would write.
+    No default coder is set: name one in aof.yaml (defaults.coder) or with `aof daemon
+    --coder` before the daemon dispatches anything.
 
     \b
     Example:
@@ -27,7 +34,13 @@ def init(env: Env, directory: str, name: str | None, as_json: bool) -> None:
     from ..fleet import Fleet
     from . import default_actor
 
-    fleet = Fleet.init(directory, name=name, actor=env.actor or default_actor(), commit=env.commit)
+    fleet = Fleet.init(
+        directory,
+        name=name,
+        example=example,
+        actor=env.actor or default_actor(),
+        commit=env.commit,
+    )
     emit(
         {"root": str(fleet.root), "name": fleet.config.name},
         as_json,

@@ -8,7 +8,8 @@ a plugin's). ``coders.<name>.program``, ``args``, ``env`` and ``max_concurrent``
 all of them.
 
 Coder and model resolve task -> agent profile -> project -> fleet default (``defaults``
-in aof.yaml, which ``aof daemon --coder`` overrides for one daemon).
+in aof.yaml, which ``aof daemon --coder`` overrides for one daemon). A new fleet has no
+default coder: a task that resolves to none is not dispatched (:data:`NO_CODER` says why).
 
 Every run's environment carries the report protocol: ``AOF_ROOT``, ``AOF_ACTOR``
 (``agent:<holder>``), ``AOF_TASK_ID``, ``AOF_LEASE_TOKEN``, ``AOF_CODER``, ``AOF_RUN_DIR``
@@ -27,6 +28,7 @@ from ..task import Task
 if TYPE_CHECKING:  # the adapters load on use: the planner imports resolve() only
     from .adapters import Adapter
 
+NO_CODER = "no coder configured (set defaults.coder in aof.yaml, or --coder)"
 ARTIFACTS = ("plan.md", "status.md", "notes.md", "questions.md")
 ARTIFACT_MAX = 4000
 
@@ -60,12 +62,13 @@ def resolve(
     agent: dict[str, Any] | None,
     project: dict[str, Any] | None,
     config: dict[str, Any],
-) -> tuple[str, str | None]:
-    """(coder, model) for a task: task -> agent profile -> project -> fleet default."""
+) -> tuple[str | None, str | None]:
+    """(coder, model) for a task: task -> agent profile -> project -> fleet default; the
+    coder is None when none of them names one."""
     defaults = config.get("defaults") or {}
     chain = (task, agent or {}, project or {}, defaults)
-    coder = next((str(d["coder"]) for d in chain if d.get("coder")), "demo")
-    spec = (config.get("coders") or {}).get(coder) or {}
+    coder = next((str(d["coder"]) for d in chain if d.get("coder")), None)
+    spec = (config.get("coders") or {}).get(coder or "") or {}
     model = next((str(d["model"]) for d in chain[:3] if d.get("model")), None)
     model = model or spec.get("model") or defaults.get("model")
     return coder, (str(model) if model else None)

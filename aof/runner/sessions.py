@@ -20,7 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AofError, ClaimConflict, InvalidTransition, NotFound, ValidationError
+from ..errors import (
+    AofError,
+    ClaimConflict,
+    ConfigError,
+    InvalidTransition,
+    NotFound,
+    ValidationError,
+)
 from ..task import BRANCH_RE, TERMINAL, State, Task
 from . import launch, worktrees
 from .executor import LocalExecutor, RunStatus, attempts, read_json
@@ -119,9 +126,11 @@ class Sessions:
         proj = self._project(project)
         self._check_branches([b for b, _ in pairs])
         f = self.fleet
-        if coder is not None:
-            from . import coders
+        from . import coders
 
+        if coder is None and coders.resolve({}, None, proj, f.config.data)[0] is None:
+            raise ConfigError(coders.NO_CODER)  # said before any task is made
+        if coder is not None:
             coders.adapter_for(coder, f.config.data)  # an unknown coder fails before any task
         if tmux or (tmux is None and (f.config.data.get("runner") or {}).get("tmux")):
             from .tmux import check_version
