@@ -13,7 +13,9 @@ Checks, in order (each keeps going when one item fails, like Maildir's ``clean()
    ready; expired leases go back to ready, or to deadletter when attempts are exhausted;
 5. a lease left on a task outside in-progress is removed;
 6. anything in ``tasks/`` or ``audit/`` that git does not have yet is committed, with an
-   audit record saying so.
+   audit record saying so;
+7. the machine: git, tmux, the coders in use, the MCP package, free disk space
+   (:mod:`aof.envcheck`; a low disk is a warning, which leaves the report ok).
 
 Every fix that touches a task holds that task's lock, so a live writer is never raced.
 """
@@ -46,6 +48,7 @@ class Problem:
     path: str
     message: str
     fixed: bool = False
+    warning: bool = False
 
 
 @dataclass
@@ -54,10 +57,12 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return all(p.fixed for p in self.problems)
+        return all(p.fixed or p.warning for p in self.problems)
 
-    def add(self, kind: str, path: str, message: str, fixed: bool = False) -> None:
-        self.problems.append(Problem(kind, path, message, fixed))
+    def add(
+        self, kind: str, path: str, message: str, fixed: bool = False, warning: bool = False
+    ) -> None:
+        self.problems.append(Problem(kind, path, message, fixed, warning))
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "problems": [asdict(p) for p in self.problems]}
@@ -82,6 +87,10 @@ def run(fleet: Fleet, *, fix: bool) -> Report:
     _duplicates(fleet, report, fix)
     _tasks(fleet, report, fix)
     _uncommitted(fleet, report, fix)
+    from .envcheck import check
+
+    for kind, path, message, warning in check(fleet):
+        report.add(kind, path, message, warning=warning)
     return report
 
 

@@ -72,7 +72,8 @@ class Scheduling(FleetBase):
         A tick's commit carries trailers: ``Plan-At`` (the plan's time), ``Plan-Base`` (the
         commit the snapshot was taken at), ``Plan-Heartbeats`` (lease expiries pushed on by
         heartbeats, which live outside git), ``Plan-Pauses`` (coders paused by usage limits, also
-        outside git) and ``Plan-Digest``. The base is checked out in
+        outside git), ``Plan-Coders-Missing`` (coders whose program was not on the daemon's
+        PATH) and ``Plan-Digest``. The base is checked out in
         a temporary worktree, planned again at that time, and the digests compared.
         """
         import tempfile
@@ -104,6 +105,7 @@ class Scheduling(FleetBase):
             snap = past.snapshot()
             snap["heartbeats"] = json.loads(trailers.get("Plan-Heartbeats") or "{}")
             snap["coder_pauses"] = json.loads(trailers.get("Plan-Pauses") or "{}")
+            snap["coders_missing"] = json.loads(trailers.get("Plan-Coders-Missing") or "{}")
             config = past.config.data
             if trailers.get("Plan-Coder"):  # the tick ran under `aof daemon --coder`
                 config = {

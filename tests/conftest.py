@@ -110,11 +110,11 @@ def sub_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def use_demo_coder(root: Path) -> None:
-    """Make the built-in demo coder the fleet's default coder (a new fleet has none), and
-    commit aof.yaml: for tests whose daemon or agents run tasks without naming a coder."""
+def set_default_coder(root: Path, coder: str = "demo") -> None:
+    """Set ``defaults.coder`` (a new fleet has none; the built-in demo coder by default) and
+    commit aof.yaml: for tests whose daemon or agents run tasks that name no coder."""
     path = root / "aof.yaml"
     text = path.read_text(encoding="utf-8")
     assert "\ndefaults:\n" in text
-    path.write_text(text.replace("\ndefaults:\n", "\ndefaults:\n  coder: demo\n", 1))
+    path.write_text(text.replace("\ndefaults:\n", f"\ndefaults:\n  coder: {coder}\n", 1))
     git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "coder", "aof.yaml")

@@ -86,7 +86,9 @@ def doctor(env: Env, fix: bool, as_json: bool) -> None:
     """Check the fleet root's invariants; with --fix, repair them. Exit 1 if problems remain.
 
     Finds temp files of interrupted writes, tasks in two state directories, orphaned or
-    expired leases, unreadable files and uncommitted changes.
+    expired leases, unreadable files and uncommitted changes; and checks the machine: git's
+    version, tmux (when runner.tmux is on), the program of every coder in use, the MCP
+    server's package, and free disk space (a warning).
 
     \b
     Example:
@@ -97,7 +99,7 @@ def doctor(env: Env, fix: bool, as_json: bool) -> None:
         emit(report.to_json(), True)
     else:
         for p in report.problems:
-            mark = "fixed" if p.fixed else "problem"
+            mark = "fixed" if p.fixed else "warning" if p.warning else "problem"
             click.echo(f"{mark}: {p.path}: {p.message}")
         if not report.problems:
             click.echo("ok: no problems found")

@@ -19,6 +19,9 @@ and, with a worktree, ``AOF_WORKTREE`` and ``AOF_BRANCH``.
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -91,6 +94,48 @@ def adapter_for(coder: str, config: dict[str, Any]) -> tuple[Adapter, dict[str, 
             f"coder {coder!r} is not known: built in are {', '.join(n for n in names())}; "
             f"define others in aof.yaml under coders.{coder}.command (or .adapter)"
         ) from None
+
+
+def program_of(coder: str, config: dict[str, Any]) -> str | None:
+    """The program a run of ``coder`` starts (the first word of its command), or None when it
+    needs none of its own (the built-in demo coder). ConfigError if the coder is unknown."""
+    spec = (config.get("coders") or {}).get(coder) or {}
+    command = spec.get("command")
+    if command:
+        words = shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+        return words[0] if words else None
+    if spec.get("program"):
+        return str(spec["program"])
+    from .adapters import default_program
+
+    return default_program(str(spec.get("adapter") or coder)) or None
+
+
+def installed(program: str, coder: str, config: dict[str, Any]) -> bool:
+    """Whether ``program`` can be started: found on PATH (the coder's own ``env.PATH`` when
+    aof.yaml gives one), or an executable file when it names a path."""
+    env = ((config.get("coders") or {}).get(coder) or {}).get("env") or {}
+    return shutil.which(program, path=env.get("PATH")) is not None
+
+
+def not_installed(coder: str, program: str) -> str:
+    """The reason a task waits, and the doctor's problem, when a coder's program is missing."""
+    where = "does not exist or is not executable" if "/" in program else "is not on PATH"
+    return f"coder {coder} not installed: `{program}` {where}"
+
+
+def missing(coders: Iterable[str], config: dict[str, Any]) -> dict[str, str]:
+    """Coder -> program, for each of ``coders`` whose program is not installed (unknown
+    coders are left to the daemon, which blocks their tasks with the reason)."""
+    out = {}
+    for coder in sorted(set(coders)):
+        try:
+            program = program_of(coder, config)
+        except ConfigError:
+            continue
+        if program and not installed(program, coder, config):
+            out[coder] = program
+    return out
 
 
 def known(coder: str, config: dict[str, Any]) -> bool:

@@ -128,10 +128,14 @@ class Sessions:
         f = self.fleet
         from . import coders
 
-        if coder is None and coders.resolve({}, None, proj, f.config.data)[0] is None:
-            raise ConfigError(coders.NO_CODER)  # said before any task is made
-        if coder is not None:
-            coders.adapter_for(coder, f.config.data)  # an unknown coder fails before any task
+        # No coder, an unknown one, or one whose program is missing: said before any task.
+        name = coder or coders.resolve({}, None, proj, f.config.data)[0]
+        if name is None:
+            raise ConfigError(coders.NO_CODER)
+        coders.adapter_for(name, f.config.data)
+        program = coders.program_of(name, f.config.data)
+        if program and not coders.installed(program, name, f.config.data):
+            raise ConfigError(coders.not_installed(name, program))
         if tmux or (tmux is None and (f.config.data.get("runner") or {}).get("tmux")):
             from .tmux import check_version
 

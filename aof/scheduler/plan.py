@@ -25,7 +25,7 @@ from typing import Any
 
 from ..clock import format_time, parse_time
 from ..desired import desired_team
-from ..runner.coders import NO_CODER, resolve
+from ..runner.coders import NO_CODER, not_installed, resolve
 from ..task import PRIORITY_RANK
 
 FAILED = ("cancelled", "deadletter")
@@ -58,11 +58,13 @@ def _coder(
     return resolve(task, agent, project, config)[0]
 
 
-def _coder_problem(coder: str | None) -> str | None:
-    """Why ``coder`` cannot run a task (none configured), else None."""
+def _coder_problem(coder: str | None, snap: dict[str, Any]) -> str | None:
+    """Why ``coder`` cannot run a task (none configured, or its program is missing as the
+    snapshot recorded), else None."""
     if coder is None:
         return NO_CODER
-    return None
+    program = (snap.get("coders_missing") or {}).get(coder)
+    return not_installed(coder, program) if program else None
 
 
 def _unrunnable(t: dict[str, Any], snap: dict[str, Any], config: dict[str, Any]) -> str | None:
@@ -72,7 +74,7 @@ def _unrunnable(t: dict[str, Any], snap: dict[str, Any], config: dict[str, Any])
         return None  # nobody may take it: the routing reason says so
     agents: list[str | None] = list(candidates) if candidates else [None]
     problems = [
-        _coder_problem(_coder(t, snap["agents"].get(a or ""), snap, config)) for a in agents
+        _coder_problem(_coder(t, snap["agents"].get(a or ""), snap, config), snap) for a in agents
     ]
     return problems[0] if all(problems) else None
 
@@ -251,7 +253,7 @@ def _capacity(
             a
             for a in candidates
             if used["agent"].get(a, 0) < int(snap["agents"][a].get("concurrency") or 1)
-            and (pull or _coder_problem(_coder(t, snap["agents"][a], snap, config)) is None)
+            and (pull or _coder_problem(_coder(t, snap["agents"][a], snap, config), snap) is None)
         ]
         if not candidates:
             routing = t.get("routing") or {}
