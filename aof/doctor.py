@@ -14,7 +14,9 @@ Checks, in order (each keeps going when one item fails, like Maildir's ``clean()
 5. a lease left on a task outside in-progress is removed;
 6. anything in ``tasks/`` or ``audit/`` that git does not have yet is committed, with an
    audit record saying so;
-7. the machine: git, tmux, the coders in use, the MCP package, free disk space
+7. the JSON schemas in ``schemas/`` for editors (:mod:`aof.rootschemas`): missing or
+   different from this aof's is a warning; ``fix`` writes them and commits;
+8. the machine: git, tmux, the coders in use, the MCP package, free disk space
    (:mod:`aof.envcheck`; a low disk is a warning, which leaves the report ok).
 
 Every fix that touches a task holds that task's lock, so a live writer is never raced.
@@ -87,6 +89,7 @@ def run(fleet: Fleet, *, fix: bool) -> Report:
     _duplicates(fleet, report, fix)
     _tasks(fleet, report, fix)
     _uncommitted(fleet, report, fix)
+    _schemas(fleet, report, fix)
     from .envcheck import check
 
     for kind, path, message, warning in check(fleet):
@@ -320,3 +323,31 @@ def _uncommitted(fleet: Fleet, report: Report, fix: bool) -> None:
         _system(),
     )
     report.add("git", ", ".join(paths[:5]), f"committed {len(paths)} leftover path(s)", True)
+
+
+def _schemas(fleet: Fleet, report: Report, fix: bool) -> None:
+    from .rootschemas import stale, write
+
+    rels = stale(fleet.root)
+    if not rels:
+        return
+    where = ", ".join(rels[:3]) + (f" and {len(rels) - 3} more" if len(rels) > 3 else "")
+    if not fix:
+        report.add(
+            "schemas",
+            where,
+            "missing, or not this aof's: editors check files against them "
+            "(`aof doctor --fix` writes them)",
+            warning=True,
+        )
+        return
+    write(fleet.root, rels)
+    _, audit_path = fleet.audit.append(
+        _system(),
+        "recovered",
+        ("fleet", fleet.config.name),
+        reason=f"wrote {len(rels)} schema file(s) for editors",
+        changes={"paths": rels},
+    )
+    fleet.git.commit([*rels, audit_path], f"fleet: schemas for editors ({_system()})", _system())
+    report.add("schemas", where, "wrote this aof's schemas for editors", fixed=True)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ class Fleet(Outcomes, Scheduling):
 
     # --- creating a fleet root ----------------------------------------------------------
 
+    hook: str | None = None  # the git pre-commit hook `init` installed (path in the root)
+
     @classmethod
     def init(
         cls,
@@ -36,10 +39,14 @@ class Fleet(Outcomes, Scheduling):
         *,
         name: str | None = None,
         example: bool = False,
+        hooks: bool = True,
         **kwargs: Any,
     ) -> Fleet:
         """Create a fleet root at ``path`` from the template; RootExists if one is there.
 
+        The root gets aof's JSON schemas in ``schemas/`` for editors (:mod:`aof.rootschemas`)
+        and, with ``hooks``, a git pre-commit hook that runs ``aof lint`` on the staged fleet
+        files (:mod:`aof.githook`; not replacing a pre-commit hook that is already there).
         ``example`` adds an example team and a (disabled) example project to show the shape
         of registry files.
         """
@@ -74,6 +81,10 @@ class Fleet(Outcomes, Scheduling):
         ):
             subprocess.run(["git", "config", key, value], cwd=root, check=True)
         fleet = cls(root, **kwargs)
+        if hooks:
+            from .githook import install
+
+            fleet.hook = install(root)
         _, audit_path = fleet.audit.append(
             fleet.actor, "init", ("fleet", fleet_name), reason="aof init"
         )
@@ -138,18 +149,22 @@ class Fleet(Outcomes, Scheduling):
 
         return run(self, fix=fix)
 
-    def lint(self) -> list[str]:
-        """Validate every file against the schemas; ``file:line: field: message`` strings."""
+    def lint(self, paths: Sequence[str] | None = None) -> list[str]:
+        """Validate every file (or the fleet files among ``paths``) against the schemas and
+        each other; ``file:line: field: message`` strings."""
         from .lint import run
 
-        return run(self)
+        return run(self, paths)
 
 
 EXAMPLE_DIR = "example"  # in the template: the files `aof init --example` adds
 
 
 def _template_files(example: bool) -> dict[Path, Path]:
-    """Where each template file goes in a new fleet root -> the template file."""
+    """Where each file of a new fleet root comes from: the template, and aof's schemas."""
+    from .lint import schemas_dir
+    from .rootschemas import DIR
+
     template = template_dir()
     out: dict[Path, Path] = {}
     for src in sorted(p for p in template.rglob("*") if p.is_file()):
@@ -158,6 +173,8 @@ def _template_files(example: bool) -> dict[Path, Path]:
             out[rel] = src
         elif example:
             out[rel.relative_to(EXAMPLE_DIR)] = src
+    for src in sorted(schemas_dir().glob("*.schema.json")):
+        out[Path(DIR) / src.name] = src
     return out
 
 
