@@ -22,7 +22,6 @@ import subprocess
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError
 from .task import STATES, TERMINAL
 
 if TYPE_CHECKING:
@@ -90,19 +89,13 @@ def named_coders(fleet: FleetBase) -> dict[str, list[str]]:
 
 
 def _coders(fleet: FleetBase) -> Iterator[Finding]:
-    from .runner import coders
+    from .runner.coders import unavailable
 
-    config = fleet.config.data
     for coder, places in sorted(named_coders(fleet).items()):
-        where = ", ".join(places[:3]) + (f" and {len(places) - 3} more" if len(places) > 3 else "")
-        try:
-            coders.adapter_for(coder, config)
-            program = coders.program_of(coder, config)
-        except ConfigError as exc:
-            yield ("coder", where, str(exc), False)
-            continue
-        if program and not coders.installed(program, coder, config):
-            yield ("coder", where, coders.not_installed(coder, program), False)
+        problem = unavailable(coder, fleet.config.data)
+        if problem:
+            more = f" and {len(places) - 3} more" if len(places) > 3 else ""
+            yield ("coder", ", ".join(places[:3]) + more, problem, False)
 
 
 def _mcp() -> Iterator[Finding]:

@@ -50,8 +50,11 @@ def _git(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def install(root: Path) -> str | None:
-    """Write the hook into the root's git hooks directory; its path, or None when a
-    pre-commit hook of someone else's is there already (it is left alone)."""
+    """Write the hook into the root's ``.git/hooks/``; its path, or None when git is set up
+    to run other hooks (``core.hooksPath``, shared by other repositories) or a pre-commit hook
+    of someone else's is there already: those are left alone."""
+    if _git(root, "config", "--get", "core.hooksPath").stdout.strip():
+        return None
     proc = _git(root, "rev-parse", "--git-path", "hooks/pre-commit")
     path = root / proc.stdout.strip()
     if proc.returncode != 0 or not proc.stdout.strip():

@@ -72,7 +72,7 @@ def test_the_hook_refuses_a_bad_staged_task_file_and_accepts_a_good_one(
     assert commit(root, "notes.txt").returncode == 0  # the bad unstaged task still is not checked
 
 
-def test_no_hooks_installs_none_and_an_existing_hook_is_left_alone(tmp_path: Path) -> None:
+def test_no_hooks_installs_none_and_existing_hooks_are_left_alone(tmp_path: Path) -> None:
     out = Cli(tmp_path)("init", str(tmp_path / "plain"), "--no-hooks", "--json").stdout
     assert json.loads(out)["hook"] is None
     root = tmp_path / "plain"
@@ -86,8 +86,13 @@ def test_no_hooks_installs_none_and_an_existing_hook_is_left_alone(tmp_path: Pat
     git(mine, "init", "-q")
     (mine / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\nexit 0\n")
     result = Cli(tmp_path)("init", str(mine))
-    assert "not installed (the repository already has one)" in result.stdout
+    assert "git pre-commit hook: not installed (the repository has one" in result.stdout
     assert (mine / ".git" / "hooks" / "pre-commit").read_text() == "#!/bin/sh\nexit 0\n"
+
+    shared = tmp_path / "shared-hooks"  # hooks of every repository: not aof's to change
+    git(tmp_path, "config", "--global", "core.hooksPath", str(shared))
+    assert Cli(tmp_path).json("init", str(tmp_path / "third"))["hook"] is None
+    assert not shared.exists()
 
 
 def test_lint_checks_only_the_fleet_files_it_is_given(

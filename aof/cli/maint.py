@@ -55,7 +55,10 @@ def init(
     if fleet.hook:
         text += f"\ngit pre-commit hook: {fleet.hook} runs `aof lint` on staged fleet files"
     elif not no_hooks:
-        text += "\ngit pre-commit hook: not installed (the repository already has one)"
+        text += (
+            "\ngit pre-commit hook: not installed (the repository has one, or core.hooksPath "
+            "is set); `aof lint --staged` is what it would run"
+        )
     emit({"root": str(fleet.root), "name": fleet.config.name, "hook": fleet.hook}, as_json, text)
 
 

@@ -124,6 +124,19 @@ def not_installed(coder: str, program: str) -> str:
     return f"coder {coder} not installed: `{program}` {where}"
 
 
+def unavailable(coder: str, config: dict[str, Any]) -> str | None:
+    """Why ``coder`` cannot be started on this machine (unknown, or its program is not
+    installed), else None."""
+    try:
+        adapter_for(coder, config)
+        program = program_of(coder, config)
+    except ConfigError as exc:
+        return str(exc)
+    if program and not installed(program, coder, config):
+        return not_installed(coder, program)
+    return None
+
+
 def missing(coders: Iterable[str], config: dict[str, Any]) -> dict[str, str]:
     """Coder -> program, for each of ``coders`` whose program is not installed (unknown
     coders are left to the daemon, which blocks their tasks with the reason)."""

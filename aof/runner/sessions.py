@@ -130,12 +130,9 @@ class Sessions:
 
         # No coder, an unknown one, or one whose program is missing: said before any task.
         name = coder or coders.resolve({}, None, proj, f.config.data)[0]
-        if name is None:
-            raise ConfigError(coders.NO_CODER)
-        coders.adapter_for(name, f.config.data)
-        program = coders.program_of(name, f.config.data)
-        if program and not coders.installed(program, name, f.config.data):
-            raise ConfigError(coders.not_installed(name, program))
+        problem = coders.unavailable(name, f.config.data) if name else coders.NO_CODER
+        if problem:
+            raise ConfigError(problem)
         if tmux or (tmux is None and (f.config.data.get("runner") or {}).get("tmux")):
             from .tmux import check_version
 
