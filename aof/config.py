@@ -35,7 +35,7 @@ DEFAULTS: dict[str, Any] = {
         "sweep_s": 60,
     },
     "git": {"commit": "each", "committer": None},
-    "defaults": {"coder": "demo", "model": None, "workflow": None, "priority": "normal"},
+    "defaults": {"coder": None, "model": None, "workflow": None, "priority": "normal"},
     "coders": {},
     "workflow": {"max_rejections": 3},
     "runner": {

@@ -17,7 +17,11 @@ Checks, in order (each keeps going when one item fails, like Maildir's ``clean()
    ready; expired leases go back to ready, or to deadletter when attempts are exhausted;
 5. a lease left on a task outside in-progress is removed;
 6. anything in ``tasks/`` or ``audit/`` that git does not have yet is committed, with an
-   audit record saying so.
+   audit record saying so;
+7. the JSON schemas in ``schemas/`` for editors (:mod:`aof.rootschemas`): missing or
+   different from this aof's is a warning; ``fix`` writes them and commits;
+8. the machine: git, tmux, the coders in use, the MCP package, free disk space
+   (:mod:`aof.envcheck`; a low disk is a warning, which leaves the report ok).
 
 Every fix that touches a task holds that task's lock, so a live writer is never raced.
 """
@@ -50,6 +54,7 @@ class Problem:
     path: str
     message: str
     fixed: bool = False
+    warning: bool = False
 
 
 @dataclass
@@ -58,10 +63,12 @@ class Report:
 
     @property
     def ok(self) -> bool:
-        return all(p.fixed for p in self.problems)
+        return all(p.fixed or p.warning for p in self.problems)
 
-    def add(self, kind: str, path: str, message: str, fixed: bool = False) -> None:
-        self.problems.append(Problem(kind, path, message, fixed))
+    def add(
+        self, kind: str, path: str, message: str, fixed: bool = False, warning: bool = False
+    ) -> None:
+        self.problems.append(Problem(kind, path, message, fixed, warning))
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "problems": [asdict(p) for p in self.problems]}
@@ -87,6 +94,11 @@ def run(fleet: Fleet, *, fix: bool) -> Report:
     drafts = _adopt(fleet, report, fix)
     _tasks(fleet, report, fix, skip=drafts)
     _uncommitted(fleet, report, fix)
+    _schemas(fleet, report, fix)
+    from .envcheck import check
+
+    for kind, path, message, warning in check(fleet):
+        report.add(kind, path, message, warning=warning)
     return report
 
 
@@ -339,3 +351,31 @@ def _uncommitted(fleet: Fleet, report: Report, fix: bool) -> None:
         _system(),
     )
     report.add("git", ", ".join(paths[:5]), f"committed {len(paths)} leftover path(s)", True)
+
+
+def _schemas(fleet: Fleet, report: Report, fix: bool) -> None:
+    from .rootschemas import stale, write
+
+    rels = stale(fleet.root)
+    if not rels:
+        return
+    where = ", ".join(rels[:3]) + (f" and {len(rels) - 3} more" if len(rels) > 3 else "")
+    if not fix:
+        report.add(
+            "schemas",
+            where,
+            "missing, or not this aof's: editors check files against them "
+            "(`aof doctor --fix` writes them)",
+            warning=True,
+        )
+        return
+    write(fleet.root, rels)
+    _, audit_path = fleet.audit.append(
+        _system(),
+        "recovered",
+        ("fleet", fleet.config.name),
+        reason=f"wrote {len(rels)} schema file(s) for editors",
+        changes={"paths": rels},
+    )
+    fleet.git.commit([*rels, audit_path], f"fleet: schemas for editors ({_system()})", _system())
+    report.add("schemas", where, "wrote this aof's schemas for editors", fixed=True)

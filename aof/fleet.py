@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,25 +30,39 @@ class Fleet(Outcomes, Scheduling):
 
     # --- creating a fleet root ----------------------------------------------------------
 
+    hook: str | None = None  # the git pre-commit hook `init` installed (path in the root)
+
     @classmethod
-    def init(cls, path: str | os.PathLike[str], *, name: str | None = None, **kwargs: Any) -> Fleet:
-        """Create a fleet root at ``path`` from the template; RootExists if one is there."""
+    def init(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        name: str | None = None,
+        example: bool = False,
+        hooks: bool = True,
+        **kwargs: Any,
+    ) -> Fleet:
+        """Create a fleet root at ``path`` from the template; RootExists if one is there.
+
+        The root gets aof's JSON schemas in ``schemas/`` for editors (:mod:`aof.rootschemas`)
+        and, with ``hooks``, a git pre-commit hook that runs ``aof lint`` on the staged fleet
+        files (:mod:`aof.githook`; not replacing a pre-commit hook that is already there).
+        ``example`` adds an example team and a (disabled) example project to show the shape
+        of registry files.
+        """
         root = Path(path).expanduser().resolve()
         if (root / CONFIG_NAME).exists():
             raise RootExists(
                 f"{root}: already a fleet root ({CONFIG_NAME} exists); not touching it"
             )
-        template = template_dir()
-        files = sorted(p for p in template.rglob("*") if p.is_file())
-        clashes = [
-            p.relative_to(template) for p in files if (root / p.relative_to(template)).exists()
-        ]
+        files = _template_files(example)
+        clashes = [rel for rel in files if (root / rel).exists()]
         if clashes:
             raise RootExists(f"{root}: would overwrite {clashes[0]}; init needs a fresh directory")
         root.mkdir(parents=True, exist_ok=True)
         fleet_name = name or slugify(root.name) or "fleet"
-        for src in files:
-            dst = root / src.relative_to(template)
+        for rel, src in files.items():
+            dst = root / rel
             dst.parent.mkdir(parents=True, exist_ok=True)
             text = src.read_text(encoding="utf-8")
             if src.name == CONFIG_NAME:
@@ -66,11 +81,15 @@ class Fleet(Outcomes, Scheduling):
         ):
             subprocess.run(["git", "config", key, value], cwd=root, check=True)
         fleet = cls(root, **kwargs)
+        if hooks:
+            from .githook import install
+
+            fleet.hook = install(root)
         _, audit_path = fleet.audit.append(
             fleet.actor, "init", ("fleet", fleet_name), reason="aof init"
         )
         fleet.git.commit(
-            [*(d.relative_to(template) for d in files), audit_path],
+            [*files, audit_path],
             f"fleet {fleet_name}: initialised by aof ({fleet.actor})",
             fleet.actor,
         )
@@ -82,10 +101,11 @@ class Fleet(Outcomes, Scheduling):
         """The task the plan would hand ``agent`` next; with ``claim``, claim it atomically.
 
         Returns ``{"task": <task JSON or None>, "reason": ...}``; a lost race moves on to the
-        plan's next candidate.
+        plan's next candidate. The agent asking is the worker, so the plan is a pull plan: a
+        task is handed out whether or not a coder is configured for it.
         """
 
-        result = self.plan(at)
+        result = self.plan(at, pull=True)
         candidates = [
             a
             for a in result["actions"]
@@ -129,12 +149,36 @@ class Fleet(Outcomes, Scheduling):
 
         return run(self, fix=fix)
 
-    def lint(self, warnings: list[str] | None = None) -> list[str]:
-        """Validate every file; ``file:line: field: message`` strings. Keys that look like a
-        typo of a known one go to ``warnings`` (not problems: unknown keys are kept)."""
+    def lint(
+        self, paths: Sequence[str] | None = None, warnings: list[str] | None = None
+    ) -> list[str]:
+        """Validate every file (or the fleet files among ``paths``) against the schemas and
+        each other; ``file:line: field: message`` strings. Keys that look like a typo of a
+        known one go to ``warnings`` (not problems: unknown keys are kept)."""
         from .lint import run
 
-        return run(self, warnings)
+        return run(self, paths, warnings)
+
+
+EXAMPLE_DIR = "example"  # in the template: the files `aof init --example` adds
+
+
+def _template_files(example: bool) -> dict[Path, Path]:
+    """Where each file of a new fleet root comes from: the template, and aof's schemas."""
+    from .lint import schemas_dir
+    from .rootschemas import DIR
+
+    template = template_dir()
+    out: dict[Path, Path] = {}
+    for src in sorted(p for p in template.rglob("*") if p.is_file()):
+        rel = src.relative_to(template)
+        if rel.parts[0] != EXAMPLE_DIR:
+            out[rel] = src
+        elif example:
+            out[rel.relative_to(EXAMPLE_DIR)] = src
+    for src in sorted(schemas_dir().glob("*.schema.json")):
+        out[Path(DIR) / src.name] = src
+    return out
 
 
 __all__ = ["Fleet", "append_section", "template_dir"]

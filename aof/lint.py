@@ -8,18 +8,24 @@ files, whose errors are put in the same words (:func:`schema_errors`). Cross-fil
 match file names, dependencies, parents and references exist, no dependency cycles) come on
 top. Warnings are keys that are not fields but a near miss of one (``priorty:``): kept, as
 every key of yours is, but almost always a typo.
+
+With ``paths`` (``aof lint PATH...``, ``aof lint --staged``: the git hooks), only those files
+are checked, still against every other file (a dependency must exist anywhere in the root);
+a dependency cycle is found only when all its tasks are among them. Paths that are not fleet
+files (:data:`aof.githook.FLEET_FILES`) or no longer exist are skipped.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import cardfile
-from .errors import AofError
+from .errors import AofError, ValidationError
 from .task import KEY_ORDER, State, near_miss
 
 if TYPE_CHECKING:
@@ -107,23 +113,31 @@ def _friendly(err: Any) -> tuple[str, str]:
     return where, f"is not valid here (got {got!r})"
 
 
-def run(fleet: Fleet, warnings: list[str] | None = None) -> list[str]:
-    """Every problem of the fleet root as ``file:line: field: message``; near misses of known
-    keys (``priorty:``) go to ``warnings`` (they are kept, but almost always a typo)."""
+def run(
+    fleet: Fleet, paths: Sequence[str] | None = None, warnings: list[str] | None = None
+) -> list[str]:
+    """Every problem of the fleet root (or of the fleet files among ``paths``) as
+    ``file:line: field: message``; near misses of known keys (``priorty:``) go to
+    ``warnings`` (they are kept, but almost always a typo)."""
     findings: list[str] = []
     warned: list[str] = [] if warnings is None else warnings
     root = fleet.root
+    only = None if paths is None else selected(fleet, paths)
     from .config import read_yaml_file
 
-    try:
-        config = read_yaml_file(root / "aof.yaml")
-        for where, msg in schema_errors("config", config):
-            findings.append(f"aof.yaml:{_line(root / 'aof.yaml', where)}: {where}: {msg}")
-    except AofError as exc:
-        findings.append(str(exc).replace(str(root) + "/", ""))
-    findings.extend(_lint_tasks(fleet, warned))
-    findings.extend(_lint_registry(fleet, warned))
-    findings.extend(_lint_knowledge(fleet, warned))
+    if only is None or "aof.yaml" in only:
+        try:
+            config = read_yaml_file(root / "aof.yaml")
+            for where, msg in schema_errors("config", config):
+                findings.append(f"aof.yaml:{_line(root / 'aof.yaml', where)}: {where}: {msg}")
+        except AofError as exc:
+            findings.append(str(exc).replace(str(root) + "/", ""))
+    findings.extend(_lint_tasks(fleet, warned, only))
+    findings.extend(_lint_registry(fleet, warned, only))
+    findings.extend(_lint_knowledge(fleet, warned, only))
+    findings.extend(_lint_workflows(fleet, only))
+    if only is not None:
+        return findings
     problems: list[str] = []
     for rec in fleet.audit.records(problems):
         for where, msg in schema_errors("audit", rec):
@@ -135,6 +149,23 @@ def run(fleet: Fleet, warnings: list[str] | None = None) -> list[str]:
             )
     findings.extend(problems)
     return findings
+
+
+def selected(fleet: Fleet, paths: Sequence[str]) -> set[str]:
+    """The fleet files among ``paths`` (relative to the working directory, or absolute) that
+    exist, as paths relative to the root."""
+    from .githook import FLEET_FILES
+
+    out = set()
+    for given in paths:
+        path = Path(os.path.abspath(given))
+        try:
+            rel = path.relative_to(fleet.root).as_posix()
+        except ValueError:
+            raise ValidationError(f"{given}: not in the fleet root {fleet.root}") from None
+        if FLEET_FILES.match(rel) and path.is_file():
+            out.add(rel)
+    return out
 
 
 def near_misses(rel: str, card: cardfile.Card, known: Iterable[str]) -> list[str]:
@@ -160,21 +191,29 @@ def _line(path: Path, dotted: str) -> int:
     return 1
 
 
-def _lint_tasks(fleet: Fleet, warnings: list[str]) -> list[str]:
+def _lint_tasks(
+    fleet: Fleet, warnings: list[str], only: set[str] | None = None
+) -> list[str]:
     """Each task file checked exactly as ``task list`` checks it (the same messages), then
-    ids, dependencies, parents and cycles across files."""
+    ids, dependencies, parents and cycles across files (with ``only``: those files, against
+    every other task)."""
     findings: list[str] = []
+    others: dict[str, str] = {}  # tasks not among ``only``: known to exist, not checked
     deps: dict[str, list[str]] = {}
     parents: dict[str, str] = {}
     where: dict[str, str] = {}
     known_states = {s.value for s in State}
     tasks_dir = fleet.tasks.dir
-    if tasks_dir.is_dir():
+    if tasks_dir.is_dir() and only is None:
         for child in sorted(tasks_dir.iterdir()):
             if child.name not in known_states and not child.name.startswith("."):
                 findings.append(f"tasks/{child.name}:1: (path): not a state directory")
     for state, entry in fleet.tasks.scan():
         rel, tid, problem = fleet.tasks.classify(state, entry)
+        if only is not None and rel not in only:
+            if tid is not None:
+                others.setdefault(tid, rel)
+            continue
         if problem is not None or tid is None:
             findings.append(str(problem))
             continue
@@ -193,10 +232,10 @@ def _lint_tasks(fleet: Fleet, warnings: list[str]) -> list[str]:
             parents[tid] = card.meta["parent"]
     for tid, ds in sorted(deps.items()):
         for d in ds:
-            if d not in where:
+            if d not in where and d not in others:
                 findings.append(f"{where[tid]}:1: depends_on: unknown task {d!r}")
     for tid, parent in sorted(parents.items()):
-        if parent not in where:
+        if parent not in where and parent not in others:
             findings.append(f"{where[tid]}:1: parent: unknown task {parent!r}")
     findings.extend(_cycles(deps, where))
     return findings
@@ -230,10 +269,21 @@ def _cycles(deps: dict[str, list[str]], where: dict[str, str]) -> list[str]:
     return out
 
 
-def _lint_registry(fleet: Fleet, warnings: list[str]) -> list[str]:
+def _lint_registry(
+    fleet: Fleet, warnings: list[str], only: set[str] | None = None
+) -> list[str]:
     """Every registry card against its noun's rules (the messages of `aof team show` and the
-    rest), then every reference across files."""
-    from .errors import ValidationError
+    rest), then every reference across files (with ``only``: the findings in those files)."""
+    found: list[str] = []
+    findings = _registry_findings(fleet, found, only)
+    if only is None:
+        warnings.extend(found)
+        return findings
+    warnings.extend(w for w in found if w.split(":", 1)[0] in only)
+    return [f for f in findings if f.split(":", 1)[0] in only]
+
+
+def _registry_findings(fleet: Fleet, warnings: list[str], only: set[str] | None) -> list[str]:
     from .registry import NOUNS
     from .registry.spec import references
     from .registry.spec import validate as validate_noun
@@ -261,7 +311,11 @@ def _lint_registry(fleet: Fleet, warnings: list[str]) -> list[str]:
                         f"{meta['_rel']}:{meta['_line'](field)}: {field}: no {ref_kind} {target!r}"
                     )
     roles = {r for a in metas["agent"].values() for r in (a.get("roles") or [])}
+    if only is not None and not any(p.startswith("tasks/") for p in only):
+        return findings
     for row in fleet.list_tasks():
+        if only is not None and row["path"] not in only:
+            continue
         for key, kind in (("team", "team"), ("project", "project")):
             if row.get(key) and row[key] not in metas[kind]:
                 findings.append(f"{row['path']}:1: {key}: no {kind} {row[key]!r}")
@@ -276,14 +330,18 @@ def _lint_registry(fleet: Fleet, warnings: list[str]) -> list[str]:
     return findings
 
 
-def _lint_knowledge(fleet: Fleet, warnings: list[str]) -> list[str]:
+def _lint_knowledge(
+    fleet: Fleet, warnings: list[str], only: set[str] | None = None
+) -> list[str]:
     """Every knowledge card as `aof knowledge ... show` reads it, and what it refers to."""
     from .knowledge.spec import TYPES
 
     findings: list[str] = []
+    if only is not None and not any(p.startswith("knowledge/") for p in only):
+        return findings
     k = fleet.knowledge
     for type_, noun in TYPES.items():
-        for path, rel, card in _cards(fleet, noun, findings, warnings):
+        for path, rel, card in _cards(fleet, noun, findings, warnings, only):
             try:
                 item = k.get(type_, path.name[:-3])
                 k.check_refs(item.meta, rel, card.line_of)
@@ -293,10 +351,14 @@ def _lint_knowledge(fleet: Fleet, warnings: list[str]) -> list[str]:
 
 
 def _cards(
-    fleet: Fleet, noun: Any, findings: list[str], warnings: list[str]
+    fleet: Fleet,
+    noun: Any,
+    findings: list[str],
+    warnings: list[str],
+    only: set[str] | None = None,
 ) -> Iterator[tuple[Path, str, Any]]:
-    """(path, rel, card) of each readable card of ``noun``; unreadable files and symlinks go
-    to ``findings``, near misses of the noun's keys to ``warnings``."""
+    """(path, rel, card) of each readable card of ``noun`` (of those in ``only``); unreadable
+    files and symlinks go to ``findings``, near misses of the noun's keys to ``warnings``."""
     directory = fleet.root / noun.dir
     if not directory.is_dir():
         return
@@ -304,6 +366,8 @@ def _cards(
         if not path.name.endswith(".md") or path.name.startswith("."):
             continue
         rel = f"{noun.dir}/{path.name}"
+        if only is not None and rel not in only:
+            continue
         if path.is_symlink():
             findings.append(f"{rel}:1: (file): is a symlink; aof does not follow links")
             continue
@@ -314,3 +378,25 @@ def _cards(
             continue
         warnings.extend(near_misses(rel, card, noun.key_order))
         yield path, rel, card
+
+
+def _lint_workflows(fleet: Fleet, only: set[str] | None = None) -> list[str]:
+    """Every ``workflows/*.yaml`` against schemas/workflow.schema.json."""
+    from .config import read_yaml_file
+
+    findings: list[str] = []
+    directory = fleet.root / "workflows"
+    if not directory.is_dir():
+        return findings
+    for path in sorted(directory.iterdir()):
+        rel = f"workflows/{path.name}"
+        if not path.name.endswith((".yaml", ".yml")) or (only is not None and rel not in only):
+            continue
+        try:
+            data = read_yaml_file(path)
+        except (AofError, OSError) as exc:
+            findings.append(str(exc).replace(str(path), rel))
+            continue
+        for where, msg in schema_errors("workflow", data):
+            findings.append(f"{rel}:{_line(path, where)}: {where}: {msg}")
+    return findings

@@ -58,11 +58,15 @@ class Scheduling(FleetBase):
 
         return build(self)
 
-    def plan(self, at: Any = None, snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The scheduler's plan at ``at`` (default: now), without applying it."""
+    def plan(
+        self, at: Any = None, snapshot: dict[str, Any] | None = None, *, pull: bool = False
+    ) -> dict[str, Any]:
+        """The scheduler's plan at ``at`` (default: now), without applying it (``pull``: for an
+        agent that asks for work itself, see :func:`aof.scheduler.plan.plan`)."""
         from .scheduler.plan import plan
 
-        return plan(snapshot or self.snapshot(), at or self.clock.now(), self.config.data)
+        snap = snapshot or self.snapshot()
+        return plan(snap, at or self.clock.now(), self.config.data, pull=pull)
 
     def replay(self, ref: str) -> dict[str, Any]:
         """Recompute the plan of the latest daemon tick at or before ``ref`` (any commit-ish)
@@ -71,7 +75,8 @@ class Scheduling(FleetBase):
         A tick's commit carries trailers: ``Plan-At`` (the plan's time), ``Plan-Base`` (the
         commit the snapshot was taken at), ``Plan-Heartbeats`` (lease expiries pushed on by
         heartbeats, which live outside git), ``Plan-Pauses`` (coders paused by usage limits, also
-        outside git) and ``Plan-Digest``. The base is checked out in
+        outside git), ``Plan-Coders-Missing`` (coders whose program was not on the daemon's
+        PATH) and ``Plan-Digest``. The base is checked out in
         a temporary worktree, planned again at that time, and the digests compared.
         """
         import tempfile
@@ -90,6 +95,7 @@ class Scheduling(FleetBase):
             snap = past.snapshot()
             snap["heartbeats"] = json.loads(trailers.get("Plan-Heartbeats") or "{}")
             snap["coder_pauses"] = json.loads(trailers.get("Plan-Pauses") or "{}")
+            snap["coders_missing"] = json.loads(trailers.get("Plan-Coders-Missing") or "{}")
             config = past.config.data
             if trailers.get("Plan-Coder"):  # the tick ran under `aof daemon --coder`
                 config = {

@@ -21,10 +21,13 @@ repo() {  # a project repository with one commit on main
 }
 
 run aof init "$ROOT" --name demo
-# Three at a time, and a demo coder that takes half a second per task.
-sed -i.bak -e 's/max_concurrent: 4 /max_concurrent: 3 /' "$ROOT/aof.yaml" && rm "$ROOT/aof.yaml.bak"
+# The demo coder runs every task (a new fleet has no default coder), three at a time, half a
+# second per task.
+sed -i.bak -e 's/max_concurrent: 4 /max_concurrent: 3 /' \
+    -e 's/^  priority: normal/  coder: demo\
+  priority: normal/' "$ROOT/aof.yaml" && rm "$ROOT/aof.yaml.bak"
 printf 'coders:\n  demo:\n    env: {AOF_DEMO_SECONDS: "0.5"}\n' >>"$ROOT/aof.yaml"
-git -C "$ROOT" -c user.name=demo -c user.email=demo@localhost commit -qam "demo: 3 at a time"
+git -C "$ROOT" -c user.name=demo -c user.email=demo@localhost commit -qam "demo: the demo coder, 3 at a time"
 
 say 'aof team create ... ; aof schedule create ... ; aof project create ...'
 aof team create --slug platform --name Platform --mission "APIs and infrastructure" \

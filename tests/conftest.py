@@ -108,3 +108,21 @@ def sub_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(extra)
     return env
+
+
+def set_default_coder(root: Path, coder: str = "demo") -> None:
+    """Set ``defaults.coder`` (a new fleet has none; the built-in demo coder by default) and
+    commit aof.yaml: for tests whose daemon or agents run tasks that name no coder."""
+    path = root / "aof.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "\ndefaults:\n" in text
+    path.write_text(text.replace("\ndefaults:\n", f"\ndefaults:\n  coder: {coder}\n", 1))
+    git(
+        root,
+        *("-c", "user.name=t", "-c", "user.email=t@t"),
+        "commit",
+        "--no-verify",
+        "-qm",
+        "coder",
+        "aof.yaml",
+    )

@@ -19,7 +19,7 @@ from aof import Fleet, State
 from aof.audit import AuditLog
 from aof.clock import SystemClock
 
-from .conftest import git, sub_env
+from .conftest import git, set_default_coder, sub_env
 
 FAKES = Path(__file__).parent / "fakes"
 ID = ["-c", "user.name=t", "-c", "user.email=t@t"]
@@ -37,6 +37,7 @@ def world(tmp_path: Path) -> dict[str, Any]:
     git(repo, *ID, "commit", "-qm", "init")
     fleet = Fleet.init(tmp_path / "fleet", actor="human:tester")
     root = fleet.root
+    set_default_coder(root)
     fleet.registry.create(
         "team",
         "core",

@@ -19,7 +19,7 @@ from aof.runner.executor import RunSpec, RunStatus
 from aof.scheduler.daemon import Daemon, daemon_info
 from aof.scheduler.watch import Watcher
 
-from .conftest import git, git_clean
+from .conftest import git, git_clean, set_default_coder
 
 
 class RecordingExecutor:
@@ -97,6 +97,7 @@ def executor() -> RecordingExecutor:
 def daemon(root: Path, clock: FixedClock, executor: RecordingExecutor) -> Any:
     git(root, "config", "user.name", "Ada Lovelace")
     git(root, "config", "user.email", "ada@example.com")
+    set_default_coder(root)
     d = Daemon(
         root, clock=clock, ids=SeededIds(9), executor=executor, watch=False, log_to_stderr=False
     )
@@ -224,6 +225,7 @@ def test_the_daemon_renews_leases_of_live_runs(
     fleet: Fleet, root: Path, clock: FixedClock, executor: RecordingExecutor
 ) -> None:
     set_config(root, lease_ttl_s=60)
+    set_default_coder(root)
     d = Daemon(root, clock=clock, executor=executor, watch=False, log_to_stderr=False)
     (tid,) = ready(fleet, 1)
     d.tick()
@@ -260,7 +262,7 @@ def test_an_unknown_coder_blocks_the_task_with_the_reason(
     assert not executor.specs
 
 
-def test_a_missing_coder_program_fails_the_attempt(
+def test_a_missing_coder_program_is_not_dispatched_and_costs_no_attempt(
     fleet: Fleet, root: Path, daemon: Daemon, executor: RecordingExecutor
 ) -> None:
     from aof.runner.executor import LocalExecutor
@@ -271,11 +273,13 @@ def test_a_missing_coder_program_fails_the_attempt(
     commit_all(root, "ghost coder")
     daemon.executor = LocalExecutor(root)
     tid = fleet.create_task("Run by a ghost", ready=True, fields={"coder": "ghost"}).id
-    daemon.tick()
+    assert daemon.tick()["dispatched"] == []
     task = fleet.get_task(tid)
-    assert task.state == State.READY
-    assert "could not start coder ghost" in task.meta["last_error"]
-    assert "/nonexistent/ghost-coder" in task.meta["last_error"]
+    assert task.state == State.READY and task.meta.get("attempts", 0) == 0
+    assert Fleet(root, clock=fleet.clock).why(tid) == (
+        f"{tid} is ready but not dispatched: coder ghost not installed: "
+        "`/nonexistent/ghost-coder` does not exist or is not executable."
+    )
 
 
 def test_max_concurrent_is_reloaded_without_restart(

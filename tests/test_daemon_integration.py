@@ -19,7 +19,7 @@ from aof import Fleet, State
 from aof.audit import AuditLog
 from aof.clock import SystemClock
 
-from .conftest import git, git_clean, sub_env
+from .conftest import git, git_clean, set_default_coder, sub_env
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +31,7 @@ def configure(root: Path, *, max_concurrent: int, demo_seconds: float, ttl: int 
     text += f"coders:\n  demo:\n    env: {{AOF_DEMO_SECONDS: '{demo_seconds}'}}\n"
     (root / "aof.yaml").write_text(text)
     git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "configure")
+    set_default_coder(root)
 
 
 def graph(root: Path, n: int, seed: int) -> dict[str, list[str]]:

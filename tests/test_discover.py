@@ -45,11 +45,7 @@ def test_finds_nested_repos_and_gitfiles_and_skips_vendored(fleet: Fleet, tree: 
     assert paths["api"]["remote_url"] == "https://github.com/acme/api.git"  # credentials gone
     assert paths["api/vendor-free/inner"]["remote_url"] == "git@github.com:acme/inner.git"
     assert paths["api/vendor-free/inner"]["default_branch"] == "trunk"
-    assert (
-        got["dry_run"]
-        and got["registered"] == []
-        and fleet.registry.rows("project")[0]["slug"] == "example"
-    )
+    assert got["dry_run"] and got["registered"] == [] and fleet.registry.rows("project") == []
     shells = fleet.registry.discover([tree], include_ao_shells=True)
     assert any(i["kind"] == "ao" for i in shells["found"])
     shallow = fleet.registry.discover([tree], max_depth=2)

@@ -18,7 +18,7 @@ from aof import Fleet, State
 from aof.clock import FixedClock, SeededIds
 from aof.mcp.server import make, tool_list
 
-from .conftest import Cli
+from .conftest import Cli, set_default_coder
 from .test_reconcile import ao_bin, calls, fleet_with_projects
 
 __all__ = ["ao_bin", "fleet_with_projects"]  # fixtures, shared with test_reconcile
@@ -195,6 +195,7 @@ def test_create_hands_off_a_child_task_with_routing(fleet: Fleet, clock: FixedCl
 def test_operator_tools_edit_the_registry_and_read_the_fleet(
     fleet: Fleet, clock: FixedClock
 ) -> None:
+    set_default_coder(fleet.root)
     server = serve(fleet.root, clock, actor="human:ops", profile="operator")
     team = ok(
         call(

@@ -14,7 +14,7 @@ from aof.clock import format_time, parse_time
 from aof.desired import desired_team
 from aof.scheduler.plan import order_key, plan
 
-from .conftest import Cli
+from .conftest import Cli, set_default_coder
 
 NOW = parse_time("2026-11-23T10:00:00Z")  # a Monday
 TEAMS = ["a", "b", "c"]
@@ -263,6 +263,7 @@ def test_sla_breach_is_noticed() -> None:
 
 
 def test_cli_plan_why_and_next(run: Cli, root: Any) -> None:
+    set_default_coder(root)
     run("team", "create", "--slug", "mkt", "--name", "M", "--mission", "m", "--ownership", "o")
     run(
         "schedule",

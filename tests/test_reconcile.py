@@ -70,7 +70,6 @@ def fleet_with_projects(fleet: Fleet, tmp_path: Path) -> dict[str, Path]:
     reg.create(
         "schedule", "ops-manual", {"team": "ops", "timezone": "UTC", "policy": "manual_only"}
     )
-    reg.delete("project", "example")  # the template's, disabled
     roots = {
         "site": ao_project(tmp_path, "site", "stopped"),  # web: running vs stopped -> start
         "api": ao_project(tmp_path, "api", "paused"),  # web: running vs paused -> resume

@@ -333,7 +333,7 @@ def test_hand_edits_are_picked_up_and_bad_ones_reported(run: Cli, root: Path) ->
     )
     (root / "teams" / "broken.md").write_text("---\nschema: aof/team/v1\nslug: broken\n---\n")
     result = run("team", "list", "--json")
-    assert [r["slug"] for r in json.loads(result.stdout)] == ["example", "mkt", "ops"]
+    assert [r["slug"] for r in json.loads(result.stdout)] == ["mkt", "ops"]
     assert "teams/broken.md:1: name: is required" in result.stderr
 
 
@@ -412,13 +412,14 @@ def test_broken_snapshot_changes_nothing(run: Cli, root: Path, tmp_path: Path) -
 
 def test_fleet_overview_counts_work_from_the_task_directories(run: Cli, tmp_path: Path) -> None:
     seed(run, tmp_path)
+    run("team", "create", "--slug", "ops", "--name", "O", "--mission", "m", "--ownership", "o")
     run("project", "host", "assign", "site", "mac")
     a = run.json("task", "create", "a", "--team", "mkt", "--project", "site", "--ready")["id"]
     run.json("task", "create", "b", "--team", "mkt", "--ready")
     run("task", "claim", a, "--agent", "coder-1")
     ov = run.json("fleet", "overview", "--at", "2026-11-23T09:00:00Z")
-    assert ov["counts"]["teams"] == 2 and ov["counts"]["tasks"]["in-progress"] == 1  # + example
-    assert [t["slug"] for t in ov["teams"]] == ["mkt", "example"]  # business priority first
+    assert ov["counts"]["teams"] == 2 and ov["counts"]["tasks"]["in-progress"] == 1
+    assert [t["slug"] for t in ov["teams"]] == ["mkt", "ops"]  # business priority first
     team = ov["teams"][0]
     assert team["work"]["ready"] == 1 and team["work"]["in-progress"] == 1
     assert team["desired"]["state"] == "running"

@@ -13,12 +13,28 @@ from .task import complete_task_ids
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--name", help="Fleet name (default: the directory's name).")
+@click.option(
+    "--example",
+    is_flag=True,
+    help="Add an example team and a disabled example project (teams/, projects/).",
+)
+@click.option(
+    "--no-hooks",
+    is_flag=True,
+    help="Do not install the git pre-commit hook that runs `aof lint` on staged fleet files.",
+)
 @json_option
 @pass_env
-def init(env: Env, directory: str, name: str | None, as_json: bool) -> None:
+def init(
+    env: Env, directory: str, name: str | None, example: bool, no_hooks: bool, as_json: bool
+) -> None:
     """Create a fleet root in DIRECTORY (git-initialised, first commit made).
 
     Refuses (exit 11) if DIRECTORY already holds a fleet root or any file init would write.
+    No default coder is set: name one in aof.yaml (defaults.coder) or with `aof daemon
+    --coder` before the daemon dispatches anything. The root gets aof's JSON schemas in
+    schemas/ (editors validate aof.yaml and workflows/*.yaml with them) and a git pre-commit
+    hook that refuses a commit whose staged fleet files fail `aof lint`.
 
     \b
     Example:
@@ -27,12 +43,23 @@ def init(env: Env, directory: str, name: str | None, as_json: bool) -> None:
     from ..fleet import Fleet
     from . import default_actor
 
-    fleet = Fleet.init(directory, name=name, actor=env.actor or default_actor(), commit=env.commit)
-    emit(
-        {"root": str(fleet.root), "name": fleet.config.name},
-        as_json,
-        f"initialised fleet {fleet.config.name!r} in {fleet.root}",
+    fleet = Fleet.init(
+        directory,
+        name=name,
+        example=example,
+        hooks=not no_hooks,
+        actor=env.actor or default_actor(),
+        commit=env.commit,
     )
+    text = f"initialised fleet {fleet.config.name!r} in {fleet.root}"
+    if fleet.hook:
+        text += f"\ngit pre-commit hook: {fleet.hook} runs `aof lint` on staged fleet files"
+    elif not no_hooks:
+        text += (
+            "\ngit pre-commit hook: not installed (the repository has one, or core.hooksPath "
+            "is set); `aof lint --staged` is what it would run"
+        )
+    emit({"root": str(fleet.root), "name": fleet.config.name, "hook": fleet.hook}, as_json, text)
 
 
 @click.command()
@@ -73,7 +100,9 @@ def doctor(env: Env, fix: bool, as_json: bool) -> None:
     """Check the fleet root's invariants; with --fix, repair them. Exit 1 if problems remain.
 
     Finds temp files of interrupted writes, tasks in two state directories, orphaned or
-    expired leases, unreadable files and uncommitted changes.
+    expired leases, unreadable files and uncommitted changes; and checks the machine: git's
+    version, tmux (when runner.tmux is on), the program of every coder in use, the MCP
+    server's package, and free disk space (a warning).
 
     \b
     Example:
@@ -84,7 +113,7 @@ def doctor(env: Env, fix: bool, as_json: bool) -> None:
         emit(report.to_json(), True)
     else:
         for p in report.problems:
-            mark = "fixed" if p.fixed else "problem"
+            mark = "fixed" if p.fixed else "warning" if p.warning else "problem"
             click.echo(f"{mark}: {p.path}: {p.message}")
         if not report.problems:
             click.echo("ok: no problems found")
@@ -93,21 +122,35 @@ def doctor(env: Env, fix: bool, as_json: bool) -> None:
 
 
 @click.command()
+@click.argument("paths", metavar="[PATH]...", nargs=-1, type=click.Path())
+@click.option(
+    "--staged",
+    is_flag=True,
+    help="Check the fleet files staged in git (what the pre-commit hook runs).",
+)
 @json_option
 @pass_env
-def lint(env: Env, as_json: bool) -> None:
+def lint(env: Env, paths: tuple[str, ...], staged: bool, as_json: bool) -> None:
     """Validate every file against schemas/ and each other. Exit 1 on any finding.
 
     Prints one `file:line: field: message` line per finding, in the words `task list` uses,
     then `warning: ...` lines for keys that look like a typo of a known one (`priorty:`);
-    warnings alone exit 0.
+    warnings alone exit 0. With PATHs (or --staged), only those of them that are fleet files
+    (aof.yaml, tasks, registry, knowledge, workflows) are checked, against the rest of the
+    fleet root.
 
     \b
     Example:
       aof lint
+      aof lint tasks/ready/t-3kf9a2-design-the-api.md
     """
+    fleet = env.fleet()
+    if staged:
+        from ..githook import staged as staged_paths
+
+        paths = (*paths, *(str(fleet.root / p) for p in staged_paths(fleet.root)))
     warnings: list[str] = []
-    findings = env.fleet().lint(warnings)
+    findings = fleet.lint(paths if paths or staged else None, warnings)
     if as_json:
         emit({"ok": not findings, "findings": findings, "warnings": warnings}, True)
     else:

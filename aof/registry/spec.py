@@ -151,7 +151,6 @@ def json_schema(noun: Noun) -> dict[str, Any]:
         props[f.name] = fragment if f.required else {"anyOf": [fragment, {"type": "null"}]}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"https://aof.dev/schemas/{noun.name}.schema.json",
         "title": f"aof {noun.name} frontmatter ({noun.schema})",
         "description": f"Frontmatter of {noun.dir}/<{noun.key}>.md. Unknown keys are allowed and "
         "kept; an optional field set to null means unset. Generated from "

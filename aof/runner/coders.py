@@ -8,7 +8,8 @@ a plugin's). ``coders.<name>.program``, ``args``, ``env`` and ``max_concurrent``
 all of them.
 
 Coder and model resolve task -> agent profile -> project -> fleet default (``defaults``
-in aof.yaml, which ``aof daemon --coder`` overrides for one daemon).
+in aof.yaml, which ``aof daemon --coder`` overrides for one daemon). A new fleet has no
+default coder: a task that resolves to none is not dispatched (:data:`NO_CODER` says why).
 
 Every run's environment carries the report protocol: ``AOF_ROOT``, ``AOF_ACTOR``
 (``agent:<holder>``), ``AOF_TASK_ID``, ``AOF_LEASE_TOKEN``, ``AOF_CODER``, ``AOF_RUN_DIR``
@@ -18,6 +19,9 @@ and, with a worktree, ``AOF_WORKTREE`` and ``AOF_BRANCH``.
 from __future__ import annotations
 
 import re
+import shlex
+import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +31,7 @@ from ..task import Task
 if TYPE_CHECKING:  # the adapters load on use: the planner imports resolve() only
     from .adapters import Adapter
 
+NO_CODER = "no coder configured (set defaults.coder in aof.yaml, or --coder)"
 ARTIFACTS = ("plan.md", "status.md", "notes.md", "questions.md")
 ARTIFACT_MAX = 4000
 
@@ -60,12 +65,13 @@ def resolve(
     agent: dict[str, Any] | None,
     project: dict[str, Any] | None,
     config: dict[str, Any],
-) -> tuple[str, str | None]:
-    """(coder, model) for a task: task -> agent profile -> project -> fleet default."""
+) -> tuple[str | None, str | None]:
+    """(coder, model) for a task: task -> agent profile -> project -> fleet default; the
+    coder is None when none of them names one."""
     defaults = config.get("defaults") or {}
     chain = (task, agent or {}, project or {}, defaults)
-    coder = next((str(d["coder"]) for d in chain if d.get("coder")), "demo")
-    spec = (config.get("coders") or {}).get(coder) or {}
+    coder = next((str(d["coder"]) for d in chain if d.get("coder")), None)
+    spec = (config.get("coders") or {}).get(coder or "") or {}
     model = next((str(d["model"]) for d in chain[:3] if d.get("model")), None)
     model = model or spec.get("model") or defaults.get("model")
     return coder, (str(model) if model else None)
@@ -88,6 +94,61 @@ def adapter_for(coder: str, config: dict[str, Any]) -> tuple[Adapter, dict[str, 
             f"coder {coder!r} is not known: built in are {', '.join(n for n in names())}; "
             f"define others in aof.yaml under coders.{coder}.command (or .adapter)"
         ) from None
+
+
+def program_of(coder: str, config: dict[str, Any]) -> str | None:
+    """The program a run of ``coder`` starts (the first word of its command), or None when it
+    needs none of its own (the built-in demo coder). ConfigError if the coder is unknown."""
+    spec = (config.get("coders") or {}).get(coder) or {}
+    command = spec.get("command")
+    if command:
+        words = shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+        return words[0] if words else None
+    if spec.get("program"):
+        return str(spec["program"])
+    from .adapters import default_program
+
+    return default_program(str(spec.get("adapter") or coder)) or None
+
+
+def installed(program: str, coder: str, config: dict[str, Any]) -> bool:
+    """Whether ``program`` can be started: found on PATH (the coder's own ``env.PATH`` when
+    aof.yaml gives one), or an executable file when it names a path."""
+    env = ((config.get("coders") or {}).get(coder) or {}).get("env") or {}
+    return shutil.which(program, path=env.get("PATH")) is not None
+
+
+def not_installed(coder: str, program: str) -> str:
+    """The reason a task waits, and the doctor's problem, when a coder's program is missing."""
+    where = "does not exist or is not executable" if "/" in program else "is not on PATH"
+    return f"coder {coder} not installed: `{program}` {where}"
+
+
+def unavailable(coder: str, config: dict[str, Any]) -> str | None:
+    """Why ``coder`` cannot be started on this machine (unknown, or its program is not
+    installed), else None."""
+    try:
+        adapter_for(coder, config)
+        program = program_of(coder, config)
+    except ConfigError as exc:
+        return str(exc)
+    if program and not installed(program, coder, config):
+        return not_installed(coder, program)
+    return None
+
+
+def missing(coders: Iterable[str], config: dict[str, Any]) -> dict[str, str]:
+    """Coder -> program, for each of ``coders`` whose program is not installed (unknown
+    coders are left to the daemon, which blocks their tasks with the reason)."""
+    out = {}
+    for coder in sorted(set(coders)):
+        try:
+            program = program_of(coder, config)
+        except ConfigError:
+            continue
+        if program and not installed(program, coder, config):
+            out[coder] = program
+    return out
 
 
 def known(coder: str, config: dict[str, Any]) -> bool:

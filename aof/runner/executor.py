@@ -117,7 +117,7 @@ class LocalExecutor:
 
     def submit(self, spec: RunSpec) -> RunStatus:
         """Start ``spec``; OSError (for example, the coder's program is missing) propagates."""
-        if not spec.argv or shutil.which(spec.argv[0]) is None:
+        if not spec.argv or shutil.which(spec.argv[0], path=spec.env.get("PATH")) is None:
             # Checked here because `nice` would start and then fail to exec it (exit 127).
             program = spec.argv[0] if spec.argv else "(empty argv)"
             raise FileNotFoundError(f"{program}: no such program (or not executable)")

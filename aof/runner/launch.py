@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ConfigError
 from . import coders
 from .executor import RunSpec
 from .tmux import session_name, socket_name
@@ -95,8 +96,12 @@ def run_spec(
 def coder_and_model(
     fleet: Fleet, task: Task, agent: str | None, project: dict[str, Any] | None
 ) -> tuple[str, str | None]:
-    """Resolve a task's coder and model (task -> agent profile -> project -> default)."""
+    """Resolve a task's coder and model (task -> agent profile -> project -> default);
+    ConfigError when none of them names a coder."""
     profile = None
     if agent:
         profile = next((a for a in fleet.registry.rows("agent") if a["slug"] == agent), None)
-    return coders.resolve(task.meta, profile, project, fleet.config.data)
+    coder, model = coders.resolve(task.meta, profile, project, fleet.config.data)
+    if coder is None:
+        raise ConfigError(coders.NO_CODER)
+    return coder, model

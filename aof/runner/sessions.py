@@ -20,7 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AofError, ClaimConflict, InvalidTransition, NotFound, ValidationError
+from ..errors import (
+    AofError,
+    ClaimConflict,
+    ConfigError,
+    InvalidTransition,
+    NotFound,
+    ValidationError,
+)
 from ..task import BRANCH_RE, TERMINAL, State, Task
 from . import launch, worktrees
 from .executor import LocalExecutor, RunStatus, attempts, read_json
@@ -119,10 +126,13 @@ class Sessions:
         proj = self._project(project)
         self._check_branches([b for b, _ in pairs])
         f = self.fleet
-        if coder is not None:
-            from . import coders
+        from . import coders
 
-            coders.adapter_for(coder, f.config.data)  # an unknown coder fails before any task
+        # No coder, an unknown one, or one whose program is missing: said before any task.
+        name = coder or coders.resolve({}, None, proj, f.config.data)[0]
+        problem = coders.unavailable(name, f.config.data) if name else coders.NO_CODER
+        if problem:
+            raise ConfigError(problem)
         if tmux or (tmux is None and (f.config.data.get("runner") or {}).get("tmux")):
             from .tmux import check_version
 

@@ -297,6 +297,7 @@ class Daemon:
                 "Plan-Base": ref or "none",
                 "Plan-Heartbeats": json.dumps(snap["heartbeats"], sort_keys=True),
                 "Plan-Pauses": json.dumps(snap["coder_pauses"], sort_keys=True),
+                "Plan-Coders-Missing": json.dumps(snap["coders_missing"], sort_keys=True),
                 **({"Plan-Coder": self.coder_override} if self.coder_override else {}),
                 TICK_TRAILER: digest,
             }

@@ -7,9 +7,15 @@ every ready task that is not dispatched, the reason in words a person understand
 
 Dispatch order: priority, then the team's business_priority (higher first), then the deadline
 (``due``), then creation time, then id. Limits, checked in this order and named in the
-reason: the team's desired state (schedules, overrides), the project being enabled, global
-``scheduler.max_concurrent``, the team's ``max_concurrent``, the host's ``capacity_slots``, the
-agent's ``concurrency``, the coder's ``max_concurrent`` and pause.
+reason: the team's desired state (schedules, overrides), the project being enabled, a coder
+that can run it (one is configured: task, agent profile, project or ``defaults.coder``; and
+its program is installed, as the snapshot recorded), global ``scheduler.max_concurrent``, the
+team's ``max_concurrent``, the host's ``capacity_slots``, the agent's ``concurrency``, the
+coder's ``max_concurrent`` and pause.
+
+``pull=True`` plans for an agent that asks for work itself (``aof task next``, MCP
+``aof_next``/``aof_claim``): that agent is the worker, so whether a coder is configured and
+installed does not matter there; every other rule does.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 
 from ..clock import format_time, parse_time
 from ..desired import desired_team
-from ..runner.coders import resolve
+from ..runner.coders import NO_CODER, not_installed, resolve
 from ..task import PRIORITY_RANK
 
 FAILED = ("cancelled", "deadletter")
@@ -47,9 +53,30 @@ def order_key(task: dict[str, Any], teams: dict[str, dict[str, Any]]) -> tuple[A
 
 def _coder(
     task: dict[str, Any], agent: dict[str, Any] | None, snap: dict[str, Any], config: dict[str, Any]
-) -> str:
+) -> str | None:
     project = snap["projects"].get(str(task.get("project"))) or {}
     return resolve(task, agent, project, config)[0]
+
+
+def _coder_problem(coder: str | None, snap: dict[str, Any]) -> str | None:
+    """Why ``coder`` cannot run a task (none configured, or its program is missing as the
+    snapshot recorded), else None."""
+    if coder is None:
+        return NO_CODER
+    program = (snap.get("coders_missing") or {}).get(coder)
+    return not_installed(coder, program) if program else None
+
+
+def _unrunnable(t: dict[str, Any], snap: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """Why no agent that may take ``t`` has a coder that can run it, else None."""
+    candidates = _agents_for(t, snap)
+    if candidates == []:
+        return None  # nobody may take it: the routing reason says so
+    agents: list[str | None] = list(candidates) if candidates else [None]
+    problems = [
+        _coder_problem(_coder(t, snap["agents"].get(a or ""), snap, config), snap) for a in agents
+    ]
+    return problems[0] if all(problems) else None
 
 
 def _agents_for(task: dict[str, Any], snap: dict[str, Any]) -> list[str] | None:
@@ -72,7 +99,9 @@ def _agents_for(task: dict[str, Any], snap: dict[str, Any]) -> list[str] | None:
     return out
 
 
-def plan(snap: dict[str, Any], now: datetime, config: dict[str, Any]) -> dict[str, Any]:
+def plan(
+    snap: dict[str, Any], now: datetime, config: dict[str, Any], *, pull: bool = False
+) -> dict[str, Any]:
     """The plan for ``snap`` at ``now`` (see the module docstring for the rules)."""
     sched = config.get("scheduler") or {}
     max_attempts = int(sched.get("max_attempts") or 3)
@@ -148,9 +177,11 @@ def plan(snap: dict[str, Any], now: datetime, config: dict[str, Any]) -> dict[st
     pauses = snap.get("coder_pauses") or {}
     for t in ready:
         reason = _why_not(t, states, desired, snap, now, max_attempts)
+        if reason is None and not pull:
+            reason = _unrunnable(t, snap, config)
         agent = None
         if reason is None:
-            reason, agent = _capacity(t, used, limit_global, snap, config, pauses, now)
+            reason, agent = _capacity(t, used, limit_global, snap, config, pauses, now, pull)
         if reason is not None:
             waiting.append({"task": t["id"], "reason": reason})
             continue
@@ -212,6 +243,7 @@ def _capacity(
     config: dict[str, Any],
     pauses: dict[str, str],
     now: datetime,
+    pull: bool,
 ) -> tuple[str | None, str | None]:
     if used["global"] >= limit_global:
         return f"the fleet is at capacity ({used['global']}/{limit_global} in progress)", None
@@ -233,6 +265,7 @@ def _capacity(
             a
             for a in candidates
             if used["agent"].get(a, 0) < int(snap["agents"][a].get("concurrency") or 1)
+            and (pull or _coder_problem(_coder(t, snap["agents"][a], snap, config), snap) is None)
         ]
         if not candidates:
             routing = t.get("routing") or {}
@@ -242,10 +275,10 @@ def _capacity(
             return f"every agent that can take it is busy ({', '.join(candidates)})", None
         agent = free[0]
     coder = _coder(t, snap["agents"].get(agent or ""), snap, config)
-    until = pauses.get(coder)
+    until = pauses.get(coder or "")
     if until and parse_time(until) > now:
         return f"coder {coder} is paused until {until} (usage limit)", None
-    cap = ((config.get("coders") or {}).get(coder) or {}).get("max_concurrent")
+    cap = ((config.get("coders") or {}).get(coder or "") or {}).get("max_concurrent")
     if cap is not None and used["coder"].get(coder, 0) >= int(cap):
         return f"coder {coder} is at capacity ({cap} in progress)", None
     return None, agent

@@ -11,13 +11,15 @@ Adapters load on first use, so a run pays only for the coder it uses.
 
 from __future__ import annotations
 
+import importlib
+import re
 from functools import cache
 from typing import Any
 
 from ...errors import ConfigError
 from .base import Adapter, Invocation, Parser
 
-__all__ = ["Adapter", "Invocation", "Parser", "get", "names"]
+__all__ = ["Adapter", "Invocation", "Parser", "default_program", "get", "names"]
 
 GROUP = "aof.coders"
 
@@ -50,3 +52,23 @@ def get(name: str) -> Adapter:
     if not (isinstance(cls, type) and issubclass(cls, Adapter)):
         raise ConfigError(f"coder adapter {name!r} ({ep.value}) is not an Adapter subclass")
     return cls()
+
+
+def default_program(name: str) -> str:
+    """The program adapter ``name`` runs unless aof.yaml gives ``coders.<name>.program``
+    ("" when it runs nothing of its own: the demo coder runs this Python, ``command`` a
+    template). ConfigError when no adapter has that name.
+
+    aof's own adapters are found by their module, without the entry-point scan: importing
+    ``importlib.metadata`` alone takes ~70 ms, most of a warm ``aof plan``, and the snapshot
+    the planner reads asks this for every coder in use.
+    """
+    if re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ImportError:
+            module = None
+        for value in vars(module).values() if module else ():
+            if isinstance(value, type) and issubclass(value, Adapter) and value.name == name:
+                return value.program
+    return get(name).program
