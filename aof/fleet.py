@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cardfile
+from .audit import check_reason
 from .config import CONFIG_NAME
 from .errors import ClaimConflict, RootExists
 from .outcomes import Outcomes
@@ -24,7 +25,9 @@ class Fleet(Outcomes, Scheduling):
     """One fleet root. Every change to it goes through a method of this class.
 
     ``clock`` and ``ids`` are injected so tests and replays are exact; ``actor`` is who the
-    changes are attributed to in the audit trail and git; ``commit`` overrides ``git.commit``.
+    changes are attributed to in the audit trail and git; ``commit`` overrides ``git.commit``;
+    ``reason`` is the reason of every audit record this object appends (see :meth:`reason`
+    for one block of calls), in place of the one each verb computes.
     """
 
     # --- creating a fleet root ----------------------------------------------------------
@@ -32,6 +35,7 @@ class Fleet(Outcomes, Scheduling):
     @classmethod
     def init(cls, path: str | os.PathLike[str], *, name: str | None = None, **kwargs: Any) -> Fleet:
         """Create a fleet root at ``path`` from the template; RootExists if one is there."""
+        check_reason(kwargs.get("reason"))  # refused before anything is written
         root = Path(path).expanduser().resolve()
         if (root / CONFIG_NAME).exists():
             raise RootExists(
