@@ -6,13 +6,14 @@ from typing import Any
 
 import click
 
-from . import Env, emit, iso_at, json_option, pass_env
+from . import Env, emit, iso_at, json_option, pass_env, reason_option
 from .task import complete_task_ids
 
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--name", help="Fleet name (default: the directory's name).")
+@reason_option
 @json_option
 @pass_env
 def init(env: Env, directory: str, name: str | None, as_json: bool) -> None:
@@ -27,7 +28,13 @@ def init(env: Env, directory: str, name: str | None, as_json: bool) -> None:
     from ..fleet import Fleet
     from . import default_actor
 
-    fleet = Fleet.init(directory, name=name, actor=env.actor or default_actor(), commit=env.commit)
+    fleet = Fleet.init(
+        directory,
+        name=name,
+        actor=env.actor or default_actor(),
+        commit=env.commit,
+        reason=env.reason,
+    )
     emit(
         {"root": str(fleet.root), "name": fleet.config.name},
         as_json,
@@ -67,6 +74,7 @@ def board(env: Env, as_json: bool) -> None:
 
 @click.command()
 @click.option("--fix", is_flag=True, help="Repair what can be repaired (never deletes a task).")
+@reason_option
 @json_option
 @pass_env
 def doctor(env: Env, fix: bool, as_json: bool) -> None:
@@ -124,7 +132,7 @@ def _render_record(rec: dict[str, Any]) -> str:
         if rec.get("from")
         else (f" -> {rec['to']}" if rec.get("to") else "")
     )
-    reason = f"  ({rec['reason']})" if rec.get("reason") else ""
+    reason = f"  ({' '.join(str(rec['reason']).split())})" if rec.get("reason") else ""
     return (
         f"{rec.get('ts')}  {who.get('kind')}:{who.get('id')}  {rec.get('action')} "
         f"{entity.get('kind')} {entity.get('id')}{move}{reason}"
