@@ -5,6 +5,11 @@ Appends take ``.aof/locks/audit.lock``, write the whole line with one ``write(2)
 back from the file's last line under the lock, so it survives restarts and is the same for
 every process. The committer stages audit files under the same lock, so a commit never holds a
 half-written line. ``.gitattributes`` marks the files ``merge=union``: branches merge cleanly.
+
+Every record can say why. A verb computes a default ``reason`` for its record (a completion's
+summary line, a question, an error); a caller's own reason, set on the log for the span of
+one call (:attr:`AuditLog.reason`, set through ``Fleet(reason=...)`` or ``with
+fleet.reason(...)``), wins over it and goes into every record appended meanwhile.
 """
 
 from __future__ import annotations
@@ -24,6 +29,22 @@ from .locks import Lock, lock_for
 
 ACTOR_KINDS = ("human", "agent", "scheduler", "system")
 ACTOR_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}\Z")
+REASON_MAX = 1000  # characters: a reason is a sentence or two; details belong in a body
+
+
+def check_reason(text: str | None) -> str | None:
+    """A caller's reason, trimmed (None when absent or blank); ValidationError if too long."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise ValidationError(f"reason: must be text, got {type(text).__name__}")
+    text = text.strip()
+    if len(text) > REASON_MAX:
+        raise ValidationError(
+            f"reason: {len(text)} characters, at most {REASON_MAX} "
+            "(write the details into the task or document body)"
+        )
+    return text or None
 
 
 class Actor(NamedTuple):
@@ -59,6 +80,10 @@ class AuditLog:
         self.dir = root / "audit"
         self.clock = clock
         self.lock: Lock = lock_for(root / ".aof" / "locks" / "audit.lock")
+        # The caller's reason: when set, the ``reason`` of every record appended, in place
+        # of the one the verb computed. One value per log object, not per thread: a log
+        # shared by threads is used under a lock (the MCP server holds one per call).
+        self.reason: str | None = None
 
     def path_for(self, when: datetime) -> Path:
         return self.dir / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}.jsonl"
@@ -88,7 +113,7 @@ class AuditLog:
         for key, value in (
             ("from", frm),
             ("to", to),
-            ("reason", reason),
+            ("reason", self.reason or reason),
             ("changes", changes),
             ("commit", commit),
         ):

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cardfile
+from .audit import check_reason
 from .config import CONFIG_NAME
 from .errors import ClaimConflict, RootExists
 from .outcomes import Outcomes
@@ -25,7 +26,9 @@ class Fleet(Outcomes, Scheduling):
     """One fleet root. Every change to it goes through a method of this class.
 
     ``clock`` and ``ids`` are injected so tests and replays are exact; ``actor`` is who the
-    changes are attributed to in the audit trail and git; ``commit`` overrides ``git.commit``.
+    changes are attributed to in the audit trail and git; ``commit`` overrides ``git.commit``;
+    ``reason`` is the reason of every audit record this object appends (see :meth:`reason`
+    for one block of calls), in place of the one each verb computes.
     """
 
     # --- creating a fleet root ----------------------------------------------------------
@@ -50,6 +53,7 @@ class Fleet(Outcomes, Scheduling):
         ``example`` adds an example team and a (disabled) example project to show the shape
         of registry files.
         """
+        check_reason(kwargs.get("reason"))  # refused before anything is written
         root = Path(path).expanduser().resolve()
         if (root / CONFIG_NAME).exists():
             raise RootExists(

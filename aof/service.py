@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import cardfile
-from .audit import Actor, AuditLog
+from .audit import Actor, AuditLog, check_reason
 from .clock import Clock, IdSource, SystemClock, SystemIds, format_time, parse_time
 from .config import Config, load_config
 from .errors import (
@@ -104,6 +105,7 @@ class FleetBase:
         ids: IdSource | None = None,
         actor: Actor | str | Callable[[], Actor] = "system:aof",
         commit: bool | None = None,
+        reason: str | None = None,
     ) -> None:
         self.root = Path(root).expanduser().resolve()  # "~/fleet" and Path objects alike
         self.config: Config = load_config(self.root)
@@ -116,6 +118,7 @@ class FleetBase:
         )
         self.tasks = TaskStore(self.root)
         self.audit = AuditLog(self.root, self.clock)
+        self.audit.reason = check_reason(reason)
         self._commit = self.config.commit_mode != "off" if commit is None else commit
         self._git: Committer | None = None
         self._registry: Registry | None = None
@@ -143,6 +146,26 @@ class FleetBase:
                 deferred=self.config.commit_mode == "batch",
             )
         return self._git
+
+    @contextmanager
+    def reason(self, text: str | None) -> Iterator[None]:
+        """Within the block, every audit record this fleet object appends carries ``text``
+        as its reason, in place of the one the verb computes (a completion's summary line, a
+        question ...). None or blank text changes nothing; the previous reason comes back on
+        leaving the block. ValidationError if the text is too long (``aof.audit.REASON_MAX``).
+
+            >>> with fleet.reason("customer escalation"):
+            ...     fleet.edit_task("t-3kf9", priority="critical")
+        """
+        text = check_reason(text)
+        if text is None:
+            yield
+            return
+        before, self.audit.reason = self.audit.reason, text
+        try:
+            yield
+        finally:
+            self.audit.reason = before
 
     @property
     def registry(self) -> Registry:

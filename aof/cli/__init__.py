@@ -8,11 +8,13 @@ JSON with ``--json``). Errors are mapped in one place, :class:`AofGroup`: an
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -71,12 +73,14 @@ class AofGroup(click.Group):
 
 
 class Env:
-    """What the root group resolved: root, actor, commit switch; builds the Fleet lazily."""
+    """What the root group resolved: root, actor, commit switch, and the command's
+    ``--reason``; builds the Fleet lazily."""
 
     def __init__(self, root: str | None, actor: str | None, commit: bool | None) -> None:
         self.root_opt = root
         self.actor = actor
         self.commit = commit
+        self.reason: str | None = None
         self._fleet: Any = None
 
     def fleet(self) -> Any:
@@ -86,7 +90,7 @@ class Env:
 
             root = find_root(self.root_opt, None, Path.cwd())
             actor: Any = self.actor or (lambda: person(root))
-            self._fleet = Fleet(root, actor=actor, commit=self.commit)
+            self._fleet = Fleet(root, actor=actor, commit=self.commit, reason=self.reason)
         return self._fleet
 
 
@@ -149,6 +153,40 @@ def parse_at(value: str | None, hint: str = "--at") -> Any:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (see docs/cli.md).")
+
+FC = TypeVar("FC", bound=Callable[..., Any])
+REASON_HELP = "Why: the reason of every audit record this command makes."
+
+
+def reason_option(command: FC) -> FC:
+    """``--reason TEXT`` for a command that changes the fleet root: a decorator of a command
+    function (put it with the command's other options), or of a ``click.Command``."""
+    if isinstance(command, click.Command):
+        names = [p.name for p in command.params]
+        at = names.index("as_json") if "as_json" in names else len(names)  # --json stays last
+        command.params.insert(at, click.Option(["--reason"], metavar="TEXT", help=REASON_HELP))
+        command.callback = _taking_reason(command.callback)
+        return command
+    return cast(
+        FC, click.option("--reason", metavar="TEXT", help=REASON_HELP)(_taking_reason(command))
+    )
+
+
+def _taking_reason(callback: Any) -> Any:
+    """``callback`` without its ``reason`` argument, which goes to the Env (checked first,
+    so a bad reason changes nothing) and from there to every audit record of the call."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from ..audit import check_reason
+
+        text = kwargs.pop("reason", None)
+        env = click.get_current_context().find_object(Env)
+        if env is not None:
+            env.reason = check_reason(text)
+        return callback(*args, **kwargs)
+
+    return run
 
 
 @click.group(cls=AofGroup, context_settings={"help_option_names": ["-h", "--help"]})

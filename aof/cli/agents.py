@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from . import Env, emit, json_option, pass_env
+from . import Env, emit, json_option, pass_env, reason_option
 from .registry import agent
 
 
@@ -45,6 +45,7 @@ def run_options(f: Callable[..., Any]) -> Callable[..., Any]:
                 help="Run in a tmux session you can attach to and type into, or headless "
                 "(default: runner.tmux in aof.yaml, else headless).",
             ),
+            reason_option,
             json_option,
         ]
     ):
@@ -134,6 +135,7 @@ def multi_cmd(env: Env, /, pairs: tuple[str, ...], as_json: bool, **opts: Any) -
 @click.option(
     "--setup", is_flag=True, help="Run the project's setup commands if a worktree is made."
 )
+@reason_option
 @json_option
 @pass_env
 def prompt_cmd(env: Env, agent_ref: str, text: str, setup: bool, as_json: bool) -> None:
@@ -215,6 +217,7 @@ def attach_cmd(env: Env, agent_ref: str, read_only: bool, print_only: bool) -> N
 @click.argument("pattern", required=False)
 @click.option("--batch", metavar="ID", help="Every agent of this batch.")
 @click.option("--force", is_flag=True, help="SIGKILL at once instead of SIGTERM and a grace.")
+@reason_option
 @json_option
 @pass_env
 def kill_cmd(env: Env, pattern: str | None, batch: str | None, force: bool, as_json: bool) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from . import Env, emit, json_option, parse_at, pass_env
+from . import Env, emit, json_option, parse_at, pass_env, reason_option
 
 
 @click.group("daemon", invoke_without_command=True)
@@ -175,6 +175,7 @@ def health_cmd(env: Env, team: str | None, as_json: bool) -> None:
 @click.option("--team", help="Only this team.")
 @click.option("--at", metavar="TIME", help="Evaluate desired state at this time (default: now).")
 @click.option("--apply", "do_apply", is_flag=True, help="Carry out the actions (default: preview).")
+@reason_option
 @json_option
 @pass_env
 def reconcile_cmd(

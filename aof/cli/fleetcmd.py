@@ -6,7 +6,7 @@ import json
 
 import click
 
-from . import Env, emit, json_option, parse_at, pass_env
+from . import Env, emit, json_option, parse_at, pass_env, reason_option
 
 
 @click.group("fleet")
@@ -120,6 +120,7 @@ def export_cmd(env: Env, output: str | None) -> None:
 
 @snapshot_group.command("import")
 @click.argument("file", metavar="FILE")
+@reason_option
 @json_option
 @pass_env
 def import_cmd(env: Env, file: str, as_json: bool) -> None:

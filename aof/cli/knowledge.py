@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from . import Env, emit, iso_at, json_option, pass_env
+from . import Env, emit, iso_at, json_option, pass_env, reason_option
 
 SCOPE_HELP = "company (default), team or project."
 
@@ -154,6 +154,7 @@ def source() -> None:
 @click.option("--sync-state", type=click.Choice(["pending", "ready", "stale", "failed"]))
 @click.option("--last-synced-at", metavar="TIME")
 @click.option("--tag", "tags", multiple=True, metavar="T", help="A tag (repeat; replaces them).")
+@reason_option
 @json_option
 @pass_env
 def source_upsert(
@@ -225,6 +226,7 @@ def document() -> None:
 @click.option("--uri", help="A link to the original.")
 @click.option("--slug", metavar="SLUG", help="The file name (default: from the title).")
 @_body_options
+@reason_option
 @json_option
 @pass_env
 def document_create(
@@ -292,6 +294,7 @@ def document_show(env: Env, slug: str, as_json: bool) -> None:
 @click.option("--remove-tag", multiple=True, metavar="T", help="Any case.")
 @click.option("--unset", multiple=True, metavar="FIELD", help="Remove a field (summary, uri...).")
 @_body_options
+@reason_option
 @json_option
 @pass_env
 def document_edit(
@@ -346,6 +349,7 @@ def fact() -> None:
 @click.option("--uri", help="A link to the evidence.")
 @click.option("--observed-at", metavar="TIME", help="When it was observed (default: now).")
 @_body_options
+@reason_option
 @json_option
 @pass_env
 def fact_create(
@@ -458,6 +462,7 @@ def reindex(env: Env, as_json: bool) -> None:
 @click.argument("task_ref", metavar="TASK-ID")
 @click.option("--attempt", type=click.IntRange(min=1), help="The run (default: the last one).")
 @click.option("--kind", default="learning", show_default=True, metavar="K")
+@reason_option
 @json_option
 @pass_env
 def promote(env: Env, task_ref: str, attempt: int | None, kind: str, as_json: bool) -> None:

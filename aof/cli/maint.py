@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from . import Env, emit, iso_at, json_option, pass_env
+from . import Env, emit, iso_at, json_option, pass_env, reason_option
 from .task import complete_task_ids
 
 
@@ -23,6 +23,7 @@ from .task import complete_task_ids
     is_flag=True,
     help="Do not install the git pre-commit hook that runs `aof lint` on staged fleet files.",
 )
+@reason_option
 @json_option
 @pass_env
 def init(
@@ -50,6 +51,7 @@ def init(
         hooks=not no_hooks,
         actor=env.actor or default_actor(),
         commit=env.commit,
+        reason=env.reason,
     )
     text = f"initialised fleet {fleet.config.name!r} in {fleet.root}"
     if fleet.hook:
@@ -94,6 +96,7 @@ def board(env: Env, as_json: bool) -> None:
 
 @click.command()
 @click.option("--fix", is_flag=True, help="Repair what can be repaired (never deletes a task).")
+@reason_option
 @json_option
 @pass_env
 def doctor(env: Env, fix: bool, as_json: bool) -> None:
@@ -172,7 +175,7 @@ def _render_record(rec: dict[str, Any]) -> str:
         if rec.get("from")
         else (f" -> {rec['to']}" if rec.get("to") else "")
     )
-    reason = f"  ({rec['reason']})" if rec.get("reason") else ""
+    reason = f"  ({' '.join(str(rec['reason']).split())})" if rec.get("reason") else ""
     return (
         f"{rec.get('ts')}  {who.get('kind')}:{who.get('id')}  {rec.get('action')} "
         f"{entity.get('kind')} {entity.get('id')}{move}{reason}"

@@ -14,7 +14,7 @@ import click
 
 from ..registry import NOUNS, Noun
 from ..registry.spec import Field, boolean
-from . import Env, emit, iso_at, json_option, parse_at, pass_env
+from . import Env, emit, iso_at, json_option, parse_at, pass_env, reason_option
 
 # Option names for list fields (one value per flag, repeatable) and renamed fields.
 LIST_FLAGS = {
@@ -129,14 +129,13 @@ def make_group(noun: Noun, list_name: str = "list", help: str | None = None) -> 
         help="Its slug, and file name"
         + (" (default: the team's slug)" if noun.name == "schedule" else ""),
     )
-    group.add_command(
-        click.Command(
-            "create",
-            callback=create,
-            params=[slug_opt, *_options(noun, True), _json()],
-            help=f"Create a {noun.name}.\n\n\b\nExample:\n  {EXAMPLES[noun.name]}",
-        )
+    create_cmd = click.Command(
+        "create",
+        callback=create,
+        params=[slug_opt, *_options(noun, True), _json()],
+        help=f"Create a {noun.name}.\n\n\b\nExample:\n  {EXAMPLES[noun.name]}",
     )
+    group.add_command(reason_option(create_cmd))
 
     @pass_env
     def get(env: Env, slug: str, as_json: bool) -> None:
@@ -205,45 +204,43 @@ def make_group(noun: Noun, list_name: str = "list", help: str | None = None) -> 
             f"updated {noun.name} {entry.slug}",
         )
 
-    group.add_command(
-        click.Command(
-            "update",
-            callback=update,
-            params=[
-                click.Argument(["slug"]),
-                click.Option(["--slug", "new_slug"], metavar="NEW", help="Rename it."),
-                click.Option(["--unset"], multiple=True, metavar="FIELD", help="Remove a field."),
-                *_options(noun, False),
-                _json(),
-            ],
-            help=f"Change fields of a {noun.name}; comments in its file are kept.\n\n\b\nExample:\n"
-            f"  aof {noun.name} update SLUG --unset {noun.fields[-1].name}",
-        )
+    update_cmd = click.Command(
+        "update",
+        callback=update,
+        params=[
+            click.Argument(["slug"]),
+            click.Option(["--slug", "new_slug"], metavar="NEW", help="Rename it."),
+            click.Option(["--unset"], multiple=True, metavar="FIELD", help="Remove a field."),
+            *_options(noun, False),
+            _json(),
+        ],
+        help=f"Change fields of a {noun.name}; comments in its file are kept.\n\n\b\nExample:\n"
+        f"  aof {noun.name} update SLUG --unset {noun.fields[-1].name}",
     )
+    group.add_command(reason_option(update_cmd))
 
     @pass_env
     def delete(env: Env, slug: str, cascade: bool, as_json: bool) -> None:
         done = env.fleet().registry.delete(noun.name, slug, cascade=cascade)
         emit({"deleted": slug, "changes": done}, as_json, "\n".join(done))
 
-    group.add_command(
-        click.Command(
-            "delete",
-            callback=delete,
-            params=[
-                click.Argument(["slug"]),
-                click.Option(
-                    ["--cascade"],
-                    is_flag=True,
-                    help="Also delete what needs it, clear optional references.",
-                ),
-                _json(),
-            ],
-            help=f"Delete a {noun.name}; refused while something refers to it (lists the "
-            f"referrers) unless --cascade.\n\n\b\nExample:\n"
-            f"  aof {noun.name} delete SLUG --cascade",
-        )
+    delete_cmd = click.Command(
+        "delete",
+        callback=delete,
+        params=[
+            click.Argument(["slug"]),
+            click.Option(
+                ["--cascade"],
+                is_flag=True,
+                help="Also delete what needs it, clear optional references.",
+            ),
+            _json(),
+        ],
+        help=f"Delete a {noun.name}; refused while something refers to it (lists the "
+        f"referrers) unless --cascade.\n\n\b\nExample:\n"
+        f"  aof {noun.name} delete SLUG --cascade",
     )
+    group.add_command(reason_option(delete_cmd))
     return group
 
 
@@ -281,6 +278,7 @@ def project_host() -> None:
 @project_host.command("assign")
 @click.argument("project_slug", metavar="PROJECT")
 @click.argument("host_slug", metavar="HOST")
+@reason_option
 @json_option
 @pass_env
 def host_assign(env: Env, project_slug: str, host_slug: str, as_json: bool) -> None:
@@ -300,6 +298,7 @@ def host_assign(env: Env, project_slug: str, host_slug: str, as_json: bool) -> N
 
 @project_host.command("clear")
 @click.argument("project_slug", metavar="PROJECT")
+@reason_option
 @json_option
 @pass_env
 def host_clear(env: Env, project_slug: str, as_json: bool) -> None:
@@ -387,6 +386,7 @@ def team_override() -> None:
 @click.option("--freeze-until", metavar="TIME", help="Pause the team until TIME (ISO 8601).")
 @click.option("--until", metavar="TIME", help="With --state: when the override ends.")
 @click.option("--note", help="Why (shown in schedule eval and the audit trail).")
+@reason_option
 @json_option
 @pass_env
 def override_set(
@@ -422,6 +422,7 @@ def override_set(
 
 @team_override.command("clear")
 @click.argument("team_slug", metavar="TEAM")
+@reason_option
 @json_option
 @pass_env
 def override_clear(env: Env, team_slug: str, as_json: bool) -> None:
@@ -501,6 +502,7 @@ def schedule_eval(env: Env, team_slug: str | None, at: str | None, as_json: bool
 @click.option("--include-ao-shells", is_flag=True, help="Also .ao folders that are not git repos.")
 @click.option("--register", is_flag=True, help="Register the new ones (default: dry run).")
 @click.option("--team", metavar="SLUG", help="The team new projects belong to (with --register).")
+@reason_option
 @json_option
 @pass_env
 def discover_cmd(
@@ -564,6 +566,7 @@ def discover_cmd(
     "--team", metavar="SLUG", help="The team new projects join (with --register-missing)."
 )
 @click.option("--prune", is_flag=True, help="Unplace projects the host no longer reports.")
+@reason_option
 @json_option
 @pass_env
 def host_sync(

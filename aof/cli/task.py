@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from ..task import PRIORITIES, STATES, TERMINAL, State, id_from_filename
-from . import Env, emit, json_option, pass_env
+from . import Env, emit, json_option, pass_env, reason_option
 
 STATE_NAMES = [s.value for s in STATES]
 FC = TypeVar("FC", bound=Callable[..., Any])
@@ -117,6 +117,7 @@ def task() -> None:
     "--coder", metavar="NAME", help="The coder that runs it (else agent, project, default)."
 )
 @click.option("--model", metavar="MODEL", help="The model to ask the coder for.")
+@reason_option
 @json_option
 @pass_env
 def create(
@@ -294,6 +295,7 @@ def show(env: Env, ref: str, as_json: bool) -> None:
     help="Refuse if the task changed since this rev (from show --json).",
 )
 @token_option
+@reason_option
 @json_option
 @pass_env
 def edit(
@@ -351,17 +353,17 @@ def edit(
 
 @task.command("ready")
 @task_arg()
-@click.option("--reason")
+@reason_option
 @json_option
 @pass_env
-def ready_(env: Env, ref: str, reason: str | None, as_json: bool) -> None:
+def ready_(env: Env, ref: str, as_json: bool) -> None:
     """Promote a backlog task to ready, so it can be claimed.
 
     \b
     Example:
       aof task ready t-3kf9
     """
-    out_task(env, env.fleet().promote(ref, reason=reason), as_json, "promoted")
+    out_task(env, env.fleet().promote(ref), as_json, "promoted")
 
 
 @task.command()
@@ -373,6 +375,7 @@ def ready_(env: Env, ref: str, reason: str | None, as_json: bool) -> None:
     metavar="S",
     help="Lease length in seconds (default: scheduler.lease_ttl_s).",
 )
+@reason_option
 @json_option
 @pass_env
 def claim(env: Env, ref: str, agent: str, ttl: float | None, as_json: bool) -> None:
@@ -417,17 +420,17 @@ def heartbeat(env: Env, ref: str, token: str | None, as_json: bool) -> None:
 @task.command()
 @task_arg(envvar=True)
 @token_option
-@click.option("--reason")
+@reason_option
 @json_option
 @pass_env
-def release(env: Env, ref: str, token: str | None, reason: str | None, as_json: bool) -> None:
+def release(env: Env, ref: str, token: str | None, as_json: bool) -> None:
     """Give an in-progress task back to ready.
 
     \b
     Example:
       aof task release t-3kf9 --token 4-abcd1234 --reason "needs a person"
     """
-    out_task(env, env.fleet().release(ref, token=token, reason=reason), as_json, "released")
+    out_task(env, env.fleet().release(ref, token=token), as_json, "released")
 
 
 @task.command()
@@ -441,6 +444,7 @@ def release(env: Env, ref: str, token: str | None, reason: str | None, as_json: 
     metavar="PATH",
     help="A file, branch or link the work produced (repeat); listed with the summary.",
 )
+@reason_option
 @json_option
 @pass_env
 def complete(
@@ -461,6 +465,7 @@ def complete(
 @task_arg(envvar=True)
 @click.option("--question", required=True, help="What a person must answer.")
 @token_option
+@reason_option
 @json_option
 @pass_env
 def block(env: Env, ref: str, question: str, token: str | None, as_json: bool) -> None:
@@ -476,6 +481,7 @@ def block(env: Env, ref: str, question: str, token: str | None, as_json: bool) -
 @task.command()
 @task_arg()
 @click.option("--text", required=True, help="The answer (appended under Questions).")
+@reason_option
 @json_option
 @pass_env
 def answer(env: Env, ref: str, text: str, as_json: bool) -> None:
@@ -490,17 +496,17 @@ def answer(env: Env, ref: str, text: str, as_json: bool) -> None:
 
 @task.command()
 @task_arg()
-@click.option("--reason")
+@reason_option
 @json_option
 @pass_env
-def unblock(env: Env, ref: str, reason: str | None, as_json: bool) -> None:
+def unblock(env: Env, ref: str, as_json: bool) -> None:
     """Return a blocked task to ready without an answer.
 
     \b
     Example:
       aof task unblock t-3kf9 --reason "the outage is over"
     """
-    out_task(env, env.fleet().unblock(ref, reason=reason), as_json, "unblocked")
+    out_task(env, env.fleet().unblock(ref), as_json, "unblocked")
 
 
 @task.command()
@@ -508,6 +514,7 @@ def unblock(env: Env, ref: str, reason: str | None, as_json: bool) -> None:
 @click.option("--error", required=True, help="What went wrong (kept as last_error).")
 @click.option("--permanent", is_flag=True, help="Do not retry: straight to deadletter.")
 @token_option
+@reason_option
 @json_option
 @pass_env
 def fail(env: Env, ref: str, error: str, permanent: bool, token: str | None, as_json: bool) -> None:
@@ -523,7 +530,9 @@ def fail(env: Env, ref: str, error: str, permanent: bool, token: str | None, as_
 
 @task.command()
 @task_arg()
-@click.option("--reason", required=True)
+@click.option(
+    "--reason", required=True, metavar="TEXT", help="Why (kept in the body and the audit record)."
+)
 @json_option
 @pass_env
 def cancel(env: Env, ref: str, reason: str, as_json: bool) -> None:
@@ -538,22 +547,23 @@ def cancel(env: Env, ref: str, reason: str, as_json: bool) -> None:
 
 @task.command()
 @task_arg()
-@click.option("--reason")
+@reason_option
 @json_option
 @pass_env
-def resurrect(env: Env, ref: str, reason: str | None, as_json: bool) -> None:
+def resurrect(env: Env, ref: str, as_json: bool) -> None:
     """Bring a deadlettered task back to ready (attempts reset, last error kept).
 
     \b
     Example:
       aof task resurrect t-3kf9 --reason "credentials fixed"
     """
-    out_task(env, env.fleet().resurrect(ref, reason=reason), as_json, "resurrected")
+    out_task(env, env.fleet().resurrect(ref), as_json, "resurrected")
 
 
 @task.command()
 @task_arg()
 @click.option("--note")
+@reason_option
 @json_option
 @pass_env
 def approve(env: Env, ref: str, note: str | None, as_json: bool) -> None:
@@ -569,6 +579,7 @@ def approve(env: Env, ref: str, note: str | None, as_json: bool) -> None:
 @task.command()
 @task_arg()
 @click.option("--feedback", required=True, help="What to change; appended to the body.")
+@reason_option
 @json_option
 @pass_env
 def reject(env: Env, ref: str, feedback: str, as_json: bool) -> None:
@@ -585,6 +596,7 @@ def reject(env: Env, ref: str, feedback: str, as_json: bool) -> None:
 @task_arg(envvar=True)
 @click.option("--note", required=True, help="One line for the Work Log.")
 @token_option
+@reason_option
 @json_option
 @pass_env
 def progress(env: Env, ref: str, note: str, token: str | None, as_json: bool) -> None:
@@ -600,22 +612,23 @@ def progress(env: Env, ref: str, note: str, token: str | None, as_json: bool) ->
 @task.command()
 @task_arg()
 @click.argument("state", type=click.Choice([s.value for s in STATES if s != State.IN_PROGRESS]))
-@click.option("--reason")
+@reason_option
 @json_option
 @pass_env
-def move(env: Env, ref: str, state: str, reason: str | None, as_json: bool) -> None:
+def move(env: Env, ref: str, state: str, as_json: bool) -> None:
     """Move a task to STATE along the lifecycle table (operators; claims use `claim`).
 
     \b
     Example:
       aof task move t-3kf9 backlog --reason "not this quarter"
     """
-    out_task(env, env.fleet().move(ref, state, reason=reason), as_json, "moved")
+    out_task(env, env.fleet().move(ref, state), as_json, "moved")
 
 
 @task.command("next")
 @click.option("--agent", metavar="NAME", help="Who asks (default: any agent's next task).")
 @click.option("--claim", is_flag=True, help="Claim it at once (prints the lease token).")
+@reason_option
 @json_option
 @pass_env
 def next_(env: Env, agent: str | None, claim: bool, as_json: bool) -> None:

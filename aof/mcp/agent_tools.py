@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from .server import ReasonArg
 from .shapes import Beat, Board, Claimed, Next, TaskRef, TaskView, row
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ def register(t: Tools) -> None:
     def aof_claim(
         ctx: Context,
         task: Annotated[str | None, Field(description="Task id (default: your next task)")] = None,
+        reason: ReasonArg = None,
     ) -> Claimed:
         """Claim a ready task (or your next one). Keep the returned token: complete needs it."""
 
@@ -63,7 +65,7 @@ def register(t: Tools) -> None:
             t.callers.remember_claim(caller, summary["id"], str(lease["token"]))
             return Claimed(task=row(summary), token=lease["token"], expires=lease["expires"])
 
-        return t.call(ctx, run)
+        return t.call(ctx, run, reason)
 
     @t.tool(idempotent=True)
     def aof_heartbeat(ctx: Context, task: TaskArg = None, token: TokenArg = None) -> Beat:
@@ -86,6 +88,7 @@ def register(t: Tools) -> None:
         note: Annotated[str, Field(description="What you did or found")],
         task: TaskArg = None,
         token: TokenArg = None,
+        reason: ReasonArg = None,
     ) -> TaskRef:
         """Add a line to the task's work log (also renews your lease)."""
 
@@ -93,7 +96,7 @@ def register(t: Tools) -> None:
             tid, tok = t.callers.task_and_token(caller, task, token)
             return ref(fleet.progress(tid, note=note, token=tok))
 
-        return t.call(ctx, run)
+        return t.call(ctx, run, reason)
 
     @t.tool()
     def aof_complete(
@@ -102,6 +105,7 @@ def register(t: Tools) -> None:
         outputs: Annotated[list[str], Field(description="Files, branches or links produced")] = [],  # noqa: B006 (pydantic copies defaults)
         task: TaskArg = None,
         token: TokenArg = None,
+        reason: ReasonArg = None,
     ) -> TaskRef:
         """Report your task done (to review if its workflow has gates)."""
 
@@ -109,7 +113,7 @@ def register(t: Tools) -> None:
             tid, tok = t.callers.task_and_token(caller, task, token)
             return ref(fleet.complete(tid, token=tok, summary=summary, outputs=outputs))
 
-        return t.call(ctx, run)
+        return t.call(ctx, run, reason)
 
     @t.tool()
     def aof_ask(
@@ -117,6 +121,7 @@ def register(t: Tools) -> None:
         question: Annotated[str, Field(description="What a person must answer")],
         task: TaskArg = None,
         token: TokenArg = None,
+        reason: ReasonArg = None,
     ) -> TaskRef:
         """Block your task on a question; you are started again with the answer."""
 
@@ -124,7 +129,7 @@ def register(t: Tools) -> None:
             tid, tok = t.callers.task_and_token(caller, task, token)
             return ref(fleet.block(tid, question=question, token=tok))
 
-        return t.call(ctx, run)
+        return t.call(ctx, run, reason)
 
     @t.tool()
     def aof_create(
@@ -139,6 +144,7 @@ def register(t: Tools) -> None:
         labels: list[str] = [],  # noqa: B006
         agent: Annotated[str | None, Field(description="Route to this agent")] = None,
         ready: Annotated[bool, Field(description="Ready now, not backlog")] = False,
+        reason: ReasonArg = None,
     ) -> TaskRef:
         """Create a task, or hand off a child task of yours (parent, depends_on, agent)."""
 
@@ -157,7 +163,7 @@ def register(t: Tools) -> None:
             )
             return ref(created)
 
-        return t.call(ctx, run)
+        return t.call(ctx, run, reason)
 
     @t.tool(read_only=True)
     def aof_task(ctx: Context, task: Annotated[str, Field(description="Task id")]) -> TaskView:

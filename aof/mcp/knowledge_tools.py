@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from .server import ReasonArg
 from .shapes import Found, KnowledgeRef
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def register(t: Tools) -> None:
         scope: Scope = "company",
         scope_ref: str = "",
         tags: list[str] = [],  # noqa: B006 (pydantic copies defaults)
+        reason: ReasonArg = None,
     ) -> KnowledgeRef:
         """Add a document (title, summary, body) or a fact (statement, confidence) to company
         knowledge; audited and committed under your name."""
@@ -83,4 +85,4 @@ def register(t: Tools) -> None:
                 item = k.create_fact(fields, body=body)
             return KnowledgeRef(type=type, id=item.key, path=k.rel(item.path))
 
-        return t.call(ctx, run)
+        return t.call(ctx, run, reason)

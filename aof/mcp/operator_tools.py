@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
+from .server import ReasonArg
 from .shapes import Data, Items, Record, Why
 
 if TYPE_CHECKING:
@@ -55,22 +56,26 @@ def register(t: Tools) -> None:
         return t.call(ctx, lambda fleet, caller: record(fleet, fleet.registry.get(kind, slug)))
 
     @t.tool()
-    def aof_registry_create(ctx: Context, kind: Kind, slug: str, fields: Fields) -> Record:
+    def aof_registry_create(
+        ctx: Context, kind: Kind, slug: str, fields: Fields, reason: ReasonArg = None
+    ) -> Record:
         """Create a registry card (validated; unknown references refused)."""
 
         def run(fleet: Any, caller: Caller) -> Record:
             return record(fleet, fleet.registry.create(kind, slug, dict(fields)))
 
-        return t.call(ctx, run)
+        return t.call(ctx, run, reason)
 
     @t.tool(idempotent=True)
-    def aof_registry_update(ctx: Context, kind: Kind, slug: str, fields: Fields) -> Record:
+    def aof_registry_update(
+        ctx: Context, kind: Kind, slug: str, fields: Fields, reason: ReasonArg = None
+    ) -> Record:
         """Set fields of a registry card (null removes one; "slug" renames)."""
 
         def run(fleet: Any, caller: Caller) -> Record:
             return record(fleet, fleet.registry.update(kind, slug, dict(fields)))
 
-        return t.call(ctx, run)
+        return t.call(ctx, run, reason)
 
     @t.tool(read_only=True)
     def aof_overview(ctx: Context, team: str | None = None) -> Data:
@@ -98,6 +103,7 @@ def register(t: Tools) -> None:
         ctx: Context,
         apply: Annotated[bool, Field(description="Carry out the actions")] = False,
         team: str | None = None,
+        reason: ReasonArg = None,
     ) -> Data:
         """Each project's desired vs observed state and the fix; apply=true starts, stops,
         pauses or resumes for real (each action audited)."""
@@ -107,7 +113,7 @@ def register(t: Tools) -> None:
 
             return Data(data=reconcile(fleet, team=team, do_apply=apply)[1])
 
-        return t.call(ctx, run)
+        return t.call(ctx, run, reason)
 
     @t.tool(read_only=True)
     def aof_audit(

@@ -2,7 +2,8 @@
 
 Every tool body runs through :meth:`Tools.call`: the caller is resolved (stdio: the local
 actor; HTTP: the bearer token's), the call runs on that caller's :class:`aof.Fleet` under
-the server's lock, and an :class:`aof.errors.AofError` becomes an MCP tool error
+the server's lock (with the ``reason`` argument of a tool that writes, as the reason of
+every audit record the call makes), and an :class:`aof.errors.AofError` becomes an MCP tool error
 (``is_error``) whose text is the CLI's one-line message. Anything else is a crash: the SDK
 reports it as a generic tool error and logs it on the server.
 """
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
 
 from ..errors import AofError
 from .callers import Caller, Callers
@@ -23,6 +25,9 @@ Profile = Literal["agent", "operator", "all"]
 PROFILES: tuple[str, ...] = ("agent", "operator", "all")
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+# The ``reason`` argument of every tool that writes (aof.Fleet.reason): kept tiny, since
+# it is repeated in the schema of each of those tools.
+ReasonArg = Annotated[str | None, Field(description="Why (audited)")]
 
 INSTRUCTIONS = (
     "aof: a fleet of coding agents run from files in a git repository. Agents: aof_next "
@@ -57,24 +62,32 @@ class Tools:
 
         return register
 
-    def call(self, ctx: Context, body: Callable[[Any, Caller], T]) -> T:
-        """``body(fleet, caller)`` for the request's caller. A refused operation comes back
+    def call(
+        self, ctx: Context, body: Callable[[Any, Caller], T], reason: str | None = None
+    ) -> T:
+        """``body(fleet, caller)`` for the request's caller, every audit record it makes
+        carrying ``reason`` when one is given. A refused operation comes back
         as a ``CallToolResult`` with ``is_error`` (typed as the tool's result: the SDK sends
         a CallToolResult as it is, without checking it against the output schema)."""
         try:
-            return self.run(ctx, body)
+            return self.run(ctx, body, reason)
         except AofError as exc:
             failed = CallToolResult(
                 content=[TextContent(type="text", text=str(exc))], is_error=True
             )
             return cast(T, failed)
 
-    def run(self, ctx: Context | None, body: Callable[[Any, Caller], T]) -> T:
+    def run(
+        self, ctx: Context | None, body: Callable[[Any, Caller], T], reason: str | None = None
+    ) -> T:
         """``body(fleet, caller)`` under the server's lock, for the request's caller (no
-        context: the local caller, as for static resources). AofError propagates."""
+        context: the local caller, as for static resources), with ``reason`` as the reason of
+        every audit record it makes (aof.Fleet.reason). AofError propagates."""
         with self.callers.lock:
             caller = self.callers.caller(_headers(ctx)) if ctx else self.callers.local
-            return body(self.callers.fleet(caller), caller)
+            fleet = self.callers.fleet(caller)
+            with fleet.reason(reason):
+                return body(fleet, caller)
 
     def rel(self, task: Any) -> str:
         return Path(task.path).relative_to(self.callers.root).as_posix()

@@ -481,12 +481,14 @@ class Sessions:
                 continue
             targets.append((run, branch))
         by = str(self.fleet.actor)
+        # The caller's reason travels to the run's supervisor, which records the kill.
+        why = {"reason": self.fleet.audit.reason} if self.fleet.audit.reason else {}
         grace = float((self.fleet.config.data.get("runner") or {}).get("kill_grace_s") or 5)
         tree: dict[str, list[int]] = {}
         for run, _branch in targets:
             run_dir = self.fleet.root / "runs" / run.task_id / str(run.attempt)
             (run_dir / "kill.json").write_text(
-                json.dumps({"by": by, "at": self.fleet._now(), "force": force}) + "\n",
+                json.dumps({"by": by, "at": self.fleet._now(), "force": force, **why}) + "\n",
                 encoding="utf-8",
             )
             tree[run.run_id] = [run.pid, *descendants(run.pid)] if run.pid else []

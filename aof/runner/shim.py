@@ -382,9 +382,11 @@ class Shim:
             result["settled"] = True  # the task is someone else's now: nothing to record
             return result
         try:
-            task, final = self._fleet().settle_run(
-                self.task_id, self.token, outcome=outcome, reason=reason, spent=spent
-            )
+            fleet = self._fleet()
+            with fleet.reason(self._kill_reason() if outcome == "killed" else None):
+                task, final = fleet.settle_run(
+                    self.task_id, self.token, outcome=outcome, reason=reason, spent=spent
+                )
             result.update(outcome=final, task_state=task.state.value, settled=True)
             if final == "usage-limited":  # not when the agent finished regardless
                 self._pause()
@@ -393,6 +395,15 @@ class Shim:
         except Exception as exc:  # the daemon settles it from outside
             result["settle_error"] = f"{type(exc).__name__}: {exc}"
         return result
+
+    def _kill_reason(self) -> str | None:
+        """The reason a person gave `aof agent kill` for stopping this run, if any."""
+        try:
+            note = json.loads((self.run_dir / "kill.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        reason = note.get("reason") if isinstance(note, dict) else None
+        return reason if isinstance(reason, str) else None
 
     def _remove_worktree(self) -> bool:
         """The task is finished: its worktree goes (the branch stays), unless some other
