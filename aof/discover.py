@@ -56,7 +56,22 @@ def _branch(git_dir: Path) -> str:
         head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
     except OSError:
         return "main"
-    return head.rsplit("/", 1)[-1] if head.startswith("ref: refs/heads/") else "main"
+    prefix = "ref: refs/heads/"
+    return head[len(prefix) :] if head.startswith(prefix) else "main"
+
+
+def head_branch(repo: str | os.PathLike[str]) -> str | None:
+    """The branch checked out in the repository at ``repo`` (``main``, ``master``, ...), or
+    None when it is not a git repository or its HEAD is detached."""
+    git_dir = _git_dir(Path(repo).expanduser())
+    if git_dir is None:
+        return None
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    prefix = "ref: refs/heads/"
+    return head[len(prefix) :] if head.startswith(prefix) else None
 
 
 def _remote(git_dir: Path) -> str | None:

@@ -57,7 +57,8 @@ class Shell:
             cwd=cwd,
         )
         self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -80,6 +81,9 @@ class Shell:
         if self.proc.stdin:
             self.proc.stdin.close()
         self.proc.wait(timeout=30)
+        self.reader.join(timeout=30)
+        if self.proc.stdout:
+            self.proc.stdout.close()
 
 
 class Names:
@@ -138,6 +142,7 @@ def test_the_readme_tour_runs_word_by_word(tmp_path: Path, aof_bin: str) -> None
             command = names.substitute(line)
             code, output = shell.run(command)
             transcript.append(f"$ {command}\n{output}[exit {code}]")
+            (tmp_path / "tour.log").write_text("\n".join(transcript))  # the whole session
             expected = EXIT.search(line)
             want = int(expected[1]) if expected else 0
             assert code == want, "\n".join(transcript[-6:])

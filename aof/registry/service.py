@@ -211,8 +211,15 @@ class Registry:
     def create(
         self, kind: str, slug: str, fields: dict[str, Any], body: str | None = None
     ) -> Entry:
-        """Create ``kind``/``slug``; ValidationError for bad fields, unknown refs or clashes."""
+        """Create ``kind``/``slug``; ValidationError for bad fields, unknown refs or clashes.
+
+        A project that names no ``default_branch`` gets the branch its repository has checked
+        out (``main``, ``master``, ...), else ``main``."""
         noun = self.noun(kind)
+        if noun.name == "project" and not fields.get("default_branch") and fields.get("root_path"):
+            from ..discover import head_branch
+
+            fields = {**fields, "default_branch": head_branch(str(fields["root_path"]))}
         meta = new_meta(noun, slug, fields)
         with self.lock:
             path = self._write(None, noun, slug, meta, body)
