@@ -19,6 +19,7 @@ from aof.scheduler.plan import plan
 
 from .conftest import Cli, git, set_default_coder
 from .test_daemon import RecordingExecutor
+from .test_planner import snap_with
 
 NOW = parse_time("2026-11-23T10:00:00Z")
 MISSING = "coder claude not installed: `claude` is not on PATH"
@@ -41,18 +42,7 @@ def install(bindir: Path, name: str) -> None:
 
 
 def snap(tasks: list[dict[str, Any]], **over: Any) -> dict[str, Any]:
-    base = {
-        "tasks": tasks,
-        "states": {t["id"]: t["state"] for t in tasks},
-        "teams": {},
-        "schedules": [],
-        "projects": {},
-        "hosts": {},
-        "agents": {},
-        "coder_pauses": {},
-        "coders_missing": {},
-    }
-    return {**base, **over}
+    return snap_with(tasks, **{"coders_missing": {}, **over})
 
 
 def ready(tid: str, **kw: Any) -> dict[str, Any]:
