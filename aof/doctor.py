@@ -325,10 +325,25 @@ def _orphan(fleet: Fleet, report: Report, fix: bool, row: dict[str, Any]) -> Non
         report.add("lease", row["path"], f"{why}; could not recover: {exc}")
 
 
+def _settled_dirty(fleet: Fleet) -> list[str]:
+    """The paths under tasks/ and audit/ that differ from git, once the changes in flight
+    have landed: a writer holds its task's lock from writing the file to committing it, so
+    waiting for the lock of each task concerned tells a change in flight (an agent's report
+    being committed right now) from one left uncommitted."""
+    paths = fleet.git.dirty(("tasks", "audit"))
+    ids = {id_from_filename(os.path.basename(p)) for p in paths if p.startswith("tasks/")}
+    if not paths or not ids - {None}:
+        return paths
+    for tid in sorted(i for i in ids if i is not None):
+        with fleet.tasks.lock(tid):
+            pass
+    return fleet.git.dirty(("tasks", "audit"))
+
+
 def _uncommitted(fleet: Fleet, report: Report, fix: bool) -> None:
     if not fleet.git.enabled:
         return
-    paths = fleet.git.dirty(("tasks", "audit"))
+    paths = _settled_dirty(fleet)
     if not paths:
         return
     if not fix:

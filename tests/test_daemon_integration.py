@@ -103,22 +103,32 @@ def assert_valid_order(root: Path, deps: dict[str, list[str]]) -> None:
     The audit's line order is not quite causal across processes: an agent's completion
     renames the file, then appends its record, and in between the daemon may already claim
     the dependent task (the claim checks the file, which is done by then). So a claim may
-    precede its dependency's `done` record only by a few lines within the same second; a
-    claim made while the dependency was still running would be a whole run earlier.
+    precede its dependency's `done` record, but only when the dependency had been claimed
+    before it and nothing else of the dependency was recorded in between (its `done` record
+    is the very next one of its own): a claim made while the dependency was still running
+    would come before the dependency's other records of that run (progress, its report).
+    How far apart the two lines are in time says nothing on a busy machine.
     """
-    done_at: dict[str, tuple[int, str]] = {}
-    claims: dict[str, list[tuple[int, str]]] = {}
-    for i, record in enumerate(AuditLog(root, SystemClock()).records()):  # oldest first
+    records = list(AuditLog(root, SystemClock()).records())  # oldest first
+    done_at: dict[str, int] = {}
+    claims: dict[str, list[int]] = {}
+    of_task: dict[str, list[int]] = {}
+    for i, record in enumerate(records):
         tid = record["entity"]["id"]
+        of_task.setdefault(tid, []).append(i)
         if record.get("to") == "done":
-            done_at[tid] = (i, record["ts"])
+            done_at[tid] = i
         if record["action"] == "claimed":
-            claims.setdefault(tid, []).append((i, record["ts"]))
+            claims.setdefault(tid, []).append(i)
     for tid, needs in deps.items():
         for d in needs:
-            (di, dts) = done_at[d]
-            for ci, cts in claims[tid]:
-                assert di < ci or (dts == cts and di - ci <= 8), (tid, d, (di, dts), (ci, cts))
+            di = done_at[d]
+            for ci in claims[tid]:
+                if di < ci:
+                    continue
+                between = [j for j in of_task[d] if ci < j < di]
+                claimed_before = any(j < ci for j in claims[d])
+                assert claimed_before and not between, (tid, d, records[ci], records[di])
 
 
 def assert_never_twice_at_once(root: Path, ids: set[str]) -> None:

@@ -105,6 +105,7 @@ def test_doctor_fix_adopts_a_heading_only_task_and_reports_a_bad_one(root: Path,
     bad.write_text("---\ntitle: Bad one\npriority: urgent\n---\n")
     report = run.json("doctor", code=1)["problems"]
     assert {"kind": "adopt", "path": "tasks/ready/Write docs.md", "fixed": False,
+            "warning": False,
             "message": "a hand-written task: `aof doctor --fix` adopts it"} in report  # fmt: skip
     fixed = run.json("doctor", "--fix", code=1)["problems"]
     adopted = [p for p in fixed if p["path"] == "tasks/ready/Write docs.md"]
@@ -118,7 +119,7 @@ def test_doctor_fix_adopts_a_heading_only_task_and_reports_a_bad_one(root: Path,
     )
     refused = [p for p in fixed if p["kind"] == "adopt" and p["path"] == "tasks/ready/bad.md"]
     assert refused == [{"kind": "adopt", "path": "tasks/ready/bad.md", "fixed": False,
-                        "message": "a hand-written task that cannot be adopted: "
+                        "warning": False, "message": "a hand-written task that cannot be adopted: "
                         "tasks/ready/bad.md:3: priority: must be one of critical, high, "
                         "normal, low (got 'urgent')"}]  # fmt: skip
     assert bad.read_text() == "---\ntitle: Bad one\npriority: urgent\n---\n"  # untouched

@@ -213,14 +213,14 @@ def test_edit_fields_labels_body_and_expect_rev(fleet: Fleet) -> None:
         priority="low",
         add_labels=["b"],
         remove_labels=["a"],
-        set_fields={"owner": "ops", "due": "2026-12-01T00:00:00Z"},
+        set_fields={"model": "opus", "due": "2026-12-01T00:00:00Z"},
         body="## Objective\n\nnew body\n",
     )
-    assert (e.title, e.priority, e.meta["labels"], e.meta["owner"]) == (
+    assert (e.title, e.priority, e.meta["labels"], e.meta["model"]) == (
         "New title",
         "low",
         ["b"],
-        "ops",
+        "opus",
     )
     assert e.body == "## Objective\n\nnew body\n"
     assert e.path == t.path  # the file name keeps its original slug
