@@ -4,6 +4,9 @@ Every HTTP request must carry ``Authorization: Bearer <token>`` for one of the s
 tokens (compared in constant time); anything else gets 401 before the MCP layer sees it.
 The token also says who is calling (aof.mcp.callers). On loopback the SDK also refuses
 requests whose Host or Origin is not local (DNS rebinding).
+
+SIGTERM or SIGINT stops the server promptly: running searches are stopped at once
+(aof.knowledge.index.STOP) and requests still open after a second are cancelled.
 """
 
 from __future__ import annotations
@@ -83,4 +86,14 @@ def serve(server: Any, callers: Callers, host: str, port: int) -> None:
             f"aof mcp: listening on {host}, not loopback: put TLS in front of it (bearer "
             "tokens travel in clear text over plain HTTP)\n"
         )
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    from ..knowledge.index import STOP
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            STOP.set()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+    )
+    Server(config).run()

@@ -1,0 +1,267 @@
+"""Attacks on search, the MCP server, run files, worktree prune and snapshot import, each
+carried out for real: the query or document that used to stall the server, a reader stuck
+behind a writer, SIGTERM during a search, and the rest."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from aof import Fleet, ValidationError
+from aof.clock import FixedClock, SeededIds
+from aof.knowledge import index as knowledge_index
+from aof.knowledge.query import MAX_CHARS, MAX_TERMS
+from aof.mcp.server import make
+
+from .conftest import Cli, sub_env
+
+WORDS = ("alpha", "beta", "gamma", "delta")
+# What made one search take minutes: many terms over a body where each of them is
+# everywhere (the cost of ranking and of the snippet grows faster than either).
+DENSE_BODY = "alpha beta gamma delta " * 40000  # 920 KB
+HEAVY_QUERY = " ".join(
+    [*WORDS, *(w[:3] + "*" for w in WORDS)]
+    + [f'"{WORDS[i]} {WORDS[(i + 1) % 4]}"' for i in range(4)]
+    + [f'"{WORDS[i]} {WORDS[(i + 1) % 4]} {WORDS[(i + 2) % 4]}"' for i in range(4)]
+)
+
+
+def doc(fleet: Fleet, title: str, body: str = "") -> str:
+    return fleet.knowledge.create_document({"title": title, "kind": "runbook"}, body=body).key
+
+
+@pytest.fixture
+def stop_cleared() -> Iterator[None]:
+    knowledge_index.STOP.clear()
+    yield
+    knowledge_index.STOP.clear()
+
+
+# --- the query is bounded ------------------------------------------------------------------
+
+
+def test_the_6kb_query_is_refused_naming_the_limit(fleet: Fleet, run: Cli) -> None:
+    doc(fleet, "Alpha runbook", "alpha " * 50)
+    attack = "a* " * 2000  # 6 KB: pinned the MCP server at 100 % CPU for over 10 minutes
+    with pytest.raises(ValidationError, match=f"6000 characters, more than the {MAX_CHARS}"):
+        fleet.knowledge.search(text=attack)
+    out = run("knowledge", "search", "--text", attack, code=6)
+    assert out.stderr.count("\n") == 1 and f"the {MAX_CHARS} a search may have" in out.stderr
+
+
+def test_more_terms_than_the_limit_are_refused_and_a_repeated_term_counts_once(
+    fleet: Fleet,
+) -> None:
+    doc(fleet, "Alpha runbook", "alpha beta")
+    too_many = " ".join(f"w{i}" for i in range(MAX_TERMS + 1))
+    with pytest.raises(ValidationError, match=f"more than the {MAX_TERMS} different terms"):
+        fleet.knowledge.search(text=too_many)
+    repeated = fleet.knowledge.search(text="alpha " * 80)  # the audit's repeated word
+    assert repeated["total"] == 1 and repeated["query"] == '"alpha"'
+    either = fleet.knowledge.search(text="alpha OR alpha beta")
+    assert either["total"] == 1
+
+
+# --- what is indexed is bounded ----------------------------------------------------------------
+
+
+def test_a_huge_body_is_searched_as_a_capped_prefix_and_says_so(fleet: Fleet) -> None:
+    cap = knowledge_index.MAX_BODY
+    doc(fleet, "Big one", "early " + DENSE_BODY + " needle")
+    assert fleet.knowledge.search(text="needle")["total"] == 0  # past the indexed prefix
+    hit = fleet.knowledge.search(text="early")["results"][0]
+    assert hit["note"] == (
+        f"only the first {cap:,} of the body's {len('early ' + DENSE_BODY + ' needle') + 1:,} "
+        "characters are searched"
+    )
+    assert fleet.knowledge.get("document", hit["id"]).card.body.rstrip().endswith("needle")
+
+
+# --- the time a search takes is bounded -----------------------------------------------------
+
+
+def test_a_search_past_its_time_budget_stops_with_one_error(fleet: Fleet) -> None:
+    for i in range(40):
+        doc(fleet, f"Runbook {i} alpha", "alpha beta gamma " * 20)
+    fleet.knowledge.index.refresh()
+    index = fleet.knowledge.index
+    assert index.budget_s == knowledge_index.SEARCH_BUDGET_S == 2.0
+    index.budget_s = 0.0  # every search is over budget at once
+    with pytest.raises(ValidationError, match="took more than the 0 s a search may take"):
+        fleet.knowledge.search(text="alpha beta")
+    index.budget_s = 2.0
+    assert fleet.knowledge.search(text="alpha beta")["total"] == 40
+
+
+def test_stop_ends_every_search_at_once(fleet: Fleet, stop_cleared: None) -> None:
+    doc(fleet, "Dense", DENSE_BODY)
+    fleet.knowledge.index.budget_s = 600.0  # only STOP can end it early
+    knowledge_index.STOP.set()  # what a server does when it is told to stop
+    with pytest.raises(ValidationError, match="the search was stopped: aof is stopping"):
+        fleet.knowledge.search(text=HEAVY_QUERY)
+
+
+def test_the_heaviest_query_over_a_dense_body_gets_its_snippet(fleet: Fleet) -> None:
+    doc(fleet, "Dense", DENSE_BODY)  # 16 phrases here took SQLite's snippet() minutes
+    hit = fleet.knowledge.search(text=HEAVY_QUERY)["results"][0]
+    assert hit["snippet"].startswith("**alpha beta gamma delta")
+    assert hit["snippet"].endswith("…") and len(hit["snippet"].split()) <= 16
+    assert "\x02" not in hit["snippet"] and hit["snippet"].count("**") % 2 == 0
+
+
+# --- reads and writes in the MCP server do not wait for each other ----------------------------
+
+
+def call(server: Any, tool: str, **args: Any) -> Any:
+    async def main() -> Any:
+        async with Client(server) as client:
+            return await client.call_tool(tool, args)
+
+    return asyncio.run(main())
+
+
+def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]:
+    out: list[Any] = []
+    worker = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    worker.start()
+    return worker, out
+
+
+def test_read_only_tools_neither_wait_behind_nor_block_a_writer(
+    root: Path, clock: FixedClock
+) -> None:
+    server, callers = make(root, profile="all", actor="human:ops", env={}, clock=clock,
+                           ids=SeededIds(7))  # fmt: skip
+    with callers.lock:  # a writer is busy
+        reads = [
+            in_thread(lambda: call(server, "aof_board")),
+            in_thread(lambda: call(server, "aof_knowledge_search", text="anything")),
+            in_thread(lambda: asyncio.run(_resource(server, "aof://board"))),
+        ]
+        for worker, _ in reads:
+            worker.join(timeout=60)
+        assert all(out and not getattr(out[0], "is_error", False) for _, out in reads)
+    with callers.read_lock:  # a reader is busy
+        worker, out = in_thread(lambda: call(server, "aof_create", title="Made", ready=True))
+        worker.join(timeout=60)
+        assert out and not out[0].is_error
+
+
+async def _resource(server: Any, uri: str) -> Any:
+    async with Client(server) as client:
+        return await client.read_resource(uri)
+
+
+def test_reads_stay_correct_while_a_writer_works(root: Path, clock: FixedClock) -> None:
+    server, _ = make(root, profile="all", actor="human:ops", env={}, clock=clock,
+                     ids=SeededIds(7))  # fmt: skip
+    errors: list[Any] = []
+
+    def writer() -> None:
+        for i in range(8):
+            done = call(server, "aof_create", title=f"Task {i}", ready=True)
+            if done.is_error:
+                errors.append(done)
+
+    def reader() -> None:
+        for _ in range(8):
+            board = call(server, "aof_board")
+            if board.is_error:
+                errors.append(board)
+
+    threads = [threading.Thread(target=writer), threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert call(server, "aof_board").structured_content["counts"]["ready"] == 8
+
+
+# --- SIGTERM stops the server during a search ---------------------------------------------------
+
+
+def test_sigterm_stops_the_http_server_while_a_search_runs(tmp_path: Path) -> None:
+    from .test_mcp_e2e import start_http
+
+    live = Fleet.init(tmp_path / "fleet", actor="human:tester")  # real clock: real processes
+    doc(live, "Dense", DENSE_BODY)
+    secret = "s3cret-token-for-sigterm"
+    proc, port, _ = start_http(live.root, "--token", f"{secret}=agent:coder-1")
+    url = f"http://127.0.0.1:{port}/mcp"
+
+    async def search() -> Any:
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {secret}"})
+        async with http, Client(streamable_http_client(url, http_client=http)) as c:
+            return await c.call_tool("aof_knowledge_search", {"text": HEAVY_QUERY})
+
+    client, _ = in_thread(lambda: _quietly(lambda: asyncio.run(search())))
+    try:
+        time.sleep(1.5)  # the search is running
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+    client.join(timeout=30)
+
+
+def _quietly(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except BaseException as exc:  # the server went away under the client
+        return exc
+
+
+def test_sigterm_stops_the_stdio_server_while_a_search_runs(tmp_path: Path) -> None:
+    live = Fleet.init(tmp_path / "fleet", actor="human:tester")
+    doc(live, "Dense", DENSE_BODY)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aof", "--root", str(live.root), "mcp", "serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=sub_env(AOF_ACTOR="agent:coder-1"),
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    import json
+
+    def send(message: dict[str, Any]) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+        proc.stdin.flush()
+
+    try:
+        send({"id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"}}})  # fmt: skip
+        proc.stdout.readline()
+        send({"method": "notifications/initialized"})
+        send({"id": 2, "method": "tools/call", "params": {
+            "name": "aof_knowledge_search", "arguments": {"text": HEAVY_QUERY}}})  # fmt: skip
+        time.sleep(1.5)  # the search is running
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
