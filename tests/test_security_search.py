@@ -265,3 +265,112 @@ def test_sigterm_stops_the_stdio_server_while_a_search_runs(tmp_path: Path) -> N
             proc.wait()
         proc.stdin.close()
         proc.stdout.close()
+
+
+# --- worktree prune removes only what aof made -------------------------------------------------
+
+
+def _repo(path: Path) -> Path:
+    path.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "start"]):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=path,
+                       check=True, capture_output=True)  # fmt: skip
+    return path
+
+
+def test_worktree_prune_removes_only_worktrees_aof_made(
+    fleet: Fleet, run: Cli, tmp_path: Path
+) -> None:
+    from aof.runner import worktrees
+
+    precious = tmp_path / "precious"  # runner.worktrees_dir set to a directory of one's own
+    (precious / "mydata").mkdir(parents=True)
+    (precious / "mydata" / "file.txt").write_text("important\n")
+    (precious / "photos").mkdir()
+    (precious / "t-aaaa11").mkdir()  # named like a task, but a plain directory
+    (precious / "t-aaaa11" / "notes.txt").write_text("mine\n")
+    repo = _repo(tmp_path / "repo")
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "worktree",
+            "add",
+            "-q",
+            "-b",
+            "by-hand",
+            str(precious / "t-bbbb22"),
+        ],
+        check=True,
+    )  # fmt: skip  (made by hand)
+    assert worktrees.ensure(precious / "t-cccc33", repo, "aof/t-cccc33", "main")  # made by aof
+    assert not list((precious / "t-cccc33").glob("aof-*"))  # the marker is not in the tree
+    (fleet.root / "aof.yaml").write_text(
+        (fleet.root / "aof.yaml").read_text() + f"runner:\n  worktrees_dir: {precious}\n"
+    )
+    listed = {r["task"]: r for r in run.json("worktree", "list")}
+    assert {k: v["ours"] for k, v in listed.items()} == {
+        "mydata": False, "photos": False, "t-aaaa11": False, "t-bbbb22": False, "t-cccc33": True
+    }  # fmt: skip
+    pruned = {r["task"]: (r["action"], r["reason"]) for r in run.json("worktree", "prune")}
+    assert pruned.pop("t-cccc33") == ("removed", "task is missing")
+    assert set(pruned.values()) == {("kept", "not a worktree aof made")}
+    assert (precious / "mydata" / "file.txt").read_text() == "important\n"
+    assert (precious / "t-aaaa11" / "notes.txt").exists() and (precious / "photos").is_dir()
+    assert (precious / "t-bbbb22" / ".git").is_file()
+    assert not (precious / "t-cccc33").exists()
+    with pytest.raises(worktrees.WorktreeError, match="not a worktree aof made"):
+        worktrees.remove(worktrees.read(precious / "t-aaaa11"))
+
+
+# --- run files holding tokens or coder env are the owner's only ---------------------------------
+
+
+def test_run_files_with_tokens_or_coder_env_are_owner_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from aof.runner.executor import LocalExecutor, RunSpec
+
+    old = os.umask(0o022)  # what made them 0644
+    try:
+        live = Fleet.init(tmp_path / "fleet", actor="human:tester")  # real clock: real shim
+        task = live.create_task("Secret run", ready=True)
+        token = live.claim(task.id, "coder-1").lease["token"]  # type: ignore[index]
+        live.heartbeat(task.id, token)
+        executor = LocalExecutor(live.root)
+        spec = RunSpec(
+            task.id,
+            1,
+            token,
+            "coder-1",
+            "command",
+            ["true"],
+            env={"MY_API_KEY": "sk-live-CODER-ENV-SECRET", "AOF_LEASE_TOKEN": token},
+        )
+        started = executor.submit(spec)  # fmt: skip
+        for _ in range(600):  # the supervisor is a real process: let it finish
+            status = executor.status(started.run_id)
+            if status is None or status.state != "running":
+                break
+            time.sleep(0.05)
+    finally:
+        os.umask(old)
+
+    def mode(path: Path) -> int:
+        return stat.S_IMODE(path.lstat().st_mode)
+
+    run_dir = live.root / "runs" / task.id / "1"
+    assert "sk-live-CODER-ENV-SECRET" in (run_dir / "run.json").read_text()
+    assert mode(run_dir / "run.json") == 0o600
+    assert mode(live.root / "runs") == mode(run_dir) == 0o700
+    assert mode(live.root / ".aof") == mode(live.root / ".aof" / "heartbeats") == 0o700
+    assert mode(live.root / ".aof" / "heartbeats" / f"{task.id}.json") == 0o600
+    planted = run_dir / ".pane.env"  # the tmux env file never goes through a planted link
+    planted.symlink_to(tmp_path / "elsewhere")
+    from aof.privatefiles import open_private
+
+    with pytest.raises(OSError):
+        open_private(planted)
+    assert not (tmp_path / "elsewhere").exists()
