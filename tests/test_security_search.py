@@ -374,3 +374,75 @@ def test_run_files_with_tokens_or_coder_env_are_owner_only(tmp_path: Path) -> No
     with pytest.raises(OSError):
         open_private(planted)
     assert not (tmp_path / "elsewhere").exists()
+
+
+# --- MCP tokens stay out of ps ----------------------------------------------------------------
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+@pytest.mark.parametrize("how", ["file", "environment"])
+def test_mcp_tokens_from_a_file_or_the_environment_stay_out_of_ps(tmp_path: Path, how: str) -> None:
+    import httpx2
+
+    from .test_mcp_e2e import free_port
+
+    live = Fleet.init(tmp_path / "fleet", actor="human:tester")
+    secret = "s3cret-token-kept-out-of-ps"
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"# the web agent\n{secret}=agent:web-1\n")
+    tokens.chmod(0o600)
+    port = free_port()
+    argv = [sys.executable, "-m", "aof", "--root", str(live.root), "mcp", "serve", "--http",
+            str(port)]  # fmt: skip
+    env = sub_env(AOF_ACTOR="human:ops")
+    if how == "file":
+        argv += ["--token-file", str(tokens)]
+    else:
+        env["AOF_MCP_TOKEN"] = f"{secret}=agent:web-1"
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            env=env)  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        banner = proc.stderr.readline()
+        assert "serving" in banner and secret not in banner
+        assert secret not in _cmdline(proc.pid)
+        url = f"http://127.0.0.1:{port}/mcp"
+        hello = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+        for _ in range(200):
+            try:
+                wrong = httpx2.post(url, json=hello)
+                break
+            except httpx2.TransportError:
+                time.sleep(0.05)
+        assert wrong.status_code == 401
+        right = httpx2.post(
+            url,
+            json=hello,
+            headers={
+                "Authorization": f"Bearer {secret}",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+        assert right.status_code != 401  # fmt: skip
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def test_a_token_file_others_could_read_is_refused(run: Cli, tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens"
+    tokens.write_text("s3cret-token-kept-out-of-ps=agent:web-1\n")
+    tokens.chmod(0o644)
+    out = run("mcp", "serve", "--http", "1", "--token-file", str(tokens), code=6)
+    assert out.stderr.count("\n") == 1
+    assert f"--token-file: {tokens}: mode 0644 lets others read or write it" in out.stderr
+    link = tmp_path / "link"
+    link.symlink_to(tokens)
+    tokens.chmod(0o600)
+    out = run("mcp", "serve", "--http", "1", "--token-file", str(link), code=6)
+    assert f"--token-file: {link}: cannot read it" in out.stderr
