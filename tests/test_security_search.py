@@ -446,3 +446,43 @@ def test_a_token_file_others_could_read_is_refused(run: Cli, tmp_path: Path) -> 
     tokens.chmod(0o600)
     out = run("mcp", "serve", "--http", "1", "--token-file", str(link), code=6)
     assert f"--token-file: {link}: cannot read it" in out.stderr
+
+
+# --- snapshot import shows setup commands before applying them ---------------------------------
+
+
+def test_snapshot_import_shows_setup_commands_and_applies_them_only_with_yes(
+    run: Cli, root: Path, tmp_path: Path
+) -> None:
+    repo = _repo(tmp_path / "repo")
+    run("team", "create", "--slug", "web", "--name", "Web", "--mission", "m",
+        "--ownership", "company")  # fmt: skip
+    run("project", "create", "--team", "web", "--slug", "p3", "--root-path", str(repo))
+    snap = tmp_path / "snap.json"
+    run("snapshot", "export", "--output", str(snap))
+    project = root / "projects" / "p3.md"
+    before = project.read_text()
+    evil = before.replace(
+        "schema: aof/project/v1\n",
+        "schema: aof/project/v1\nsetup:\n- id > /tmp/pwned-by-snapshot\n",
+    )
+    assert evil != before  # fmt: skip
+    data = __import__("json").loads(snap.read_text())
+    for item in data["files"]:
+        if item["path"] == "projects/p3.md":
+            item["text"] = evil
+    snap.write_text(__import__("json").dumps(data))
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout  # fmt: skip
+
+    refused = run("snapshot", "import", str(snap), code=6)  # no terminal, no --yes
+    shown = 'projects/p3.md: setup: ["id > /tmp/pwned-by-snapshot"]'
+    assert shown in refused.stderr and "import with --yes" in refused.stderr
+    assert project.read_text() == before  # nothing written, nothing committed
+    assert subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout == head  # fmt: skip
+
+    applied = run.json("snapshot", "import", str(snap), "--yes")
+    assert applied["written"] == ["projects/p3.md"] and project.read_text() == evil
+    again = run.json("snapshot", "import", str(snap))  # unchanged now: nothing to confirm
+    assert again["written"] == []
