@@ -8,8 +8,8 @@ then it writes all files and makes one commit. A broken snapshot changes nothing
 root has and the snapshot lacks are kept (import never deletes).
 
 A project's ``setup`` commands run in a shell on the daemon's host, and its
-``credential_files`` and ``root_path`` say what is copied from where: a snapshot that adds or
-changes any of them is code to run. :func:`host_changes` lists those changes, and
+``credential_files`` say what is copied into each worktree: a snapshot that adds or changes
+them is code to run. :func:`host_changes` lists those changes, and
 :func:`import_` applies them only when told to (``aof snapshot import`` shows them and asks,
 or takes ``--yes``).
 """
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 VERSION = "aof-snapshot/v1"
 # Project fields that run commands or copy files on the daemon's host.
-HOST_FIELDS = ("setup", "credential_files", "root_path")
+HOST_FIELDS = ("setup", "credential_files")
 
 
 def export(fleet: Fleet) -> dict[str, Any]:
@@ -122,8 +122,8 @@ def _changes(fleet: Fleet, plan: list[tuple[Path, str, str, str]]) -> list[dict[
 
 
 def host_changes(fleet: Fleet, snap: Any, where: str = "snapshot") -> list[dict[str, Any]]:
-    """The new or changed ``setup``, ``credential_files`` and ``root_path`` values the
-    snapshot would write (``{path, field, old, new}`` each); ValidationError if it is broken."""
+    """The new or changed ``setup`` and ``credential_files`` values the snapshot would
+    write (``{path, field, old, new}`` each); ValidationError if it is broken."""
     return _changes(fleet, _plan(fleet, snap, where))
 
 
@@ -138,8 +138,8 @@ def import_(
 ) -> list[str]:
     """Import ``snap`` all-or-nothing in one commit; return the paths written.
 
-    ValidationError, and nothing written, if it adds or changes a project's setup commands,
-    credential files or root path and ``allow_host_changes`` is false."""
+    ValidationError, and nothing written, if it adds or changes a project's setup commands
+    or credential files and ``allow_host_changes`` is false."""
     plan = _plan(fleet, snap, where)
     changes = _changes(fleet, plan)
     if changes and not allow_host_changes:

@@ -125,8 +125,8 @@ def export_cmd(env: Env, output: str | None) -> None:
     "--yes",
     "-y",
     is_flag=True,
-    help="Apply new or changed setup commands, credential files and root paths of projects "
-    "(shown first) without asking.",
+    help="Apply new or changed setup commands and credential files of projects (shown "
+    "first) without asking.",
 )
 @reason_option
 @json_option
@@ -136,7 +136,7 @@ def import_cmd(env: Env, file: str, yes: bool, as_json: bool) -> None:
 
     A broken snapshot changes nothing. Entries the fleet has and the snapshot lacks are kept.
     A project's setup commands run in a shell on the daemon's host: new or changed ones (and
-    credential files and root paths) are shown first, and applied only after a yes at the
+    credential files) are shown first, and applied only after a yes at the
     prompt or with --yes.
 
     \b
