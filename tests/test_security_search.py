@@ -482,6 +482,32 @@ def test_snapshot_import_shows_setup_commands_and_applies_them_only_with_yes(
     assert subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                           text=True, check=True).stdout == head  # fmt: skip
 
+    def at_a_terminal(answer: str) -> subprocess.CompletedProcess[str]:
+        import os
+        import pty
+
+        master, slave = pty.openpty()
+        try:
+            os.write(master, answer.encode())
+            return subprocess.run(
+                [sys.executable, "-m", "aof", "--root", str(root), "snapshot", "import", str(snap)],
+                stdin=slave, capture_output=True, text=True, timeout=120,
+                env=sub_env(AOF_ACTOR="human:tester"),
+            )  # fmt: skip
+        finally:
+            os.close(master)
+            os.close(slave)
+
+    said_no = at_a_terminal("n\n")
+    assert said_no.returncode == 6 and shown in said_no.stderr and "Apply these?" in said_no.stderr
+    assert project.read_text() == before
+    said_yes = at_a_terminal("y\n")
+    assert said_yes.returncode == 0, said_yes.stderr
+    assert project.read_text() == evil
+    project.write_text(before)  # back, to import once more with --yes
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t",
+                    "commit", "-qam", "back"], check=True)  # fmt: skip
+
     applied = run.json("snapshot", "import", str(snap), "--yes")
     assert applied["written"] == ["projects/p3.md"] and project.read_text() == evil
     again = run.json("snapshot", "import", str(snap))  # unchanged now: nothing to confirm
