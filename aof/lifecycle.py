@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -391,11 +390,10 @@ class Lifecycle(FleetBase):
     def _beat(self, task_id: str, token: str) -> dict[str, Any]:
         """Record that the holder of ``token`` is alive now (checked by the caller)."""
         beat = {"id": task_id, "token": token, "at": format_time(self.clock.now())}
-        path = self.root / ".aof" / "heartbeats" / f"{task_id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{task_id}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(beat), encoding="utf-8")
-        os.replace(tmp, path)
+        from .privatefiles import private_dir, write_private
+
+        path = private_dir(self.root / ".aof" / "heartbeats") / f"{task_id}.json"
+        write_private(path, json.dumps(beat))
         return beat
 
     def release(self, ref: str, *, token: str | None = None, reason: str | None = None) -> Task:

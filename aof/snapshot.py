@@ -6,6 +6,12 @@ reproduces the files byte for byte. Import parses and validates every card, and 
 reference (against the snapshot plus what the root already has), before it writes anything;
 then it writes all files and makes one commit. A broken snapshot changes nothing. Entries the
 root has and the snapshot lacks are kept (import never deletes).
+
+A project's ``setup`` commands run in a shell on the daemon's host, and its
+``credential_files`` say what is copied into each worktree: a snapshot that adds or changes
+them is code to run. :func:`host_changes` lists those changes, and
+:func:`import_` applies them only when told to (``aof snapshot import`` shows them and asks,
+or takes ``--yes``).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
     from .fleet import Fleet
 
 VERSION = "aof-snapshot/v1"
+# Project fields that run commands or copy files on the daemon's host.
+HOST_FIELDS = ("setup", "credential_files")
 
 
 def export(fleet: Fleet) -> dict[str, Any]:
@@ -96,9 +104,50 @@ def _plan(fleet: Fleet, snap: Any, where: str) -> list[tuple[Path, str, str, str
     return plan
 
 
-def import_(fleet: Fleet, snap: Any, where: str = "snapshot") -> list[str]:
-    """Import ``snap`` all-or-nothing in one commit; return the paths written."""
+def _changes(fleet: Fleet, plan: list[tuple[Path, str, str, str]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for path, text, kind, _slug in plan:
+        if kind != "project":
+            continue
+        new = cardfile.to_plain(cardfile.parse(text).meta)
+        try:
+            old = cardfile.to_plain(cardfile.read(path).meta) if path.is_file() else {}
+        except (OSError, ValidationError):
+            old = {}
+        for field in HOST_FIELDS:
+            if new.get(field) and new.get(field) != old.get(field):
+                rel = path.relative_to(fleet.root).as_posix()
+                out.append({"path": rel, "field": field, "old": old.get(field), "new": new[field]})
+    return out
+
+
+def host_changes(fleet: Fleet, snap: Any, where: str = "snapshot") -> list[dict[str, Any]]:
+    """The new or changed ``setup`` and ``credential_files`` values the snapshot would
+    write (``{path, field, old, new}`` each); ValidationError if it is broken."""
+    return _changes(fleet, _plan(fleet, snap, where))
+
+
+def describe(change: dict[str, Any]) -> str:
+    """One change of :func:`host_changes` as a line a person can check."""
+    was = "" if change["old"] is None else f" (was {json.dumps(change['old'])})"
+    return f"{change['path']}: {change['field']}: {json.dumps(change['new'])}{was}"
+
+
+def import_(
+    fleet: Fleet, snap: Any, where: str = "snapshot", *, allow_host_changes: bool = False
+) -> list[str]:
+    """Import ``snap`` all-or-nothing in one commit; return the paths written.
+
+    ValidationError, and nothing written, if it adds or changes a project's setup commands
+    or credential files and ``allow_host_changes`` is false."""
     plan = _plan(fleet, snap, where)
+    changes = _changes(fleet, plan)
+    if changes and not allow_host_changes:
+        raise ValidationError(
+            f"{where}: sets what the daemon runs or copies on this host ("
+            + "; ".join(describe(c) for c in changes)
+            + "): check it, then import with --yes"
+        )
     written: list[tuple[Path, str | None]] = []
     with fleet.registry.lock:
         try:

@@ -14,6 +14,7 @@ import pytest
 
 from aof import Fleet, ValidationError
 from aof.clock import FixedClock
+from aof.knowledge.index import VERSION
 
 from .conftest import Cli, git, git_clean
 
@@ -324,7 +325,7 @@ def test_a_corrupt_or_missing_index_is_rebuilt(fleet: Fleet, run: Cli) -> None:
         conn.execute("PRAGMA user_version=99")
     assert run.json("knowledge", "search", "--text", "apples")["total"] == 1
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == VERSION
     out = run.json("knowledge", "reindex")
     assert out["indexed"] == 1 and out["rebuilt"].startswith("asked to")
 

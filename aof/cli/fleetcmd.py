@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -120,21 +121,42 @@ def export_cmd(env: Env, output: str | None) -> None:
 
 @snapshot_group.command("import")
 @click.argument("file", metavar="FILE")
+@click.option(
+    "--yes",
+    "-y",
+    is_flag=True,
+    help="Apply new or changed setup commands and credential files of projects (shown "
+    "first) without asking.",
+)
 @reason_option
 @json_option
 @pass_env
-def import_cmd(env: Env, file: str, as_json: bool) -> None:
+def import_cmd(env: Env, file: str, yes: bool, as_json: bool) -> None:
     """Import a snapshot: everything is validated first, then written in one commit.
 
     A broken snapshot changes nothing. Entries the fleet has and the snapshot lacks are kept.
+    A project's setup commands run in a shell on the daemon's host: new or changed ones (and
+    credential files) are shown first, and applied only after a yes at the
+    prompt or with --yes.
 
     \b
     Example:
       aof snapshot import fleet.json
+      aof snapshot import fleet.json --yes
     """
-    from ..snapshot import import_, load
+    from ..snapshot import describe, host_changes, import_, load
 
-    written = import_(env.fleet(), load(file), where=file)
+    fleet, snap = env.fleet(), load(file)
+    changes = host_changes(fleet, snap, where=file)
+    if changes:
+        click.echo(
+            f"{file} sets what the daemon runs or copies on this host:\n"
+            + "\n".join(f"  {describe(c)}" for c in changes),
+            err=True,
+        )
+        if not yes and sys.stdin.isatty() and not as_json:
+            yes = click.confirm("Apply these?", default=False, err=True)
+    written = import_(fleet, snap, where=file, allow_host_changes=yes)
     emit(
         {"written": written},
         as_json,

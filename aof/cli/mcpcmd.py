@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -66,21 +67,35 @@ def _parse_http(value: str) -> tuple[str, int]:
     metavar="SECRET[=KIND:NAME]",
     envvar="AOF_MCP_TOKEN",
     help="HTTP: a bearer token, and who its calls are by (default: --actor); repeat for "
-    "several. Generated and printed on stderr when none is given. $AOF_MCP_TOKEN.",
+    "several. Generated and printed on stderr when none is given. Prefer $AOF_MCP_TOKEN "
+    "or --token-file: a value given here shows in `ps`.",
+)
+@click.option(
+    "--token-file",
+    "token_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="PATH",
+    help="HTTP: read tokens from PATH, one SECRET[=KIND:NAME] a line (# comments); the "
+    "file must be yours and owner-only (chmod 600).",
 )
 @TOOLS_OPTION
 @pass_env
-def serve_cmd(env: Env, http: str | None, tokens: tuple[str, ...], profile: str) -> None:
+def serve_cmd(
+    env: Env, http: str | None, tokens: tuple[str, ...], token_file: Path | None, profile: str
+) -> None:
     """Serve the MCP tools over stdio (default) or streamable HTTP.
 
     Over stdio the caller is --actor / $AOF_ACTOR, and the task and lease token default to
     $AOF_TASK_ID / $AOF_LEASE_TOKEN (set by aof's runner for its agents). Over HTTP every
-    request needs `Authorization: Bearer <token>`, and the token says who is calling.
+    request needs `Authorization: Bearer <token>`, and the token says who is calling. An
+    operator token (--tools operator or all) can change a project's setup commands, which
+    the daemon runs: it is shell access on the daemon's host.
 
     \b
     Example:
       aof mcp serve --tools agent
-      aof mcp serve --http 127.0.0.1:8765 --token "$SECRET=agent:coder-1" --tools all
+      AOF_MCP_TOKEN="$SECRET=agent:coder-1" aof mcp serve --http 127.0.0.1:8765
+      aof mcp serve --http 8765 --token-file ~/.config/aof/tokens --tools all
     """
     root = env.fleet().root
     actor = env.actor or default_actor(root)
@@ -90,10 +105,11 @@ def serve_cmd(env: Env, http: str | None, tokens: tuple[str, ...], profile: str)
         server, _ = make(root, profile=profile, actor=actor)
         server.run()
         return
-    from ..mcp.http import new_token, parse_tokens, serve
+    from ..mcp.http import new_token, parse_tokens, read_token_file, serve
 
     host, port = _parse_http(http)
-    table = parse_tokens(list(tokens), actor)
+    from_file = read_token_file(token_file) if token_file is not None else []
+    table = parse_tokens([*tokens, *from_file], actor)
     generated = None
     if not table:
         generated = new_token()

@@ -10,6 +10,12 @@ Search runs in SQL so every filter (type, scope, scope ref, kinds, tags) applies
 the limit; tags are compared case-insensitively and AND-ed; text matches are ranked by
 BM25 with the title weighted above the summary, the summary above tags and tags above the
 body, and come back with a highlighted snippet.
+
+Search cannot stall the process that runs it: only the first ``MAX_BODY`` characters of a
+body are indexed (a hit on a longer one says so), the query itself is bounded
+(aof.knowledge.query), and a search that runs longer than ``SEARCH_BUDGET_S`` is stopped by
+SQLite's progress handler and refused with one error. Setting :data:`STOP` stops every
+search in the process at once (a server shutting down sets it).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,12 +36,15 @@ from ..registry.spec import validate
 from .query import to_fts
 from .spec import TYPE_OF_DIR, TYPES, check_kind
 
-VERSION = 1  # bump when the tables or what goes into them change: old indexes are rebuilt
+VERSION = 2  # bump when the tables or what goes into them change: old indexes are rebuilt
 WEIGHTS = (10.0, 5.0, 1.0, 3.0)  # title, summary, body, tags
 DB = Path(".aof") / "cache" / "knowledge.db"
 # Errors after which the index is thrown away and rebuilt once (an I/O error included: a
 # truncated file reads short; if the disk itself fails, the rebuild fails and says so).
 CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR")
+MAX_BODY = 32 * 1024  # characters of a body that are indexed (and searched, and snippeted)
+SEARCH_BUDGET_S = 2.0  # wall time a search may take before it is stopped
+STOP = threading.Event()  # set: every running search stops now
 
 SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -42,7 +53,8 @@ CREATE TABLE items(
   path TEXT UNIQUE NOT NULL,
   ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
   type TEXT NOT NULL, key TEXT, kind TEXT, scope TEXT, scope_ref TEXT,
-  sort TEXT, digest TEXT, vhash TEXT, confidence INTEGER, meta TEXT, error TEXT
+  sort TEXT, digest TEXT, vhash TEXT, confidence INTEGER, meta TEXT, error TEXT,
+  clipped INTEGER
 );
 CREATE INDEX items_filter ON items(type, scope, scope_ref, kind);
 CREATE INDEX items_sort ON items(sort);
@@ -72,8 +84,15 @@ def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
 class Index:
     """One fleet root's knowledge index. Not thread-safe: callers share one under a lock."""
 
-    def __init__(self, root: Path, kinds: dict[str, tuple[str, ...]]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        kinds: dict[str, tuple[str, ...]],
+        *,
+        budget_s: float = SEARCH_BUDGET_S,
+    ) -> None:
         self.root = root
+        self.budget_s = budget_s
         self.path = root / DB
         self.kinds = kinds
         self._conn: sqlite3.Connection | None = None
@@ -263,6 +282,10 @@ class Index:
             item["error"] = str(exc).replace(str(self.root) + "/", "")
             return item
         tags = [str(t) for t in meta.get("tags") or []]
+        body = card.body
+        if len(body) > MAX_BODY:
+            item["clipped"] = len(body)
+            body = body[:MAX_BODY]
         if type_ == "document":
             title, summary = meta["title"], meta.get("summary") or ""
         elif type_ == "fact":
@@ -282,7 +305,7 @@ class Index:
             confidence=meta.get("confidence"),
             meta=json.dumps(cardfile.to_plain(meta), ensure_ascii=False, default=str),
             tags=sorted({t.casefold() for t in tags}),
-            fts=(title, summary, card.body, " ".join(tags)),
+            fts=(title, summary, body, " ".join(tags)),
         )
         return item
 
@@ -300,12 +323,13 @@ class Index:
         ino, size, mtime = item["stamp"]
         cur = conn.execute(
             "INSERT INTO items(path, ino, size, mtime_ns, type, key, kind, scope, scope_ref,"
-            " sort, digest, vhash, confidence, meta, error)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " sort, digest, vhash, confidence, meta, error, clipped)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 item["path"], ino, size, mtime, item["type"], item.get("key"), item.get("kind"),
                 item.get("scope"), item.get("scope_ref"), item.get("sort"), item.get("digest"),
                 item.get("vhash"), item.get("confidence"), item.get("meta"), item.get("error"),
+                item.get("clipped"),
             ),
         )  # fmt: skip
         if "error" in item:
@@ -380,7 +404,7 @@ class Index:
             if match is None:
                 base = f"FROM items i WHERE {cond}"
                 rows = conn.execute(
-                    f"SELECT i.id, i.path, i.meta, NULL, NULL {base} "
+                    f"SELECT i.id, i.path, i.meta, NULL, NULL, i.clipped {base} "
                     f"ORDER BY i.sort DESC, i.key{cap}",
                     args,
                 ).fetchall()
@@ -394,32 +418,71 @@ class Index:
                 # Rank every match, keep the best; only those get a snippet (SQLite would
                 # otherwise build one for every match before sorting).
                 best = conn.execute(
-                    f"SELECT i.id, {rank} {base} ORDER BY 2{cap}", [match, *args]
+                    f"SELECT i.id, i.path, i.meta, -{rank}, NULL, i.clipped {base} "
+                    f"ORDER BY 4 DESC{cap}",
+                    [match, *args],
                 ).fetchall()
                 total = len(best)
                 if limit is not None and total == limit:
                     total = conn.execute(f"SELECT count(*) {base}", [match, *args]).fetchone()[0]
-                out = []
-                for rowid, score in best:
-                    row = conn.execute(
-                        "SELECT i.id, i.path, i.meta, ?, snippet(fts, -1, '**', '**', '…', 16) "
-                        "FROM fts JOIN items i ON i.id = fts.rowid "
-                        "WHERE fts MATCH ? AND fts.rowid = ?",
-                        (-score, match, rowid),
-                    ).fetchone()
-                    out.append(row)
-                return total, out
+                return total, self._snippets(conn, match, best)
             except sqlite3.OperationalError as exc:
+                if "interrupted" in str(exc) and STOP.is_set():
+                    raise ValidationError("text: the search was stopped: aof is stopping") from None
+                if "interrupted" in str(exc):
+                    raise ValidationError(
+                        f"text: the search took more than the {self.budget_s:g} s a search "
+                        "may take and was stopped; search for fewer or rarer words"
+                    ) from None
                 if "fts5" not in str(exc) and "syntax" not in str(exc):
                     raise
                 raise ValidationError(f"text: cannot search for {text!r}: {exc}") from None
 
-        total, rows = self._run(read, fresh=fresh)
+        total, rows = self._run(lambda conn: self._bounded(conn, read), fresh=fresh)
         hits = [
-            {"rowid": r[0], "path": r[1], "meta": json.loads(r[2]), "score": r[3], "snippet": r[4]}
+            {
+                "rowid": r[0], "path": r[1], "meta": json.loads(r[2]), "score": r[3],
+                "snippet": r[4], "clipped": r[5],
+            }
             for r in rows
-        ]
+        ]  # fmt: skip
         return {"total": total, "hits": hits, "query": match}
+
+    @staticmethod
+    def _snippets(conn: sqlite3.Connection, match: str, rows: list[Any]) -> list[Any]:
+        """``rows`` with a snippet each, while the time budget lasts (the rest go without).
+
+        Cut in Python from ``highlight()``, whose cost grows with the length of the text
+        only: SQLite's own ``snippet()`` grows with the square of the matches and could not
+        be interrupted (one call over a dense body took minutes)."""
+        columns = ", ".join(f"highlight(fts, {c}, '{_OPEN}', '{_CLOSE}')" for c in range(4))
+        out: list[Any] = []
+        for i, row in enumerate(rows):
+            try:
+                marked = conn.execute(
+                    f"SELECT {columns} FROM fts WHERE fts MATCH ? AND fts.rowid = ?",
+                    (match, row[0]),
+                ).fetchone()
+            except sqlite3.OperationalError as exc:
+                if "interrupted" not in str(exc) or STOP.is_set():
+                    raise
+                return out + rows[i:]
+            out.append((*row[:4], _snippet(marked or ()), *row[5:]))
+        return out
+
+    def _bounded(self, conn: sqlite3.Connection, read: Callable[[sqlite3.Connection], T]) -> T:
+        """``read`` stopped by SQLite ("interrupted") once it has run ``budget_s`` seconds
+        or :data:`STOP` is set."""
+        deadline = time.monotonic() + self.budget_s
+
+        def over() -> int:
+            return 1 if STOP.is_set() or time.monotonic() > deadline else 0
+
+        conn.set_progress_handler(over, 100)
+        try:
+            return read(conn)
+        finally:
+            conn.set_progress_handler(None, 0)
 
     def candidates(
         self,
@@ -457,6 +520,30 @@ class Index:
             return out
 
         return self._run(read, fresh=fresh)
+
+
+_OPEN, _CLOSE = "\x02", "\x03"  # highlight marks (control characters a card cannot hold)
+SNIPPET_WORDS = 16
+
+
+def _snippet(columns: Sequence[str | None]) -> str | None:
+    """About ``SNIPPET_WORDS`` words around the first match of the column with the most
+    matches (title first on a tie), matches in ``**``, ``…`` where the text goes on."""
+    best = max(columns, key=lambda text: (text or "").count(_OPEN), default=None)
+    if not best or _OPEN not in best:
+        return None
+    at = best.index(_OPEN)
+    before = best[:at].split()
+    after = best[at:].split()
+    lead = max(0, min(len(before), SNIPPET_WORDS // 4))
+    words = before[len(before) - lead :] + after[: SNIPPET_WORDS - lead]
+    text = " ".join(words)
+    opened = text.count(_OPEN) - text.count(_CLOSE)
+    text = text + _CLOSE * opened
+    text = text.replace(_OPEN, "**").replace(_CLOSE, "**")
+    head = "…" if len(before) > lead else ""
+    tail = "…" if len(after) > SNIPPET_WORDS - lead else ""
+    return head + text + tail
 
 
 def _where(

@@ -12,6 +12,10 @@ What a query may say::
 Everything else is taken as words: punctuation inside a word (``c++``, ``foo-bar``,
 ``a:b``) is quoted, so FTS5's own operators and column syntax never leak through, and
 an unbalanced quote runs to the end of the text.
+
+A query is bounded, since its cost in SQLite grows faster than its number of terms: at
+most ``MAX_CHARS`` characters and ``MAX_TERMS`` different terms (a repeated term counts
+once and is searched once); more is refused with an error naming the limit.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import re
 from ..errors import ValidationError
 
 COLUMNS = ("title", "summary", "body", "tags")
+MAX_CHARS = 512
+MAX_TERMS = 32
 _WORDY = re.compile(r"\w")
 _COLUMN = re.compile(r"(title|summary|body|tags):(?=\S)")
 
@@ -70,8 +76,13 @@ def terms(text: str) -> list[tuple[str, str, str | None, bool, bool]]:
 
 def to_fts(text: str) -> str | None:
     """The FTS5 MATCH expression for ``text``; None when it has no word to search for."""
+    if len(text) > MAX_CHARS:
+        raise ValidationError(
+            f"text: {len(text)} characters, more than the {MAX_CHARS} a search may have"
+        )
     wanted: list[str] = []
     unwanted: list[str] = []
+    seen: set[tuple[bool, str]] = set()
     pending_or = False
     for kind, word, column, negated, prefix in terms(text):
         if kind == "or":
@@ -80,6 +91,13 @@ def to_fts(text: str) -> str | None:
         expr = _quote(" ".join(word.split())) + ("*" if prefix else "")
         if column:
             expr = f"{column} : {expr}"
+        if (negated, expr) in seen and not pending_or:
+            continue
+        seen.add((negated, expr))
+        if len(seen) > MAX_TERMS:
+            raise ValidationError(
+                f"text: more than the {MAX_TERMS} different terms a search may have"
+            )
         if negated:
             unwanted.append(expr)
             continue

@@ -391,4 +391,10 @@ def _row(hit: dict[str, Any]) -> dict[str, Any]:
         row["similarity"] = round(hit["similarity"], 4)
     if meta.get("provenance"):
         row["provenance"] = meta["provenance"]
+    if hit.get("clipped"):
+        from .index import MAX_BODY
+
+        row["note"] = (
+            f"only the first {MAX_BODY:,} of the body's {hit['clipped']:,} characters are searched"
+        )
     return row

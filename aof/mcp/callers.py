@@ -53,11 +53,15 @@ class Callers:
         self.tokens = {k: Actor.parse(v) for k, v in tokens.items()} if tokens is not None else None
         self.clock, self.ids = clock, ids
         self.claims: dict[str, tuple[str, str]] = {}  # actor -> (task, token) claimed here
-        self._fleets: dict[str, Any] = {}
-        self._config_stamp: int | None = None
-        # One tool call at a time per server: the fleet object's caches are not shared
+        # Fleet objects per actor, and the aof.yaml stamp they were made for: one set for
+        # the calls that write, one for the calls that only read.
+        self._fleets: dict[bool, tuple[int | None, dict[str, Any]]] = {}
+        # One writing call at a time per server: the fleet object's caches are not shared
         # across threads, and another process is kept out by the fleet's file locks anyway.
         self.lock = threading.RLock()
+        # Reading calls take turns on their own fleet objects, never waiting behind a
+        # writer nor holding one up: to them a writer here is like one in another process.
+        self.read_lock = threading.RLock()
 
     def caller(self, headers: Mapping[str, str] | None) -> Caller:
         """The caller of one request (``headers``: its HTTP headers; None over stdio)."""
@@ -76,21 +80,24 @@ class Callers:
                 return actor
         return None
 
-    def fleet(self, caller: Caller) -> Any:
+    def fleet(self, caller: Caller, *, reader: bool = False) -> Any:
+        """The caller's fleet object (``reader``: the one for read-only calls, used under
+        :attr:`read_lock`; otherwise under :attr:`lock`)."""
         from ..fleet import Fleet
 
         try:
             stamp = (self.root / "aof.yaml").stat().st_mtime_ns
         except OSError:
             stamp = None
-        if stamp != self._config_stamp:
-            self._fleets.clear()
-            self._config_stamp = stamp
+        made_for, fleets = self._fleets.get(reader, (None, {}))
+        if stamp != made_for or reader not in self._fleets:
+            fleets = {}
+            self._fleets[reader] = (stamp, fleets)
         key = str(caller.actor)
-        if key not in self._fleets:
+        if key not in fleets:
             kwargs = {k: v for k, v in (("clock", self.clock), ("ids", self.ids)) if v is not None}
-            self._fleets[key] = Fleet(self.root, actor=caller.actor, **kwargs)
-        return self._fleets[key]
+            fleets[key] = Fleet(self.root, actor=caller.actor, **kwargs)
+        return fleets[key]
 
     def task_and_token(
         self, caller: Caller, task: str | None, token: str | None

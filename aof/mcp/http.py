@@ -4,14 +4,20 @@ Every HTTP request must carry ``Authorization: Bearer <token>`` for one of the s
 tokens (compared in constant time); anything else gets 401 before the MCP layer sees it.
 The token also says who is calling (aof.mcp.callers). On loopback the SDK also refuses
 requests whose Host or Origin is not local (DNS rebinding).
+
+SIGTERM or SIGINT stops the server promptly: running searches are stopped at once
+(aof.knowledge.index.STOP) and requests still open after a second are cancelled.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import stat
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 from .callers import Callers, bearer
@@ -41,6 +47,33 @@ def parse_tokens(values: list[str], default_actor: str) -> dict[str, str]:
             )
         out[secret] = str(Actor.parse(actor.strip())) if sep else default_actor
     return out
+
+
+def read_token_file(path: Path) -> list[str]:
+    """The ``SECRET[=KIND:NAME]`` lines of a token file (blank lines and ``#`` comments
+    skipped). Refused unless it is a regular file of this user that nobody else may read
+    or write, so a token kept there stays a secret (and out of ``ps``, unlike ``--token``)."""
+    from ..errors import ValidationError
+
+    where = f"--token-file: {path}"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ValidationError(f"{where}: cannot read it ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ValidationError(f"{where}: not a regular file")
+        if st.st_uid != os.getuid():
+            raise ValidationError(f"{where}: owned by uid {st.st_uid}, not by this user")
+        if st.st_mode & 0o077:
+            raise ValidationError(
+                f"{where}: mode {stat.S_IMODE(st.st_mode):04o} lets others read or write it; "
+                f"make it owner-only (chmod 600 {path})"
+            )
+        text = fh.read(64 * 1024).decode("utf-8", errors="replace")
+    lines = (line.strip() for line in text.splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
 
 
 class BearerAuth:
@@ -83,4 +116,14 @@ def serve(server: Any, callers: Callers, host: str, port: int) -> None:
             f"aof mcp: listening on {host}, not loopback: put TLS in front of it (bearer "
             "tokens travel in clear text over plain HTTP)\n"
         )
-    uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
+    from ..knowledge.index import STOP
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            STOP.set()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+    )
+    Server(config).run()

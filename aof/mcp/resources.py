@@ -21,7 +21,7 @@ def register(t: Tools) -> None:
         """``body(fleet)`` as the caller (static resources get no context: they are read as
         the server's local actor; over HTTP the bearer token was checked already)."""
         try:
-            return str(t.run(ctx, lambda fleet, caller: body(fleet)))
+            return str(t.run(ctx, lambda fleet, caller: body(fleet), read=True))
         except AofError as exc:
             raise ResourceError(str(exc)) from None
 

@@ -1,15 +1,19 @@
 """The factory: an ``MCPServer`` over one fleet root, with a tool profile.
 
 Every tool body runs through :meth:`Tools.call`: the caller is resolved (stdio: the local
-actor; HTTP: the bearer token's), the call runs on that caller's :class:`aof.Fleet` under
-the server's lock (with the ``reason`` argument of a tool that writes, as the reason of
-every audit record the call makes), and an :class:`aof.errors.AofError` becomes an MCP tool error
+actor; HTTP: the bearer token's), and the call runs on that caller's :class:`aof.Fleet`
+(with the ``reason`` argument of a tool that writes as the reason of every audit record
+the call makes). A call that writes holds the server's write lock; a read-only tool or a
+resource runs on a fleet object of its own under the read lock, so a slow read never holds
+up a write nor waits behind one. An :class:`aof.errors.AofError` becomes an MCP tool error
 (``is_error``) whose text is the CLI's one-line message. Anything else is a crash: the SDK
 reports it as a generic tool error and logs it on the server.
 """
 
 from __future__ import annotations
 
+import contextvars
+import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
@@ -28,6 +32,9 @@ T = TypeVar("T")
 # The ``reason`` argument of every tool that writes (aof.Fleet.reason): kept tiny, since
 # it is repeated in the schema of each of those tools.
 ReasonArg = Annotated[str | None, Field(description="Why (audited)")]
+
+# Set while a tool registered as read-only runs: its calls take the read lock.
+_READING: contextvars.ContextVar[bool] = contextvars.ContextVar("aof_mcp_reading", default=False)
 
 INSTRUCTIONS = (
     "aof: a fleet of coding agents run from files in a git repository. Agents: aof_next "
@@ -57,14 +64,14 @@ class Tools:
                 open_world_hint=open_world,
             )
             description = " ".join((fn.__doc__ or "").split())
-            self.server.add_tool(fn, description=description, annotations=hints)
+            self.server.add_tool(
+                _reading(fn) if read_only else fn, description=description, annotations=hints
+            )
             return fn
 
         return register
 
-    def call(
-        self, ctx: Context, body: Callable[[Any, Caller], T], reason: str | None = None
-    ) -> T:
+    def call(self, ctx: Context, body: Callable[[Any, Caller], T], reason: str | None = None) -> T:
         """``body(fleet, caller)`` for the request's caller, every audit record it makes
         carrying ``reason`` when one is given. A refused operation comes back
         as a ``CallToolResult`` with ``is_error`` (typed as the tool's result: the SDK sends
@@ -78,14 +85,21 @@ class Tools:
             return cast(T, failed)
 
     def run(
-        self, ctx: Context | None, body: Callable[[Any, Caller], T], reason: str | None = None
+        self,
+        ctx: Context | None,
+        body: Callable[[Any, Caller], T],
+        reason: str | None = None,
+        *,
+        read: bool = False,
     ) -> T:
-        """``body(fleet, caller)`` under the server's lock, for the request's caller (no
-        context: the local caller, as for static resources), with ``reason`` as the reason of
-        every audit record it makes (aof.Fleet.reason). AofError propagates."""
-        with self.callers.lock:
+        """``body(fleet, caller)`` for the request's caller (no context: the local caller,
+        as for static resources), with ``reason`` as the reason of every audit record it
+        makes (aof.Fleet.reason). ``read`` (or a read-only tool): under the read lock, on a
+        reader's fleet object; otherwise under the server's write lock. AofError propagates."""
+        reader = read or _READING.get()
+        with self.callers.read_lock if reader else self.callers.lock:
             caller = self.callers.caller(_headers(ctx)) if ctx else self.callers.local
-            fleet = self.callers.fleet(caller)
+            fleet = self.callers.fleet(caller, reader=reader)
             with fleet.reason(reason):
                 return body(fleet, caller)
 
@@ -96,6 +110,20 @@ class Tools:
     def agent_name(caller: Caller) -> str:
         """The lease holder name of a caller: its actor's name."""
         return caller.actor.id
+
+
+def _reading(fn: F) -> F:
+    """``fn`` run with :data:`_READING` set (the SDK sees ``fn``'s own signature)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        token = _READING.set(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _READING.reset(token)
+
+    return cast(F, wrapper)
 
 
 def build(root: Path, **kwargs: Any) -> MCPServer:

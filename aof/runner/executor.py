@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..clock import Clock, SystemClock, format_time
+from ..privatefiles import private_dir, write_private
 
 # Agents run niced from their first instruction (``nice`` execs the coder): when a hundred
 # of them start at once on a small machine, the control plane (this daemon, people's CLI
@@ -122,14 +123,13 @@ class LocalExecutor:
             program = spec.argv[0] if spec.argv else "(empty argv)"
             raise FileNotFoundError(f"{program}: no such program (or not executable)")
         run_dir = self.run_dir(spec.task_id, spec.attempt)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root / "runs")  # run plans hold the lease token and coder env
+        private_dir(run_dir)
         # A follow-up run in the same folder: the last run's ending and tmux session go.
         for stale in ("outcome.json", "kill.json", "tmux.json", "exit_code"):
             (run_dir / stale).unlink(missing_ok=True)
         plan = {**asdict(spec), "root": str(self.root), "run_id": spec.run_id}
-        tmp = run_dir / ".run.json.tmp"
-        tmp.write_text(json.dumps(plan, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, run_dir / "run.json")
+        write_private(run_dir / "run.json", json.dumps(plan, indent=2) + "\n")
         # The supervisor (aof.runner.shim) leads a session of its own: it, the coder and
         # all they start are one process group, signalled as a whole.
         with open(run_dir / "shim.log", "ab") as log:
@@ -161,10 +161,9 @@ class LocalExecutor:
             "branch": (spec.worktree or {}).get("branch"),
             "cwd": (spec.worktree or {}).get("path") or spec.cwd or str(run_dir),
         }
-        self.records.mkdir(parents=True, exist_ok=True)
-        tmp = self.records / f".{spec.run_id}.tmp"
-        tmp.write_text(json.dumps(record), encoding="utf-8")
-        os.replace(tmp, self.records / f"{spec.run_id}.json")
+        private_dir(self.records.parent)
+        private_dir(self.records)
+        write_private(self.records / f"{spec.run_id}.json", json.dumps(record))
         return status
 
     def _record(self, run_id: str) -> dict[str, Any] | None:

@@ -604,7 +604,9 @@ def prune_worktrees(
     out = []
     for row in list_worktrees(fleet, task_ids):
         finished = row["state"] in ("done", "cancelled", "missing")
-        if not finished:
+        if not row["ours"]:
+            action, reason = "kept", "not a worktree aof made"
+        elif not finished:
             action, reason = "kept", f"task is {row['state']}"
         elif row["live"]:
             pids = ", ".join(str(p) for p in row["pids"]) or "a live run"

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..privatefiles import open_private
+
 MIN_VERSION = (3, 0)  # new-session with the command as separate arguments
 _ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _NOT_SAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -133,7 +135,7 @@ class Pane:
         # shell reads and removes: on tmux's command line (new-session -e) the lease token
         # would be in every local user's `ps`. TERM and TMUX stay tmux's own.
         env_file = run_dir / ".pane.env"
-        fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = open_private(env_file)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for key, value in env.items():
                 if key not in _TMUX_OWN and _NAME.fullmatch(key):

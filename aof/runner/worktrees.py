@@ -11,6 +11,12 @@ in the run's ``setup.log``) and its ``credential_files`` (paths relative to the 
 root, for example ``.env``) are copied in. Removed when the task is done or cancelled, never
 while a process is alive in it (checked by each process's working directory and by the
 run records); the branch, and so the work, stays. ``aof worktree list|prune``.
+
+aof removes only worktrees it made: each one it makes gets a marker, ``aof-worktree``, in
+its private git directory (``<repo>/.git/worktrees/<name>/``, never in the work tree, so no
+``git add -A`` commits it) naming the worktree's path. A directory under
+``runner.worktrees_dir`` without a marker that names it (a directory of your own, a
+worktree made by hand) is listed as not aof's and never removed.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AofError, ValidationError
-from ..task import BRANCH_RE
+from ..task import BRANCH_RE, ID_RE
+
+MARKER = "aof-worktree"  # in the worktree's git directory: "made by aof, for <path>"
 
 
 class WorktreeError(AofError):
@@ -36,6 +44,7 @@ class Worktree:
     path: Path
     repo: Path | None  # the project repository it belongs to (None: unknown or gone)
     branch: str | None
+    ours: bool = False  # made by aof (its marker names this path)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +52,7 @@ class Worktree:
             "path": str(self.path),
             "repo": str(self.repo) if self.repo else None,
             "branch": self.branch,
+            "ours": self.ours,
         }
 
 
@@ -72,6 +82,7 @@ def ensure(path: Path, repo: Path, branch: str, base: str) -> bool:
     if not BRANCH_RE.match(branch):
         raise ValidationError(f"branch: {branch!r} is not a branch name aof accepts")
     if (path / ".git").is_file():
+        _mark(path)
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     exists = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").returncode == 0
@@ -86,7 +97,42 @@ def ensure(path: Path, repo: Path, branch: str, base: str) -> bool:
         raise WorktreeError(
             f"git -C {repo} {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()[-400:]}"
         )
+    _mark(path)
     return True
+
+
+def _gitdir(path: Path) -> Path | None:
+    """The private git directory a worktree's ``.git`` file points to (not following a
+    ``.git`` that is a link or a directory)."""
+    try:
+        if not (path / ".git").is_file() or (path / ".git").is_symlink():
+            return None
+        text = (path / ".git").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return Path(text.split("gitdir:", 1)[1].strip()) if text.startswith("gitdir:") else None
+
+
+def _mark(path: Path) -> None:
+    """Write the marker that says aof made the worktree at ``path``."""
+    gitdir = _gitdir(path)
+    if gitdir is not None and gitdir.is_dir():
+        (gitdir / MARKER).write_text(f"{path.resolve()}\n", encoding="utf-8")
+
+
+def _ours(path: Path, gitdir: Path | None) -> bool:
+    """Whether aof made the worktree at ``path``: its name is a task id, its git directory
+    is a registered worktree of a repository, pointing back at it, and aof's marker there
+    names this very path."""
+    if gitdir is None or gitdir.parent.name != "worktrees" or not ID_RE.fullmatch(path.name):
+        return False
+    try:
+        back = Path((gitdir / "gitdir").read_text(encoding="utf-8").strip())
+        marked = Path((gitdir / MARKER).read_text(encoding="utf-8").strip())
+    except OSError:
+        return False
+    here = path.resolve()
+    return back.resolve() == here / ".git" and marked == here
 
 
 def setup(path: Path, commands: list[str], log: Path, env: dict[str, str]) -> None:
@@ -126,11 +172,7 @@ def copy_credentials(path: Path, repo: Path, files: list[str]) -> list[str]:
 def read(path: Path) -> Worktree:
     """What a worktree directory says about itself (its ``.git`` file and HEAD), no git call."""
     repo = branch = None
-    try:
-        text = (path / ".git").read_text(encoding="utf-8").strip()
-        gitdir = Path(text.split("gitdir:", 1)[1].strip()) if text.startswith("gitdir:") else None
-    except OSError:
-        gitdir = None
+    gitdir = _gitdir(path)
     if gitdir is not None:
         # <repo>/.git/worktrees/<name>
         repo = gitdir.parent.parent.parent if gitdir.parent.name == "worktrees" else None
@@ -139,7 +181,7 @@ def read(path: Path) -> Worktree:
             branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref:") else head
         except OSError:
             pass
-    return Worktree(path.name, path, repo, branch)
+    return Worktree(path.name, path, repo, branch, _ours(path, gitdir))
 
 
 def scan(directory: Path) -> list[Worktree]:
@@ -169,7 +211,10 @@ def live_pids(paths: list[Path]) -> dict[Path, list[int]]:
 
 
 def remove(tree: Worktree) -> None:
-    """Remove a worktree (its branch stays); WorktreeError if git refuses."""
+    """Remove a worktree aof made (its branch stays); WorktreeError if it is not one of
+    aof's, or git refuses."""
+    if not tree.ours:
+        raise WorktreeError(f"{tree.path}: not a worktree aof made; left as it is")
     if tree.repo is not None and tree.repo.exists():
         proc = _git(tree.repo, "worktree", "remove", "--force", str(tree.path))
         if proc.returncode == 0:
