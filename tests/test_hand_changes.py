@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,9 @@ def daemon(root: Path, clock: FixedClock) -> Iterator[Daemon]:
 
 
 def aged(path: Path, seconds: float = 10) -> Path:
-    """``path`` as a person left it a while ago (the sweep leaves files younger than 2 s)."""
-    past = time.time() - seconds
+    """``path`` as a person left it a while ago (the sweep leaves files younger than 2 s), by
+    the file system's clock (this process's wall clock may be elsewhere: `make date-check`)."""
+    past = path.stat().st_mtime - seconds
     os.utime(path, (past, past))
     return path
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ def test_the_cli_hand_edits_and_mcp_name_the_same_person(tmp_path: Path) -> None
     assert created["created_by"] == "human:ada-lovelace"
     path = root / created["path"]
     path.write_text(path.read_text().replace("By the CLI", "Edited by hand"))
-    past = time.time() - 10  # settled: the sweep leaves files younger than 2 s
+    past = path.stat().st_mtime - 10  # settled: the sweep leaves files younger than 2 s
     os.utime(path, (past, past))
     daemon = Fleet(root, actor="scheduler:daemon")
     assert sweep(daemon, {}).committed == [created["path"]]
