@@ -65,7 +65,9 @@ class Lifecycle(RuleBasedStateMachine):
             return State.BACKLOG if s == State.READY else None
         if verb == "claim":
             deps_done = all(self.model[d] == State.DONE for d in self.deps[tid])
-            return State.IN_PROGRESS if s == State.READY and deps_done else None
+            # Released attempts count too: once they are used up, a claim is refused.
+            used_up = self.attempts[tid] >= limit
+            return State.IN_PROGRESS if s == State.READY and deps_done and not used_up else None
         if verb == "complete":
             return State.DONE if s == State.IN_PROGRESS else None
         if verb in ("release",):
