@@ -31,12 +31,15 @@ from .task import (
     rejections,
     set_field,
     slugify,
+    token_sha256,
     unset_field,
     validate,
 )
 
 if TYPE_CHECKING:
     from .handwritten import Draft
+
+TOKEN_CHARS = 16  # random characters of a lease token after its fence (80 bits)
 
 
 def _draft_text(card: cardfile.Card, meta: dict[str, Any], body: str) -> str:
@@ -338,7 +341,8 @@ class Lifecycle(FleetBase):
         """Claim a ready task for ``agent``: one rename that exactly one claimant wins.
 
         Raise ClaimConflict if another claimant won, InvalidTransition if the task is not
-        ready or a dependency is not done. The returned task's lease holds the fencing token.
+        ready or a dependency is not done. The returned task's lease holds the fencing token
+        (``lease["token"]``): it is given to the claimant only, the task file keeps its hash.
         """
         who = Actor.parse(agent if ":" in agent else f"agent:{agent}")
         ttl = float(ttl_s or self.config.scheduler["lease_ttl_s"])
@@ -363,15 +367,17 @@ class Lifecycle(FleetBase):
             meta["attempts"] = int(meta.get("attempts", 0)) + 1
             meta.pop("retry_after", None)
             meta.pop("sla_notified", None)  # a new claim is a new SLA period
+            secret[:] = [f"{fence}-{self.ids.token(TOKEN_CHARS)}"]
             meta["lease"] = {
                 "holder": who.id,
-                "token": f"{fence}-{self.ids.token(8)}",
+                "token_sha256": token_sha256(secret[0]),
                 "acquired": format_time(now),
                 "expires": format_time(now + timedelta(seconds=ttl)),
             }
             return None
 
-        return self._change(
+        secret: list[str] = []
+        task = self._change(
             ref,
             "claimed",
             State.IN_PROGRESS,
@@ -380,6 +386,9 @@ class Lifecycle(FleetBase):
             allowed_from=[State.READY],
             conflict_as_claim=True,
         )
+        # The claimant's copy (in memory only): the file and the audit keep the hash.
+        task.meta["lease"] = {**task.meta["lease"], "token": secret[0]}
+        return task
 
     def heartbeat(self, ref: str, token: str) -> dict[str, Any]:
         """Renew the lease's liveness, no commit (``.aof/heartbeats/``); LeaseError if stale."""
@@ -390,7 +399,8 @@ class Lifecycle(FleetBase):
 
     def _beat(self, task_id: str, token: str) -> dict[str, Any]:
         """Record that the holder of ``token`` is alive now (checked by the caller)."""
-        beat = {"id": task_id, "token": token, "at": format_time(self.clock.now())}
+        fence = token.split("-", 1)[0]
+        beat = {"id": task_id, "fence": fence, "at": format_time(self.clock.now())}
         path = self.root / ".aof" / "heartbeats" / f"{task_id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{task_id}.{os.getpid()}.tmp")

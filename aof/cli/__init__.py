@@ -81,6 +81,7 @@ class Env:
         self.actor = actor
         self.commit = commit
         self.reason: str | None = None
+        self.force = False  # --force: an explicit, audited override of another's lease
         self._fleet: Any = None
 
     def fleet(self) -> Any:
@@ -90,7 +91,11 @@ class Env:
 
             root = find_root(self.root_opt, None, Path.cwd())
             actor: Any = self.actor or (lambda: person(root))
-            self._fleet = Fleet(root, actor=actor, commit=self.commit, reason=self.reason)
+            if self.force and not self.reason:
+                raise click.UsageError("--force needs --reason TEXT (it is audited)")
+            fleet = Fleet(root, actor=actor, commit=self.commit, reason=self.reason)
+            fleet.override_lease = self.force
+            self._fleet = fleet
         return self._fleet
 
 

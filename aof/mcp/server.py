@@ -62,9 +62,7 @@ class Tools:
 
         return register
 
-    def call(
-        self, ctx: Context, body: Callable[[Any, Caller], T], reason: str | None = None
-    ) -> T:
+    def call(self, ctx: Context, body: Callable[[Any, Caller], T], reason: str | None = None) -> T:
         """``body(fleet, caller)`` for the request's caller, every audit record it makes
         carrying ``reason`` when one is given. A refused operation comes back
         as a ``CallToolResult`` with ``is_error`` (typed as the tool's result: the SDK sends

@@ -1,0 +1,119 @@
+"""Attacks on leases, agents' reach, credentials and coder argv, each carried out for real:
+a lease token is its holder's capability only, agents are confined to their task, credential
+files never reach git or a place outside the worktree, and coder argv cannot be steered into
+options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aof import Fleet, State
+from aof.clock import FixedClock
+from aof.errors import LeaseError
+
+from .conftest import Cli, git
+from .test_mcp import call, error, ok, serve
+
+
+def _all_text(root: Path) -> str:
+    """Every file of the fleet root and its whole git history, as one text."""
+    parts = [git(root, "log", "-p", "--all")]
+    for path in root.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            parts.append(path.read_text(encoding="utf-8", errors="replace"))
+    return "\n".join(parts)
+
+
+# --- a lease token is a capability of its holder only ---------------------------------------
+
+
+def test_the_token_is_given_to_the_claimant_only_never_written(fleet: Fleet, root: Path) -> None:
+    tid = fleet.create_task("Secret lease", ready=True).id
+    token = fleet.claim(tid, "coder-1").lease["token"]
+    agent = Fleet(root, clock=fleet.clock, actor="agent:coder-1")
+    agent.heartbeat(tid, token)
+    agent.progress(tid, note="halfway", token=token)
+    on_disk = fleet.get_task(tid).lease
+    assert "token" not in on_disk and len(on_disk["token_sha256"]) == 64
+    assert token not in _all_text(root)  # task file, audit, heartbeats, git history
+    assert token.split("-", 1)[1] not in _all_text(root)
+    assert fleet.task_json(fleet.get_task(tid))["lease"].get("token") is None
+    agent.complete(tid, token=token, summary="done")
+    assert fleet.get_task(tid).state == State.DONE
+
+
+def test_a_lease_written_with_a_plain_token_still_verifies_and_is_hashed_on_write(
+    fleet: Fleet, root: Path
+) -> None:
+    tid = fleet.create_task("Old lease", ready=True).id
+    fleet.claim(tid, "coder-1")
+    path = fleet.get_task(tid).path
+    text = path.read_text(encoding="utf-8")
+    start = text.index("token_sha256: ")
+    end = text.index("\n", start)
+    path.write_text(text[:start] + "token: 1-oldplaintoken" + text[end:], encoding="utf-8")
+    agent = Fleet(root, clock=fleet.clock, actor="agent:coder-1")
+    with pytest.raises(LeaseError):
+        agent.progress(tid, note="wrong", token="1-guessedtoken00")
+    agent.progress(tid, note="still mine", token="1-oldplaintoken")
+    after = path.read_text(encoding="utf-8")
+    assert "1-oldplaintoken" not in after and "token_sha256:" in after
+    agent.complete(tid, token="1-oldplaintoken", summary="done")
+
+
+def test_mcp_readers_never_see_a_token_and_another_agent_cannot_use_one(
+    root: Path, clock: FixedClock
+) -> None:
+    a = serve(root, clock, profile="agent", actor="agent:coder-1")
+    b = serve(root, clock, profile="agent", actor="agent:coder-2")
+    Fleet(root, clock=clock).create_task("A's work", ready=True)
+    claimed = ok(call(a, "aof_claim"))
+    tid, token = claimed["task"]["id"], claimed["token"]
+    seen = json.dumps(ok(call(b, "aof_task", task=tid)))
+    assert token not in seen and "token_sha256" in seen
+
+    async def resources(client: object) -> str:
+        task = await client.read_resource(f"aof://tasks/{tid}")  # type: ignore[attr-defined]
+        over = await client.read_resource("aof://fleet/overview")  # type: ignore[attr-defined]
+        return str(task) + str(over)
+
+    from .test_mcp import session
+
+    assert token not in session(b, resources)
+    # Even holding A's token (leaked by any means), B cannot act on A's task.
+    assert "held by coder-1, not by you" in error(call(b, "aof_heartbeat", task=tid, token=token))
+    assert "held by coder-1" in error(call(b, "aof_complete", task=tid, token=token, summary="B"))
+    assert Fleet(root, clock=clock).get_task(tid).state == State.IN_PROGRESS
+    ok(call(a, "aof_complete", summary="done by A"))
+
+
+def test_a_person_without_the_token_needs_force_and_a_reason(run: Cli, root: Path) -> None:
+    tid = run.json("task", "create", "Held", "--ready")["id"]
+    run.json("task", "claim", tid, "--agent", "coder-1")
+    refused = run("task", "complete", tid, "--summary", "by hand", code=8)
+    assert "held by coder-1" in refused.stderr and "--force --reason" in refused.stderr
+    assert (
+        "--force needs --reason"
+        in run("task", "complete", tid, "--summary", "by hand", "--force", code=2).stderr
+    )
+    run("task", "complete", tid, "--summary", "by hand", "--force", "--reason", "agent is stuck")
+    records = [
+        json.loads(line)
+        for p in (root / "audit").rglob("*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    record = next(r for r in records if r["action"] == "completed")
+    assert record["reason"] == "agent is stuck"
+    assert record["changes"]["override"] == {"lease_holder": "coder-1", "fence": 1}
+
+
+def test_an_agent_cannot_force(run: Cli) -> None:
+    tid = run.json("task", "create", "Held", "--ready")["id"]
+    run.json("task", "claim", tid, "--agent", "coder-1")
+    env = {"AOF_ACTOR": "agent:coder-2"}
+    args = ("--summary", "x", "--force", "--reason", "mine")
+    r = run("task", "complete", tid, *args, code=8, env=env)
+    assert "must pass its lease token" in r.stderr
