@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,10 @@ from aof.clock import FixedClock
 from aof.errors import LeaseError
 
 from .conftest import Cli, git
+from .test_agents import ID, aof, run_dir, wait_for, world
 from .test_mcp import call, error, ok, serve
+
+__all__ = ["world"]  # a fixture, shared with test_agents
 
 
 def _all_text(root: Path) -> str:
@@ -116,4 +120,100 @@ def test_an_agent_cannot_force(run: Cli) -> None:
     env = {"AOF_ACTOR": "agent:coder-2"}
     args = ("--summary", "x", "--force", "--reason", "mine")
     r = run("task", "complete", tid, *args, code=8, env=env)
-    assert "must pass its lease token" in r.stderr
+    assert "--force: not allowed in an agent" in r.stderr
+
+
+# --- agents are confined to their task --------------------------------------------------------
+
+
+def test_an_agents_environment_acts_only_on_its_own_task(run: Cli, root: Path) -> None:
+    run("team", "create", "--slug", "web", "--name", "Web", "--mission", "m", "--ownership",
+        "company")  # fmt: skip
+    mine = run.json("task", "create", "Mine", "--ready")["id"]
+    other = run.json("task", "create", "Other", "--ready")["id"]
+    token = run.json("task", "claim", mine, "--agent", "coder-1")["token"]
+    run.json("task", "claim", other, "--agent", "coder-2")
+    env = {"AOF_ACTOR": "agent:coder-1", "AOF_TASK_ID": mine, "AOF_LEASE_TOKEN": token}
+    spoof = run("--actor", "human:ceo", "task", "complete", "--summary", "x", code=8, env=env)
+    assert "acts as itself only" in spoof.stderr
+    for args in (
+        ("team", "update", "web", "--mission", "pwned"),
+        ("team", "create", "--slug", "evil", "--name", "E", "--mission", "m",
+         "--ownership", "company"),
+        ("task", "complete", other, "--summary", "not mine"),
+        ("task", "answer", other, "--text", "x"),
+        ("init", str(root / "again")),
+    ):  # fmt: skip
+        assert "agent" in run(*args, code=8, env=env).stderr, args
+    child = run.json("task", "create", "Hand-off", "--parent", mine, env=env)
+    assert child["created_by"] == "agent:coder-1"
+    run("task", "progress", "--note", "working", env=env)
+    run("task", "complete", "--summary", "done", env=env)
+    assert Fleet(root).get_task(other).state == State.IN_PROGRESS
+    assert Fleet(root).registry.get("team", "web").meta["mission"] == "m"
+
+
+def test_the_claude_allowlist_is_not_a_shell() -> None:
+    from aof.runner.adapters import Invocation, get
+
+    argv = get("claude").argv(
+        Invocation(task_id="t-abc123", title="T", prompt="do it", root="/r", cwd="/w")
+    )
+    tools = argv[argv.index("--allowedTools") + 1 :]
+    assert "Bash(git:*)" not in argv and "Bash(git commit:*)" in tools
+    git_tools = [t for t in tools if t.startswith("Bash(git")]
+    assert all(t.startswith("Bash(git ") and " -" not in t for t in git_tools)
+    assert not any("config" in t for t in git_tools)
+
+
+# --- coders get a clean environment; credentials never reach git or leave the worktree ---------
+
+
+def _spawn(world: dict[str, Any], branch: str, *args: str, **env: str) -> str:
+    out = aof(world, "agent", "spawn", branch, "--prompt", "work", "--project", "proj",
+              "--json", *args, **env)  # fmt: skip
+    tid = str(json.loads(out.stdout)["task"])
+    wait_for(lambda: (run_dir(world, tid) / "outcome.json").exists(), timeout=120)
+    return tid
+
+
+def test_a_coder_inherits_no_server_token_nor_cloud_keys(world: dict[str, Any]) -> None:
+    config = world["root"] / "aof.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "coders:\n",
+            "coders:\n  dump:\n    command: [/bin/sh, -c, 'env > \"$AOF_RUN_DIR/env.txt\"']\n"
+            "    env: {MY_SETTING: from-aof-yaml}\n",
+        )
+    )
+    git(world["root"], *ID, "commit", "-qam", "a coder that shows its environment")
+    tid = _spawn(world, "envprobe", "--coder", "dump", "--quick",
+                 AOF_MCP_TOKEN="aof_SERVER_TOKEN=human:root", AWS_SECRET_ACCESS_KEY="awsKEY",
+                 ANTHROPIC_API_KEY="sk-not-for-dump")  # fmt: skip
+    seen = dict(
+        line.split("=", 1)
+        for line in (run_dir(world, tid) / "env.txt").read_text().splitlines()
+        if "=" in line
+    )
+    assert "AOF_MCP_TOKEN" not in seen and not any(k.startswith("AWS_") for k in seen)
+    assert "ANTHROPIC_API_KEY" not in seen  # a provider key goes only to its provider's coder
+    assert seen["AOF_TASK_ID"] == tid and seen["MY_SETTING"] == "from-aof-yaml"
+    assert seen["AOF_ACTOR"] == "agent:envprobe" and "PATH" in seen
+
+
+# --- values that become coder argv are never options ------------------------------------------
+
+
+def test_model_session_and_base_branch_cannot_be_options(fleet: Fleet) -> None:
+    from aof.errors import ValidationError
+    from aof.runner import coders
+
+    task = fleet.create_task("Argv")
+    for kwargs in ({"model": "--yolo"}, {"session_id": "--dangerously-skip-permissions"}):
+        for coder in ("claude", "gemini", "opencode", "codex"):
+            with pytest.raises(ValidationError, match="coder's command line"):
+                coders.build(coder, task, root=fleet.root, holder="h", token="1-x",
+                             project=None, config={}, **kwargs)  # type: ignore[arg-type]  # fmt: skip
+    argv, _ = coders.build("gemini", task, root=fleet.root, holder="h", token="1-x",
+                           project=None, config={}, model="pro", session_id="s1")  # fmt: skip
+    assert "--model=pro" in argv and "--resume=s1" in argv
