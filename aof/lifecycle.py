@@ -433,7 +433,11 @@ class Lifecycle(FleetBase):
         text = summary.strip()
         if listed:
             text += "\n\nOutputs:\n\n" + "\n".join(f"- {o}" for o in listed)
-        gates = self._gates_of(self.tasks.load(ref))
+        current = self.tasks.load(ref)
+        committed = self._committed_credentials(current)
+        if committed:
+            self._hold_for_secret(current.id, token, committed)
+        gates = self._gates_of(current)
         target = State.REVIEW if gates else State.DONE
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
@@ -456,6 +460,59 @@ class Lifecycle(FleetBase):
             mutate,
             allowed_from=[State.IN_PROGRESS],
             reason=summary.strip().splitlines()[0][:200],
+        )
+
+    def _committed_credentials(self, task: Task) -> list[str]:
+        """The project's credential files that the task's branch tracks (none: no project,
+        no credential files, or no repository of it here)."""
+        slug = task.meta.get("project")
+        if not isinstance(slug, str) or not self.registry.exists("project", slug):
+            return []
+        project = self.registry.get("project", slug).meta
+        files = [str(f) for f in project.get("credential_files") or []]
+        if not files or not project.get("root_path"):
+            return []
+        from .runner.worktrees import branch_for, is_repo, tracked_credentials
+
+        repo = Path(str(project["root_path"])).expanduser()
+        if not is_repo(repo):
+            return []
+        return tracked_credentials(repo, branch_for(task.id, task.meta), files)
+
+    def _hold_for_secret(self, ref: str, token: str | None, files: list[str]) -> None:
+        """Block a task whose branch tracks credential files, for a person; then refuse the
+        completion (ValidationError naming the files)."""
+        branch = None
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            nonlocal branch
+            from .runner.worktrees import branch_for
+
+            self._check_token(task, token, self.actor)
+            branch = branch_for(task.id, meta)
+            meta.pop("lease", None)
+            meta["blocked"] = {
+                "reason": f"credential file(s) committed on branch {branch}: {', '.join(files)}",
+                "by": str(self.actor),
+                "at": self._now(),
+            }
+            note = (
+                f"**Refused** completion: branch {branch} tracks credential file(s) "
+                f"{', '.join(files)}. Remove them from the branch's history, then unblock."
+            )
+            return append_section(task.body, "Questions", self._note(note))
+
+        task = self._change(
+            ref,
+            "blocked",
+            State.BLOCKED,
+            mutate,
+            allowed_from=[State.IN_PROGRESS],
+            reason=f"credential file(s) committed: {', '.join(files)}",
+        )
+        raise ValidationError(
+            f"task {task.id}: branch {branch} tracks credential file(s) {', '.join(files)}: "
+            "a secret is committed; the task is blocked for a person"
         )
 
     def _workflow_of(self, task: Task) -> dict[str, Any]:

@@ -6,6 +6,7 @@ options."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from aof.errors import LeaseError
 
 from .conftest import Cli, git
 from .test_agents import ID, aof, run_dir, wait_for, world
+from .test_agents import fleet as world_fleet
 from .test_mcp import call, error, ok, serve
 
 __all__ = ["world"]  # a fixture, shared with test_agents
@@ -201,12 +203,51 @@ def test_a_coder_inherits_no_server_token_nor_cloud_keys(world: dict[str, Any]) 
     assert seen["AOF_ACTOR"] == "agent:envprobe" and "PATH" in seen
 
 
+def test_a_copied_credential_is_excluded_from_the_coders_commits(world: dict[str, Any]) -> None:
+    tid = _spawn(world, "leak")  # the demo coder commits with `git add -A`
+    repo = world["repo"]
+    assert world_fleet(world).get_task(tid).state == State.DONE
+    assert ".env" not in git(repo, "ls-tree", "-r", "--name-only", "leak").split()
+    assert "/.env" in (repo / ".git" / "info" / "exclude").read_text().split()
+
+
+def test_a_branch_that_tracks_a_credential_does_not_complete(world: dict[str, Any]) -> None:
+    repo = world["repo"]
+    git(repo, "checkout", "-q", "-b", "leaky")
+    git(repo, *ID, "add", "-f", ".env")
+    git(repo, *ID, "commit", "-qm", "a secret on the branch")
+    git(repo, "checkout", "-q", "main")
+    tid = _spawn(world, "leaky")
+    task = world_fleet(world).get_task(tid)
+    assert task.state == State.BLOCKED, task.meta
+    assert ".env" in task.meta["blocked"]["reason"]
+
+
+def test_a_credential_is_never_copied_through_a_link(world: dict[str, Any], tmp_path: Path) -> None:
+    repo, exfil = world["repo"], tmp_path / "exfil"
+    exfil.mkdir()
+    link = subprocess.run(
+        ["git", "hash-object", "-w", "--stdin"], cwd=repo, input=str(exfil / "stolen.env"),
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    readme = git(repo, "rev-parse", "HEAD:README.md").strip()
+    tree = subprocess.run(
+        ["git", "mktree"], cwd=repo, capture_output=True, text=True, check=True,
+        input=f"100644 blob {readme}\tREADME.md\n120000 blob {link}\t.env\n",
+    ).stdout.strip()  # fmt: skip
+    commit = git(repo, *ID, "commit-tree", tree, "-p", "main", "-m", "evil").strip()
+    git(repo, "branch", "evil", commit)
+    tid = _spawn(world, "evil")
+    assert not (exfil / "stolen.env").exists()
+    assert "symbolic link" in (run_dir(world, tid) / "events.jsonl").read_text()
+
+
 # --- values that become coder argv are never options ------------------------------------------
 
 
-def test_model_session_and_base_branch_cannot_be_options(fleet: Fleet) -> None:
+def test_model_session_and_base_branch_cannot_be_options(fleet: Fleet, tmp_path: Path) -> None:
     from aof.errors import ValidationError
-    from aof.runner import coders
+    from aof.runner import coders, worktrees
 
     task = fleet.create_task("Argv")
     for kwargs in ({"model": "--yolo"}, {"session_id": "--dangerously-skip-permissions"}):
@@ -217,3 +258,9 @@ def test_model_session_and_base_branch_cannot_be_options(fleet: Fleet) -> None:
     argv, _ = coders.build("gemini", task, root=fleet.root, holder="h", token="1-x",
                            project=None, config={}, model="pro", session_id="s1")  # fmt: skip
     assert "--model=pro" in argv and "--resume=s1" in argv
+    repo = tmp_path / "repo"
+    git_init = ["git", "init", "-q", "-b", "main", str(repo)]
+    subprocess.run(git_init, check=True)
+    with pytest.raises(ValidationError, match="default_branch"):
+        worktrees.ensure(tmp_path / "wt", repo, "feature", "--no-checkout")
+    assert not (tmp_path / "wt").exists()
