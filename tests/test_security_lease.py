@@ -145,6 +145,7 @@ def test_an_agents_environment_acts_only_on_its_own_task(run: Cli, root: Path) -
         ("task", "complete", other, "--summary", "not mine"),
         ("task", "answer", other, "--text", "x"),
         ("init", str(root / "again")),
+        ("mcp", "serve", "--tools", "all"),
     ):  # fmt: skip
         assert "agent" in run(*args, code=8, env=env).stderr, args
     child = run.json("task", "create", "Hand-off", "--parent", mine, env=env)

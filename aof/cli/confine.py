@@ -3,8 +3,9 @@
 An agent's environment is ``AOF_ACTOR=agent:<name>`` (the runner sets it, with the agent's
 ``AOF_TASK_ID`` and ``AOF_LEASE_TOKEN``). In it the CLI reports on the agent's own task, reads
 the fleet and creates tasks; it refuses ``--actor`` of another actor, ``--force``, acting on
-another task, and every other command (teams, projects, hosts, schedules, agent profiles,
-setup commands, aof.yaml, the daemon). Refusals are :class:`aof.errors.LeaseError` (exit 8).
+another task, an MCP server other than the agent tools over stdio, and every other command
+(teams, projects, hosts, schedules, agent profiles, setup commands, aof.yaml, the daemon).
+Refusals are :class:`aof.errors.LeaseError` (exit 8).
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ def check_command(ctx: click.Context, force: bool, ref_of: object = None) -> Non
         raise LeaseError(f"`{shown}`: not allowed in an agent's environment ({agent})")
     if force:
         raise LeaseError(f"--force: not allowed in an agent's environment ({agent})")
+    if path[:2] == ["mcp", "serve"] and (
+        ctx.params.get("profile") != "agent" or ctx.params.get("http")
+    ):
+        raise LeaseError(
+            f"`{shown}`: an agent's environment ({agent}) serves the agent tools over stdio only"
+        )
     own = os.environ.get("AOF_TASK_ID")
     ref = ctx.params.get("ref")
     acting = path[:1] == ["task"] and len(path) > 1 and path[1] in OWN_TASK | {OWN_TASK_EDIT}
