@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,15 @@ def validate_config(data: dict[str, Any], where: str) -> None:
             value = coder.get(key)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise bad(f"coders.{name}.{key}", f"must be text (got {value!r})")
+        passthrough = coder.get("env_passthrough")
+        if passthrough is not None and not (
+            isinstance(passthrough, list)
+            and all(isinstance(n, str) and re.fullmatch(r"[A-Za-z_]\w*", n) for n in passthrough)
+        ):
+            raise bad(
+                f"coders.{name}.env_passthrough",
+                f"must be a list of variable names (got {passthrough!r})",
+            )
         args = coder.get("args")
         if args is not None and not (
             isinstance(args, list) and all(isinstance(a, str) for a in args)

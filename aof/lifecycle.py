@@ -30,12 +30,15 @@ from .task import (
     rejections,
     set_field,
     slugify,
+    token_sha256,
     unset_field,
     validate,
 )
 
 if TYPE_CHECKING:
     from .handwritten import Draft
+
+TOKEN_CHARS = 16  # random characters of a lease token after its fence (80 bits)
 
 
 def _draft_text(card: cardfile.Card, meta: dict[str, Any], body: str) -> str:
@@ -337,7 +340,8 @@ class Lifecycle(FleetBase):
         """Claim a ready task for ``agent``: one rename that exactly one claimant wins.
 
         Raise ClaimConflict if another claimant won, InvalidTransition if the task is not
-        ready or a dependency is not done. The returned task's lease holds the fencing token.
+        ready or a dependency is not done. The returned task's lease holds the fencing token
+        (``lease["token"]``): it is given to the claimant only, the task file keeps its hash.
         """
         who = Actor.parse(agent if ":" in agent else f"agent:{agent}")
         ttl = float(ttl_s or self.config.scheduler["lease_ttl_s"])
@@ -362,15 +366,17 @@ class Lifecycle(FleetBase):
             meta["attempts"] = int(meta.get("attempts", 0)) + 1
             meta.pop("retry_after", None)
             meta.pop("sla_notified", None)  # a new claim is a new SLA period
+            secret[:] = [f"{fence}-{self.ids.token(TOKEN_CHARS)}"]
             meta["lease"] = {
                 "holder": who.id,
-                "token": f"{fence}-{self.ids.token(8)}",
+                "token_sha256": token_sha256(secret[0]),
                 "acquired": format_time(now),
                 "expires": format_time(now + timedelta(seconds=ttl)),
             }
             return None
 
-        return self._change(
+        secret: list[str] = []
+        task = self._change(
             ref,
             "claimed",
             State.IN_PROGRESS,
@@ -379,6 +385,9 @@ class Lifecycle(FleetBase):
             allowed_from=[State.READY],
             conflict_as_claim=True,
         )
+        # The claimant's copy (in memory only): the file and the audit keep the hash.
+        task.meta["lease"] = {**task.meta["lease"], "token": secret[0]}
+        return task
 
     def heartbeat(self, ref: str, token: str) -> dict[str, Any]:
         """Renew the lease's liveness, no commit (``.aof/heartbeats/``); LeaseError if stale."""
@@ -389,7 +398,8 @@ class Lifecycle(FleetBase):
 
     def _beat(self, task_id: str, token: str) -> dict[str, Any]:
         """Record that the holder of ``token`` is alive now (checked by the caller)."""
-        beat = {"id": task_id, "token": token, "at": format_time(self.clock.now())}
+        fence = token.split("-", 1)[0]
+        beat = {"id": task_id, "fence": fence, "at": format_time(self.clock.now())}
         from .privatefiles import private_dir, write_private
 
         path = private_dir(self.root / ".aof" / "heartbeats") / f"{task_id}.json"
@@ -421,7 +431,11 @@ class Lifecycle(FleetBase):
         text = summary.strip()
         if listed:
             text += "\n\nOutputs:\n\n" + "\n".join(f"- {o}" for o in listed)
-        gates = self._gates_of(self.tasks.load(ref))
+        current = self.tasks.load(ref)
+        committed = self._committed_credentials(current)
+        if committed:
+            self._hold_for_secret(current.id, token, committed)
+        gates = self._gates_of(current)
         target = State.REVIEW if gates else State.DONE
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
@@ -444,6 +458,59 @@ class Lifecycle(FleetBase):
             mutate,
             allowed_from=[State.IN_PROGRESS],
             reason=summary.strip().splitlines()[0][:200],
+        )
+
+    def _committed_credentials(self, task: Task) -> list[str]:
+        """The project's credential files that the task's branch tracks (none: no project,
+        no credential files, or no repository of it here)."""
+        slug = task.meta.get("project")
+        if not isinstance(slug, str) or not self.registry.exists("project", slug):
+            return []
+        project = self.registry.get("project", slug).meta
+        files = [str(f) for f in project.get("credential_files") or []]
+        if not files or not project.get("root_path"):
+            return []
+        from .runner.worktrees import branch_for, is_repo, tracked_credentials
+
+        repo = Path(str(project["root_path"])).expanduser()
+        if not is_repo(repo):
+            return []
+        return tracked_credentials(repo, branch_for(task.id, task.meta), files)
+
+    def _hold_for_secret(self, ref: str, token: str | None, files: list[str]) -> None:
+        """Block a task whose branch tracks credential files, for a person; then refuse the
+        completion (ValidationError naming the files)."""
+        branch = None
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            nonlocal branch
+            from .runner.worktrees import branch_for
+
+            self._check_token(task, token, self.actor)
+            branch = branch_for(task.id, meta)
+            meta.pop("lease", None)
+            meta["blocked"] = {
+                "reason": f"credential file(s) committed on branch {branch}: {', '.join(files)}",
+                "by": str(self.actor),
+                "at": self._now(),
+            }
+            note = (
+                f"**Refused** completion: branch {branch} tracks credential file(s) "
+                f"{', '.join(files)}. Remove them from the branch's history, then unblock."
+            )
+            return append_section(task.body, "Questions", self._note(note))
+
+        task = self._change(
+            ref,
+            "blocked",
+            State.BLOCKED,
+            mutate,
+            allowed_from=[State.IN_PROGRESS],
+            reason=f"credential file(s) committed: {', '.join(files)}",
+        )
+        raise ValidationError(
+            f"task {task.id}: branch {branch} tracks credential file(s) {', '.join(files)}: "
+            "a secret is committed; the task is blocked for a person"
         )
 
     def _workflow_of(self, task: Task) -> dict[str, Any]:

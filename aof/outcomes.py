@@ -28,7 +28,7 @@ from typing import Any
 from .errors import InvalidTransition, LeaseError, NotFound
 from .lifecycle import Lifecycle
 from .service import append_section
-from .task import State, Task, failed_attempts
+from .task import State, Task, failed_attempts, lease_matches
 
 NOT_COUNTED = ("usage-limited", "context-exhausted", "interrupted")
 BLOCKING = ("over-budget", "killed")
@@ -70,7 +70,7 @@ class Outcomes(Lifecycle):
         """Record the end of the run that held ``token``; (task, final outcome)."""
         spent = {k: v for k, v in (spent or {}).items() if v}
         task = self.tasks.load(ref)
-        held = task.state == State.IN_PROGRESS and (task.lease or {}).get("token") == token
+        held = task.state == State.IN_PROGRESS and lease_matches(task.lease, token)
         if outcome == "exited" and held:  # the coder ended and the agent never reported
             outcome, reason = "exited-without-reporting", f"{reason} without reporting"
         if held and outcome in (*NOT_COUNTED, *BLOCKING, *FAILING):

@@ -37,7 +37,9 @@ from .task import (
     TRANSITIONS,
     State,
     Task,
+    lease_matches,
     ordered,
+    seal_lease,
     validate,
 )
 
@@ -123,6 +125,10 @@ class FleetBase:
         self._git: Committer | None = None
         self._registry: Registry | None = None
         self._knowledge: Knowledge | None = None
+        # Set by a front end for one explicit, audited act on a task another actor holds
+        # (``--force`` with ``--reason``); see :meth:`_check_token`.
+        self.override_lease = False
+        self._overridden: dict[str, Any] | None = None
 
     @property
     def actor(self) -> Actor:
@@ -166,6 +172,27 @@ class FleetBase:
             yield
         finally:
             self.audit.reason = before
+
+    @contextmanager
+    def overriding(self, reason: str) -> Iterator[None]:
+        """Within the block, this fleet object acts on tasks another actor holds, without
+        their lease token: an explicit override, never silent. Every audit record of the
+        block carries ``reason``, and each overriding one names the lease it overrode
+        (``changes.override: {lease_holder, fence}``). Agents cannot override. ValidationError
+        for a blank reason.
+
+            >>> with fleet.overriding("the agent is stuck; finishing by hand"):
+            ...     fleet.complete("t-3kf9", token=None, summary="Finished by hand")
+        """
+        if not check_reason(reason):
+            raise ValidationError("reason: overriding a lease needs a reason")
+        before = self.override_lease
+        self.override_lease = True
+        try:
+            with self.reason(reason):
+                yield
+        finally:
+            self.override_lease = before
 
     @property
     def registry(self) -> Registry:
@@ -365,7 +392,9 @@ class FleetBase:
                     f"{', '.join(sorted(s.value for s in TRANSITIONS[task.state])) or 'nowhere'})"
                 )
             meta = cardfile.copy_plain(task.meta)  # a deep copy the mutator may change freely
+            self._overridden = None
             new_body = mutate(task, meta)
+            seal_lease(meta)  # the file keeps a hash of the token, never the token
             meta["updated"] = self._now()
             meta = ordered(meta)
             validate(meta, self.tasks.rel(task.path))
@@ -375,6 +404,8 @@ class FleetBase:
                 for k in set(meta) | set(task.meta)
                 if meta.get(k) != task.meta.get(k) and k != "updated"
             }
+            if self._overridden is not None:
+                changed["override"] = self._overridden
             paths = [task.path]
             if target == task.state:
                 cardfile.replace(task.path, text, expect=task.card.stamp)
@@ -419,24 +450,41 @@ class FleetBase:
             return Task(task.id, target, new_path, card)
 
     def _check_token(self, task: Task, token: str | None, actor: Actor) -> None:
-        """Refuse a stale or foreign fencing token; agents must always present one."""
+        """Refuse a stale or foreign fencing token; on a held task, refuse an actor without
+        the token unless this fleet object overrides leases (``override_lease``, with a
+        reason: the audit record then names the lease it overrode)."""
+        lease = task.lease or {}
+        held = task.state == State.IN_PROGRESS and bool(lease)
         if token is None:
             if actor.kind == "agent":
                 raise LeaseError(
                     f"task {task.id}: an agent must pass its lease token (--token / "
                     "AOF_LEASE_TOKEN)"
                 )
+            if held and self.override_lease:
+                if not self.audit.reason:
+                    raise LeaseError(
+                        f"task {task.id}: overriding the lease of {lease.get('holder')} "
+                        "needs a reason (--reason TEXT)"
+                    )
+                self._overridden = {"lease_holder": lease.get("holder"), "fence": _fence(task)}
+                return
+            if held:
+                raise LeaseError(
+                    f"task {task.id} is held by {lease.get('holder')} (fence {_fence(task)}): "
+                    "only the holder acts on it, with its lease token (--token / "
+                    "AOF_LEASE_TOKEN); a person overrides the lease with --force --reason TEXT"
+                )
             return
-        lease = task.lease
-        if task.state != State.IN_PROGRESS or lease is None:
+        if not held:
             raise LeaseError(
-                f"task {task.id}: token {token!r} is stale: the task is {task.state.value} "
+                f"task {task.id}: the token is stale: the task is {task.state.value} "
                 "and holds no lease"
             )
-        if token != lease.get("token"):
+        if not lease_matches(lease, token):
             raise LeaseError(
-                f"task {task.id}: token {token!r} is stale: the lease is now held by "
-                f"{lease.get('holder')} (fence {task.meta.get('fence')})"
+                f"task {task.id}: the token is stale or foreign: the lease is held by "
+                f"{lease.get('holder')} (fence {_fence(task)})"
             )
 
     def _note(self, text: str, actor: Actor | None = None) -> str:
@@ -464,18 +512,24 @@ class FleetBase:
     def expiry_of(self, task_id: str, fence: Any, expires: str) -> Any:
         """A lease's expiry (``expires``), pushed on by a heartbeat of the same claim.
 
-        A heartbeat belongs to the claim whose fence its token starts with (``<fence>-...``);
-        heartbeats are only written after the token was checked against the lease.
+        A heartbeat belongs to the claim whose fence it records (older heartbeats: the fence
+        their token starts with, ``<fence>-...``); heartbeats are only written after the token
+        was checked against the lease.
         """
         when = parse_time(expires)
         try:
             beat = json.loads((self.root / ".aof" / "heartbeats" / f"{task_id}.json").read_text())
-            if fence is not None and str(beat.get("token", "")).split("-", 1)[0] == str(fence):
+            beat_fence = beat.get("fence", str(beat.get("token", "")).split("-", 1)[0])
+            if fence is not None and str(beat_fence) == str(fence):
                 ttl = timedelta(seconds=float(self.config.scheduler["lease_ttl_s"]))
                 when = max(when, parse_time(beat["at"]) + ttl)
         except (OSError, ValueError, KeyError):
             pass
         return when
+
+
+def _fence(task: Task) -> Any:
+    return task.meta.get("fence")
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:

@@ -328,7 +328,8 @@ def _validate_mappings(meta: dict[str, Any], bad: Any) -> None:
     if lease is not None:
         if not isinstance(lease, dict):
             raise bad("lease", f"must be a mapping (got {lease!r})")
-        for key in ("holder", "token"):
+        secret = "token_sha256" if "token_sha256" in lease else "token"  # token: older files
+        for key in ("holder", secret):
             if not isinstance(lease.get(key), str) or not lease[key]:
                 raise bad(f"lease.{key}", f"is required text (got {lease.get(key)!r})")
         for key in ("acquired", "expires"):
@@ -364,3 +365,35 @@ def check_ref(ref: str) -> str:
             f"({ALPHABET}); no '/', '..' or spaces"
         )
     return text if text.startswith("t-") else "t-" + text
+
+
+def token_sha256(token: str) -> str:
+    """The hex SHA-256 of a lease token: what a task file keeps of it."""
+    import hashlib
+
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def lease_matches(lease: dict[str, Any] | None, token: str) -> bool:
+    """Whether ``token`` is the secret of ``lease`` (compared in constant time). A lease
+    written by an older aof keeps the plain ``token``; it still verifies."""
+    import hmac
+
+    if not lease:
+        return False
+    stored = lease.get("token_sha256")
+    if isinstance(stored, str):
+        return hmac.compare_digest(token_sha256(token), stored)
+    plain = lease.get("token")
+    return isinstance(plain, str) and hmac.compare_digest(token.encode(), plain.encode())
+
+
+def seal_lease(meta: dict[str, Any]) -> None:
+    """Replace a plain lease token in ``meta`` by its hash (before ``meta`` is written)."""
+    lease = meta.get("lease")
+    if isinstance(lease, dict) and isinstance(lease.get("token"), str):
+        plain = lease.pop("token")
+        sealed = {k: lease[k] for k in ("holder",) if k in lease}
+        sealed["token_sha256"] = lease.get("token_sha256") or token_sha256(plain)
+        sealed.update({k: v for k, v in lease.items() if k not in sealed})
+        meta["lease"] = sealed

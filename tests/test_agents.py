@@ -56,6 +56,12 @@ def world(tmp_path: Path) -> dict[str, Any]:
             f'#!/bin/sh\nexec "{sys.executable}" "{FAKES / "fake_coder.py"}" {name} "$@"\n'
         )
         exe.chmod(0o755)
+    # The fakes are steered by FAKE_* variables and run this checkout's aof: the coders'
+    # clean environment lets those through by name.
+    passthrough = "{env_passthrough: [FAKE_LOG, FAKE_MODE, PYTHONPATH]}"
+    configure(
+        root, "coders:\n" + "".join(f"  {c}: {passthrough}\n" for c in ("claude", "codex", "aider"))
+    )
     return {"root": root, "repo": repo, "bin": bindir, "log": tmp_path / "fake.log"}
 
 
@@ -145,7 +151,7 @@ def test_headless_flags_reach_the_coder(world: dict[str, Any]) -> None:
     daemon(world)
     (call,) = [json.loads(x) for x in world["log"].read_text().splitlines()]
     argv = call["argv"]
-    assert argv[0] == "-p" and "stream-json" in argv and argv[argv.index("--model") + 1] == "opus"
+    assert argv[0] == "-p" and "stream-json" in argv and "--model=opus" in argv
     assert tid in argv[1] and "aof task complete" in argv[1]  # the prompt: task + protocol
 
 
@@ -360,7 +366,7 @@ def test_prompt_follows_up_on_a_finished_agent_resuming_its_session(
     assert follow["follow_up_of"] == row["task"] and follow["resumed"] == "4f2d8a1e-claude-session"
     wait_for(lambda: (run_dir(world, follow["task"]) / "outcome.json").exists())
     calls = [json.loads(x) for x in world["log"].read_text().splitlines()]
-    assert calls[-1]["argv"][calls[-1]["argv"].index("--resume") + 1] == "4f2d8a1e-claude-session"
+    assert "--resume=4f2d8a1e-claude-session" in calls[-1]["argv"]
     child = fleet(world).get_task(follow["task"])
     assert child.meta["parent"] == row["task"] and child.meta["branch"] == "docs"
 

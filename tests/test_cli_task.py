@@ -104,10 +104,10 @@ def test_exit_codes_of_each_error_kind(run: Cli) -> None:
     assert run("task", "show", "t-zzzzzz", code=3)
     assert run("task", "claim", tid, "--agent", "a", code=4)  # backlog, not ready
     run("task", "ready", tid)
-    run("task", "claim", tid, "--agent", "a")
+    token = run.json("task", "claim", tid, "--agent", "a")["token"]
     assert run("task", "claim", tid, "--agent", "b", code=5)
     assert run("task", "complete", tid, "--token", "9-bad", "--summary", "x", code=8)
-    assert run("task", "edit", tid, "--set", "priority=urgent", code=6)
+    assert run("task", "edit", tid, "--set", "priority=urgent", "--token", token, code=6)
     assert run("task", "edit", tid, "--title", "y", "--expect-rev", "000000000000", code=9)
     assert run("task", "nope", code=2)
 

@@ -18,6 +18,7 @@ from aof.audit import tail
 from aof.runner.executor import RunSpec, RunStatus
 from aof.scheduler.daemon import Daemon, daemon_info
 from aof.scheduler.watch import Watcher
+from aof.task import token_sha256
 
 from .conftest import git, git_clean, set_default_coder
 
@@ -29,6 +30,10 @@ class RecordingExecutor:
         self.specs: dict[str, RunSpec] = {}
         self.exited: dict[str, int | None] = {}
         self.cancelled: list[tuple[str, bool]] = []
+
+    def token_of(self, task_id: str) -> str:
+        """The lease token the last run of ``task_id`` was given (files keep only its hash)."""
+        return [s.token for s in self.specs.values() if s.task_id == task_id][-1]
 
     def submit(self, spec: RunSpec) -> RunStatus:
         self.specs[spec.run_id] = spec
@@ -127,7 +132,8 @@ def test_a_tick_dispatches_within_the_limit_in_one_commit(
     for spec in specs:
         task = fleet.get_task(spec.task_id)
         assert task.state == State.IN_PROGRESS
-        assert spec.env["AOF_LEASE_TOKEN"] == task.lease["token"] == spec.token
+        assert spec.env["AOF_LEASE_TOKEN"] == spec.token
+        assert task.lease["token_sha256"] == token_sha256(spec.token)
         assert spec.env["AOF_TASK_ID"] == spec.task_id
         assert spec.env["AOF_ACTOR"] == "agent:demo"
         assert spec.argv[1:] == ["-m", "aof.runner.demo"]
@@ -142,7 +148,7 @@ def test_the_recorded_tick_replays_to_the_same_plan(
     # Leases pushed on by heartbeats (the daemon renews live runs) live outside git: the
     # tick's commit records them, and the replay uses them instead of the files' expiries.
     clock.advance(1100)  # past the files' expiries
-    token = fleet.get_task(first[1]).lease["token"]
+    token = executor.token_of(first[1])
     Fleet(fleet.root, clock=clock, actor="agent:demo").complete(first[1], token=token, summary="ok")
     executor.exit(first[1], 0)
     report = daemon.tick()
@@ -211,7 +217,7 @@ def test_a_coder_that_reported_is_left_alone(
 ) -> None:
     (tid,) = ready(fleet, 1)
     daemon.tick()
-    token = fleet.get_task(tid).lease["token"]
+    token = executor.token_of(tid)
     Fleet(fleet.root, clock=fleet.clock, actor="agent:demo").complete(
         tid, token=token, summary="done"
     )

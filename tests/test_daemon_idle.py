@@ -47,8 +47,8 @@ def agent(fleet: Fleet) -> Fleet:
     return Fleet(fleet.root, clock=fleet.clock, actor="agent:demo")
 
 
-def complete(fleet: Fleet, tid: str) -> None:
-    token = fleet.get_task(tid).lease["token"]
+def complete(fleet: Fleet, executor: RecordingExecutor, tid: str) -> None:
+    token = executor.token_of(tid)
     agent(fleet).complete(tid, token=token, summary="done")
 
 
@@ -60,7 +60,7 @@ def test_a_task_held_by_someone_else_leaves_the_daemon_idle_once_its_runs_end(
     report = daemon.tick()
     assert [d["task"] for d in report["dispatched"]] == [mine]
     assert report["idle"] is False  # its own run is alive
-    complete(fleet, mine)
+    complete(fleet, executor, mine)
     executor.exit(mine, 0)
     report = daemon.tick()
     assert report["settled"] and report["idle"] is True
@@ -85,7 +85,7 @@ def test_an_unchanged_wait_is_logged_once_and_a_change_again(
         assert daemon.tick()["idle"] is False
     log = (root / "runs" / "daemon.log").read_text()
     assert log.count(f"waiting on 1 live run of this daemon ({tid}.1)") == 1
-    complete(fleet, tid)  # the coder reported; its process has not exited yet
+    complete(fleet, executor, tid)  # the coder reported; its process has not exited yet
     assert daemon.tick()["idle"] is False
     log = (root / "runs" / "daemon.log").read_text()
     assert f"tick 5: waiting on 1 finishing run ({tid}.1)" in log
@@ -99,7 +99,7 @@ def test_the_running_count_is_live_runs_only_and_never_exceeds_max_concurrent(
     report = daemon.tick()
     assert {d["task"] for d in report["dispatched"]} == {first, second}
     done = next(d["task"] for d in report["dispatched"])
-    complete(fleet, done)  # its slot is free; its process is still winding down
+    complete(fleet, executor, done)  # its slot is free; its process is still winding down
     report = daemon.tick()
     assert [d["task"] for d in report["dispatched"]] == [third]
     assert len([r for r in executor.runs() if r.state == "running"]) == 3

@@ -274,7 +274,8 @@ def test_an_agents_progress_report_renews_its_lease(fleet: Fleet, clock: FixedCl
     assert fleet.lease_expiry(fleet.get_task(tid)) == first + timedelta(seconds=600)
     clock.advance(600)  # past the claim's own expiry, not the report's
     assert [a["kind"] for a in fleet.plan()["actions"] if a["task"] == tid] == []
-    # A person's note (no token) is not the agent's heartbeat.
+    # A person's note (no token, an explicit override) is not the agent's heartbeat.
     clock.advance(400)
-    fleet.progress(tid, note="a person looked")
+    with fleet.overriding("a person looked"):
+        fleet.progress(tid, note="a person looked")
     assert [a["kind"] for a in fleet.plan()["actions"] if a["task"] == tid] == ["expire"]

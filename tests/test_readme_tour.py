@@ -24,7 +24,7 @@ import pytest
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 TASK_ID = re.compile(r"\bt-[0-9a-z]{4,}\b")
-TOKEN = re.compile(r"\b\d+-[0-9a-z]{8}\b")
+TOKEN = re.compile(r"\b\d+-[0-9a-z]{16}\b")
 EXIT = re.compile(r"\(exit (\d+)\)")
 
 pytestmark = pytest.mark.slow
@@ -111,8 +111,8 @@ class Names:
     def learn(self, line: str, output: str) -> None:
         if re.search(r"\baof task create\b", line):
             self.created.append(TASK_ID.findall(output)[0])
-        if re.search(r'"token": "(\d+-[0-9a-z]{8})"', output):
-            self.claims.append(re.findall(r'"token": "(\d+-[0-9a-z]{8})"', output)[0])
+        if re.search(r'"token": "(\d+-[0-9a-z]{16})"', output):
+            self.claims.append(re.findall(r'"token": "(\d+-[0-9a-z]{16})"', output)[0])
 
 
 def test_the_readme_tour_runs_word_by_word(tmp_path: Path, aof_bin: str) -> None:

@@ -81,6 +81,7 @@ class Env:
         self.actor = actor
         self.commit = commit
         self.reason: str | None = None
+        self.force = False  # --force: an explicit, audited override of another's lease
         self._fleet: Any = None
 
     def fleet(self) -> Any:
@@ -90,7 +91,16 @@ class Env:
 
             root = find_root(self.root_opt, None, Path.cwd())
             actor: Any = self.actor or (lambda: person(root))
-            self._fleet = Fleet(root, actor=actor, commit=self.commit, reason=self.reason)
+            if self.force and not self.reason:
+                raise click.UsageError("--force needs --reason TEXT (it is audited)")
+            fleet = Fleet(root, actor=actor, commit=self.commit, reason=self.reason)
+            from .confine import check_command
+
+            check_command(
+                click.get_current_context(), self.force, lambda ref: fleet.tasks.locate(ref).id
+            )
+            fleet.override_lease = self.force
+            self._fleet = fleet
         return self._fleet
 
 
@@ -222,6 +232,16 @@ def cli(ctx: click.Context, root: str | None, actor: str | None, commit: bool | 
       aof task create "Fix the login bug" --priority high --ready
       aof task list
     """
+    from .confine import AGENT_COMMANDS, agent_of, check_actor
+
+    check_actor(ctx, actor)
+    agent = agent_of(os.environ)
+    if agent and ctx.invoked_subcommand and ctx.invoked_subcommand not in AGENT_COMMANDS:
+        from ..errors import LeaseError
+
+        raise LeaseError(
+            f"`aof {ctx.invoked_subcommand}`: not allowed in an agent's environment ({agent})"
+        )
     ctx.obj = Env(root, actor, commit)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -55,6 +56,28 @@ token_option = click.option(
     metavar="T",
     help="Fencing token from the claim ($AOF_LEASE_TOKEN). Agents must pass it.",
 )
+
+
+def force_option(command: FC) -> FC:
+    """``--force``: act on a task another actor holds without its lease token, an explicit
+    override that needs ``--reason`` (the audit record names the lease it overrode)."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        env = click.get_current_context().find_object(Env)
+        if kwargs.pop("force", False) and env is not None:
+            env.force = True
+        return command(*args, **kwargs)
+
+    return cast(
+        FC,
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Act on a task another actor holds, without its token (needs --reason; "
+            "audited as an override).",
+        )(run),
+    )
 
 
 def show_line(fleet: Any, task: Any, verb: str) -> str:
@@ -295,6 +318,7 @@ def show(env: Env, ref: str, as_json: bool) -> None:
     help="Refuse if the task changed since this rev (from show --json).",
 )
 @token_option
+@force_option
 @reason_option
 @json_option
 @pass_env
@@ -409,7 +433,7 @@ def heartbeat(env: Env, ref: str, token: str | None, as_json: bool) -> None:
 
     \b
     Example:
-      AOF_TASK_ID=t-3kf9 AOF_LEASE_TOKEN=4-abcd1234 aof task heartbeat
+      AOF_TASK_ID=t-3kf9 AOF_LEASE_TOKEN=4-abcd1234efgh5678 aof task heartbeat
     """
     if not token:
         raise click.UsageError("heartbeat needs --token (or AOF_LEASE_TOKEN)")
@@ -420,6 +444,7 @@ def heartbeat(env: Env, ref: str, token: str | None, as_json: bool) -> None:
 @task.command()
 @task_arg(envvar=True)
 @token_option
+@force_option
 @reason_option
 @json_option
 @pass_env
@@ -428,7 +453,7 @@ def release(env: Env, ref: str, token: str | None, as_json: bool) -> None:
 
     \b
     Example:
-      aof task release t-3kf9 --token 4-abcd1234 --reason "needs a person"
+      aof task release t-3kf9 --token 4-abcd1234efgh5678 --reason "needs a person"
     """
     out_task(env, env.fleet().release(ref, token=token), as_json, "released")
 
@@ -436,6 +461,7 @@ def release(env: Env, ref: str, token: str | None, as_json: bool) -> None:
 @task.command()
 @task_arg(envvar=True)
 @token_option
+@force_option
 @click.option("--summary", required=True, help="What was done (appended to the task body).")
 @click.option(
     "--output",
@@ -454,7 +480,7 @@ def complete(
 
     \b
     Example:
-      aof task complete t-3kf9 --token 4-abcd1234 --summary "Added the limiter and tests" \\
+      aof task complete t-3kf9 --token 4-abcd1234efgh5678 --summary "Added the limiter and tests" \\
           --output src/limiter.py
     """
     done = env.fleet().complete(ref, token=token, summary=summary, outputs=outputs)
@@ -465,6 +491,7 @@ def complete(
 @task_arg(envvar=True)
 @click.option("--question", required=True, help="What a person must answer.")
 @token_option
+@force_option
 @reason_option
 @json_option
 @pass_env
@@ -514,6 +541,7 @@ def unblock(env: Env, ref: str, as_json: bool) -> None:
 @click.option("--error", required=True, help="What went wrong (kept as last_error).")
 @click.option("--permanent", is_flag=True, help="Do not retry: straight to deadletter.")
 @token_option
+@force_option
 @reason_option
 @json_option
 @pass_env
@@ -522,7 +550,7 @@ def fail(env: Env, ref: str, error: str, permanent: bool, token: str | None, as_
 
     \b
     Example:
-      aof task fail t-3kf9 --token 4-abcd1234 --error "tests time out"
+      aof task fail t-3kf9 --token 4-abcd1234efgh5678 --error "tests time out"
     """
     t = env.fleet().fail(ref, error=error, token=token, permanent=permanent)
     out_task(env, t, as_json, "failed")
@@ -596,6 +624,7 @@ def reject(env: Env, ref: str, feedback: str, as_json: bool) -> None:
 @task_arg(envvar=True)
 @click.option("--note", required=True, help="One line for the Work Log.")
 @token_option
+@force_option
 @reason_option
 @json_option
 @pass_env

@@ -73,6 +73,7 @@ def register(t: Tools) -> None:
 
         def run(fleet: Any, caller: Caller) -> Beat:
             tid, tok = t.callers.task_and_token(caller, task, token)
+            tid = t.callers.own_task(caller, fleet, tid)
             if tok is None:
                 from ..errors import LeaseError
 
@@ -94,6 +95,7 @@ def register(t: Tools) -> None:
 
         def run(fleet: Any, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
+            tid = t.callers.own_task(caller, fleet, tid)
             return ref(fleet.progress(tid, note=note, token=tok))
 
         return t.call(ctx, run, reason)
@@ -111,6 +113,7 @@ def register(t: Tools) -> None:
 
         def run(fleet: Any, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
+            tid = t.callers.own_task(caller, fleet, tid)
             return ref(fleet.complete(tid, token=tok, summary=summary, outputs=outputs))
 
         return t.call(ctx, run, reason)
@@ -127,6 +130,7 @@ def register(t: Tools) -> None:
 
         def run(fleet: Any, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
+            tid = t.callers.own_task(caller, fleet, tid)
             return ref(fleet.block(tid, question=question, token=tok))
 
         return t.call(ctx, run, reason)

@@ -9,6 +9,10 @@ SECRET=agent:coder-1``), and the server's environment says nothing about them.
 Every call's changes are audited and committed with the caller's actor. A claim made
 through the server becomes that actor's default task and token, so an agent can claim,
 report progress and complete without repeating them.
+
+A caller acts on a held task only when it is its own: claimed by it through this server,
+its environment's ``AOF_TASK_ID`` (stdio), or a lease whose holder is the caller's actor.
+A token read from anywhere else is refused with the task (:meth:`Callers.own_task`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Callers:
         self.tokens = {k: Actor.parse(v) for k, v in tokens.items()} if tokens is not None else None
         self.clock, self.ids = clock, ids
         self.claims: dict[str, tuple[str, str]] = {}  # actor -> (task, token) claimed here
+        self.owned: dict[str, set[str]] = {}  # actor -> every task it claimed here
         # Fleet objects per actor, and the aof.yaml stamp they were made for: one set for
         # the calls that write, one for the calls that only read.
         self._fleets: dict[bool, tuple[int | None, dict[str, Any]]] = {}
@@ -124,6 +129,23 @@ class Callers:
 
     def remember_claim(self, caller: Caller, task: str, token: str) -> None:
         self.claims[str(caller.actor)] = (task, token)
+        self.owned.setdefault(str(caller.actor), set()).add(task)
+
+    def own_task(self, caller: Caller, fleet: Any, task: str) -> str:
+        """The id of ``task`` when the caller may act on it as its holder: a task without a
+        lease, one it claimed through this server, its environment's task, or one whose
+        lease holder is its actor. LeaseError otherwise (whatever token it presents)."""
+        found = fleet.get_task(task)
+        lease = found.lease
+        if lease is None or found.state.value != "in-progress":
+            return str(found.id)
+        mine = found.id in self.owned.get(str(caller.actor), set()) or found.id == caller.task
+        if mine or lease.get("holder") == caller.actor.id:
+            return str(found.id)
+        raise LeaseError(
+            f"task {found.id}: held by {lease.get('holder')}, not by you ({caller.actor}): "
+            "you act only on tasks you claimed"
+        )
 
 
 def bearer(headers: Mapping[str, str] | None) -> str | None:

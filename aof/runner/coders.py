@@ -13,19 +13,23 @@ default coder: a task that resolves to none is not dispatched (:data:`NO_CODER` 
 
 Every run's environment carries the report protocol: ``AOF_ROOT``, ``AOF_ACTOR``
 (``agent:<holder>``), ``AOF_TASK_ID``, ``AOF_LEASE_TOKEN``, ``AOF_CODER``, ``AOF_RUN_DIR``
-and, with a worktree, ``AOF_WORKTREE`` and ``AOF_BRANCH``.
+and, with a worktree, ``AOF_WORKTREE`` and ``AOF_BRANCH``. A coder's environment is clean
+(:func:`coder_environment`): those run variables, the coder's own ``env`` from aof.yaml,
+and of the environment aof runs in only :data:`BASE_ENV` and the provider keys its adapter
+names (``ANTHROPIC_API_KEY`` for claude ...): no ``AOF_MCP_TOKEN``, no cloud keys.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shlex
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ValidationError
 from ..task import Task
 
 if TYPE_CHECKING:  # the adapters load on use: the planner imports resolve() only
@@ -216,6 +220,39 @@ def prompt_for(
     )
 
 
+ARGV_VALUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,199}\Z")
+
+
+def check_argv_value(field: str, value: str | None) -> None:
+    """ValidationError unless ``value`` (a model, a session id: values that become coder
+    argv) is None or plain text of a safe charset that cannot be read as an option."""
+    if value is not None and not ARGV_VALUE_RE.match(str(value)):
+        raise ValidationError(
+            f"{field}: {value!r} is not accepted on a coder's command line (letters, digits "
+            "and . _ : / @ + = -, not starting with - )"
+        )
+
+
+BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "USER", "TMPDIR")
+
+
+def coder_environment(
+    inherited: Mapping[str, str], run_env: Mapping[str, str], coder: str, config: dict[str, Any]
+) -> dict[str, str]:
+    """The whole environment of a run of ``coder``: of ``inherited`` (the environment aof
+    runs in) only :data:`BASE_ENV`, the adapter's ``provider_env`` and the names the coder's
+    ``env_passthrough`` in aof.yaml lists, then ``run_env`` (the run's ``AOF_*`` variables
+    and the coder's own ``env``)."""
+    names: tuple[str, ...] = BASE_ENV
+    with contextlib.suppress(ConfigError):  # an unknown coder inherits the base only
+        adapter, spec = adapter_for(coder, config)
+        names += adapter.provider_env
+        names += tuple(str(n) for n in spec.get("env_passthrough") or ())
+    env = {k: inherited[k] for k in names if k in inherited}
+    env.update(run_env)
+    return env
+
+
 def environment(
     *, root: Path, holder: str, token: str, task_id: str, coder: str, spec: dict[str, Any]
 ) -> dict[str, str]:
@@ -252,6 +289,8 @@ def build(
 
     adapter, spec = adapter_for(coder, config)
     project = project or {}
+    check_argv_value("model", model)
+    check_argv_value("session id", session_id)
     prompt = prompt_for(
         task,
         project=project or None,

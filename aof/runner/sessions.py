@@ -336,7 +336,9 @@ class Sessions:
             send(pane["socket"], pane["session"], text.strip())
         except TmuxError as exc:
             raise AofError(f"agent {task.id}: could not type into its session: {exc}") from None
-        self.fleet.progress(task.id, note=f"typed into the agent's session: {text.strip()}")
+        # The person acts on a task their agent holds: an explicit, audited override.
+        with self.fleet.overriding("typed into the agent's session"):
+            self.fleet.progress(task.id, note=f"typed into the agent's session: {text.strip()}")
         return {
             "task": task.id,
             "branch": worktrees.branch_for(task.id, task.meta),

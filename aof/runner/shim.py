@@ -145,7 +145,10 @@ class Shim:
         return str(path)
 
     def start(self, cwd: str) -> None:
-        env = {**os.environ, **(self.spec.get("env") or {}), "AOF_RUN_DIR": str(self.run_dir)}
+        from .coders import coder_environment
+
+        run_env = {**(self.spec.get("env") or {}), "AOF_RUN_DIR": str(self.run_dir)}
+        env = coder_environment(os.environ, run_env, self.coder, self.spec.get("config") or {})
         wt = self.spec.get("worktree")
         if wt:
             env.update(AOF_WORKTREE=cwd, AOF_BRANCH=wt["branch"])

@@ -81,13 +81,16 @@ def ensure(path: Path, repo: Path, branch: str, base: str) -> bool:
     True when it was made now. WorktreeError naming the git command's output if not."""
     if not BRANCH_RE.match(branch):
         raise ValidationError(f"branch: {branch!r} is not a branch name aof accepts")
+    if not BRANCH_RE.match(base):
+        raise ValidationError(f"default_branch: {base!r} is not a branch name aof accepts")
     if (path / ".git").is_file():
         _mark(path)
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     exists = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").returncode == 0
-    args = ["worktree", "add", str(path), branch] if exists else [
-        "worktree", "add", "-b", branch, str(path), base
+    # Positionals after `--`: neither a path nor a branch is ever read as an option.
+    args = ["worktree", "add", "--", str(path), branch] if exists else [
+        "worktree", "add", f"-b{branch}", "--", str(path), base
     ]  # fmt: skip
     proc = _git(repo, *args)
     if proc.returncode != 0 and "already registered" in proc.stderr + proc.stdout:
@@ -150,23 +153,96 @@ def setup(path: Path, commands: list[str], log: Path, env: dict[str, str]) -> No
                 )
 
 
+def _check_credential_path(rel: str) -> None:
+    if os.path.isabs(rel) or ".." in Path(rel).parts or not Path(rel).parts:
+        raise ValidationError(
+            f"credential_files: {rel!r} must be a path inside the project (no '..', not absolute)"
+        )
+
+
 def copy_credentials(path: Path, repo: Path, files: list[str]) -> list[str]:
-    """Copy the project's credential files into the worktree; the ones copied."""
+    """Copy the project's credential files into the worktree (mode 0600) and list each in
+    the worktree's git ``info/exclude``, so ``git add -A`` leaves them out; the ones copied.
+
+    A destination that is, or passes through, a symbolic link (a link a branch can carry)
+    is refused with WorktreeError: the secret is never written outside the worktree.
+    """
     copied = []
     for rel in files:
-        if os.path.isabs(rel) or ".." in Path(rel).parts:
-            raise ValidationError(
-                f"credential_files: {rel!r} must be a path inside the project "
-                "(no '..', not absolute)"
-            )
+        _check_credential_path(rel)
         source = repo / rel
         if not source.is_file():
             continue
-        target = path / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target)
+        _write_inside(path, rel, source.read_bytes())
         copied.append(rel)
+    if copied:
+        exclude(path, copied)
     return copied
+
+
+def _write_inside(path: Path, rel: str, data: bytes) -> None:
+    """Write ``data`` to ``path/rel``, making its directories, never through a link."""
+    top = os.path.realpath(path)
+    current = Path(top)
+    parts = Path(rel).parts
+    for i, part in enumerate(parts):
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            if i < len(parts) - 1:
+                os.mkdir(current, 0o700)
+            continue
+        import stat
+
+        if stat.S_ISLNK(st.st_mode):
+            raise WorktreeError(
+                f"credential_files: {rel!r}: {current} is a symbolic link in the worktree "
+                "(the branch carries it); the credential is not copied"
+            )
+    if not os.path.realpath(current.parent).startswith(top + os.sep) and (
+        os.path.realpath(current.parent) != top
+    ):
+        raise WorktreeError(f"credential_files: {rel!r} leads outside the worktree {path}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    fd = os.open(current, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def exclude(path: Path, files: list[str]) -> None:
+    """List ``files`` (worktree-relative) in the worktree's git ``info/exclude``."""
+    proc = _git(path, "rev-parse", "--git-path", "info/exclude")
+    if proc.returncode != 0:
+        raise WorktreeError(f"git rev-parse --git-path info/exclude in {path}: {proc.stderr}")
+    target = Path(proc.stdout.strip())
+    target = target if target.is_absolute() else path / target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        have = set(target.read_text(encoding="utf-8").splitlines())
+    except FileNotFoundError:
+        have = set()
+    lines = [f"/{Path(rel).as_posix()}" for rel in files]
+    missing = [line for line in lines if line not in have]
+    if missing:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "a", encoding="utf-8") as out:
+            out.write("".join(f"{line}\n" for line in missing))
+
+
+def tracked_credentials(repo: Path, branch: str, files: list[str]) -> list[str]:
+    """The credential ``files`` that ``branch`` of ``repo`` tracks (a secret committed)."""
+    if not files or not BRANCH_RE.match(branch):
+        return []
+    for rel in files:
+        _check_credential_path(rel)
+    proc = _git(
+        repo, "ls-tree", "-r", "--name-only", "--full-tree", f"refs/heads/{branch}", "--", *files
+    )
+    return sorted(set(proc.stdout.split("\n")) - {""}) if proc.returncode == 0 else []
 
 
 def read(path: Path) -> Worktree:

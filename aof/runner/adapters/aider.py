@@ -52,6 +52,13 @@ class AiderParser(Parser):
 
 class Aider(Adapter):
     name = "aider"
+    provider_env = (
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "OPENROUTER_API_KEY",
+        "DEEPSEEK_API_KEY",
+    )
     program = "aider"
     resumes = True
     description = "Aider (aider --message, plain text)"

@@ -95,12 +95,16 @@ class Adapter:
     resumes: ClassVar[bool] = False  # can continue a conversation by session id
     description: ClassVar[str] = ""
     model_flag: ClassVar[str] = "--model"
+    # Variables of the environment aof runs in that this coder needs (its provider's keys):
+    # the only ones it inherits besides PATH, HOME, LANG, TERM and USER (aof.runner.coders).
+    provider_env: ClassVar[tuple[str, ...]] = ()
 
     def executable(self, inv: Invocation) -> str:
         return str(inv.spec.get("program") or self.program)
 
     def model_args(self, inv: Invocation) -> list[str]:
-        return [self.model_flag, inv.model] if inv.model else []
+        # One `--opt=value` argument: a value can never be read as an option of its own.
+        return [f"{self.model_flag}={inv.model}"] if inv.model else []
 
     def argv(self, inv: Invocation) -> list[str]:
         """The command line of one headless run (``interactive``: one for a tmux pane)."""

@@ -79,14 +79,27 @@ def _short(block: dict[str, Any]) -> bool:
     return len(str(block.get("text"))) < 300
 
 
+# What a headless run may do without asking: report with aof (confined to its own task by
+# its agent environment) and the git subcommands of committing its work. Never a bare
+# `git` (`git -c alias.x='!cmd' x` is a shell) nor `git config`.
+GIT_SUBCOMMANDS = ("add", "commit", "status", "diff", "log", "show", "rev-parse", "branch")
+ALLOWED_TOOLS = ("Bash(aof:*)", *(f"Bash(git {sub}:*)" for sub in GIT_SUBCOMMANDS))
+
+
 class Claude(Adapter):
     name = "claude"
+    provider_env = (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "CLAUDE_CODE_OAUTH_TOKEN",
+    )
     program = "claude"
     resumes = True
     description = "Anthropic Claude Code (claude -p, stream-json)"
 
     def argv(self, inv: Invocation) -> list[str]:
-        resume = ["--resume", inv.session_id] if inv.session_id else []
+        resume = [f"--resume={inv.session_id}"] if inv.session_id else []
         if inv.interactive:
             return [
                 self.executable(inv),
@@ -109,8 +122,7 @@ class Claude(Adapter):
             "--permission-mode",
             "acceptEdits",
             "--allowedTools",
-            "Bash(aof:*)",
-            "Bash(git:*)",
+            *ALLOWED_TOOLS,
             *self.extra(inv),
         ]
 

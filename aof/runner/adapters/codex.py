@@ -56,9 +56,9 @@ class CodexParser(JsonLinesParser):
 
 class Codex(Adapter):
     name = "codex"
+    provider_env = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_HOME")
     program = "codex"
     resumes = True
-    model_flag = "-m"
     description = "OpenAI Codex CLI (codex exec --json)"
 
     def argv(self, inv: Invocation) -> list[str]:

@@ -30,6 +30,7 @@ class DemoParser(JsonLinesParser):
 
 class Demo(Adapter):
     name = "demo"
+    provider_env = ("PYTHONPATH", "AOF_DEMO_SECONDS")  # it runs aof's own Python
     resumes = True
     description = "the built-in demo coder (deterministic, no model)"
 

@@ -52,13 +52,13 @@ class GeminiParser(JsonLinesParser):
 
 class Gemini(Adapter):
     name = "gemini"
+    provider_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_CLOUD_PROJECT")
     program = "gemini"
     resumes = True
-    model_flag = "-m"
     description = "Google Gemini CLI (gemini -p, stream-json)"
 
     def argv(self, inv: Invocation) -> list[str]:
-        resume = ["--resume", inv.session_id] if inv.session_id else []
+        resume = [f"--resume={inv.session_id}"] if inv.session_id else []
         if inv.interactive:
             return [self.executable(inv), *self.model_args(inv), *resume, "-i", inv.prompt]
         return [

@@ -56,13 +56,13 @@ class OpencodeParser(JsonLinesParser):
 
 class Opencode(Adapter):
     name = "opencode"
+    provider_env = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY")
     program = "opencode"
     resumes = True
-    model_flag = "-m"
     description = "opencode (opencode run --format json)"
 
     def argv(self, inv: Invocation) -> list[str]:
-        session = ["--session", inv.session_id] if inv.session_id else []
+        session = [f"--session={inv.session_id}"] if inv.session_id else []
         if inv.interactive:
             return [self.executable(inv), *self.model_args(inv), *session, "--prompt", inv.prompt]
         return [
