@@ -328,7 +328,16 @@ def _orphan(fleet: Fleet, report: Report, fix: bool, row: dict[str, Any]) -> Non
 def _uncommitted(fleet: Fleet, report: Report, fix: bool) -> None:
     if not fleet.git.enabled:
         return
-    paths = fleet.git.dirty(("tasks", "audit"))
+    from .edits import problem_of
+
+    paths = []
+    seen = {p.path for p in report.problems}
+    for rel in fleet.git.dirty(("tasks", "audit")):
+        problem = problem_of(fleet, rel)  # only what validates is committed, as by the sweep
+        if problem is None:
+            paths.append(rel)
+        elif rel not in seen:
+            report.add("git", rel, f"not committed: {problem}")
     if not paths:
         return
     if not fix:
