@@ -14,6 +14,10 @@ commit (``git.commit: batch``), is a person's change:
   no commit ever shows a task twice;
 - any other valid file gets one ``edited`` (or ``deleted``) record.
 
+Each directory has a whitelist of names (:func:`name_problem_of`), and a symlink, FIFO or
+device is never committed whatever its name: it is reported, like a file that does not
+validate.
+
 Everything is attributed to the person (:func:`aof.identity.human`: ``AOF_ACTOR``, else git's
 user.name, else the login) and committed as one commit. A file that does not validate is left
 uncommitted and reported with file, line and field, once per version of the file, so a
