@@ -205,6 +205,7 @@ def test_no_card_is_written_into_a_symlinked_state_directory(
 
 def test_a_fifo_named_like_a_task_is_reported_never_opened(root: Path, aof_bin: str) -> None:
     os.mkfifo(root / "tasks" / "ready" / "t-ffff01-x.md")
+    os.mkfifo(root / "tasks" / "ready" / "notes.md")  # a name a hand-written task may have
     listing = aof(aof_bin, root, "task", "list", "--json")  # hung forever before
     assert "tasks/ready/t-ffff01-x.md:1: (file): is not a regular file" in listing.stdout
     shown = aof(aof_bin, root, "task", "show", "t-ffff01")
