@@ -3,8 +3,9 @@
 Appends take ``.aof/locks/audit.lock``, write the whole line with one ``write(2)`` on an
 ``O_APPEND`` descriptor and fsync it. ``seq`` numbers the records of one day file from 1, read
 back from the file's last line under the lock, so it survives restarts and is the same for
-every process. The committer stages audit files under the same lock, so a commit never holds a
-half-written line. ``.gitattributes`` marks the files ``merge=union``: branches merge cleanly.
+every process. Appends never go through a link (:func:`_open_day_file`). The committer
+stages audit files under the same lock, so a commit never holds a half-written line.
+``.gitattributes`` marks the files ``merge=union``: branches merge cleanly.
 
 Every record can say why. A verb computes a default ``reason`` for its record (a completion's
 summary line, a question, an error); a caller's own reason, set on the log for the span of
@@ -14,9 +15,11 @@ fleet.reason(...)``), wins over it and goes into every record appended meanwhile
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +29,7 @@ from .clock import Clock, format_time
 from .durability import sync
 from .errors import ValidationError
 from .locks import Lock, lock_for
+from .safefs import check_no_link
 
 ACTOR_KINDS = ("human", "agent", "scheduler", "system")
 ACTOR_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}\Z")
@@ -70,6 +74,25 @@ class Actor(NamedTuple):
 
     def to_json(self) -> dict[str, str]:
         return {"kind": self.kind, "id": self.id}
+
+
+def _open_day_file(path: Path) -> int:
+    """Open a day file for appending, never through a link (the file or a directory on the
+    way): a link there would append the record to, and commit, whatever it points to."""
+    check_no_link(path.parent)
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValidationError(
+                f"{path}: is a symlink; aof does not write through links (remove the link)"
+            ) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValidationError(f"{path}: is not a regular file; aof does not write to it")
+    return fd
 
 
 class AuditLog:
@@ -121,7 +144,7 @@ class AuditLog:
                 record[key] = value
         with self.lock:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = _open_day_file(path)
             try:
                 last, torn = _tail(fd)
                 record["seq"] = last + 1

@@ -8,7 +8,9 @@ ruamel.yaml's round-trip mode otherwise; in the second case edits are applied to
 This module is also the only code that writes files into a fleet root, in the Maildir pattern:
 write a temp file in the target directory, flush, fsync, then ``os.replace`` (or ``os.link``
 when the target must not exist yet) and fsync the directory. Nothing touches a file after
-it has been moved into place.
+it has been moved into place. Nothing is read or written through a symlink: a card that is a
+link, a FIFO or a device is refused when read, and a write into a directory reached through a
+link is refused (:mod:`aof.safefs`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from . import yamlfast
 from .errors import ConcurrentModification, ValidationError
+from .safefs import check_no_link, read_regular
 
 SPLIT = re.compile(r"\A---[ \t]*\r?\n(.*?\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.S)
 MAX_CARD_BYTES = 1 << 20  # 1 MiB: a card is a small document, a bigger file is refused.
@@ -299,15 +302,14 @@ def _apply(doc: Any, meta: dict[str, Any]) -> None:
 
 
 def read(path: Path) -> Card:
-    """Read and parse the card at ``path``; raise ValidationError/FileNotFoundError."""
-    with open(path, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if st.st_size > MAX_CARD_BYTES:
-            raise ValidationError(
-                f"{path}:1: file is {st.st_size} bytes, "
-                f"more than the {MAX_CARD_BYTES} a card may be"
-            )
-        raw = fh.read()
+    """Read and parse the card at ``path``; raise ValidationError/FileNotFoundError.
+
+    Never through a link, never a FIFO or device (:func:`aof.safefs.read_regular`).
+    """
+    try:
+        raw, st = read_regular(path, MAX_CARD_BYTES)
+    except ValidationError as exc:
+        raise ValidationError(str(exc).replace("it may be", "a card may be")) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -320,6 +322,17 @@ def read(path: Path) -> Card:
     return card
 
 
+def read_in_root(path: Path, rel: str) -> Card:
+    """:func:`read` for ``show``/``get``: also refuses a directory reached through a link,
+    and names the file by ``rel`` (its path in the fleet root) in every error."""
+    try:
+        check_no_link(path.parent)
+        return read(path)
+    except ValidationError as exc:
+        text = str(exc).replace(str(path), rel).replace(str(path.parent), os.path.dirname(rel))
+        raise ValidationError(text) from None
+
+
 def _fsync_dir(directory: Path) -> None:
     from .durability import sync
 
@@ -327,8 +340,10 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _write_temp(directory: Path, name: str, data: bytes, tag: str = "") -> Path:
+    check_no_link(directory)  # a symlinked state directory would take the card out of the root
     tmp = directory / f".{name}.{tag}{os.getpid()}.{os.urandom(4).hex()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o644)
     try:
         view = memoryview(data)
         while view:

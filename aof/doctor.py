@@ -17,7 +17,9 @@ Checks, in order (each keeps going when one item fails, like Maildir's ``clean()
    ready; expired leases go back to ready, or to deadletter when attempts are exhausted;
 5. a lease left on a task outside in-progress is removed;
 6. anything in ``tasks/`` or ``audit/`` that git does not have yet is committed, with an
-   audit record saying so;
+   audit record saying so, when it validates as the sweep checks it
+   (:func:`aof.edits.problem_of`: whitelisted names, no links, regular files); the rest is
+   reported, never committed;
 7. the JSON schemas in ``schemas/`` for editors (:mod:`aof.rootschemas`): missing or
    different from this aof's is a warning; ``fix`` writes them and commits;
 8. the machine: git, tmux, the coders in use, the MCP package, free disk space
@@ -343,7 +345,16 @@ def _settled_dirty(fleet: Fleet) -> list[str]:
 def _uncommitted(fleet: Fleet, report: Report, fix: bool) -> None:
     if not fleet.git.enabled:
         return
-    paths = _settled_dirty(fleet)
+    from .edits import problem_of
+
+    paths = []
+    seen = {p.path for p in report.problems}
+    for rel in _settled_dirty(fleet):
+        problem = problem_of(fleet, rel)  # only what validates is committed, as by the sweep
+        if problem is None:
+            paths.append(rel)
+        elif rel not in seen:
+            report.add("git", rel, f"not committed: {problem}")
     if not paths:
         return
     if not fix:

@@ -14,6 +14,10 @@ commit (``git.commit: batch``), is a person's change:
   no commit ever shows a task twice;
 - any other valid file gets one ``edited`` (or ``deleted``) record.
 
+Each directory has a whitelist of names (:func:`name_problem_of`), and a symlink, FIFO or
+device is never committed whatever its name: it is reported, like a file that does not
+validate.
+
 Everything is attributed to the person (:func:`aof.identity.human`: ``AOF_ACTOR``, else git's
 user.name, else the login) and committed as one commit. A file that does not validate is left
 uncommitted and reported with file, line and field, once per version of the file, so a
@@ -27,6 +31,8 @@ not be committed (and attributed) as a person's edit.
 from __future__ import annotations
 
 import os
+import re
+import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +41,7 @@ from .fsclock import fs_now
 from .identity import human
 from .knowledge.spec import TYPE_OF_DIR
 from .store.tasks import name_problem
-from .task import TRANSITIONS, State, id_from_filename
+from .task import SLUG_RE, TRANSITIONS, State, id_from_filename
 
 if TYPE_CHECKING:
     from .fleet import Fleet
@@ -52,6 +58,7 @@ WATCHED = (
     "aof.yaml",
 )
 SETTLE_S = 2.0
+AUDIT_FILE = re.compile(r"audit/[0-9]{4}/[0-9]{2}/[0-9]{2}\.jsonl\Z")
 REGISTRY_DIRS = {
     "teams": "team",
     "projects": "project",
@@ -81,10 +88,22 @@ def is_temp(name: str) -> bool:
 
 
 def problem_of(fleet: Fleet, rel: str) -> str | None:
-    """Why the file at ``rel`` may not be committed, or None when it validates."""
+    """Why the file at ``rel`` may not be committed, or None when it validates.
+
+    Each directory has a whitelist of names (:func:`name_problem_of`); a symlink, a FIFO or
+    a device is never committed (nor opened), whatever its name.
+    """
     path = fleet.root / rel
-    if not path.exists():
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
         return None  # a deletion
+    except OSError as exc:
+        return f"{rel}:1: (file): cannot be read: {exc.strerror}"
+    if stat.S_ISLNK(mode):
+        return f"{rel}:1: (file): is a symlink; aof does not follow or commit links"
+    if not stat.S_ISREG(mode):
+        return f"{rel}:1: (file): is not a regular file; aof does not open or commit it"
     top = rel.split("/", 1)[0]
     try:
         if top == "tasks":
@@ -92,15 +111,20 @@ def problem_of(fleet: Fleet, rel: str) -> str | None:
             if tid is None:
                 return name_problem(rel, _state_of(rel) or State.DONE)
             fleet.tasks.read_checked(path, rel, tid)
-        elif top in REGISTRY_DIRS and rel.endswith(".md"):
+            return None
+        problem = name_problem_of(rel)
+        if problem is not None:
+            return problem
+        if top in REGISTRY_DIRS:
             fleet.registry.get(REGISTRY_DIRS[top], path.name[: -len(".md")])
-        elif top == "knowledge" and rel.endswith(".md"):
-            type_ = TYPE_OF_DIR.get(os.path.dirname(rel))
-            if type_ is None:
-                return (
-                    f"{rel}:1: (file): knowledge files live in knowledge/sources|documents|facts/"
-                )
+        elif top == "knowledge":
+            type_ = TYPE_OF_DIR[os.path.dirname(rel)]
             fleet.knowledge.get(type_, path.name[: -len(".md")])
+        elif top == "workflows":
+            from .lint import _lint_workflows
+
+            findings = _lint_workflows(fleet, {rel})
+            return findings[0] if findings else None
         elif rel == "aof.yaml":
             from .config import load_config
 
@@ -110,6 +134,44 @@ def problem_of(fleet: Fleet, rel: str) -> str | None:
     except FileNotFoundError:
         return None  # deleted meanwhile: a deletion
     return None
+
+
+def name_problem_of(rel: str) -> str | None:
+    """Why ``rel`` (outside ``tasks/``) has a name aof does not keep, or None.
+
+    What may live where: ``<slug>.md`` directly in a registry directory, ``<slug>.md`` in
+    ``knowledge/sources|documents|facts/``, ``<name>.yaml`` in ``workflows/``,
+    ``audit/YYYY/MM/DD.jsonl`` and ``aof.yaml``. Anything else is reported and never committed.
+    """
+    parts = rel.split("/")
+    top = parts[0]
+    if top in REGISTRY_DIRS:
+        if len(parts) == 2 and _named(parts[1], ".md"):
+            return None
+        return f"{rel}:1: (file name): {top}/ holds only <slug>.md cards"
+    if top == "knowledge":
+        if len(parts) == 3 and "/".join(parts[:2]) in TYPE_OF_DIR and _named(parts[2], ".md"):
+            return None
+        return (
+            f"{rel}:1: (file name): knowledge files are "
+            "knowledge/sources|documents|facts/<slug>.md"
+        )
+    if top == "workflows":
+        if len(parts) == 2 and _named(parts[1], ".yaml", ".yml"):
+            return None
+        return f"{rel}:1: (file name): workflows/ holds only <name>.yaml files"
+    if top == "audit":
+        if AUDIT_FILE.match(rel):
+            return None
+        return f"{rel}:1: (file name): audit/ holds only YYYY/MM/DD.jsonl files"
+    if rel == "aof.yaml":
+        return None
+    return f"{rel}:1: (file name): not a file aof keeps in the fleet root"
+
+
+def _named(name: str, *suffixes: str) -> bool:
+    """Whether ``name`` is ``<slug><suffix>`` for one of ``suffixes``."""
+    return any(name.endswith(x) and SLUG_RE.match(name[: -len(x)]) for x in suffixes)
 
 
 def sweep(fleet: Fleet, reported: dict[str, Any], *, now: float | None = None) -> SweepResult:

@@ -24,14 +24,22 @@ that are not the daemon append their changes to ``.aof/pending-commits.jsonl`` i
 committing; the daemon commits them at its next tick (``flush_pending``), so a busy fleet
 makes one commit per tick, not one per change.
 
+Nothing is followed into a commit: every path is normalised and checked to lie inside the
+root with no link on the way (``..``, absolute paths elsewhere and paths through a symlinked
+directory are refused, also when read back from ``.aof/pending-commits.jsonl``), then
+``lstat``-ed: a symlink is committed as a link (mode 120000), as git itself does, and a FIFO,
+device or directory is left out.
+
 Hooks do not run for aof's commits. The author is the actor (``agent:coder-1``); the committer
 is ``git.committer`` from aof.yaml, else ``aof <aof@localhost>``.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import subprocess
 import threading
 import time
@@ -43,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from .audit import Actor
 from .errors import GitError
 from .locks import Lock, lock_for
+from .safefs import safe_rel
 
 if TYPE_CHECKING:
     from .clock import Clock
@@ -74,6 +83,7 @@ class Committer:
         self.audit_lock = audit_lock
         self.clock = clock
         self.lock: Lock = lock_for(root / ".aof" / "locks" / "git.lock", timeout=120)
+        self.refused: list[str] = []  # paths the last flush_pending refused to commit
 
     def _git(
         self, *args: str, stdin: bytes | None = None, check: bool = True
@@ -154,7 +164,10 @@ class Committer:
             return None
         return self._commit_now(rels, message, author)
 
-    def _commit_now(self, rels: Sequence[str], message: str, author: Actor) -> str:
+    def _commit_now(self, rels: Sequence[str], message: str, author: Actor) -> str | None:
+        rels = [rel for rel in rels if _entry_kind(self.root / rel) != "other"]
+        if not rels:
+            return None
         with self.lock:
             for _ in range(20):
                 sha = self._import(rels, message, author)
@@ -213,8 +226,14 @@ class Committer:
             if not items:
                 return None
             batch = Batch()
+            self.refused = []
             for item in items:
-                batch.paths.update(str(p) for p in item.get("paths") or [])
+                for p in item.get("paths") or []:
+                    rel = safe_rel(self.root, str(p))
+                    if rel is None:
+                        self.refused.append(str(p))  # never committed, never crashes a tick
+                    else:
+                        batch.paths.add(rel)
                 batch.messages.append(str(item.get("message")))
             sha = None
             if batch.paths and self.enabled:
@@ -223,10 +242,12 @@ class Committer:
             return sha
 
     def _rel(self, path: Path | str) -> str:
-        p = Path(path)
-        rel = (p.relative_to(self.root) if p.is_absolute() else p).as_posix()
-        if rel.startswith("../") or "\n" in rel or '"' in rel:
-            raise GitError(f"refusing to commit path {rel!r}")
+        rel = safe_rel(self.root, path)
+        if rel is None:
+            raise GitError(
+                f"refusing to commit path {str(path)!r}: not a normalised path inside the "
+                "fleet root (no '..', no link on the way)"
+            )
         return rel
 
     def _stream(
@@ -245,17 +266,17 @@ class Committer:
         if head:
             parts.append(f"from {head}\n".encode())
         for rel in rels:
-            try:
-                if rel.startswith("audit/") and self.audit_lock is not None:
-                    with self.audit_lock:  # never a half-written audit line
-                        data = (self.root / rel).read_bytes()
-                else:
-                    data = (self.root / rel).read_bytes()
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            if rel.startswith("audit/") and self.audit_lock is not None:
+                with self.audit_lock:  # never a half-written audit line
+                    entry = _entry(self.root / rel)
+            else:
+                entry = _entry(self.root / rel)
+            if entry is None:
                 parts.append(f"D {rel}\n".encode())
-                continue
-            parts.append(f"M 100644 inline {rel}\ndata {len(data)}\n".encode())
-            parts.append(data + b"\n")
+            elif entry:
+                mode, data = entry
+                parts.append(f"M {mode} inline {rel}\ndata {len(data)}\n".encode())
+                parts.append(data + b"\n")
         parts.append(b"get-mark :1\ndone\n")
         return b"".join(parts)
 
@@ -348,6 +369,53 @@ class Batch:
         if self.trailers:
             text += "\n\n" + "\n".join(f"{k}: {v}" for k, v in self.trailers.items())
         return text
+
+
+def _entry_kind(path: Path) -> str:
+    """"file", "link", "gone" or "other" (a FIFO, device or directory: never committed)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return "gone"
+    if stat.S_ISLNK(mode):
+        return "link"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
+def _entry(path: Path) -> tuple[str, bytes] | tuple[()] | None:
+    """What to commit for ``path``: (mode, bytes); None when it is gone (a deletion); ``()``
+    when it is neither a file nor a link (a FIFO, a device, a directory: left out).
+
+    Nothing is followed: a symlink is committed as a link (mode 120000, its target as the
+    blob), exactly as git does, never as the contents of what it points to.
+    """
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return "120000", os.fsencode(os.readlink(path))
+    if not stat.S_ISREG(st.st_mode):
+        return ()
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # became a link since the lstat
+            return _entry(path)
+        raise GitError(f"{path}: cannot be read for the commit: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return ()
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return "100644", b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _err(proc: subprocess.CompletedProcess[bytes]) -> str:

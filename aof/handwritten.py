@@ -19,13 +19,13 @@ and a file whose frontmatter has an ``id`` never is one.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import cardfile
 from .errors import ValidationError
+from .safefs import read_regular
 from .store.tasks import ADOPTED_IN
 from .task import id_from_filename
 
@@ -45,13 +45,10 @@ class Draft(NamedTuple):
 
 def read_draft(path: Path) -> Draft | None:
     """The draft at ``path``, or None when the file is not one (or is gone)."""
-    try:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if st.st_size > cardfile.MAX_CARD_BYTES:
-                return None
-            text = fh.read().decode("utf-8").removeprefix("\ufeff")
-    except (OSError, UnicodeDecodeError):
+    try:  # never through a link, never a FIFO or device (aof.safefs)
+        raw, st = read_regular(path, cardfile.MAX_CARD_BYTES)
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except (OSError, UnicodeDecodeError, ValidationError):
         return None
     if cardfile.SPLIT.match(text):
         try:

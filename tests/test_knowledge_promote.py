@@ -3,7 +3,6 @@ embedder, and the query translation under hypothesis."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from aof import Fleet, State
 from aof.clock import FixedClock
 from aof.knowledge.query import to_fts
+from aof.runner.executor import write_outcome
 
 from .conftest import Cli, git, git_clean
 from .test_mcp import call, error, ok, serve
@@ -48,7 +48,7 @@ def finished_run(fleet: Fleet, tmp_path: Path, notes: str = "Use the blue green 
     run_dir.mkdir(parents=True)
     (run_dir / "notes.md").write_text(notes)
     (run_dir / "plan.md").write_text("1. find the race\n2. fix it\n")
-    (run_dir / "outcome.json").write_text(json.dumps({"outcome": "completed"}))
+    write_outcome(run_dir, {"outcome": "completed"})  # as the run's supervisor settles it
     fleet.complete(
         task.id, token=claimed.lease["token"], summary="Fixed the race in the deploy lock."
     )
@@ -94,8 +94,9 @@ def test_notes_an_existing_document_holds_are_not_promoted_twice(
     first = fleet.knowledge.promote(task.id)
     second_dir = fleet.root / "runs" / task.id / "2"
     second_dir.mkdir()
-    for name in ("notes.md", "plan.md", "outcome.json"):
+    for name in ("notes.md", "plan.md"):
         (second_dir / name).write_text((fleet.root / "runs" / task.id / "1" / name).read_text())
+    write_outcome(second_dir, {"outcome": "completed"})
     again = fleet.knowledge.promote(task.id, attempt=2)
     assert again["created"] is False and "already holds these notes" in again["duplicate_of"]
     assert again["document"]["slug"] == first["document"]["slug"]
@@ -114,7 +115,7 @@ def test_promote_refuses_what_it_cannot_promote(fleet: Fleet, run: Cli) -> None:
         in run("knowledge", "promote", task.id, "--attempt", "7", code=3).stderr
     )
     (live / "notes.md").write_text("")
-    (live / "outcome.json").write_text("{}")
+    write_outcome(live, {})
     assert "nothing to promote" in run("knowledge", "promote", task.id, code=6).stderr
     assert "no task" in run("knowledge", "promote", "t-zzzzzz", code=3).stderr
     assert not list((fleet.root / "knowledge" / "documents").glob("*.md"))

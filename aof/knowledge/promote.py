@@ -4,7 +4,10 @@ A run leaves the coder's own notes in ``runs/<task>/<attempt>/`` (plan.md, notes
 status.md, questions.md: what the runner asks every coder to keep) and the task keeps its
 completion summary. :func:`promote` gathers those into a document whose ``provenance`` says
 where it came from: the task, the attempt and run folder, the run's outcome, and the commit
-its branch points at in the project's repository (else the fleet root's commit).
+its branch points at in the project's repository (else the fleet root's commit). The agent
+writes its run folder, so its files are read without following links, regular files only and
+at most 256 KiB each (:mod:`aof.safefs`), and the outcome is the one the run's supervisor
+sealed when it settled the run (:func:`aof.runner.executor.read_outcome`).
 
 Promotion is idempotent: the same task and attempt, or notes whose text an existing
 document already holds (case and whitespace aside), give back that document.
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidTransition, NotFound, ValidationError
+from ..safefs import read_text_or_none
 from ..service import section
 from ..task import State
 from .index import digest
@@ -60,6 +64,7 @@ def _commit(k: Knowledge, task: Task) -> dict[str, Any]:
 
 def _run_dir(k: Knowledge, task: Task, attempt: int | None) -> tuple[int, Path]:
     from ..runner.executor import attempts as run_attempts
+    from ..runner.executor import read_outcome
 
     attempts = run_attempts(k.root, task.id)
     if not attempts:
@@ -69,7 +74,7 @@ def _run_dir(k: Knowledge, task: Task, attempt: int | None) -> tuple[int, Path]:
         raise NotFound(f"task {task.id} has no run {n} (runs: {', '.join(map(str, attempts))})")
     run_dir = k.root / "runs" / task.id / str(n)
     live = task.state is State.IN_PROGRESS and n == attempts[-1]
-    if live and not (run_dir / "outcome.json").exists():
+    if live and read_outcome(run_dir) is None:
         raise InvalidTransition(
             f"run {n} of {task.id} has not finished (the task is in progress); "
             "promote it once the run has ended"
@@ -81,16 +86,14 @@ def promote(
     k: Knowledge, task_ref: str, *, attempt: int | None = None, kind: str = "learning"
 ) -> dict[str, Any]:
     """Promote the notes of run ``attempt`` (default: the last) of ``task_ref``."""
-    from ..runner.executor import read_json
+    from ..runner.executor import read_outcome
 
     task = k.fleet.get_task(task_ref)
     n, run_dir = _run_dir(k, task, attempt)
     parts = []
     for name, heading in TITLES.items():
-        try:
-            text = (run_dir / name).read_text(encoding="utf-8", errors="replace").strip()
-        except OSError:
-            continue
+        # Never through a link, a regular file only, size-capped: the agent writes this folder.
+        text = (read_text_or_none(run_dir / name) or "").strip()
         if text:
             if len(text) > SECTION_CAP:
                 text = text[:SECTION_CAP] + "\n\n(cut: the rest is in the run's " + name + ")"
@@ -103,7 +106,7 @@ def promote(
             f"run {n} of {task.id}: nothing to promote (no plan.md, notes.md, status.md or "
             "questions.md in runs/" + f"{task.id}/{n}/, and no completion summary)"
         )
-    outcome = read_json(run_dir / "outcome.json") or {}
+    outcome = read_outcome(run_dir) or {}
     provenance: dict[str, Any] = {
         "task": task.id,
         "attempt": n,

@@ -94,7 +94,7 @@ class Knowledge:
         """The card ``type_``/``key``; NotFound if there is none, ValidationError if broken."""
         path = self.path(type_, key)
         try:
-            card = cardfile.read(path)
+            card = cardfile.read_in_root(path, self.rel(path))
         except FileNotFoundError:
             raise NotFound(f"no {type_} {key!r} ({self.rel(path)})") from None
         item = Item(type_, key, path, card)

@@ -72,7 +72,7 @@ class Registry:
         noun = self.noun(kind)
         path = self.path(noun, slug)
         try:
-            card = cardfile.read(path)
+            card = cardfile.read_in_root(path, self.rel(path))
         except FileNotFoundError:
             raise NotFound(f"no {noun.name} {slug!r} ({noun.dir}/{slug}.md)") from None
         entry = Entry(noun, slug, path, card)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, ValidationError
+from ..safefs import read_text_or_none
 from ..task import Task
 
 if TYPE_CHECKING:  # the adapters load on use: the planner imports resolve() only
@@ -181,10 +182,8 @@ def earlier_artifacts(run_root: Path, attempt: int) -> str:
         for name in ARTIFACTS:
             if name in found:
                 continue
-            try:
-                text = (run_root / str(n) / name).read_text(encoding="utf-8").strip()
-            except OSError:
-                continue
+            # Never through a link, a regular file only, size-capped: the agent writes these.
+            text = (read_text_or_none(run_root / str(n) / name) or "").strip()
             if text:
                 found[name] = (n, text[:ARTIFACT_MAX])
     if not found:

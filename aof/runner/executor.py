@@ -9,6 +9,9 @@ touching the planner or the daemon.
 :class:`LocalExecutor` starts the run's supervisor (:mod:`aof.runner.shim`) in its own
 session (a process group of its own, so the whole tree can be signalled); the supervisor
 writes ``runs/<task-id>/<attempt>/`` (logs, events, outcome) from the ``run.json`` given it.
+The agent writes that folder too, so aof reads it back without following links, regular
+files only and size-capped (:func:`read_json`), and trusts an outcome only from the copy the
+supervisor sealed under ``.aof/outcomes/`` when it settled the run (:func:`read_outcome`).
 Each live run is also recorded in ``.aof/runs/<run-id>.json`` (pid and the process's start
 time), so a daemon restarted after a crash adopts the runs its predecessor started instead
 of starting them again: a pid is trusted only while its start time matches, never after the
@@ -30,6 +33,7 @@ from typing import Any, Protocol
 
 from ..clock import Clock, SystemClock, format_time
 from ..privatefiles import private_dir, write_private
+from ..safefs import read_text_or_none
 
 # Agents run niced from their first instruction (``nice`` execs the coder): when a hundred
 # of them start at once on a small machine, the control plane (this daemon, people's CLI
@@ -128,6 +132,7 @@ class LocalExecutor:
         # A follow-up run in the same folder: the last run's ending and tmux session go.
         for stale in ("outcome.json", "kill.json", "tmux.json", "exit_code"):
             (run_dir / stale).unlink(missing_ok=True)
+        outcome_seal(run_dir).unlink(missing_ok=True)
         plan = {**asdict(spec), "root": str(self.root), "run_id": spec.run_id}
         write_private(run_dir / "run.json", json.dumps(plan, indent=2) + "\n")
         # The supervisor (aof.runner.shim) leads a session of its own: it, the coder and
@@ -199,7 +204,7 @@ class LocalExecutor:
             status.state = "exited"
         if status.state == "exited":
             status.ended = format_time(self.clock.now())
-            result = read_json(self.run_dir(status.task_id, status.attempt) / "outcome.json")
+            result = read_outcome(self.run_dir(status.task_id, status.attempt))
             if result is not None:
                 status.outcome = result.get("outcome")
                 status.settled = bool(result.get("settled"))
@@ -277,11 +282,40 @@ def attempts(root: Path, task_id: str) -> list[int]:
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
+    """A run file's JSON object; None when it is missing, not JSON, a link, not a regular file
+    or too big (:func:`aof.safefs.read_text_or_none`): an agent writes its run folder."""
+    text = read_text_or_none(path)
+    if text is None:
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(text)
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
+
+
+def outcome_seal(run_dir: Path) -> Path:
+    """Where the supervisor keeps the outcome it settled for ``runs/<task>/<n>/``: under
+    ``.aof/outcomes/``, outside the folder the agent writes."""
+    root = run_dir.parents[2]
+    return root / ".aof" / "outcomes" / f"{run_dir.parent.name}.{run_dir.name}.json"
+
+
+def write_outcome(run_dir: Path, result: dict[str, Any]) -> None:
+    """Record a run's outcome: ``outcome.json`` in the run folder (for people) and its sealed
+    copy (:func:`outcome_seal`), the one aof reads back."""
+    text = json.dumps(result, indent=2) + "\n"
+    seal = outcome_seal(run_dir)
+    seal.parent.mkdir(parents=True, exist_ok=True)
+    write_private(seal, text)
+    write_private(run_dir / "outcome.json", text)
+
+
+def read_outcome(run_dir: Path) -> dict[str, Any] | None:
+    """The outcome the run's supervisor settled, or None before it did. An ``outcome.json``
+    the agent wrote or rewrote in its run folder (a process it left behind can, after the
+    run ended) is never read: only the sealed copy is."""
+    return read_json(outcome_seal(run_dir))
 
 
 def descendants(pid: int) -> list[int]:

@@ -30,7 +30,7 @@ from ..errors import (
 )
 from ..task import BRANCH_RE, TERMINAL, State, Task
 from . import launch, worktrees
-from .executor import LocalExecutor, RunStatus, attempts, read_json
+from .executor import LocalExecutor, RunStatus, attempts, read_json, read_outcome, write_outcome
 
 if TYPE_CHECKING:
     from ..fleet import Fleet
@@ -254,10 +254,9 @@ class Sessions:
         """The coder's conversation id of the task's latest run (to resume it)."""
         base = self.fleet.root / "runs" / task_id
         for n in reversed(attempts(self.fleet.root, task_id)):
-            for name in ("outcome.json", "meter.json"):
-                data = read_json(base / str(n) / name)
-                if data and data.get("session_id"):
-                    return str(data["session_id"])
+            data = read_outcome(base / str(n))  # sealed: never what the agent left behind
+            if data and data.get("session_id"):
+                return str(data["session_id"])
         return None
 
     # --- steering ---------------------------------------------------------------------------
@@ -428,7 +427,7 @@ class Sessions:
             if meta["state"] in {s.value for s in TERMINAL} and not all_sessions:
                 continue
             last = self.last_run_dir(tid)
-            outcome = read_json(last / "outcome.json") if last else None
+            outcome = read_outcome(last) if last else None
             rows[tid] = {
                 "agent": meta.get("branch") or tid,
                 "task": tid,
@@ -533,8 +532,7 @@ class Sessions:
             result.update(outcome=final, task_state=task.state.value, settled=True)
         except AofError as exc:
             result.update(settled=False, settle_error=str(exc))
-        run_dir = self.fleet.root / "runs" / run.task_id / str(run.attempt)
-        (run_dir / "outcome.json").write_text(json.dumps(result, indent=2) + "\n")
+        write_outcome(self.fleet.root / "runs" / run.task_id / str(run.attempt), result)
 
     def reap(self, runs: list[RunStatus]) -> list[RunStatus]:
         """Forget the records of runs that ended and were settled, when no daemon runs to

@@ -456,9 +456,9 @@ class Shim:
         self._write_meter(final=True)
         result = self.settle(code, outcome, reason)
         self.events.write({"event": "runner_end", **result})
-        tmp = self.run_dir / ".outcome.json.tmp"
-        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, self.run_dir / "outcome.json")
+        from .executor import write_outcome
+
+        write_outcome(self.run_dir, result)
         return code if code is not None else 127
 
     def _on_term(self, signum: int, _frame: Any) -> None:

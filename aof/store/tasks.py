@@ -18,6 +18,7 @@ from .. import cache as derived
 from .. import cardfile
 from ..errors import AmbiguousId, NotFound, ValidationError
 from ..locks import Lock, lock_for
+from ..safefs import NOT_REGULAR
 from ..task import STATES, State, Task, check_ref, id_from_filename, rejections
 
 CACHE_VERSION = 6
@@ -120,6 +121,8 @@ class TaskStore:
     def scan(self, states: Iterable[State] = STATES) -> Iterator[tuple[State, os.DirEntry[str]]]:
         """Task-file directory entries, state by state, sorted by name (no parsing, no stat)."""
         for state in states:
+            if os.path.islink(self.state_dir(state)):
+                continue  # never followed out of the root (doctor and lint report it)
             try:
                 with os.scandir(self.state_dir(state)) as it:
                     entries = sorted(it, key=lambda e: e.name)
@@ -133,7 +136,8 @@ class TaskStore:
         """(path relative to the root, task id, problem) of one entry of a state directory.
 
         The problem is set, and the id None, for files aof will not read as tasks: names that
-        are not ``t-<id>-<slug>.md``, and symlinks (never followed out of the root).
+        are not ``t-<id>-<slug>.md``, symlinks (never followed out of the root), and FIFOs,
+        devices or directories (never opened: a FIFO would block the reader forever).
         """
         rel = f"tasks/{state.value}/{entry.name}"
         tid = id_from_filename(entry.name)
@@ -141,6 +145,8 @@ class TaskStore:
             return rel, None, name_problem(rel, state)
         if entry.is_symlink():
             return rel, None, f"{rel}:1: (file): is a symlink; aof does not follow links in tasks/"
+        if not entry.is_file(follow_symlinks=False):
+            return rel, None, f"{rel}:1: (file): {NOT_REGULAR}"
         return rel, tid, None
 
     def locate(self, ref: str, prefer: Iterable[State] = (), learn: bool = True) -> Located:
@@ -163,6 +169,8 @@ class TaskStore:
         hits: dict[str, Located] = {}
         for state in order:
             directory = self.state_dir(state)
+            if os.path.islink(directory):
+                continue
             try:
                 names = [n for n in os.listdir(directory) if n.startswith(prefix)]
             except FileNotFoundError:
@@ -188,6 +196,8 @@ class TaskStore:
     def _learn_names(self) -> None:
         """Remember the file name of every task on disk (one listing per state directory)."""
         for state in STATES:
+            if os.path.islink(self.state_dir(state)):
+                continue
             try:
                 names = os.listdir(self.state_dir(state))
             except FileNotFoundError:
