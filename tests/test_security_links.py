@@ -333,7 +333,8 @@ def test_an_outcome_rewritten_after_settlement_is_ignored(tmp_path: Path) -> Non
     leaver = world["bin"] / "leaver"  # exits at once, leaving the forger running on its own
     leaver.write_text(f"#!/bin/sh\nsetsid {forger} >/dev/null 2>&1 &\nexit 0\n")
     leaver.chmod(0o755)
-    configure(world["root"], f"coders:\n  leaver:\n    command: ['{leaver}', '{{task_id}}']\n")
+    # aof.yaml ends with the world's `coders:` section: the leaver joins it.
+    configure(world["root"], f"  leaver:\n    command: ['{leaver}', '{{task_id}}']\n")
     out = aof_cli(world, "agent", "spawn", "leaver-b", "--prompt", "leave an orphan",
                   "--project", "proj", "--coder", "leaver", "--quick", "--json")  # fmt: skip
     tid = json.loads(out.stdout)["task"]
