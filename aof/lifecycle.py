@@ -695,6 +695,7 @@ class Lifecycle(FleetBase):
             raise ValidationError("reason: cancelling needs a reason")
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            self._take_over(task, reason.strip())
             meta.pop("lease", None)
             return append_section(task.body, "Cancelled", self._note(reason.strip()))
 
@@ -743,9 +744,22 @@ class Lifecycle(FleetBase):
             raise InvalidTransition("moving into in-progress needs a lease: use `aof task claim`")
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            self._take_over(task, reason)
             meta.pop("lease", None)
             if target != State.BLOCKED:
                 meta.pop("blocked", None)
             return None
 
         return self._change(ref, "moved", target, mutate, reason=reason)
+
+    def _take_over(self, task: Task, why: str | None) -> None:
+        """A held task taken from its holder (cancelled or moved by someone without its lease
+        token): only as an explicit override with a reason (:meth:`overriding`, the CLI's
+        ``--force --reason``), never silently."""
+        if task.state != State.IN_PROGRESS or not task.lease:
+            return
+        if why and not self.audit.reason:
+            with self.reason(why):
+                self._check_token(task, None, self.actor)
+        else:
+            self._check_token(task, None, self.actor)

@@ -81,7 +81,9 @@ class Lifecycle(RuleBasedStateMachine):
                 return None
             return State.DEADLETTER if self.attempts[tid] >= limit else State.READY
         if verb == "cancel":
-            return State.CANCELLED if s not in (State.DONE, State.CANCELLED) else None
+            # A held task is cancelled only by its holder's override (`--force`), never here.
+            held = (State.DONE, State.CANCELLED, State.IN_PROGRESS)
+            return State.CANCELLED if s not in held else None
         if verb == "resurrect":
             return State.READY if s == State.DEADLETTER else None
         raise AssertionError(verb)

@@ -116,6 +116,27 @@ def test_a_person_without_the_token_needs_force_and_a_reason(run: Cli, root: Pat
     assert record["changes"]["override"] == {"lease_holder": "coder-1", "fence": 1}
 
 
+@pytest.mark.parametrize("verb", [("cancel", "--reason", "not needed"),
+                                  ("move", "ready", "--reason", "back to the queue")])  # fmt: skip
+def test_a_held_task_is_cancelled_or_moved_only_by_an_override(
+    run: Cli, root: Path, verb: tuple[str, ...]
+) -> None:
+    tid = run.json("task", "create", "Held", "--ready")["id"]
+    run.json("task", "claim", tid, "--agent", "coder-1")
+    refused = run("task", verb[0], tid, *verb[1:], code=8)
+    assert "held by coder-1" in refused.stderr
+    assert run.json("task", "show", tid)["state"] == "in-progress"
+    run("task", verb[0], tid, *verb[1:], "--force")
+    records = [
+        json.loads(line)
+        for p in (root / "audit").rglob("*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    (record,) = [r for r in records if r["action"] in ("cancelled", "moved")]
+    assert record["entity"]["id"] == tid and record["reason"] == verb[-1]
+    assert record["changes"]["override"] == {"lease_holder": "coder-1", "fence": 1}
+
+
 def test_an_agent_cannot_force(run: Cli) -> None:
     tid = run.json("task", "create", "Held", "--ready")["id"]
     run.json("task", "claim", tid, "--agent", "coder-1")

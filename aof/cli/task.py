@@ -561,15 +561,17 @@ def fail(env: Env, ref: str, error: str, permanent: bool, token: str | None, as_
 @click.option(
     "--reason", required=True, metavar="TEXT", help="Why (kept in the body and the audit record)."
 )
+@force_option
 @json_option
 @pass_env
 def cancel(env: Env, ref: str, reason: str, as_json: bool) -> None:
-    """Cancel a task that is not done.
+    """Cancel a task that is not done (one an agent holds: only with --force).
 
     \b
     Example:
       aof task cancel t-3kf9 --reason "superseded by t-8h2k"
     """
+    env.reason = env.reason or reason  # with --force, the override's reason too
     out_task(env, env.fleet().cancel(ref, reason=reason), as_json, "cancelled")
 
 
@@ -642,6 +644,7 @@ def progress(env: Env, ref: str, note: str, token: str | None, as_json: bool) ->
 @task_arg()
 @click.argument("state", type=click.Choice([s.value for s in STATES if s != State.IN_PROGRESS]))
 @reason_option
+@force_option
 @json_option
 @pass_env
 def move(env: Env, ref: str, state: str, as_json: bool) -> None:
