@@ -238,7 +238,8 @@ def read_yaml_file(path: Path) -> dict[str, Any]:
     """Parse a plain YAML mapping file (fast path when canonical), naming file and line on error."""
     from . import cardfile, yamlfast
 
-    text = path.read_text(encoding="utf-8")
+    with open(path, "rb") as fh:
+        text = cardfile.read_bounded(fh, os.fstat(fh.fileno()), path)
     try:
         data: Any = yamlfast.load(text)
     except yamlfast.NotCanonical:

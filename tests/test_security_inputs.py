@@ -1,0 +1,177 @@
+"""Hostile input: YAML bombs, oversized writes, endless coder lines, terminal escapes and
+forged Work Log lines are refused or neutralised, and the rest of the fleet keeps working."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aof import Fleet, ValidationError, cardfile
+from aof.clock import FixedClock
+
+from .conftest import git, sub_env
+from .test_mcp import call, ok, serve
+
+FRONT = "---\nschema: aof/task/v1\nid: {id}\ntitle: {title}\ncreated: '2026-11-30T00:00:00Z'\n"
+
+
+def alias_bomb() -> str:
+    """522 bytes that a YAML loader expands into 9**9 strings."""
+    lines = [FRONT.format(id="t-bmbb01", title="bomb").rstrip("\n")]
+    lines.append('a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]')
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    return "\n".join([*lines, "---", "body"]) + "\n"
+
+
+def deep_brackets() -> str:
+    nested = "[" * 50000 + "]" * 50000
+    return FRONT.format(id="t-deep01", title="deep") + "x: " + nested + "\n---\nb\n"
+
+
+HOSTILE = {"t-bmbb01-bomb.md": alias_bomb(), "t-deep01-deep.md": deep_brackets()}
+REFUSED = {
+    "t-bmbb01-bomb.md": "t-bmbb01-bomb.md:6: anchor &a0 (aof refuses anchors and aliases)",
+    "t-deep01-deep.md": "t-deep01-deep.md:6: nested more than 64 levels deep",
+}
+
+
+def plant(root: Path) -> None:
+    for name, text in HOSTILE.items():
+        (root / "tasks" / "ready" / name).write_text(text, encoding="utf-8")
+
+
+def test_the_alias_bomb_is_the_size_the_attack_used() -> None:
+    assert len(alias_bomb().encode()) == 522
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_a_hostile_card_is_one_error_naming_file_and_line(name: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        cardfile.parse(HOSTILE[name], f"tasks/ready/{name}")
+    assert str(exc.value) == f"tasks/ready/{REFUSED[name]}"
+
+
+@pytest.mark.parametrize(
+    "yaml",
+    [
+        "x: &a [1]\ny: *a\n",  # a plain alias, the bomb's building block
+        "x: &x [*x]\n",  # self-reference
+        "base: &b {a: 1}\nmore:\n  <<: *b\n",  # merge keys are aliases too
+        "x:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 200)) + "  " * 200 + "v: 1\n",
+        "x: " + "- " * 100 + "a\n",
+        "x: " + "{a: " * 100 + "1" + "}" * 100 + "\n",
+    ],
+)
+def test_aliases_anchors_and_deep_nesting_are_refused_in_any_style(yaml: str) -> None:
+    with pytest.raises(ValidationError, match=r"^c\.md:\d+: "):
+        cardfile.parse("---\n" + yaml + "---\n", "c.md")
+
+
+def test_nesting_within_the_limit_still_reads() -> None:
+    card = cardfile.parse("---\nx: " + "[" * 60 + "1" + "]" * 60 + "\n---\n", "c.md")
+    value = card.meta["x"]
+    for _ in range(59):
+        value = value[0]
+    assert value == [1]
+
+
+def test_a_canonical_file_nested_past_the_fast_parser_depth_is_refused() -> None:
+    """The canonical fast path recurses too: deep indentation goes to the guarded parser."""
+    lines = ["x:"] + ["  " * i + f"k{i}:" for i in range(1, 600)] + ["  " * 600 + "v: 1"]
+    with pytest.raises(ValidationError, match="nested more than 64 levels deep"):
+        cardfile.parse("---\n" + "\n".join(lines) + "\n---\n", "c.md")
+
+
+def test_aof_yaml_bomb_is_a_config_error_naming_the_file(fleet: Fleet, root: Path) -> None:
+    from aof.config import read_yaml_file
+
+    path = root / "aof.yaml"
+    path.write_text(path.read_text() + 'zz: &z ["a","b"]\nyy: *z\n', encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"aof\.yaml:\d+: anchor &z"):
+        read_yaml_file(path)
+    (root / "workflows" / "deep.yaml").write_text("x: " + "[" * 50000 + "\n")
+    with pytest.raises(ValidationError, match=r"deep\.yaml:1: nested more than 64"):
+        read_yaml_file(root / "workflows" / "deep.yaml")
+
+
+def test_aof_yaml_and_workflows_have_a_size_cap(root: Path) -> None:
+    from aof.config import read_yaml_file
+
+    big = root / "workflows" / "big.yaml"
+    big.write_text("x: '" + "a" * (cardfile.MAX_CARD_BYTES + 10) + "'\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match=r"big\.yaml:1: file is \d+ bytes, more than"):
+        read_yaml_file(big)
+
+
+def test_a_snapshot_with_a_bomb_or_deep_json_changes_nothing(fleet: Fleet, tmp_path: Path) -> None:
+    from aof.snapshot import import_, load
+
+    bomb = alias_bomb().replace("schema: aof/task/v1", "schema: aof/team/v1")
+    snap = {"version": "aof-snapshot/v1", "files": [{"path": "teams/bomb.md", "text": bomb}]}
+    with pytest.raises(ValidationError, match=r"teams/bomb\.md\):6: anchor &a0"):
+        import_(fleet, snap)
+    assert not (fleet.root / "teams" / "bomb.md").exists()
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(ValidationError, match=r"deep\.json: not JSON aof reads: nested too deep"):
+        load(str(deep))
+
+
+def test_the_mcp_board_lists_the_good_tasks_beside_a_bomb(fleet: Fleet, clock: FixedClock) -> None:
+    good = fleet.create_task("good one", ready=True)
+    plant(fleet.root)
+    board = ok(call(serve(fleet.root, clock), "aof_board"))
+    ids = [t["id"] for t in board["columns"]["ready"]]
+    assert good.id in ids
+    text = json.dumps(board)
+    assert "anchor &a0" in text or "t-bmbb01" not in ids
+
+
+@pytest.fixture
+def bombed_root(tmp_path: Path, aof_bin: str) -> Path:
+    """A real fleet root (made by real processes on the real clock) with one good task and
+    the two hostile files in tasks/ready/."""
+    root = tmp_path / "fleet"
+    env = sub_env()
+    subprocess.run([aof_bin, "init", str(root)], check=True, capture_output=True, env=env)
+    subprocess.run(
+        [aof_bin, "--root", str(root), "task", "create", "good one", "--ready"],
+        check=True,
+        capture_output=True,
+        env=env,
+    )
+    plant(root)
+    return root
+
+
+def aof(root: Path, aof_bin: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [aof_bin, "--root", str(root), *args],
+        capture_output=True,
+        text=True,
+        env=sub_env(),
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    "args, code",
+    [(("task", "list"), 0), (("lint",), 1), (("doctor",), 1), (("daemon", "--once"), 0)],
+)
+def test_every_fleet_wide_command_survives_a_bomb_and_names_it(
+    bombed_root: Path, aof_bin: str, args: tuple[str, ...], code: int
+) -> None:
+    result = aof(bombed_root, aof_bin, *args)
+    assert result.returncode == code, (result.stdout, result.stderr)
+    out = result.stdout + result.stderr
+    assert "internal error" not in out and "Error" not in out.replace("INVALID", "")
+    for message in REFUSED.values():
+        assert message in out
+    if args == ("task", "list"):
+        assert "good one" in result.stdout
+    if args == ("daemon", "--once"):
+        assert "tick 1" in result.stderr
+        git(bombed_root, "status")  # the root is still a working git repository
