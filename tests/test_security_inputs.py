@@ -240,3 +240,35 @@ def test_multi_line_notes_questions_answers_and_summaries_stay_inside_their_entr
     ]  # fmt: skip
     assert "  \\## Acceptance criteria" in section(body, "Work Log")
     assert section(body, "Completion Summary").startswith("\\- 2026-11-30T09:00:00Z human:cto")
+
+
+# --- coder output is cut before any pattern runs on it --------------------------------------
+
+
+def test_only_the_head_of_a_long_coder_line_is_searched_for_limits() -> None:
+    from datetime import UTC, datetime
+
+    from aof.runner.adapters.base import SIGNAL_MAX, Parser, signals
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    assert signals("x" * SIGNAL_MAX + " usage limit reached", now) == []
+    assert Parser().feed_stderr("x" * SIGNAL_MAX + " prompt is too long") == []
+    # the line that froze the supervisor: the limit is still reported, from its head
+    (event,) = signals("usage limit reached, try again in" + " " * 20000 + "!", now)
+    assert event["event"] == "limit" and event["reset_at"] is None
+
+
+def test_reset_times_still_read_after_the_pattern_was_made_linear() -> None:
+    from datetime import UTC, datetime
+
+    from aof.runner.adapters.base import reset_time
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    for text, seconds in [
+        ("usage limit reached, try again in 5 minutes and 3 seconds", 303),
+        ("rate limited; retry in 1h, 30m", 5400),
+        ("limit reached. resets in 2 hours", 7200),
+        ("Try again in 45s.", 45),
+    ]:
+        at = reset_time(text, now)
+        assert at is not None and (at - now).total_seconds() == seconds, text
