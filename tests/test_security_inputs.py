@@ -272,3 +272,63 @@ def test_reset_times_still_read_after_the_pattern_was_made_linear() -> None:
     ]:
         at = reset_time(text, now)
         assert at is not None and (at - now).total_seconds() == seconds, text
+
+
+# --- terminal escapes are shown, never sent ------------------------------------------------
+
+EVIL = "evil \x1b]52;c;cm0gLXJmIH4K\x07 \x1b[2K\x1b[1Ahidden\rFAKE \x9b31m \u202egnp.exe"
+
+
+def controls(text: str) -> list[str]:
+    """Characters a terminal acts on (all C0/C1 but newline and tab, and bidi overrides)."""
+    return [
+        c
+        for c in text
+        if (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F or c == "\u202e"
+    ]
+
+
+def test_safe_text_makes_every_control_visible() -> None:
+    from aof.cli.safe_text import safe_text
+
+    assert safe_text(EVIL) == (
+        "evil \\x1b]52;c;cm0gLXJmIH4K\\x07 \\x1b[2K\\x1b[1Ahidden\\x0dFAKE \\x9b31m \\u202egnp.exe"
+    )
+    assert safe_text("two\nlines\tand tab") == "two\nlines\tand tab"
+
+
+def test_titles_labels_and_file_names_reach_the_terminal_escaped(
+    tmp_path: Path, aof_bin: str
+) -> None:
+    root = tmp_path / "fleet"
+    subprocess.run([aof_bin, "init", str(root)], check=True, capture_output=True, env=sub_env())
+    made = aof(root, aof_bin, "task", "create", EVIL, "--ready", "--json")
+    assert made.returncode == 0, made.stderr
+    tid = json.loads(made.stdout)["id"]
+    (root / "tasks" / "ready" / "t-esc001-x\x1b]0;owned\x07.md").write_text("no frontmatter\n")
+    for args in (("task", "list"), ("board",), ("task", "show", tid), ("lint",)):
+        result = aof(root, aof_bin, *args)
+        out = result.stdout + result.stderr
+        assert controls(out) == [], (args, out)
+        assert "\\x1b]52;c;cm0gLXJmIH4K\\x07" in out or "\\x1b]0;owned\\x07" in out, args
+    listed = json.loads(aof(root, aof_bin, "task", "list", "--json").stdout)
+    assert EVIL in [row["title"] for row in listed]  # JSON stays exact
+
+
+def test_agent_logs_show_coder_escapes_as_text(tmp_path: Path, aof_bin: str) -> None:
+    """What a coder printed (OSC 52 to the clipboard, OSC 0 to the window title) is shown,
+    in the normalized events and in --raw output alike, never sent to the terminal."""
+    root = tmp_path / "fleet"
+    subprocess.run([aof_bin, "init", str(root)], check=True, capture_output=True, env=sub_env())
+    tid = json.loads(aof(root, aof_bin, "task", "create", "x", "--ready", "--json").stdout)["id"]
+    run = root / "runs" / tid / "1"  # what the run supervisor leaves behind
+    run.mkdir(parents=True)
+    event = {"event": "text", "text": "done \x1b]52;c;Y3VybCBldmlsLnNoIHwgc2g=\x07 ok"}
+    (run / "events.jsonl").write_text(json.dumps(event) + "\n")
+    (run / "stdout.log").write_bytes(b"raw \x1b]0;owned\x07\r\n")
+    (run / "outcome.json").write_text('{"outcome": "completed"}\n')
+    for args in (("agent", "logs", tid), ("agent", "logs", tid, "--raw")):
+        result = aof(root, aof_bin, *args)
+        assert result.returncode == 0, result.stderr
+        assert controls(result.stdout) == [], (args, result.stdout)
+        assert "\\x1b]" in result.stdout
