@@ -61,7 +61,7 @@ def test_a_hostile_card_is_one_error_naming_file_and_line(name: str) -> None:
         "x: &x [*x]\n",  # self-reference
         "base: &b {a: 1}\nmore:\n  <<: *b\n",  # merge keys are aliases too
         "x:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 200)) + "  " * 200 + "v: 1\n",
-        "x: " + "- " * 100 + "a\n",
+        "x:\n" + "- " * 100 + "a\n",  # block sequences nest on one line too
         "x: " + "{a: " * 100 + "1" + "}" * 100 + "\n",
     ],
 )
