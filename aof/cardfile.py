@@ -84,6 +84,9 @@ class YamlRefused(Exception):
         self.line = line  # 0-based, in the text that was parsed
 
 
+_COMPOSER: Any = None  # built once, on the first round-trip parse (ruamel loads lazily)
+
+
 def _guarded_composer() -> Any:
     """ruamel's composer, refusing anchors, aliases and deep nesting as the events stream in.
 
@@ -92,6 +95,9 @@ def _guarded_composer() -> Any:
     before a node is composed, means a 500-byte alias bomb never expands and 50,000 nested
     brackets never reach the recursion limit.
     """
+    global _COMPOSER
+    if _COMPOSER is not None:
+        return _COMPOSER
     from ruamel.yaml.composer import Composer
     from ruamel.yaml.events import AliasEvent
 
@@ -113,7 +119,8 @@ def _guarded_composer() -> Any:
             finally:
                 self.nesting -= 1
 
-    return GuardedComposer
+    _COMPOSER = GuardedComposer
+    return _COMPOSER
 
 
 _BRACKET = re.compile(r"[\[\]{}]")
