@@ -75,10 +75,82 @@ class Card:
         return self.frontmatter.count("\n", 0, match.start()) + 2
 
 
+MAX_YAML_DEPTH = 64  # nesting of mappings and lists; aof's own files need fewer than 10
+
+
+class YamlRefused(Exception):
+    """A construct aof refuses to compose: an anchor, an alias or nesting beyond MAX_YAML_DEPTH."""
+
+    def __init__(self, problem: str, line: int) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.line = line  # 0-based, in the text that was parsed
+
+
+_COMPOSER: Any = None  # built once, on the first round-trip parse (ruamel loads lazily)
+
+
+def _guarded_composer() -> Any:
+    """ruamel's composer, refusing anchors, aliases and deep nesting as the events stream in.
+
+    ruamel's scanner and parser are iterative; its composer and constructor recurse once per
+    level and an alias is expanded into a fresh object per use when made plain. Checking here,
+    before a node is composed, means a 500-byte alias bomb never expands and 50,000 nested
+    brackets never reach the recursion limit.
+    """
+    global _COMPOSER
+    if _COMPOSER is not None:
+        return _COMPOSER
+    from ruamel.yaml.composer import Composer
+    from ruamel.yaml.events import AliasEvent
+
+    class GuardedComposer(Composer):
+        nesting = 0  # not ``depth``: newer ruamel composers count that themselves
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.parser.peek_event()
+            line = event.start_mark.line if event.start_mark is not None else 0
+            if isinstance(event, AliasEvent):
+                raise YamlRefused(f"alias *{event.anchor} (aof refuses anchors and aliases)", line)
+            if getattr(event, "anchor", None) is not None:
+                raise YamlRefused(f"anchor &{event.anchor} (aof refuses anchors and aliases)", line)
+            if self.nesting >= MAX_YAML_DEPTH:
+                raise YamlRefused(f"nested more than {MAX_YAML_DEPTH} levels deep", line)
+            self.nesting += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self.nesting -= 1
+
+    _COMPOSER = GuardedComposer
+    return _COMPOSER
+
+
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_brackets(text: str) -> None:
+    """Refuse more than MAX_YAML_DEPTH unclosed ``[``/``{`` before ruamel scans them.
+
+    ruamel's scanner is slow (quadratic in the open brackets of a line) before its composer
+    gets to refuse the depth; counting brackets, quoted or not, is linear and cheap.
+    """
+    depth = 0
+    for match in _BRACKET.finditer(text):
+        if match.group() in "[{":
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                line = text.count("\n", 0, match.start())
+                raise YamlRefused(f"nested more than {MAX_YAML_DEPTH} levels deep", line)
+        elif depth:
+            depth -= 1
+
+
 def _yaml_rt() -> Any:
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
+    yaml.Composer = _guarded_composer()
     yaml.preserve_quotes = True
     yaml.width = 4096
     yaml.allow_duplicate_keys = False
@@ -121,8 +193,26 @@ def copy_plain(value: Any) -> Any:
     return value
 
 
+def check_size(text: str, path: Path | str, written: bool = False) -> None:
+    """Refuse a card text over MAX_CARD_BYTES (UTF-8); ``written`` words it for a write."""
+    if len(text) * 4 <= MAX_CARD_BYTES:  # cannot be too big: skip the encoding
+        return
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size <= MAX_CARD_BYTES:
+        return
+    if written:
+        raise ValidationError(
+            f"{path}:1: the file would be {size} bytes, more than the {MAX_CARD_BYTES} "
+            "a card may be; nothing was written"
+        )
+    raise ValidationError(
+        f"{path}:1: file is {size} bytes, more than the {MAX_CARD_BYTES} a card may be"
+    )
+
+
 def parse(text: str, path: Path | str = "<card>") -> Card:
     """Split and parse a card; raise ValidationError naming ``path`` and the line on bad input."""
+    check_size(text, path)
     if "\x00" in text:
         raise ValidationError(f"{path}:1: not a text file (contains NUL bytes)")
     match = SPLIT.match(text)
@@ -161,7 +251,10 @@ def load_rt(front: str, path: Path | str, first_line: int = 2) -> Any:
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     try:
+        _check_brackets(front)
         doc = _yaml_rt().load(front)
+    except YamlRefused as exc:
+        raise ValidationError(f"{path}:{exc.line + first_line}: {exc.problem}") from None
     except MarkedYAMLError as exc:
         line, problem = yaml_problem(front, exc)
         raise ValidationError(f"{path}:{line + first_line}: invalid YAML: {problem}") from None
@@ -186,8 +279,9 @@ def parse_value(text: str) -> Any:
     from ruamel.yaml.error import YAMLError
 
     try:
+        _check_brackets(text)
         return to_plain(_yaml_rt().load(text))
-    except YAMLError:
+    except (YAMLError, YamlRefused):
         return text
 
 
@@ -304,19 +398,9 @@ def _apply(doc: Any, meta: dict[str, Any]) -> None:
 def read(path: Path) -> Card:
     """Read and parse the card at ``path``; raise ValidationError/FileNotFoundError.
 
-    Never through a link, never a FIFO or device (:func:`aof.safefs.read_regular`).
+    Never through a link, never a FIFO or device (:func:`read_text`).
     """
-    try:
-        raw, st = read_regular(path, MAX_CARD_BYTES)
-    except ValidationError as exc:
-        raise ValidationError(str(exc).replace("it may be", "a card may be")) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise ValidationError(f"{path}:{line}: not UTF-8 text") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text, st = read_text(path)
     card = parse(text, path)
     card.stamp = Stamp.of(st)
     return card
@@ -331,6 +415,22 @@ def read_in_root(path: Path, rel: str) -> Card:
     except ValidationError as exc:
         text = str(exc).replace(str(path), rel).replace(str(path.parent), os.path.dirname(rel))
         raise ValidationError(text) from None
+
+
+def read_text(path: Path) -> tuple[str, os.stat_result]:
+    """The UTF-8 text (BOM dropped) of the regular file at ``path`` and its stat: never
+    through a link, never a FIFO or device (:func:`aof.safefs.read_regular`), refused over
+    MAX_CARD_BYTES. Cards, aof.yaml and workflows are read through it."""
+    try:
+        raw, st = read_regular(path, MAX_CARD_BYTES)
+    except ValidationError as exc:
+        raise ValidationError(str(exc).replace("it may be", "a card may be")) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ValidationError(f"{path}:{line}: not UTF-8 text") from None
+    return (text[1:] if text.startswith("\ufeff") else text), st
 
 
 def _fsync_dir(directory: Path) -> None:

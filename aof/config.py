@@ -248,7 +248,7 @@ def read_yaml_file(path: Path) -> dict[str, Any]:
     """Parse a plain YAML mapping file (fast path when canonical), naming file and line on error."""
     from . import cardfile, yamlfast
 
-    text = path.read_text(encoding="utf-8")
+    text, _ = cardfile.read_text(path)  # never through a link, never a FIFO; size-capped
     try:
         data: Any = yamlfast.load(text)
     except yamlfast.NotCanonical:

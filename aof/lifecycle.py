@@ -12,7 +12,7 @@ from . import cardfile, yamlfast
 from .audit import Actor
 from .clock import format_time
 from .errors import InvalidTransition, NotFound, ValidationError
-from .service import PROTECTED, FleetBase, append_section
+from .service import PROTECTED, FleetBase, append_section, defused
 from .store.tasks import Located
 from .task import (
     KEY_ORDER,
@@ -167,9 +167,11 @@ class Lifecycle(FleetBase):
                 paths = [path]
                 if src is None:
                     text = "---\n" + yamlfast.dump(ordered(meta)) + "---\n" + body
+                    cardfile.check_size(text, self.tasks.rel(path), written=True)
                     cardfile.write_new(path, text)
                 else:
                     text = _draft_text(src.card, ordered(meta), body)
+                    cardfile.check_size(text, self.tasks.rel(src.path), written=True)
                     old = src.path
                     try:
                         cardfile.move_rewrite(
@@ -428,7 +430,7 @@ class Lifecycle(FleetBase):
         listed = [str(o).strip() for o in outputs if str(o).strip()]
         if any("\n" in o for o in listed):
             raise ValidationError("outputs: one line each (a path, branch or link)")
-        text = summary.strip()
+        text = defused(summary.strip())
         if listed:
             text += "\n\nOutputs:\n\n" + "\n".join(f"- {o}" for o in listed)
         current = self.tasks.load(ref)

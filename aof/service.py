@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
@@ -78,8 +79,35 @@ def section(body: str, heading: str) -> str:
     return body.split(marker, 1)[1].split("\n## ", 1)[0].strip()
 
 
+def contained(text: str) -> str:
+    """``text`` as one entry of a section: every line after the first is indented by two
+    spaces, so a note, question or summary can neither start a ``## `` section nor forge a
+    ``- <time> <actor>: ...`` line of its own (a lone CR counts as a line break, as in Markdown).
+    """
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    rest = (
+        "  " + ("\\" + ln.lstrip() if _LOOKS_OWN.match(ln) else ln) if ln.strip() else ""
+        for ln in lines[1:]
+    )
+    return "\n".join([lines[0], *rest])
+
+
+# A heading, or what looks like an entry aof writes (``- 2026-11-30T09:00:00Z actor: ...``).
+_LOOKS_OWN = re.compile(r"\s*(?:#|[-*+]\s+_?\d{4}-\d\d-\d\dT)")
+
+
+def defused(line: str) -> str:
+    """A person's text that starts an entry: a leading ``#`` or list marker is escaped."""
+    return "\\" + line if line.startswith(("#", "- ", "* ", "+ ")) else line
+
+
 def append_section(body: str, heading: str, text: str) -> str:
-    """Append ``text`` under ``## heading`` (created at the end of the body when missing)."""
+    """Append ``text`` under ``## heading`` (created at the end of the body when missing).
+
+    ``text``'s first line is written as given (aof builds it); the rest stays inside the entry
+    (see :func:`contained`).
+    """
+    text = contained(text)
     marker = f"## {heading}"
     lines = body.split("\n")
     if marker in (ln.rstrip() for ln in lines):
@@ -399,6 +427,7 @@ class FleetBase:
             meta = ordered(meta)
             validate(meta, self.tasks.rel(task.path))
             text = cardfile.render(task.card, meta, new_body)
+            cardfile.check_size(text, self.tasks.rel(task.path), written=True)
             changed = {
                 k: meta.get(k)
                 for k in set(meta) | set(task.meta)
@@ -537,4 +566,12 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-__all__ = ["PROTECTED", "FleetBase", "Mutator", "append_section", "template_dir"]
+__all__ = [
+    "PROTECTED",
+    "FleetBase",
+    "Mutator",
+    "append_section",
+    "contained",
+    "defused",
+    "template_dir",
+]

@@ -186,10 +186,20 @@ def import_(
     return [p.relative_to(fleet.root).as_posix() for p, _ in written]
 
 
+MAX_SNAPSHOT_BYTES = 64 << 20  # many cards of at most 1 MiB each; a bigger file is refused
+
+
 def load(path: str) -> Any:
     try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SNAPSHOT_BYTES + 1)
+        if len(raw) > MAX_SNAPSHOT_BYTES:
+            raise ValidationError(
+                f"{path}: more than the {MAX_SNAPSHOT_BYTES} bytes a snapshot may be"
+            )
+        return json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValidationError(f"{path}: not JSON aof reads: nested too deep") from None
     except ValueError as exc:
         raise ValidationError(f"{path}: not JSON: {exc}") from None
     except OSError as exc:

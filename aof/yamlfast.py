@@ -230,7 +230,12 @@ def _parse_mapping(lines: list[str], pos: int, indent: int) -> tuple[int, dict[s
     return pos, out
 
 
+MAX_INDENT = 128  # 64 levels: deeper text is left to the guarded round-trip parser
+
+
 def _parse_block(lines: list[str], pos: int, indent: int) -> tuple[int, Any]:
+    if indent > MAX_INDENT:
+        raise NotCanonical(f"line {pos + 1}: nested too deep")
     if pos >= len(lines) or _indent_of(lines[pos]) != indent:
         raise NotCanonical(f"line {pos}: empty block")
     if lines[pos][indent:].startswith("- "):

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 import click
 
 from ..errors import AofError
+from .safe_text import safe_text
 
 # Command name -> "module:attribute", imported only when that command runs (or help lists it).
 LAZY_COMMANDS = {
@@ -68,7 +69,7 @@ class AofGroup(click.Group):
         try:
             return super().invoke(ctx)
         except AofError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(safe_text(f"Error: {exc}"), err=True)
             ctx.exit(exc.exit_code)
 
 
@@ -138,7 +139,7 @@ def emit(data: Any, as_json: bool, text: str | None = None) -> None:
         indent = 2 if sys.stdout.isatty() else None
         click.echo(json.dumps(data, ensure_ascii=False, indent=indent, default=str))
     elif text is not None:
-        click.echo(text)
+        click.echo(safe_text(text))
 
 
 def iso_at(value: str | None, hint: str = "--at") -> str | None:
@@ -250,7 +251,7 @@ def main() -> None:
     try:
         cli.main(prog_name="aof")
     except AofError as exc:  # raised outside a command (e.g. during completion)
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(safe_text(f"Error: {exc}"), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -15,6 +15,7 @@ import click
 
 from . import Env, emit, json_option, pass_env, reason_option
 from .registry import agent
+from .safe_text import safe_text
 
 
 def _sessions(env: Env) -> Any:
@@ -179,11 +180,11 @@ def logs_cmd(env: Env, agent_ref: str, lines: int, follow: bool, raw: bool) -> N
         click.echo(f"{task.id} has not run yet", err=True)
         return
     if text:
-        click.echo(text)
+        click.echo(safe_text(text))
     if follow:
         try:
             for line in s.follow(agent_ref, raw=raw):
-                click.echo(line)
+                click.echo(safe_text(line))
         except KeyboardInterrupt:
             pass
 
@@ -268,9 +269,7 @@ DROP_ORDER = ("idle_s", "tokens", "mem_mb", "cpu_pct", "cost_usd", "coder")
 MIN_TEXT = 8  # AGENT and TASK are shortened, never below this many characters
 
 
-def fit_columns(
-    rows: list[dict[str, Any]], width: int
-) -> tuple[list[tuple[str, str]], list[int]]:
+def fit_columns(rows: list[dict[str, Any]], width: int) -> tuple[list[tuple[str, str]], list[int]]:
     """The columns (and their widths) that fit ``width`` characters: the least useful columns
     are dropped first, then the agent and task names are shortened."""
     columns = list(COLUMNS)
@@ -300,9 +299,7 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table_text(
-    rows: list[dict[str, Any]], grouped: bool = False, width: int | None = None
-) -> str:
+def table_text(rows: list[dict[str, Any]], grouped: bool = False, width: int | None = None) -> str:
     """The agents as a plain table that fits ``width`` (default: the terminal's width)."""
     if not rows:
         return "no agents"

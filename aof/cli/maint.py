@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from . import Env, emit, iso_at, json_option, pass_env, reason_option
+from .safe_text import safe_text
 from .task import complete_task_ids
 
 
@@ -117,7 +118,7 @@ def doctor(env: Env, fix: bool, as_json: bool) -> None:
     else:
         for p in report.problems:
             mark = "fixed" if p.fixed else "warning" if p.warning else "problem"
-            click.echo(f"{mark}: {p.path}: {p.message}")
+            click.echo(safe_text(f"{mark}: {p.path}: {p.message}"))
         if not report.problems:
             click.echo("ok: no problems found")
     if not report.ok:
@@ -158,9 +159,9 @@ def lint(env: Env, paths: tuple[str, ...], staged: bool, as_json: bool) -> None:
         emit({"ok": not findings, "findings": findings, "warnings": warnings}, True)
     else:
         for f in findings:
-            click.echo(f)
+            click.echo(safe_text(f))
         for w in warnings:
-            click.echo(f"warning: {w}")
+            click.echo(safe_text(f"warning: {w}"))
         if not findings:
             click.echo("ok: every file is valid")
     if findings:
@@ -317,8 +318,9 @@ def history(env: Env, ref: str, as_json: bool) -> None:
         emit({"id": tid, "records": recs, "commits": commits}, True)
         return
     for r in recs:
-        click.echo(_render_record(r))
+        click.echo(safe_text(_render_record(r)))
     if commits:
         click.echo("\ncommits:")
         for c in commits:
-            click.echo(f"  {c['commit'][:10]} {c['date']}  {c['subject']}  <{c['author']}>")
+            line = f"  {c['commit'][:10]} {c['date']}  {c['subject']}  <{c['author']}>"
+            click.echo(safe_text(line))

@@ -12,6 +12,7 @@ import click
 
 from ..task import PRIORITIES, STATES, TERMINAL, State, id_from_filename
 from . import Env, emit, json_option, pass_env, reason_option
+from .safe_text import safe_text
 
 STATE_NAMES = [s.value for s in STATES]
 FC = TypeVar("FC", bound=Callable[..., Any])
@@ -241,7 +242,7 @@ def list_(
     shown = {r["reason"] for r in rows if r.get("invalid")}
     for msg in problems:
         if msg not in shown:  # a broken file a filter left out of the rows: still say so
-            click.echo(f"warning: {msg}", err=True)
+            click.echo(safe_text(f"warning: {msg}"), err=True)
     if as_json:
         emit(rows, True)
         return
@@ -256,10 +257,10 @@ def row_line(r: dict[str, Any], state: bool = True) -> str:
     """One listing row for people (``task list``, ``board``)."""
     where = f"{r['state']:<11} " if state else ""
     if r.get("invalid"):
-        return f"{r['id'] or '-':<10} {where}{'INVALID':<8} {r['reason']}"
+        return safe_text(f"{r['id'] or '-':<10} {where}{'INVALID':<8} {r['reason']}")
     extra = f"  [{r['holder']}]" if r["holder"] else ""
     labels_txt = f"  #{' #'.join(r['labels'])}" if r["labels"] else ""
-    return f"{r['id']:<10} {where}{r['priority']:<8} {r['title']}{labels_txt}{extra}"
+    return safe_text(f"{r['id']:<10} {where}{r['priority']:<8} {r['title']}{labels_txt}{extra}")
 
 
 @task.command()
@@ -278,8 +279,8 @@ def show(env: Env, ref: str, as_json: bool) -> None:
     if as_json:
         emit(fleet.task_json(t), True)
     else:
-        click.echo(f"# {fleet.tasks.rel(t.path)}  ({t.state.value}, rev {t.rev})")
-        click.echo(t.card.text, nl=False)
+        click.echo(safe_text(f"# {fleet.tasks.rel(t.path)}  ({t.state.value}, rev {t.rev})"))
+        click.echo(safe_text(t.card.text), nl=False)
 
 
 @task.command()

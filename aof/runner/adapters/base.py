@@ -162,9 +162,10 @@ CONTEXT_RE = re.compile(
 )
 _EPOCH = re.compile(r"\|(\d{10})\b")
 _RESETS_IN_S = re.compile(r"resets?_in_seconds\W+(\d+)", re.IGNORECASE)
+_UNIT = r"\s*(?:seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)\b"
+# Linear: each repetition starts at a separator or a digit, never at the same space twice.
 _TRY_IN = re.compile(
-    r"(?:try again|resets?|retry) in ((?:\s*(?:,|and)?\s*\d+\s*(?:seconds?|secs?|s|minutes?|mins?"
-    r"|m|hours?|hrs?|h|days?|d)\b)+)",
+    rf"(?:try again|resets?|retry) in\s*(\d+{_UNIT}(?:\s*(?:,\s*|and\s+)?\d+{_UNIT})*)",
     re.IGNORECASE,
 )
 _AT_CLOCK = re.compile(
@@ -175,8 +176,16 @@ _AT_CLOCK = re.compile(
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+SIGNAL_MAX = 8192  # a longer line is cut before any pattern runs on it
+
+
 def signals(text: str, now: datetime) -> list[dict[str, Any]]:
-    """A ``limit`` or ``context`` event when ``text`` reports one, else nothing."""
+    """A ``limit`` or ``context`` event when ``text`` reports one, else nothing.
+
+    Only the first SIGNAL_MAX characters are looked at: a coder's line can be any length,
+    and the supervisor that reads it also enforces budgets and heartbeats.
+    """
+    text = text[:SIGNAL_MAX]
     if CONTEXT_RE.search(text):
         return [{"event": "context", "message": short(text.strip())}]
     if LIMIT_RE.search(text):
