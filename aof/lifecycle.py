@@ -612,7 +612,17 @@ class Lifecycle(FleetBase):
             raise ValidationError("question: blocking needs the question to ask")
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
-            self._check_token(task, token, self.actor)
+            if token is None and self.actor.kind != "agent":
+                # The brake a person may pull on a held task without --force: the work
+                # stops (the lease is given up) and waits on the question, which is the
+                # override's reason in the audit record, so it is never silent.
+                before, self.override_lease = self.override_lease, True
+                try:
+                    self._take_over(task, question.strip())
+                finally:
+                    self.override_lease = before
+            else:
+                self._check_token(task, token, self.actor)
             meta.pop("lease", None)
             meta["blocked"] = {
                 "reason": "question",

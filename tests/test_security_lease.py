@@ -137,6 +137,28 @@ def test_a_held_task_is_cancelled_or_moved_only_by_an_override(
     assert record["changes"]["override"] == {"lease_holder": "coder-1", "fence": 1}
 
 
+def test_a_person_may_pull_the_brake_on_a_held_task_and_it_is_recorded(
+    run: Cli, root: Path
+) -> None:
+    """Blocking on a question stops the holder's work and destroys none: a person may do it
+    without --force, and the record names the lease it overrode, the question its reason."""
+    tid = run.json("task", "create", "Held", "--ready")["id"]
+    run.json("task", "claim", tid, "--agent", "coder-1")
+    assert run.json("task", "block", tid, "--question", "Why the new table?")["state"] == "blocked"
+    records = [
+        json.loads(line)
+        for p in (root / "audit").rglob("*.jsonl")
+        for line in p.read_text().splitlines()
+    ]
+    (record,) = [r for r in records if r["action"] == "blocked"]
+    assert record["reason"] == "Why the new table?"
+    assert record["changes"]["override"] == {"lease_holder": "coder-1", "fence": 1}
+    env = {"AOF_ACTOR": "agent:coder-2"}
+    other = run.json("task", "create", "Also held", "--ready")["id"]
+    run.json("task", "claim", other, "--agent", "coder-3")
+    run("task", "block", other, "--question", "mine?", code=8, env=env)  # not an agent's brake
+
+
 def test_an_agent_cannot_force(run: Cli) -> None:
     tid = run.json("task", "create", "Held", "--ready")["id"]
     run.json("task", "claim", tid, "--agent", "coder-1")
