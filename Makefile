@@ -46,8 +46,8 @@ test-fast: $(STAMP) ## Run the tests, skipping the slow real-process races
 # it (children and git included); monotonic time, sleeps and timeouts stay real. A test that
 # mixes a fixed clock with real processes or real time fails here, whatever today is.
 SHIFT_S := 34560000
-$(VENV)/clockshift.so: tests/support/clockshift.c
-	mkdir -p $(VENV) && cc -shared -fPIC -O2 -o $@ $< -ldl
+$(VENV)/clockshift.so: tests/support/clockshift.c Makefile
+	mkdir -p $(VENV) && cc -shared -fPIC -O2 -DSHIFT_S=$(SHIFT_S) -o $@ $< -ldl
 
 date-check: $(STAMP) $(VENV)/clockshift.so ## Run the tests with the machine's clock on another day
 	AOF_CLOCK_SHIFT_S=$(SHIFT_S) LD_PRELOAD=$(CURDIR)/$(VENV)/clockshift.so \

@@ -232,7 +232,12 @@ def check_argv_value(field: str, value: str | None) -> None:
         )
 
 
-BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "USER", "TMPDIR")
+# What every coder inherits: where programs, home and temp files are, the locale and the
+# terminal, and how the operator set up the dynamic linker (LD_PRELOAD, LD_LIBRARY_PATH:
+# the runtime aof itself runs with, never a secret).
+BASE_ENV = (
+    "PATH", "HOME", "LANG", "LC_ALL", "TERM", "USER", "TMPDIR", "LD_PRELOAD", "LD_LIBRARY_PATH",
+)  # fmt: skip
 
 
 def coder_environment(

@@ -13,12 +13,18 @@
 #include <sys/time.h>
 #include <time.h>
 
+#ifndef SHIFT_S
+#define SHIFT_S 0
+#endif
+
+/* AOF_CLOCK_SHIFT_S, else the shift built in (-DSHIFT_S=...): a child whose environment was
+ * cleaned (aof gives coders only a few variables, LD_PRELOAD among them) keeps the shift. */
 static long long shift(void) {
     static int ready;
     static long long seconds;
     if (!ready) {
         const char *v = getenv("AOF_CLOCK_SHIFT_S");
-        seconds = v ? atoll(v) : 0;
+        seconds = v ? atoll(v) : SHIFT_S;
         ready = 1;
     }
     return seconds;
