@@ -302,13 +302,14 @@ def outcome_seal(run_dir: Path) -> Path:
 
 
 def write_outcome(run_dir: Path, result: dict[str, Any]) -> None:
-    """Record a run's outcome: ``outcome.json`` in the run folder (for people) and its sealed
-    copy (:func:`outcome_seal`), the one aof reads back."""
+    """Record a run's outcome: ``outcome.json`` in the run folder (for people), then its
+    sealed copy (:func:`outcome_seal`), the one aof reads back: once aof sees the seal, the
+    people's copy is there too."""
     text = json.dumps(result, indent=2) + "\n"
     seal = outcome_seal(run_dir)
     seal.parent.mkdir(parents=True, exist_ok=True)
-    write_private(seal, text)
     write_private(run_dir / "outcome.json", text)
+    write_private(seal, text)
 
 
 def read_outcome(run_dir: Path) -> dict[str, Any] | None:
