@@ -52,26 +52,24 @@ def _git_dir(path: Path) -> Path | None:
 
 
 def _branch(git_dir: Path) -> str:
-    try:
-        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
-    except OSError:
-        return "main"
-    prefix = "ref: refs/heads/"
-    return head[len(prefix) :] if head.startswith(prefix) else "main"
+    return _checked_out(git_dir) or "main"
 
 
-def head_branch(repo: str | os.PathLike[str]) -> str | None:
-    """The branch checked out in the repository at ``repo`` (``main``, ``master``, ...), or
-    None when it is not a git repository or its HEAD is detached."""
-    git_dir = _git_dir(Path(repo).expanduser())
-    if git_dir is None:
-        return None
+def _checked_out(git_dir: Path) -> str | None:
+    """The branch HEAD names in ``git_dir``, or None (unreadable, or detached)."""
     try:
         head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
     except OSError:
         return None
     prefix = "ref: refs/heads/"
     return head[len(prefix) :] if head.startswith(prefix) else None
+
+
+def head_branch(repo: str | os.PathLike[str]) -> str | None:
+    """The branch checked out in the repository at ``repo`` (``main``, ``master``, ...), or
+    None when it is not a git repository or its HEAD is detached."""
+    git_dir = _git_dir(Path(repo).expanduser())
+    return _checked_out(git_dir) if git_dir is not None else None
 
 
 def _remote(git_dir: Path) -> str | None:
