@@ -38,9 +38,9 @@ __all__ = [
 
 _WHERE = {
     "Fleet": "fleet",
-    "Actor": "audit",
-    "State": "task",
-    "Task": "task",
+    "Actor": "journal.audit",
+    "State": "model.task",
+    "Task": "model.task",
     "FixedClock": "clock",
     "SystemClock": "clock",
     "SeededIds": "clock",
@@ -48,7 +48,6 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
-    from .audit import Actor
     from .clock import FixedClock, SeededIds, SystemClock, SystemIds
     from .errors import (
         AofError,
@@ -63,7 +62,8 @@ if TYPE_CHECKING:
         ValidationError,
     )
     from .fleet import Fleet
-    from .task import State, Task
+    from .journal.audit import Actor
+    from .model.task import State, Task
 
 
 def __getattr__(name: str) -> Any:

@@ -1,8 +1,8 @@
 """The service: the one door through which every change to a fleet root passes.
 
-``Fleet`` combines the pipeline and reads (:mod:`aof.service`), the lifecycle verbs
-(:mod:`aof.lifecycle`), run outcomes (:mod:`aof.outcomes`) and the scheduling front
-(:mod:`aof.scheduling`). The CLI and the MCP server call its methods and nothing else.
+``Fleet`` combines the pipeline and reads (:mod:`aof.service.pipeline`), the lifecycle verbs
+(:mod:`aof.service.lifecycle`), run outcomes (:mod:`aof.service.outcomes`) and the scheduling front
+(:mod:`aof.service.scheduling`). The CLI and the MCP server call its methods and nothing else.
 """
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import cardfile
-from .audit import check_reason
-from .config import CONFIG_NAME
 from .errors import ClaimConflict, RootExists
-from .outcomes import Outcomes
-from .scheduling import Scheduling
-from .service import append_section, template_dir
-from .task import slugify
+from .files import cardfile
+from .journal.audit import check_reason
+from .model.config import CONFIG_NAME
+from .model.task import slugify
+from .model.text import append_section
+from .service.outcomes import Outcomes
+from .service.pipeline import template_dir
+from .service.scheduling import Scheduling
 
 
 class Fleet(Outcomes, Scheduling):
@@ -47,9 +48,9 @@ class Fleet(Outcomes, Scheduling):
     ) -> Fleet:
         """Create a fleet root at ``path`` from the template; RootExists if one is there.
 
-        The root gets aof's JSON schemas in ``schemas/`` for editors (:mod:`aof.rootschemas`)
+        The root gets aof's JSON schemas in ``schemas/`` for editors (:mod:`aof.ops.rootschemas`)
         and, with ``hooks``, a git pre-commit hook that runs ``aof lint`` on the staged fleet
-        files (:mod:`aof.githook`; not replacing a pre-commit hook that is already there).
+        files (:mod:`aof.journal.githook`; not replacing a pre-commit hook that is already there).
         ``example`` adds an example team and a (disabled) example project to show the shape
         of registry files.
         """
@@ -86,7 +87,7 @@ class Fleet(Outcomes, Scheduling):
             subprocess.run(["git", "config", key, value], cwd=root, check=True)
         fleet = cls(root, **kwargs)
         if hooks:
-            from .githook import install
+            from .journal.githook import install
 
             fleet.hook = install(root)
         _, audit_path = fleet.audit.append(
@@ -148,8 +149,8 @@ class Fleet(Outcomes, Scheduling):
     # --- maintenance ------------------------------------------------------------------
 
     def doctor(self, *, fix: bool = False) -> Any:
-        """Check (and with ``fix`` repair) every invariant; see :mod:`aof.doctor`."""
-        from .doctor import run
+        """Check (and with ``fix`` repair) every invariant; see :mod:`aof.ops.doctor`."""
+        from .ops.doctor import run
 
         return run(self, fix=fix)
 
@@ -159,7 +160,7 @@ class Fleet(Outcomes, Scheduling):
         """Validate every file (or the fleet files among ``paths``) against the schemas and
         each other; ``file:line: field: message`` strings. Keys that look like a typo of a
         known one go to ``warnings`` (not problems: unknown keys are kept)."""
-        from .lint import run
+        from .ops.lint import run
 
         return run(self, paths, warnings)
 
@@ -169,8 +170,8 @@ EXAMPLE_DIR = "example"  # in the template: the files `aof init --example` adds
 
 def _template_files(example: bool) -> dict[Path, Path]:
     """Where each file of a new fleet root comes from: the template, and aof's schemas."""
-    from .lint import schemas_dir
-    from .rootschemas import DIR
+    from .ops.lint import schemas_dir
+    from .ops.rootschemas import DIR
 
     template = template_dir()
     out: dict[Path, Path] = {}

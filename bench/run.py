@@ -26,8 +26,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from aof import Fleet, yamlfast  # noqa: E402
+from aof import Fleet  # noqa: E402
 from aof.clock import SystemIds  # noqa: E402
+from aof.files import yamlfast  # noqa: E402
 
 AOF = str(Path(sys.executable).parent / "aof")
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -173,8 +174,8 @@ def bench_claims(n: int, tmp: Path) -> dict[str, Any]:
 
 def bench_git(sizes: list[int], repeat: int, tmp: Path) -> dict[str, Any]:
     """One-file commits at n tracked files: aof's committer vs porcelain vs GitPython."""
-    from aof.audit import Actor
-    from aof.gitlog import Committer
+    from aof.journal.audit import Actor
+    from aof.journal.git import Committer
 
     out: dict[str, Any] = {}
     git = ["git", "-c", "user.name=bench", "-c", "user.email=b@x"]

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from aof.coders import resolve as coders
+from aof.coders.adapters import Invocation, get, names
+from aof.coders.adapters.base import reset_time, signals
 from aof.errors import ConfigError
-from aof.runner import coders
-from aof.runner.adapters import Invocation, get, names
-from aof.runner.adapters.base import reset_time, signals
 from aof.runner.shim import Meter
 
 FAKES = Path(__file__).parent / "fakes"

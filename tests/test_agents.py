@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from aof import Fleet, State
-from aof.audit import AuditLog
 from aof.clock import SystemClock
+from aof.journal.audit import AuditLog
 
 from .conftest import git, set_default_coder, sub_env
 
@@ -296,6 +296,7 @@ def test_fanout_yields_worktrees_branches_runs_and_one_batch(world: dict[str, An
     agents = data["agents"]
     assert len(agents) == 5 and {a["batch"] for a in agents} == {data["batch"]}
     assert sorted(a["branch"] for a in agents) == [f"try-{i}" for i in range(1, 6)]
+
     # Each agent's supervisor makes its worktree as it starts: on a busy machine that can be
     # a moment after `fanout` returned.
     def trees() -> list[dict[str, Any]]:

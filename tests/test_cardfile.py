@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from aof import cardfile, yamlfast
 from aof.errors import ConcurrentModification, ValidationError
+from aof.files import cardfile, yamlfast
 
 keys = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,12}", fullmatch=True)
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)

@@ -32,7 +32,7 @@ def test_file_ages_are_judged_on_the_file_systems_clock(root: Path) -> None:
     """A file written now is fresh by the file system's clock, whatever this process's wall
     clock says (a network share's server, or a machine whose clock was moved): the daemon's
     edit sweep and the janitor judge ages by it."""
-    from aof.fsclock import fs_now
+    from aof.files.fsclock import fs_now
 
     fresh = root / "tasks" / "ready" / "fresh.md"
     fresh.write_text("x")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from aof import ClaimConflict, Fleet, State
-from aof.task import STATES, id_from_filename
+from aof.model.task import STATES, id_from_filename
 
 from .conftest import git, git_clean
 
@@ -159,7 +159,7 @@ def test_sigkill_at_random_instants_loses_and_duplicates_nothing(
 def test_lost_update_is_an_error_not_silent(fleet: Fleet) -> None:
     """A person saving the file between aof's read and write makes aof refuse, not overwrite."""
     t = fleet.create_task("x")
-    from aof import cardfile
+    from aof.files import cardfile
 
     card = cardfile.read(t.path)
     t.path.write_text(t.path.read_text() + "\nA person's note.\n")

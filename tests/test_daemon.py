@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from aof import FixedClock, Fleet, SeededIds, State
-from aof.audit import tail
+from aof.journal.audit import tail
+from aof.model.task import token_sha256
 from aof.runner.executor import RunSpec, RunStatus
 from aof.scheduler.daemon import Daemon, daemon_info
 from aof.scheduler.watch import Watcher
-from aof.task import token_sha256
 
 from .conftest import git, git_clean, set_default_coder
 
@@ -136,7 +136,7 @@ def test_a_tick_dispatches_within_the_limit_in_one_commit(
         assert task.lease["token_sha256"] == token_sha256(spec.token)
         assert spec.env["AOF_TASK_ID"] == spec.task_id
         assert spec.env["AOF_ACTOR"] == "agent:demo"
-        assert spec.argv[1:] == ["-m", "aof.runner.demo"]
+        assert spec.argv[1:] == ["-m", "aof.coders.demo_coder"]
 
 
 def test_the_recorded_tick_replays_to_the_same_plan(

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from aof import Fleet, State
-from aof.audit import AuditLog
 from aof.clock import SystemClock
+from aof.journal.audit import AuditLog
 
 from .conftest import git, git_clean, set_default_coder, sub_env
 

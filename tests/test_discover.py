@@ -65,7 +65,7 @@ def test_unreadable_folder_is_reported_and_skipped(
             raise PermissionError(13, "Permission denied")
         return real(path)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("aof.discover.os.scandir", scandir)
+    monkeypatch.setattr("aof.registry.discover.os.scandir", scandir)
     got = fleet.registry.discover([tree])
     assert any("group: cannot read (Permission denied); skipped" in p for p in got["problems"])
     assert any(i["path"].endswith("/api") for i in got["found"])  # the walk went on

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from aof import FixedClock, Fleet, State, cardfile
-from aof.task import STATES
+from aof import FixedClock, Fleet, State
+from aof.files import cardfile
+from aof.model.task import STATES
 
 from .conftest import Cli, git, git_clean
 

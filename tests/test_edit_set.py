@@ -55,7 +55,7 @@ def test_set_reads_values_as_yaml(run: Cli, root: Path) -> None:
 
 
 def test_values_that_are_not_yaml_stay_text() -> None:
-    from aof.cardfile import parse_value
+    from aof.files.cardfile import parse_value
 
     assert parse_value("Fix the login") == "Fix the login"
     assert parse_value("[unclosed") == "[unclosed"
@@ -134,7 +134,7 @@ def test_the_library_takes_dotted_keys_too(fleet: Fleet) -> None:
 
 
 def test_near_misses_are_typos_and_other_unknown_keys_are_yours() -> None:
-    from aof.task import near_miss
+    from aof.model.task import near_miss
 
     for typo, known in [("priorty", "priority"), ("label", "labels"), ("budjet", "budget")]:
         assert near_miss(typo) == known

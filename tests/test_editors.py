@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from aof import Fleet, rootschemas
-from aof.githook import FLEET_FILES
-from aof.lint import schemas_dir
+from aof import Fleet
+from aof.journal.githook import FLEET_FILES
+from aof.ops import rootschemas
+from aof.ops.lint import schemas_dir
 
 from .conftest import Cli, git, git_clean
 

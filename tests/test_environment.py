@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from aof import FixedClock, Fleet, State, envcheck
+from aof import FixedClock, Fleet, State
 from aof.clock import parse_time
+from aof.ops import envcheck
+from aof.planner.plan import plan
 from aof.scheduler.daemon import Daemon
-from aof.scheduler.plan import plan
 
 from .conftest import Cli, git, set_default_coder
 from .test_daemon import RecordingExecutor

@@ -39,7 +39,7 @@ BROKEN = {
     ],
 )  # fmt: skip
 def test_a_yaml_error_names_the_line_to_fix(front: str, line: int, message: str) -> None:
-    from aof import cardfile
+    from aof.files import cardfile
 
     with pytest.raises(ValidationError) as err:
         cardfile.parse("---\n" + front + "---\nbody\n", "t.md")

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aof import FixedClock, Fleet
-from aof.audit import Actor, AuditLog
-from aof.lint import schema_errors
+from aof.journal.audit import Actor, AuditLog
+from aof.ops.lint import schema_errors
 
 from .conftest import Cli, git, git_clean
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from aof import FixedClock, Fleet, SeededIds
-from aof.audit import AuditLog
+from aof.journal.audit import AuditLog
 from aof.scheduler.daemon import Daemon
 
 from .conftest import Cli, git, git_clean

@@ -13,8 +13,8 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from aof import Fleet, SystemClock
-from aof.audit import AuditLog
-from aof.edits import sweep
+from aof.journal.audit import AuditLog
+from aof.ops.edits import sweep
 
 from .conftest import Cli, git, sub_env
 
@@ -22,7 +22,7 @@ from .conftest import Cli, git, sub_env
 def test_the_person_is_aof_actor_else_git_user_name_else_the_login(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aof.identity import human
+    from aof.journal.identity import human
 
     monkeypatch.setenv("LOGNAME", "Linus T.")
     assert str(human(root, {})) == "human:linus-t"

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from aof import FixedClock, Fleet
-from aof.runner.coders import NO_CODER
+from aof.coders.resolve import NO_CODER
 from aof.scheduler.daemon import Daemon
 
 from .conftest import Cli, git, git_clean

@@ -400,7 +400,7 @@ def test_same_title_at_once_gets_two_documents(fleet: Fleet, aof_bin: str) -> No
 def test_hand_edits_to_knowledge_are_validated_before_the_daemon_commits_them(
     fleet: Fleet,
 ) -> None:
-    from aof.edits import problem_of
+    from aof.ops.edits import problem_of
 
     slug = doc(fleet, "Alpha", "apples")
     rel = f"knowledge/documents/{slug}.md"

@@ -27,9 +27,7 @@ def states_of(fleet: Fleet, tid: str) -> list[str]:
 
 
 def test_create_writes_one_file_in_backlog_audits_and_commits(fleet: Fleet) -> None:
-    fleet.registry.create(
-        "team", "core", {"name": "Core", "mission": "m", "ownership": "company"}
-    )
+    fleet.registry.create("team", "core", {"name": "Core", "mission": "m", "ownership": "company"})
     t = fleet.create_task("Write docs", priority="high", labels=["docs", "docs"], team="core")
     assert t.state == State.BACKLOG
     assert t.path.name.startswith(t.id + "-write-docs")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from aof import AofError, FixedClock, Fleet, SeededIds, State
-from aof.task import STATES, TRANSITIONS, id_from_filename
+from aof.model.task import STATES, TRANSITIONS, id_from_filename
 
 VERBS = (
     "promote",

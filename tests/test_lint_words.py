@@ -42,7 +42,7 @@ def test_lint_prints_exactly_the_messages_task_list_shows(fleet: Fleet, run: Cli
 
 
 def test_schema_errors_are_put_in_words(fleet: Fleet) -> None:
-    from aof.lint import schema_errors
+    from aof.ops.lint import schema_errors
 
     record = {"ts": "2026-11-21T09:00:00Z", "seq": 0, "actor": {"kind": "bot", "id": "x"},
               "action": "a", "entity": {"kind": "task", "id": "t"}, "extra": 1}  # fmt: skip

@@ -21,8 +21,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from aof import Fleet, State
-from aof.audit import AuditLog
 from aof.clock import SystemClock
+from aof.journal.audit import AuditLog
 
 from .conftest import sub_env
 

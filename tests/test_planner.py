@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from aof import FixedClock, Fleet
 from aof.clock import format_time, parse_time
-from aof.desired import desired_team
-from aof.scheduler.plan import order_key, plan
+from aof.planner.desired import desired_team
+from aof.planner.plan import order_key, plan
 
 from .conftest import Cli, set_default_coder
 

@@ -14,9 +14,9 @@ import click
 import pytest
 
 from aof import Fleet, State, ValidationError
-from aof.audit import REASON_MAX
 from aof.cli import cli
 from aof.clock import FixedClock
+from aof.journal.audit import REASON_MAX
 from aof.mcp.server import tool_list
 
 from .conftest import Cli

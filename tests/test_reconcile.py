@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from aof import Fleet
-from aof.audit import tail
-from aof.reconcile import ACTION, AoCli, apply, evaluate, health
+from aof.journal.audit import tail
+from aof.ops.reconcile import ACTION, AoCli, apply, evaluate, health
 
 from .conftest import Cli, git_clean
 

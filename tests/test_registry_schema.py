@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aof import ValidationError
-from aof.lint import schema_errors
+from aof.ops.lint import schema_errors
 from aof.registry import NOUNS
 from aof.registry.spec import validate
 
@@ -49,7 +49,7 @@ def test_noun_validator_and_schema_agree(kind: str, data: Any) -> None:
 
 def test_a_trailing_newline_never_passes_a_pattern() -> None:
     """Python's `$` matches before a final newline; the schemas must not inherit that."""
-    from aof.task import validate as validate_task
+    from aof.model.task import validate as validate_task
 
     task = {
         "schema": "aof/task/v1",

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aof.clock import parse_time
-from aof.desired import desired_team, evaluate_schedule, in_window
+from aof.planner.desired import desired_team, evaluate_schedule, in_window
 
 ZONES = ["Europe/Berlin", "America/New_York", "Australia/Sydney"]
 

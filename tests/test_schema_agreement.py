@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aof import ValidationError
-from aof.lint import schema_errors
-from aof.task import validate
+from aof.model.task import validate
+from aof.ops.lint import schema_errors
 
 BASE: dict[str, Any] = {
     "schema": "aof/task/v1",

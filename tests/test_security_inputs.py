@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aof import Fleet, ValidationError, cardfile
+from aof import Fleet, ValidationError
 from aof.clock import FixedClock
+from aof.files import cardfile
 
 from .conftest import git, sub_env
 from .test_mcp import call, ok, serve
@@ -86,7 +87,7 @@ def test_a_canonical_file_nested_past_the_fast_parser_depth_is_refused() -> None
 
 
 def test_aof_yaml_bomb_is_a_config_error_naming_the_file(fleet: Fleet, root: Path) -> None:
-    from aof.config import read_yaml_file
+    from aof.model.config import read_yaml_file
 
     path = root / "aof.yaml"
     path.write_text(path.read_text() + 'zz: &z ["a","b"]\nyy: *z\n', encoding="utf-8")
@@ -98,7 +99,7 @@ def test_aof_yaml_bomb_is_a_config_error_naming_the_file(fleet: Fleet, root: Pat
 
 
 def test_aof_yaml_and_workflows_have_a_size_cap(root: Path) -> None:
-    from aof.config import read_yaml_file
+    from aof.model.config import read_yaml_file
 
     big = root / "workflows" / "big.yaml"
     big.write_text("x: '" + "a" * (cardfile.MAX_CARD_BYTES + 10) + "'\n", encoding="utf-8")
@@ -107,7 +108,7 @@ def test_aof_yaml_and_workflows_have_a_size_cap(root: Path) -> None:
 
 
 def test_a_snapshot_with_a_bomb_or_deep_json_changes_nothing(fleet: Fleet, tmp_path: Path) -> None:
-    from aof.snapshot import import_, load
+    from aof.registry.snapshot import import_, load
 
     bomb = alias_bomb().replace("schema: aof/task/v1", "schema: aof/team/v1")
     snap = {"version": "aof-snapshot/v1", "files": [{"path": "teams/bomb.md", "text": bomb}]}
@@ -222,7 +223,7 @@ def forged_lines(body: str) -> list[str]:
 def test_multi_line_notes_questions_answers_and_summaries_stay_inside_their_entry(
     fleet: Fleet,
 ) -> None:
-    from aof.service import section
+    from aof.model.text import section
 
     task = fleet.create_task("forge", ready=True, body="## Objective\n\nwork\n")
     token = fleet.claim(task.id, "coder-1").lease["token"]  # type: ignore[index]
@@ -246,7 +247,7 @@ def test_multi_line_notes_questions_answers_and_summaries_stay_inside_their_entr
 def test_only_the_head_of_a_long_coder_line_is_searched_for_limits() -> None:
     from datetime import UTC, datetime
 
-    from aof.runner.adapters.base import SIGNAL_MAX, Parser, signals
+    from aof.coders.adapters.base import SIGNAL_MAX, Parser, signals
 
     now = datetime(2026, 11, 30, tzinfo=UTC)
     assert signals("x" * SIGNAL_MAX + " usage limit reached", now) == []
@@ -259,7 +260,7 @@ def test_only_the_head_of_a_long_coder_line_is_searched_for_limits() -> None:
 def test_reset_times_still_read_after_the_pattern_was_made_linear() -> None:
     from datetime import UTC, datetime
 
-    from aof.runner.adapters.base import reset_time
+    from aof.coders.adapters.base import reset_time
 
     now = datetime(2026, 11, 30, tzinfo=UTC)
     for text, seconds in [

@@ -200,7 +200,7 @@ def test_an_agents_environment_acts_only_on_its_own_task(run: Cli, root: Path) -
 
 
 def test_the_claude_allowlist_is_not_a_shell() -> None:
-    from aof.runner.adapters import Invocation, get
+    from aof.coders.adapters import Invocation, get
 
     argv = get("claude").argv(
         Invocation(task_id="t-abc123", title="T", prompt="do it", root="/r", cwd="/w")
@@ -290,8 +290,9 @@ def test_a_credential_is_never_copied_through_a_link(world: dict[str, Any], tmp_
 
 
 def test_model_session_and_base_branch_cannot_be_options(fleet: Fleet, tmp_path: Path) -> None:
+    from aof.coders import resolve as coders
     from aof.errors import ValidationError
-    from aof.runner import coders, worktrees
+    from aof.runner import worktrees
 
     task = fleet.create_task("Argv")
     for kwargs in ({"model": "--yolo"}, {"session_id": "--dangerously-skip-permissions"}):

@@ -283,7 +283,7 @@ def test_tasks_are_never_read_from_a_symlinked_state_directory(
 def test_the_next_attempts_prompt_never_reads_a_linked_run_file(
     root: Path, fleet: Fleet, secret: Path
 ) -> None:
-    from aof.runner import coders
+    from aof.coders import resolve as coders
 
     task = fleet.create_task("resume me", ready=True)
     first = root / "runs" / task.id / "1"

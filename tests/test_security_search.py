@@ -369,7 +369,7 @@ def test_run_files_with_tokens_or_coder_env_are_owner_only(tmp_path: Path) -> No
     assert mode(live.root / ".aof" / "heartbeats" / f"{task.id}.json") == 0o600
     planted = run_dir / ".pane.env"  # the tmux env file never goes through a planted link
     planted.symlink_to(tmp_path / "elsewhere")
-    from aof.privatefiles import open_private
+    from aof.files.privatefiles import open_private
 
     with pytest.raises(OSError):
         open_private(planted)

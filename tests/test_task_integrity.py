@@ -15,12 +15,40 @@ from .conftest import Cli, git_clean
 @pytest.fixture
 def owned(run: Cli, tmp_path: Path) -> Cli:
     """A fleet with team growth (project site) and team platform."""
-    run("team", "create", "--slug", "growth", "--name", "Growth", "--mission", "m",
-        "--ownership", "company")
-    run("team", "create", "--slug", "platform", "--name", "Platform", "--mission", "m",
-        "--ownership", "company")
-    run("project", "create", "--team", "growth", "--slug", "site",
-        "--root-path", str(tmp_path / "site"))
+    run(
+        "team",
+        "create",
+        "--slug",
+        "growth",
+        "--name",
+        "Growth",
+        "--mission",
+        "m",
+        "--ownership",
+        "company",
+    )
+    run(
+        "team",
+        "create",
+        "--slug",
+        "platform",
+        "--name",
+        "Platform",
+        "--mission",
+        "m",
+        "--ownership",
+        "company",
+    )
+    run(
+        "project",
+        "create",
+        "--team",
+        "growth",
+        "--slug",
+        "site",
+        "--root-path",
+        str(tmp_path / "site"),
+    )
     return run
 
 
@@ -29,8 +57,10 @@ def owned(run: Cli, tmp_path: Path) -> Cli:
     [
         (["--team", "nobody"], "team: no team 'nobody' (create it with `aof team create`"),
         (["--project", "nowhere"], "project: no project 'nowhere' (create it with `aof project"),
-        (["--team", "platform", "--project", "site"],
-         "team: 'platform' is not the team of project 'site' ('growth')"),
+        (
+            ["--team", "platform", "--project", "site"],
+            "team: 'platform' is not the team of project 'site' ('growth')",
+        ),
     ],
 )
 def test_create_refuses_unknown_or_mismatched_owners(
@@ -59,8 +89,7 @@ def test_edit_checks_owners_too(owned: Cli) -> None:
 def test_a_paused_team_holds_its_projects_tasks(owned: Cli, root: Path) -> None:
     """The team of the task's project governs it, even when the file names no team (a task
     written by hand, or before teams were checked)."""
-    owned("schedule", "create", "--team", "growth", "--timezone", "UTC", "--policy",
-          "manual_only")
+    owned("schedule", "create", "--team", "growth", "--timezone", "UTC", "--policy", "manual_only")
     tid = owned.json("task", "create", "x", "--ready")["id"]
     path = next((root / "tasks" / "ready").glob(f"{tid}*.md"))
     path.write_text(path.read_text().replace("attempts: 0", "attempts: 0\nproject: site"))

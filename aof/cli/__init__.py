@@ -23,13 +23,13 @@ from .safe_text import safe_text
 
 # Command name -> "module:attribute", imported only when that command runs (or help lists it).
 LAZY_COMMANDS = {
-    "audit": "maint:audit",
+    "audit": "root:audit",
     "completion": "completion:completion_cmd",
-    "board": "maint:board",
-    "doctor": "maint:doctor",
-    "history": "maint:history",
-    "init": "maint:init",
-    "lint": "maint:lint",
+    "board": "root:board",
+    "doctor": "root:doctor",
+    "history": "root:history",
+    "init": "root:init",
+    "lint": "root:lint",
     "task": "task:task",
     "team": "registry:team",
     "project": "registry:project",
@@ -38,13 +38,13 @@ LAZY_COMMANDS = {
     "agent": "agents:agent",
     "worktree": "agents:worktree_group",
     "top": "agents:top_cmd",
-    "fleet": "fleetcmd:fleet_group",
-    "plan": "sched:plan_cmd",
-    "why": "sched:why_cmd",
-    "snapshot": "fleetcmd:snapshot_group",
+    "fleet": "fleet:fleet_group",
+    "plan": "plan:plan_cmd",
+    "why": "plan:why_cmd",
+    "snapshot": "fleet:snapshot_group",
     "daemon": "daemon:daemon_group",
     "reconcile": "daemon:reconcile_cmd",
-    "mcp": "mcpcmd:mcp_group",
+    "mcp": "mcp:mcp_group",
     "knowledge": "knowledge:knowledge",
 }
 
@@ -87,8 +87,8 @@ class Env:
 
     def fleet(self) -> Any:
         if self._fleet is None:
-            from ..config import find_root
             from ..fleet import Fleet
+            from ..model.config import find_root
 
             root = find_root(self.root_opt, None, Path.cwd())
             actor: Any = self.actor or (lambda: person(root))
@@ -106,10 +106,11 @@ class Env:
 
 
 def person(root: Path | None = None) -> Any:
-    """The person running the command (:func:`aof.identity.human`): ``AOF_ACTOR``, else git's
-    user.name of the fleet root, else the login name. Agents get ``AOF_ACTOR=agent:<name>``
+    """The person running the command (:func:`aof.journal.identity.human`): ``AOF_ACTOR``,
+    else git's user.name of the fleet root, else the login name. Agents get
+    ``AOF_ACTOR=agent:<name>``
     from the runner, which ``--actor`` takes as it is."""
-    from ..identity import human
+    from ..journal.identity import human
 
     return human(root)
 
@@ -189,7 +190,7 @@ def _taking_reason(callback: Any) -> Any:
 
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
-        from ..audit import check_reason
+        from ..journal.audit import check_reason
 
         text = kwargs.pop("reason", None)
         env = click.get_current_context().find_object(Env)

@@ -62,14 +62,14 @@ def daemon_group(
         return
     from pathlib import Path
 
-    from ..config import find_root
+    from ..model.config import find_root
     from ..scheduler.daemon import Daemon
 
     env: Env = ctx.obj
     root = find_root(env.root_opt, None, Path.cwd())
     if coder:
-        from ..config import load_config
-        from ..runner.coders import adapter_for
+        from ..coders.resolve import adapter_for
+        from ..model.config import load_config
 
         adapter_for(coder, load_config(root).data)  # unknown: exit 6 before starting
     daemon = Daemon(
@@ -97,8 +97,8 @@ def status_cmd(env: Env, team: str | None, project: str | None, as_json: bool) -
     Example:
       aof daemon status --project site --json
     """
-    from ..reconcile import evaluate
-    from ..scheduler.daemon import daemon_info
+    from ..ops.reconcile import evaluate
+    from ..store.daemonstate import daemon_info
 
     fleet = env.fleet()
     info = daemon_info(fleet.root)
@@ -154,8 +154,8 @@ def health_cmd(env: Env, team: str | None, as_json: bool) -> None:
     Example:
       aof daemon health --json
     """
-    from ..reconcile import evaluate, health
-    from ..scheduler.daemon import daemon_info
+    from ..ops.reconcile import evaluate, health
+    from ..store.daemonstate import daemon_info
 
     fleet = env.fleet()
     info = daemon_info(fleet.root)
@@ -192,7 +192,7 @@ def reconcile_cmd(
       aof reconcile --team marketing --at 2026-11-23T20:00:00Z --json
       aof reconcile --apply
     """
-    from ..reconcile import run
+    from ..ops.reconcile import run
 
     rows, data = run(env.fleet(), at=parse_at(at), team=team, do_apply=do_apply)
     lines = [f"reconcile at {data['at']}{'' if do_apply else ' (preview; --apply to act)'}"]

@@ -1,6 +1,6 @@
 """``aof knowledge ...``: sources, documents and facts, search, reindex and promote.
 
-Every command is one call on ``fleet.knowledge`` (:mod:`aof.knowledge.service`). Flag names
+Every command is one call on ``fleet.knowledge`` (:mod:`aof.knowledge.items`). Flag names
 follow ao-fleet's knowledge commands (``--scope --scope-ref --kind --label --uri
 --sync-state --title --summary --body --tag --statement --confidence``).
 """

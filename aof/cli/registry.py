@@ -332,7 +332,7 @@ def project_ao(env: Env, slug: str, args: tuple[str, ...]) -> None:
     import subprocess
 
     from ..errors import RemoteError, ValidationError
-    from ..reconcile import ao_root
+    from ..ops.reconcile import ao_root
 
     row = env.fleet().registry.get("project", slug).meta
     root = ao_root(row)
@@ -590,7 +590,7 @@ def host_sync(
       aof host sync --all --prune
     """
     from ..errors import AofError
-    from ..hostd import Hostd
+    from ..registry.hostd import Hostd
 
     if bool(base_url) == all_hosts:
         raise click.UsageError("give --base-url URL or --all")

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 
 import click
 
-from ..task import PRIORITIES, STATES, TERMINAL, State, id_from_filename
+from ..model.task import PRIORITIES, STATES, TERMINAL, State, id_from_filename
 from . import Env, emit, json_option, pass_env, reason_option
 from .safe_text import safe_text
 
@@ -20,7 +20,7 @@ FC = TypeVar("FC", bound=Callable[..., Any])
 
 def complete_task_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """Shell completion of task ids from file names alone (no YAML is parsed)."""
-    from ..config import find_root
+    from ..model.config import find_root
 
     root_opt = ctx.find_root().params.get("root")
     try:
@@ -92,8 +92,8 @@ def out_task(env: Env, task: Any, as_json: bool, verb: str, **extra: Any) -> Non
 
 
 def parse_set(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; VALUE is read as YAML (:func:`aof.cardfile.parse_value`)."""
-    from ..cardfile import parse_value
+    """``KEY=VALUE`` pairs; VALUE is read as YAML (:func:`aof.files.cardfile.parse_value`)."""
+    from ..files.cardfile import parse_value
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -358,7 +358,7 @@ def edit(
         if value is not None:
             fields[key] = value
     if project is not None and team is None and "team" not in fields:
-        unset = (*unset, "team")  # the project's team follows (aof.lifecycle._check_owner)
+        unset = (*unset, "team")  # the project's team follows (aof.service.lifecycle._check_owner)
     t = env.fleet().edit_task(
         ref,
         title=title,

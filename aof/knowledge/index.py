@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .. import cardfile
 from ..errors import AofError, ValidationError
+from ..files import cardfile
 from ..registry.spec import validate
 from .query import to_fts
 from .spec import TYPE_OF_DIR, TYPES, check_kind
@@ -103,7 +103,7 @@ class Index:
     # --- the database file -----------------------------------------------------------------
 
     def _lock(self) -> Any:
-        from ..locks import lock_for
+        from ..files.locks import lock_for
 
         return lock_for(self.root / ".aof" / "locks" / "knowledge-index.lock")
 

@@ -6,7 +6,7 @@ completion summary. :func:`promote` gathers those into a document whose ``proven
 where it came from: the task, the attempt and run folder, the run's outcome, and the commit
 its branch points at in the project's repository (else the fleet root's commit). The agent
 writes its run folder, so its files are read without following links, regular files only and
-at most 256 KiB each (:mod:`aof.safefs`), and the outcome is the one the run's supervisor
+at most 256 KiB each (:mod:`aof.files.safefs`), and the outcome is the one the run's supervisor
 sealed when it settled the run (:func:`aof.runner.executor.read_outcome`).
 
 Promotion is idempotent: the same task and attempt, or notes whose text an existing
@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidTransition, NotFound, ValidationError
-from ..safefs import read_text_or_none
-from ..service import section
-from ..task import State
+from ..files.safefs import read_text_or_none
+from ..model.task import State
+from ..model.text import section
 from .index import digest
 
 if TYPE_CHECKING:
-    from ..task import Task
-    from .service import Knowledge
+    from ..model.task import Task
+    from .items import Knowledge
 
 TITLES = {
     "notes.md": "Notes",
@@ -38,7 +38,7 @@ SECTION_CAP = 20_000  # characters kept of each run file: a document, not a log
 
 
 def _git(repo: Path, *args: str) -> str | None:
-    from ..runner.worktrees import _git as run
+    from ..journal.git import run
 
     proc = run(repo, *args)
     return (proc.stdout.strip() or None) if proc.returncode == 0 else None

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from .service import Knowledge
+    from .items import Knowledge
 
 DEFAULTS = {
     "enabled": False,

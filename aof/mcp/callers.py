@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audit import Actor
 from ..errors import LeaseError, ValidationError
+from ..journal.audit import Actor
 
 
 @dataclass

@@ -33,8 +33,8 @@ def new_token() -> str:
 
 def parse_tokens(values: list[str], default_actor: str) -> dict[str, str]:
     """``--token SECRET`` or ``--token SECRET=KIND:NAME`` values as {secret: actor}."""
-    from ..audit import Actor
     from ..errors import ValidationError
+    from ..journal.audit import Actor
 
     out: dict[str, str] = {}
     for value in values:

@@ -82,7 +82,7 @@ def register(t: Tools) -> None:
         """Fleet overview: teams, desired state and why, work by state, hosts, recent audit."""
 
         def run(fleet: Any, caller: Caller) -> Data:
-            from ..overview import overview
+            from ..ops.overview import overview
 
             return Data(data=overview(fleet, team=team))
 
@@ -109,7 +109,7 @@ def register(t: Tools) -> None:
         pauses or resumes for real (each action audited)."""
 
         def run(fleet: Any, caller: Caller) -> Data:
-            from ..reconcile import run as reconcile
+            from ..ops.reconcile import run as reconcile
 
             return Data(data=reconcile(fleet, team=team, do_apply=apply)[1])
 

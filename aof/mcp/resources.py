@@ -47,7 +47,7 @@ def register(t: Tools) -> None:
         """Teams, desired state and why, work by state, hosts, recent audit records."""
 
         def body(fleet: Any) -> str:
-            from ..overview import overview
+            from ..ops.overview import overview
 
             return json.dumps(overview(fleet), default=str)
 

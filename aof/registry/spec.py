@@ -129,7 +129,7 @@ def slug_list(value: Any) -> str | None:
 
 @_json({"type": "string", "format": "date-time"})
 def timestamp(value: Any) -> str | None:
-    from ..task import _is_time
+    from ..model.task import _is_time
 
     return None if _is_time(value) else "must be an ISO 8601 time, e.g. 2026-11-21T09:30:00Z"
 

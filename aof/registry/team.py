@@ -24,7 +24,7 @@ def _override(meta: dict[str, Any]) -> None:
     if mode == "freeze" and not ov.get("until"):
         raise ValidationError("override.until: a freeze needs the time it ends")
     if ov.get("until") is not None:
-        from ..task import _is_time
+        from ..model.task import _is_time
 
         if not _is_time(ov["until"]):
             raise ValidationError(f"override.until: must be an ISO 8601 time (got {ov['until']!r})")

@@ -4,10 +4,8 @@
   and the local one);
 - :mod:`.shim`: the supervisor of one run (worktree, coder process, events, budgets, lease,
   outcome);
-- :mod:`.adapters`: the coders (claude, codex, aider, gemini, opencode, command, demo),
-  registered through the ``aof.coders`` entry points;
-- :mod:`.coders` and :mod:`.launch`: which coder and model, and the argv, prompt and
-  environment of a run;
-- :mod:`.worktrees`, :mod:`.pauses`, :mod:`.sessions`: worktrees per task, coder pauses on
-  usage limits, and agent sessions (``aof agent ...``).
+- :mod:`.launch`: from a claimed task to a run's argv, prompt, environment and limits (the
+  coders themselves are :mod:`aof.coders`);
+- :mod:`.worktrees`, :mod:`.sessions`, :mod:`.tmux`: worktrees per task, agent sessions
+  (``aof agent ...``) and coders in tmux panes.
 """

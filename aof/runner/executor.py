@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..clock import Clock, SystemClock, format_time
-from ..privatefiles import private_dir, write_private
-from ..safefs import read_text_or_none
+from ..files.privatefiles import private_dir, write_private
+from ..files.safefs import read_text_or_none
 
 # Agents run niced from their first instruction (``nice`` execs the coder): when a hundred
 # of them start at once on a small machine, the control plane (this daemon, people's CLI
@@ -283,7 +283,7 @@ def attempts(root: Path, task_id: str) -> list[int]:
 
 def read_json(path: Path) -> dict[str, Any] | None:
     """A run file's JSON object; None when it is missing, not JSON, a link, not a regular file
-    or too big (:func:`aof.safefs.read_text_or_none`): an agent writes its run folder."""
+    or too big (:func:`aof.files.safefs.read_text_or_none`): an agent writes its run folder."""
     text = read_text_or_none(path)
     if text is None:
         return None

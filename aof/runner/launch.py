@@ -9,15 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..coders import resolve as coders
 from ..errors import ConfigError
-from . import coders
 from .executor import RunSpec
 from .tmux import session_name, socket_name
 from .worktrees import branch_for, is_repo, worktrees_dir
 
 if TYPE_CHECKING:
     from ..fleet import Fleet
-    from ..task import Task
+    from ..model.task import Task
 
 
 def run_spec(

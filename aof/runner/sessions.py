@@ -28,7 +28,7 @@ from ..errors import (
     NotFound,
     ValidationError,
 )
-from ..task import BRANCH_RE, TERMINAL, State, Task
+from ..model.task import BRANCH_RE, TERMINAL, State, Task
 from . import launch, worktrees
 from .executor import LocalExecutor, RunStatus, attempts, read_json, read_outcome, write_outcome
 
@@ -126,7 +126,7 @@ class Sessions:
         proj = self._project(project)
         self._check_branches([b for b, _ in pairs])
         f = self.fleet
-        from . import coders
+        from ..coders import resolve as coders
 
         # No coder, an unknown one, or one whose program is missing: said before any task.
         name = coder or coders.resolve({}, None, proj, f.config.data)[0]
@@ -314,7 +314,7 @@ class Sessions:
         elif task.state == State.BACKLOG:
             f.promote(task.id, reason=note)
         if task.state != State.BLOCKED:
-            from ..service import append_section
+            from ..model.text import append_section
 
             current = f.get_task(task.id)
             f.edit_task(task.id, body=append_section(current.body, "Follow-ups", f"- {note}"))
@@ -537,7 +537,7 @@ class Sessions:
     def reap(self, runs: list[RunStatus]) -> list[RunStatus]:
         """Forget the records of runs that ended and were settled, when no daemon runs to
         do it (their logs and outcome stay in runs/); the runs still recorded."""
-        from ..scheduler.daemon import daemon_info
+        from ..store.daemonstate import daemon_info
 
         if daemon_info(self.fleet.root).get("running"):
             return runs

@@ -145,7 +145,7 @@ class Shim:
         return str(path)
 
     def start(self, cwd: str) -> None:
-        from .coders import coder_environment
+        from ..coders.resolve import coder_environment
 
         run_env = {**(self.spec.get("env") or {}), "AOF_RUN_DIR": str(self.run_dir)}
         env = coder_environment(os.environ, run_env, self.coder, self.spec.get("config") or {})
@@ -181,12 +181,12 @@ class Shim:
     # --- while it runs -------------------------------------------------------------------
 
     def _pump(self, stream: Any, log_name: str, stderr: bool) -> None:
-        from .coders import adapter_for
+        from ..coders.resolve import adapter_for
 
         try:
             parser = adapter_for(self.coder, self.spec.get("config") or {})[0].parser()
         except Exception:
-            from .adapters.base import Parser
+            from ..coders.adapters.base import Parser
 
             parser = Parser()
         with open(self.run_dir / log_name, "ab") as log:
@@ -247,8 +247,8 @@ class Shim:
 
     def _fleet(self) -> Any:
         if self.fleet is None:
-            from ..audit import Actor
             from ..fleet import Fleet
+            from ..journal.audit import Actor
 
             self.fleet = Fleet(self.root, actor=Actor("scheduler", "runner"))
         return self.fleet
@@ -303,7 +303,7 @@ class Shim:
     def _look_for_report(self) -> bool:
         """Has the agent reported (its task left in-progress)? In tmux mode that ends the
         run: an interactive coder would wait at its prompt (a headless one exits)."""
-        from ..task import State
+        from ..model.task import State
 
         state = self._fleet().tasks.states_of([self.task_id]).get(self.task_id)
         if state is None or state == State.IN_PROGRESS:
@@ -428,7 +428,7 @@ class Shim:
 
     def _pause(self) -> None:
         from ..clock import parse_time
-        from . import pauses
+        from ..store import pauses
 
         reset = (self.meter.limit or {}).get("reset_at")
         default = float(self.limits.get("usage_pause_s") or 3600)

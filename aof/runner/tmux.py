@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..privatefiles import open_private
+from ..files.privatefiles import open_private
 
 MIN_VERSION = (3, 0)  # new-session with the command as separate arguments
 _ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")

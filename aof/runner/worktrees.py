@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AofError, ValidationError
-from ..task import BRANCH_RE, ID_RE
+from ..journal.git import run as run_git
+from ..model.task import BRANCH_RE, ID_RE
 
 MARKER = "aof-worktree"  # in the worktree's git directory: "made by aof, for <path>"
 
@@ -67,9 +68,7 @@ def worktrees_dir(root: Path, config: dict[str, Any]) -> Path:
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-    )
+    return run_git(repo, *args)
 
 
 def is_repo(path: str | os.PathLike[str] | None) -> bool:

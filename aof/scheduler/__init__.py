@@ -1,1 +1,2 @@
-"""The scheduler: a pure planner (``plan``) over a snapshot of the fleet root (``snapshot``)."""
+"""The scheduler at work: the daemon's loop over one fleet root (ticks, the sweep of hand
+edits, dispatch through the runner, reconcile), its file-change hints and its idle outlook."""

@@ -19,7 +19,7 @@ Each tick, in order:
 4. snapshot -> plan -> apply: expire, block, notify, then dispatch (claim, then submit to
    the executor); all of it one commit whose message carries the plan's time, the heartbeat
    expiries it used and its digest, so ``aof plan --replay REF`` can recompute it;
-5. reconcile AO projects (``aof.reconcile``), each applied action audited;
+5. reconcile AO projects (``aof.ops.reconcile``), each applied action audited;
 6. say where it stands (``aof.scheduler.idle``): the runs it waits on, or that it is idle and
    what it leaves behind. ``--until-idle`` stops at the first idle tick.
 
@@ -30,7 +30,6 @@ keep going and keep their leases: the next daemon adopts them, or their leases e
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -41,51 +40,23 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, durability
-from ..audit import Actor
+from .. import __version__
 from ..clock import Clock, IdSource, format_time
+from ..coders import resolve as coders
 from ..errors import AofError, ConfigError, DaemonRunning, LeaseError, NotFound
+from ..files import durability
 from ..fleet import Fleet
-from ..runner import coders, launch
+from ..journal.audit import Actor
+from ..planner.plan import digest as plan_digest
+from ..runner import launch
 from ..runner.executor import Executor, LocalExecutor, RunStatus
-from ..scheduling import TICK_TRAILER
+from ..service.scheduling import TICK_TRAILER
+from ..store.daemonstate import LOCK_NAME, daemon_info, take_lock, write_state
 from .idle import Outlook, assess
-from .plan import digest as plan_digest
 
-LOCK_NAME = "daemon.lock"
-STATE_NAME = "daemon.json"
 DEBOUNCE_S = 0.2
 KILL_AFTER_S = 10.0
 DISPATCH_THREADS = 8
-
-
-def _state_path(root: Path) -> Path:
-    return root / ".aof" / STATE_NAME
-
-
-def daemon_info(root: Path) -> dict[str, Any]:
-    """What ``.aof/daemon.json`` says, and whether its daemon holds the lock right now."""
-    try:
-        info = json.loads(_state_path(root).read_text(encoding="utf-8"))
-        if not isinstance(info, dict):
-            info = {}
-    except (OSError, ValueError):
-        info = {}
-    running = False
-    lock = root / ".aof" / "locks" / LOCK_NAME
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        fd = None
-    if fd is not None:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        except BlockingIOError:
-            running = True
-        finally:
-            os.close(fd)
-    return {**info, "running": running}
 
 
 class Daemon:
@@ -152,7 +123,7 @@ class Daemon:
         """``aof daemon --coder C``: C replaces the fleet's default coder for this daemon."""
         if not self.coder_override:
             return
-        from ..config import Config
+        from ..model.config import Config
 
         data = dict(self.fleet.config.data)
         data["defaults"] = {**data["defaults"], "coder": self.coder_override}
@@ -166,13 +137,8 @@ class Daemon:
 
     def acquire(self) -> None:
         """Take the root's daemon lock; DaemonRunning (naming the holder) if it is taken."""
-        path = self.root / ".aof" / "locks" / LOCK_NAME
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = take_lock(self.root)
+        if fd is None:
             info = daemon_info(self.root)
             raise DaemonRunning(
                 f"a daemon already runs on {self.root}: pid {info.get('pid', '?')} on "
@@ -354,7 +320,7 @@ class Daemon:
         self._last_status = status
 
     def _reload_config(self) -> None:
-        from ..config import load_config
+        from ..model.config import load_config
 
         try:
             config = load_config(self.root)
@@ -395,7 +361,7 @@ class Daemon:
         if not force_sweep and time.monotonic() - self._last_sweep < sweep_s:
             return
         self._last_sweep = time.monotonic()
-        from ..edits import sweep
+        from ..ops.edits import sweep
 
         result = sweep(f, self._reported)
         if result.young:
@@ -485,7 +451,7 @@ class Daemon:
             if coders.known(action["coder"], f.config.data):
                 todo.append(action)
                 continue
-            from ..runner.adapters import names
+            from ..coders.adapters import names
 
             reason = (
                 f"coder {action['coder']!r} is not known (registered: {', '.join(names())}; "
@@ -544,7 +510,7 @@ class Daemon:
         return {"task": task.id, "holder": holder, "coder": coder, "run": spec.run_id}
 
     def _reconcile(self, report: dict[str, Any]) -> None:
-        from ..reconcile import ao_root, apply, evaluate
+        from ..ops.reconcile import ao_root, apply, evaluate
 
         if not any(ao_root(p) for p in self.fleet.registry.rows("project")):
             return
@@ -583,11 +549,7 @@ class Daemon:
             "last_tick": self.last or None,
             "updated": format_time(self.fleet.clock.now()),
         }
-        path = _state_path(self.root)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{STATE_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_state(self.root, data)
 
 
 def _stamp(path: Path) -> int | None:

@@ -17,8 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..edits import WATCHED, is_temp
-from ..task import id_from_filename
+from ..model.task import id_from_filename
+from ..ops.edits import WATCHED, is_temp
 
 
 class Watcher:

@@ -1,1 +1,2 @@
-"""File stores of a fleet root (tasks now; registry nouns and knowledge later)."""
+"""The fleet root's stores: task files by state, and the runtime state under ``.aof/``
+(coder pauses)."""

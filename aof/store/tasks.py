@@ -14,12 +14,12 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .. import cache as derived
-from .. import cardfile
 from ..errors import AmbiguousId, NotFound, ValidationError
-from ..locks import Lock, lock_for
-from ..safefs import NOT_REGULAR
-from ..task import STATES, State, Task, check_ref, id_from_filename, rejections
+from ..files import cache as derived
+from ..files import cardfile
+from ..files.locks import Lock, lock_for
+from ..files.safefs import NOT_REGULAR
+from ..model.task import STATES, State, Task, check_ref, id_from_filename, rejections
 
 CACHE_VERSION = 6
 IDS_VERSION = 2
@@ -403,7 +403,7 @@ def invalid_row(state: State, rel: str, tid: str | None, reason: str) -> dict[st
 
 def check_card(card: cardfile.Card, rel: str, tid: str) -> None:
     """ValidationError unless ``card`` is a valid task whose id matches its file name's."""
-    from ..task import validate
+    from ..model.task import validate
 
     validate(card.meta, rel, card)
     if card.meta.get("id") != tid:

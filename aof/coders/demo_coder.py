@@ -1,0 +1,168 @@
+"""The demo coder: a deterministic local "agent" for the first run, the demo and the tests.
+
+It does what a real coder does, minus the model: it works in the git worktree the runner
+made for it (``AOF_WORKTREE``; without one, a scratch repository), writes a file describing
+the task, commits it, keeps notes in its run folder, and reports through the same protocol
+an agent uses: the ``aof`` CLI with ``AOF_TASK_ID``, ``AOF_LEASE_TOKEN`` and ``AOF_ACTOR``
+from its environment. It prints JSON lines (``{"demo": EVENT, ...}``) that its adapter
+normalizes like any coder's stream, token usage included.
+
+Labels on the task steer it, so tests and demos can show every outcome:
+
+- ``demo:fail``      reports a failure (``aof task fail``): retried with back-off;
+- ``demo:ask``       asks a question (``aof task block``) until the task holds an answer
+  (``aof task answer``), then commits the answer with its work;
+- ``demo:silent``    exits 0 without reporting (a failed attempt, never done);
+- ``demo:crash``     exits 3 without reporting;
+- ``demo:limit``     prints a usage-limit notice (resets in an hour) and exits 1;
+- ``demo:context``   prints a context-window error and exits 1;
+- ``demo:hang``      prints nothing more and sleeps (for stuck detection and kill);
+- ``demo:expensive`` reports 60,000 tokens and $1.50 before it works (for budgets).
+
+``AOF_DEMO_SECONDS`` (default 0.2) is how long the "work" takes.
+"""
+
+from __future__ import annotations
+
+# Only what the first instant needs: a hundred coders may start at once (see main()).
+import os
+import sys
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+GIT_ID = ["-c", "user.name=aof demo coder", "-c", "user.email=demo@aof.localhost"]
+
+
+def _event(kind: str, **data: object) -> None:
+    import json
+
+    sys.stdout.write(json.dumps({"demo": kind, **data}) + "\n")
+    sys.stdout.flush()
+
+
+def _aof(*args: str) -> int:
+    """One report through the CLI, exactly as an agent makes it."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "aof", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.stderr.write(f"aof {args[0]} {args[1]}: {proc.stderr.strip()}\n")
+    return proc.returncode
+
+
+def _git(cwd: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", *GIT_ID, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _work(task_id: str, title: str, text: str, scratch: Path) -> str:
+    """Edit and commit in the worktree; return where the commit went."""
+    from pathlib import Path
+
+    worktree = os.environ.get("AOF_WORKTREE")
+    branch = os.environ.get("AOF_BRANCH") or f"aof/{task_id}"
+    if worktree:
+        tree = Path(worktree)
+        where = f"branch {branch} of {os.environ.get('AOF_PROJECT_ROOT', 'the project')}"
+    else:
+        tree = scratch / "repo"
+        tree.mkdir()
+        _git(tree, "init", "-q", "-b", branch)
+        where = f"a scratch repository (branch {branch})"
+    note = tree / "aof-demo" / f"{task_id}.md"
+    note.parent.mkdir(parents=True, exist_ok=True)
+    note.write_text(f"# {title}\n\n{text}\n\nDone by the demo coder.\n")
+    _event("tool", tool="edit", input=str(note.relative_to(tree)))
+    _git(tree, "add", "-A")
+    _git(tree, "commit", "-q", "-m", f"{task_id}: {title}")
+    _event("tool", tool="git_commit", input=f"{task_id}: {title}")
+    return where
+
+
+def _notes(text: str) -> None:
+    run_dir = os.environ.get("AOF_RUN_DIR")
+    if run_dir:
+        with open(os.path.join(run_dir, "notes.md"), "a", encoding="utf-8") as f:
+            f.write(text + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    task_id = os.environ.get("AOF_TASK_ID")
+    root = os.environ.get("AOF_ROOT")
+    if not task_id or not root or not os.environ.get("AOF_LEASE_TOKEN"):
+        sys.stderr.write("demo coder: AOF_ROOT, AOF_TASK_ID and AOF_LEASE_TOKEN must be set\n")
+        return 2
+    resumed = argv[1] if argv[:1] == ["--resume"] and len(argv) > 1 else None
+    session = resumed or f"demo-{task_id}-{os.getpid()}"
+    _event("start", session=session)
+    # The "work" comes first: a hundred demo coders started in one tick must not all import
+    # aof at once on a small machine (a real coder spends this time waiting on its model).
+    time.sleep(float(os.environ.get("AOF_DEMO_SECONDS", "0.2")))
+    import shutil
+    import subprocess
+    import tempfile
+
+    from aof import Fleet
+    from aof.model.text import section
+
+    task = Fleet(root).get_task(task_id)
+    labels = set(task.meta.get("labels") or [])
+    _event("usage", tokens_in=len(task.body), tokens_out=len(task.title), cost_usd=0.0)
+    try:
+        if "demo:expensive" in labels:
+            _event("usage", tokens_in=50000, tokens_out=10000, cost_usd=1.5)
+            time.sleep(5)  # long enough for the runner to see the budget is spent
+        if "demo:crash" in labels:
+            _event("end", ok=False, outcome="crash")
+            return 3
+        if "demo:silent" in labels:
+            _event("end", outcome="silent")
+            return 0
+        if "demo:hang" in labels:
+            time.sleep(3600)
+            return 0
+        if "demo:limit" in labels:
+            _event("error", message="You've hit your usage limit. Try again in 1 hour.")
+            return 1
+        if "demo:context" in labels:
+            _event("error", message="Prompt is too long: the context window is exhausted")
+            return 1
+        if "demo:fail" in labels:
+            _event("end", ok=False, outcome="fail")
+            return _aof("task", "fail", "--error", "the demo coder was told to fail (demo:fail)")
+        answers = [
+            line.split("**A**", 1)[1].strip() for line in task.body.splitlines() if "**A**" in line
+        ]
+        if "demo:ask" in labels and not answers:
+            _notes("Asked which option to take; waiting for the answer.")
+            _event("end", outcome="ask")
+            return _aof("task", "block", "--question", "Which option should I take?")
+        objective = section(task.body, "Objective")
+        text = objective or "No objective given."
+        if answers:
+            text += f"\n\nAnswer taken: {answers[-1]}"
+        from pathlib import Path
+
+        scratch = Path(tempfile.mkdtemp(prefix=f"aof-demo-{task_id}-"))
+        try:
+            where = _work(task_id, task.title, text, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        _notes(f"Committed the work to {where}.")
+        _aof("task", "progress", "--note", f"demo coder committed its work to {where}")
+        code = _aof("task", "complete", "--summary", f"Done by the demo coder in {where}.")
+        _event("end", ok=code == 0, outcome="completed" if code == 0 else f"refused ({code})")
+        return code
+    except subprocess.CalledProcessError as exc:
+        error = (exc.stderr or b"").decode(errors="replace").strip()[-300:]
+        _event("end", ok=False, outcome="error", error=error)
+        return _aof("task", "fail", "--error", f"demo coder: git failed: {error}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Every path of a fleet root, named once.
+
+The fleet's own files (committed to git)::
+
+    aof.yaml                      the fleet's configuration
+    tasks/<state>/<id>-<slug>.md  one card per task; the directory is its state
+    teams/ projects/ hosts/ schedules/ agents/ workflows/ knowledge/   registry and memory
+    audit/YYYY/MM/DD.jsonl        the audit trail
+    runs/<task>/<attempt>/        one run of an agent: its plan, log, report and outcome
+
+and what aof keeps for itself under ``.aof/`` (never committed: it can be lost and rebuilt)::
+
+    .aof/locks/<name>.lock        file locks (git, audit, registry, per task, the daemon)
+    .aof/cache/<name>             derived data (listings, config, search index)
+    .aof/heartbeats/<task>.json   the latest heartbeat of a held task
+    .aof/runs/<run id>.json       the executor's record of each live run
+    .aof/outcomes/<task>.<n>.json the sealed copy of a settled run's outcome
+    .aof/daemon.json              what the running daemon says about itself
+    .aof/coder-pauses.json        coders paused on a usage limit
+    .aof/pending-commits.jsonl    changes waiting for the daemon's batch commit
+
+Each function takes the fleet root and returns an absolute path; nothing here touches the
+disk. The rest of aof spells a path of the root only through this module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+AOF_DIR = ".aof"
+RUNS = "runs"
+
+
+def private(root: Path) -> Path:
+    """``.aof/``: aof's own state, never committed."""
+    return root / AOF_DIR
+
+
+def lock(root: Path, name: str) -> Path:
+    """``.aof/locks/<name>``: a file lock (``git.lock``, ``task-<id>.lock`` ...)."""
+    return root / AOF_DIR / "locks" / name
+
+
+def locks(root: Path) -> Path:
+    return root / AOF_DIR / "locks"
+
+
+def cache(root: Path, name: str) -> Path:
+    """``.aof/cache/<name>``: derived data that may vanish at any time."""
+    return root / AOF_DIR / "cache" / name
+
+
+def heartbeats(root: Path) -> Path:
+    return root / AOF_DIR / "heartbeats"
+
+
+def heartbeat(root: Path, task_id: str) -> Path:
+    """``.aof/heartbeats/<task>.json``: the latest heartbeat of a held task."""
+    return heartbeats(root) / f"{task_id}.json"
+
+
+def run_records(root: Path) -> Path:
+    """``.aof/runs/``: the executor's record of each live run, ``<run id>.json``."""
+    return root / AOF_DIR / "runs"
+
+
+def sealed_outcomes(root: Path) -> Path:
+    return root / AOF_DIR / "outcomes"
+
+
+def sealed_outcome(root: Path, task_id: str, attempt: int | str) -> Path:
+    """``.aof/outcomes/<task>.<attempt>.json``: the supervisor's sealed copy of an outcome."""
+    return sealed_outcomes(root) / f"{task_id}.{attempt}.json"
+
+
+def daemon_state(root: Path) -> Path:
+    """``.aof/daemon.json``: what the running daemon says about itself."""
+    return root / AOF_DIR / "daemon.json"
+
+
+DAEMON_LOCK = "daemon.lock"
+
+
+def pauses(root: Path) -> Path:
+    """``.aof/coder-pauses.json``: coders paused until their usage limit resets."""
+    return root / AOF_DIR / "coder-pauses.json"
+
+
+def pending_commits(root: Path) -> Path:
+    """``.aof/pending-commits.jsonl``: changes waiting for the daemon's batch commit."""
+    return root / AOF_DIR / "pending-commits.jsonl"
+
+
+def clock_probe(root: Path) -> Path:
+    """``.aof/clock-probe``: touched to read the file system's clock."""
+    return root / AOF_DIR / "clock-probe"
+
+
+def runs(root: Path) -> Path:
+    """``runs/``: every run of every task, and the daemon's log."""
+    return root / RUNS
+
+
+def task_runs(root: Path, task_id: str) -> Path:
+    """``runs/<task>/``: the runs of one task, one directory per attempt."""
+    return root / RUNS / task_id
+
+
+def run_dir(root: Path, task_id: str, attempt: int | str) -> Path:
+    """``runs/<task>/<attempt>/``: one run: its plan, log, report and outcome."""
+    return root / RUNS / task_id / str(attempt)
+
+
+def daemon_log(root: Path) -> Path:
+    return root / RUNS / "daemon.log"
+
+
+def tasks(root: Path) -> Path:
+    """``tasks/``: one directory per state."""
+    return root / "tasks"

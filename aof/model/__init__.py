@@ -1,0 +1,2 @@
+"""What the files of a fleet root mean: the task model and its rules, aof.yaml, the text
+sections of a body, hand-written drafts. Pure: no git, no audit."""

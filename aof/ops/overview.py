@@ -1,0 +1,119 @@
+"""Fleet overviews: one read of the registry and the task directories, for people and agents.
+
+``overview`` answers "what is the fleet doing": counts, each team with its projects,
+schedules, desired state now (and why) and its work by state, hosts with used and free slots,
+recent audit records. ``founder`` adds company-wide placements, overrides, agents and a longer
+audit tail. Work is counted from the task directories, never typed in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..journal.audit import tail
+from ..model.task import STATES, TERMINAL
+from ..planner.desired import desired_team
+
+if TYPE_CHECKING:
+    from ..fleet import Fleet
+
+OPEN = {s.value: 0 for s in STATES if s not in TERMINAL}  # per-team work: open states only
+
+
+def overview(
+    fleet: Fleet, *, team: str | None = None, at: datetime | None = None, audit_tail: int = 10
+) -> dict[str, Any]:
+    from ..clock import format_time
+
+    when = at or fleet.clock.now()
+    reg = fleet.registry
+    teams = reg.rows("team")
+    if team is not None:
+        reg.get("team", team)  # NotFound for an unknown team
+        teams = [t for t in teams if t["slug"] == team]
+    projects, schedules = reg.rows("project"), reg.rows("schedule")
+    hosts, agents = reg.rows("host"), reg.rows("agent")
+    # Open work is parsed (team, project, state); done and cancelled are only counted: a
+    # year of finished tasks must not slow the overview down.
+    tasks = fleet.list_tasks(states=[s for s in STATES if s not in TERMINAL])
+    finished = {s.value: sum(1 for _ in fleet.tasks.scan([s])) for s in TERMINAL}
+    project_host = {p["slug"]: p.get("host") for p in projects}
+    work: dict[str, dict[str, int]] = {}
+    used: dict[str, int] = {}
+    for row in tasks:
+        work.setdefault(str(row.get("team")), dict(OPEN))[row["state"]] += 1
+        if row["state"] == "in-progress":
+            host = project_host.get(str(row.get("project")))
+            if host:
+                used[host] = used.get(host, 0) + 1
+    team_rows = []
+    for t in teams:
+        slug = t["slug"]
+        counts = work.get(slug, dict(OPEN))
+        open_work = counts["ready"] + counts["in-progress"]
+        desired = desired_team(t, schedules, when, open_work)
+        team_rows.append(
+            {
+                "slug": slug,
+                "name": t.get("name"),
+                "business_priority": t.get("business_priority"),
+                "desired": desired.to_json(),
+                "override": t.get("override"),
+                "projects": [
+                    {"slug": p["slug"], "enabled": p.get("enabled", True), "host": p.get("host")}
+                    for p in projects
+                    if p.get("team") == slug
+                ],
+                "schedules": [
+                    {
+                        "slug": s["slug"],
+                        "policy": s.get("policy"),
+                        "enabled": s.get("enabled", True),
+                    }
+                    for s in schedules
+                    if s.get("team") == slug
+                ],
+                "work": counts,
+            }
+        )
+    team_rows.sort(key=lambda r: (-(r["business_priority"] or 0), r["slug"]))
+    host_rows = [
+        {
+            "slug": h["slug"],
+            "name": h.get("name"),
+            "status": h.get("status"),
+            "capacity_slots": h.get("capacity_slots", 1),
+            "used_slots": used.get(h["slug"], 0),
+            "free_slots": max(0, int(h.get("capacity_slots", 1)) - used.get(h["slug"], 0)),
+        }
+        for h in hosts
+    ]
+    by_state = {s.value: 0 for s in STATES}
+    for row in tasks:
+        by_state[row["state"]] += 1
+    by_state.update(finished)
+    return {
+        "evaluated_at": format_time(when),
+        "counts": {
+            "teams": len(teams),
+            "projects": len(projects),
+            "projects_enabled": sum(1 for p in projects if p.get("enabled", True)),
+            "schedules": len(schedules),
+            "schedules_enabled": sum(1 for s in schedules if s.get("enabled", True)),
+            "hosts": len(hosts),
+            "agents": len(agents),
+            "tasks": by_state,
+        },
+        "teams": team_rows,
+        "hosts": host_rows,
+        "recent_audit": tail(fleet.audit, audit_tail) if audit_tail else [],
+    }
+
+
+def founder(fleet: Fleet, *, at: datetime | None = None) -> dict[str, Any]:
+    out = overview(fleet, at=at, audit_tail=50)
+    out["placements"] = fleet.registry.placements()
+    out["overrides"] = fleet.registry.overrides()
+    out["agents"] = fleet.registry.rows("agent")
+    return out

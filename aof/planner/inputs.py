@@ -1,0 +1,99 @@
+"""A snapshot: everything the planner reads, as plain JSON-able data.
+
+Built from the files (task summaries from the listing cache, every task id's state from the
+directory names, the registry from its cache, lease expiries pushed on by heartbeats) and from
+the machine (coders whose program is not installed: looked up on PATH here, never by the
+planner), so a tick's input can be recorded and replayed: ``plan(snapshot, now, config)``
+never touches the disk.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..clock import format_time
+from ..coders import resolve as coders
+from ..model.task import STATES, TERMINAL
+from ..store import pauses
+
+if TYPE_CHECKING:
+    from ..service.pipeline import FleetBase
+
+
+def build(fleet: FleetBase) -> dict[str, Any]:
+    open_states = [s for s in STATES if s not in TERMINAL]
+    rows = []
+    beats: dict[str, str] = {}
+    for row in fleet.list_tasks(states=open_states):
+        row = dict(row)  # the listing's rows are its cache's: never change them in place
+        if row["state"] == "in-progress" and row.get("holder") and row.get("expires"):
+            expiry = format_time(fleet.expiry_of(row["id"], row.get("fence"), row["expires"]))
+            if expiry != row["expires"]:
+                beats[row["id"]] = expiry
+        rows.append(row)
+    reg = fleet.registry
+    keep = ("team", "enabled", "host", "coder")
+    projects = {r["slug"]: {k: r.get(k) for k in keep} for r in reg.rows("project")}
+    for row in rows:
+        # A task of a project without a team of its own is the project's team's work: that
+        # team's schedule and limits govern it.
+        if not row.get("team") and row.get("project") in projects:
+            row["team"] = projects[row["project"]].get("team")
+    agents = {
+        r["slug"]: {k: r.get(k) for k in ("team", "roles", "coder", "concurrency", "projects")}
+        for r in reg.rows("agent")
+    }
+    return {
+        "tasks": rows,
+        # The state of every open task and of every task one depends on: enough for the
+        # planner, and its cost follows the open work, not the finished tasks.
+        "states": _states(fleet, rows),
+        "teams": {
+            r["slug"]: {k: r.get(k) for k in ("business_priority", "max_concurrent", "override")}
+            for r in reg.rows("team")
+        },
+        "schedules": reg.rows("schedule"),
+        "projects": projects,
+        "hosts": {
+            r["slug"]: {"capacity_slots": r.get("capacity_slots", 1), "status": r.get("status")}
+            for r in reg.rows("host")
+        },
+        "agents": agents,
+        # Lease expiries pushed on by heartbeats (``.aof/heartbeats/``, not in git): recorded
+        # with each daemon tick's commit so the tick can be replayed from history.
+        "heartbeats": beats,
+        # Coders paused by a usage limit until their reset (``.aof/coder-pauses.json``, not
+        # in git either: recorded with the tick's commit like the heartbeats).
+        "coder_pauses": pauses.active(fleet.root, fleet.clock.now()),
+        # Coders in use whose program is not installed on this machine (recorded with the
+        # tick's commit too: trailer ``Plan-Coders-Missing``).
+        "coders_missing": _coders_missing(fleet, rows, projects, agents),
+    }
+
+
+def _coders_missing(
+    fleet: FleetBase,
+    rows: list[dict[str, Any]],
+    projects: dict[str, dict[str, Any]],
+    agents: dict[str, dict[str, Any]],
+) -> dict[str, str]:
+    """Coder -> program, for every coder a ready task could resolve to whose program is not
+    on PATH (nothing is looked up when no task is ready)."""
+    ready = [r for r in rows if r["state"] == "ready"]
+    if not ready:
+        return {}
+    config = fleet.config.data
+    named = [
+        (config.get("defaults") or {}).get("coder"),
+        *(r.get("coder") for r in ready),
+        *(p.get("coder") for p in projects.values()),
+        *(a.get("coder") for a in agents.values()),
+    ]
+    return coders.missing((str(c) for c in named if c), config)
+
+
+def _states(fleet: FleetBase, rows: list[dict[str, Any]]) -> dict[str, str]:
+    states = {str(r["id"]): str(r["state"]) for r in rows}
+    wanted = {str(d) for r in rows for d in r.get("depends_on") or []} - set(states)
+    states.update((tid, str(s)) for tid, s in fleet.tasks.states_of(sorted(wanted)).items())
+    return dict(sorted(states.items()))

@@ -1,0 +1,304 @@
+"""The planner: a pure function from (snapshot, now, config) to a plan.
+
+No files, no clock, no randomness: the same inputs give the same plan, byte for byte, so a
+tick can be replayed from a recorded snapshot. The plan holds actions (expire a lease,
+deadletter, block a task whose dependency failed, notify an SLA breach, dispatch) and, for
+every ready task that is not dispatched, the reason in words a person understands.
+
+Dispatch order: priority, then the team's business_priority (higher first), then the deadline
+(``due``), then creation time, then id. Limits, checked in this order and named in the
+reason: the team's desired state (schedules, overrides), the project being enabled, a coder
+that can run it (one is configured: task, agent profile, project or ``defaults.coder``; and
+its program is installed, as the snapshot recorded), global ``scheduler.max_concurrent``, the
+team's ``max_concurrent``, the host's ``capacity_slots``, the agent's ``concurrency``, the
+coder's ``max_concurrent`` and pause.
+
+``pull=True`` plans for an agent that asks for work itself (``aof task next``, MCP
+``aof_next``/``aof_claim``): that agent is the worker, so whether a coder is configured and
+installed does not matter there; every other rule does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..clock import format_time, parse_time
+from ..coders.resolve import NO_CODER, not_installed, resolve
+from ..model.task import PRIORITY_RANK
+from .desired import desired_team
+
+FAILED = ("cancelled", "deadletter")
+
+
+def digest(result: dict[str, Any]) -> str:
+    """A plan's fingerprint (canonical JSON, sha256): what a daemon tick's commit records."""
+    import hashlib
+    import json
+
+    data = json.dumps(result, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def order_key(task: dict[str, Any], teams: dict[str, dict[str, Any]]) -> tuple[Any, ...]:
+    team = teams.get(str(task.get("team"))) or {}
+    return (
+        PRIORITY_RANK.get(str(task.get("priority") or "normal"), 9),
+        -int(team.get("business_priority") or 0),
+        str(task.get("due") or "9999"),
+        str(task.get("created") or ""),
+        str(task["id"]),
+    )
+
+
+def _coder(
+    task: dict[str, Any], agent: dict[str, Any] | None, snap: dict[str, Any], config: dict[str, Any]
+) -> str | None:
+    project = snap["projects"].get(str(task.get("project"))) or {}
+    return resolve(task, agent, project, config)[0]
+
+
+def _coder_problem(coder: str | None, snap: dict[str, Any]) -> str | None:
+    """Why ``coder`` cannot run a task (none configured, or its program is missing as the
+    snapshot recorded), else None."""
+    if coder is None:
+        return NO_CODER
+    program = (snap.get("coders_missing") or {}).get(coder)
+    return not_installed(coder, program) if program else None
+
+
+def _unrunnable(t: dict[str, Any], snap: dict[str, Any], config: dict[str, Any]) -> str | None:
+    """Why no agent that may take ``t`` has a coder that can run it, else None."""
+    candidates = _agents_for(t, snap)
+    if candidates == []:
+        return None  # nobody may take it: the routing reason says so
+    agents: list[str | None] = list(candidates) if candidates else [None]
+    problems = [
+        _coder_problem(_coder(t, snap["agents"].get(a or ""), snap, config), snap) for a in agents
+    ]
+    return problems[0] if all(problems) else None
+
+
+def _agents_for(task: dict[str, Any], snap: dict[str, Any]) -> list[str] | None:
+    """Agents that may take ``task`` (None: no agent profiles, any agent may)."""
+    agents = snap["agents"]
+    if not agents:
+        return None
+    routing = task.get("routing") or {}
+    if routing.get("agent"):
+        return [routing["agent"]] if routing["agent"] in agents else []
+    out = []
+    for slug, a in sorted(agents.items()):
+        if routing.get("role") and routing["role"] not in (a.get("roles") or []):
+            continue
+        if a.get("team") and task.get("team") and a["team"] != task["team"]:
+            continue
+        if a.get("projects") and task.get("project") not in a["projects"]:
+            continue
+        out.append(slug)
+    return out
+
+
+def plan(
+    snap: dict[str, Any], now: datetime, config: dict[str, Any], *, pull: bool = False
+) -> dict[str, Any]:
+    """The plan for ``snap`` at ``now`` (see the module docstring for the rules)."""
+    sched = config.get("scheduler") or {}
+    max_attempts = int(sched.get("max_attempts") or 3)
+    tasks = sorted(snap["tasks"], key=lambda t: str(t["id"]))
+    states: dict[str, str] = dict(snap["states"])
+    actions: list[dict[str, Any]] = []
+    waiting: list[dict[str, Any]] = []
+    running = [t for t in tasks if t["state"] == "in-progress"]
+
+    # 1. Leases: an expired one frees its slot now (the task goes back to ready, or out).
+    live = []
+    beats = snap.get("heartbeats") or {}
+    for t in running:
+        expires = beats.get(t["id"]) or t.get("expires")
+        if expires and parse_time(expires) <= now:
+            out = (
+                "deadletter"
+                if _failed(t) >= int(t.get("max_attempts") or max_attempts)
+                else "ready"
+            )
+            actions.append(
+                {
+                    "kind": "expire",
+                    "task": t["id"],
+                    "to": out,
+                    "reason": f"lease of {t.get('holder')} expired at {expires}",
+                }
+            )
+        else:
+            live.append(t)
+            sla = (t.get("sla") or {}).get("max_in_progress_s")
+            if sla and t.get("acquired") and not t.get("sla_notified"):
+                due = parse_time(t["acquired"]).timestamp() + float(sla)
+                if now.timestamp() > due:
+                    actions.append(
+                        {
+                            "kind": "notify",
+                            "task": t["id"],
+                            "reason": f"in progress longer than its SLA of {sla:g}s",
+                        }
+                    )
+
+    # 2. Dependencies that failed block their dependents, visibly.
+    for t in tasks:
+        if t["state"] not in ("ready", "backlog"):
+            continue
+        failed = [d for d in t.get("depends_on") or [] if states.get(d) in FAILED]
+        if failed:
+            d = failed[0]
+            actions.append(
+                {"kind": "block", "task": t["id"], "reason": f"dependency {d} is {states[d]}"}
+            )
+
+    # 3. Dispatch, in order, within every limit.
+    teams = snap["teams"]
+    open_work: dict[str, int] = {}
+    for t in tasks:
+        if t["state"] in ("ready", "in-progress") and t.get("team"):
+            open_work[t["team"]] = open_work.get(t["team"], 0) + 1
+    desired = {
+        slug: desired_team({**team, "slug": slug}, snap["schedules"], now, open_work.get(slug, 0))
+        for slug, team in teams.items()
+    }
+    used = {"global": len(live), "team": {}, "host": {}, "agent": {}, "coder": {}}
+    for t in live:
+        _count(used, t, snap, config, t.get("holder"))
+    blocked_ids = {a["task"] for a in actions if a["kind"] == "block"}
+    ready = sorted(
+        (t for t in tasks if t["state"] == "ready" and t["id"] not in blocked_ids),
+        key=lambda t: order_key(t, teams),
+    )
+    limit_global = int(sched.get("max_concurrent", 4))
+    pauses = snap.get("coder_pauses") or {}
+    for t in ready:
+        reason = _why_not(t, states, desired, snap, now, max_attempts)
+        if reason is None and not pull:
+            reason = _unrunnable(t, snap, config)
+        agent = None
+        if reason is None:
+            reason, agent = _capacity(t, used, limit_global, snap, config, pauses, now, pull)
+        if reason is not None:
+            waiting.append({"task": t["id"], "reason": reason})
+            continue
+        _count(used, t, snap, config, agent)
+        actions.append(
+            {
+                "kind": "dispatch",
+                "task": t["id"],
+                "agent": agent,
+                "coder": _coder(t, snap["agents"].get(agent or ""), snap, config),
+            }
+        )
+    return {
+        "at": format_time(now),
+        "actions": actions,
+        "waiting": waiting,
+        "order": [t["id"] for t in ready],
+    }
+
+
+def _failed(t: dict[str, Any]) -> int:
+    """Attempts that count against max_attempts (``aof.model.task.failed_attempts`` of a
+    summary)."""
+    return max(int(t.get("attempts") or 0) - int(t.get("rejections") or 0), 0)
+
+
+def _why_not(
+    t: dict[str, Any],
+    states: dict[str, str],
+    desired: dict[str, Any],
+    snap: dict[str, Any],
+    now: datetime,
+    max_attempts: int,
+) -> str | None:
+    pending = [d for d in t.get("depends_on") or [] if states.get(d) != "done"]
+    if pending:
+        return "waiting on " + ", ".join(f"{d} ({states.get(d, 'missing')})" for d in pending)
+    if t.get("retry_after") and parse_time(t["retry_after"]) > now:
+        return f"backing off after a failure until {t['retry_after']}"
+    cap = int(t.get("max_attempts") or max_attempts)
+    if _failed(t) >= cap:
+        return (
+            f"its {cap} attempt(s) are used up: give it more with "
+            f"`aof task edit {t['id']} --set max_attempts={cap + 1}`, or cancel it"
+        )
+    team = t.get("team")
+    if team and team in desired and desired[team].state != "running":
+        return f"team {team} is {desired[team].state}: {desired[team].reason}"
+    project = snap["projects"].get(str(t.get("project")))
+    if project is not None and project.get("enabled") is False:
+        return f"project {t['project']} is disabled"
+    return None
+
+
+def _capacity(
+    t: dict[str, Any],
+    used: dict[str, Any],
+    limit_global: int,
+    snap: dict[str, Any],
+    config: dict[str, Any],
+    pauses: dict[str, str],
+    now: datetime,
+    pull: bool,
+) -> tuple[str | None, str | None]:
+    if used["global"] >= limit_global:
+        return f"the fleet is at capacity ({used['global']}/{limit_global} in progress)", None
+    team = snap["teams"].get(str(t.get("team"))) or {}
+    if team.get("max_concurrent") is not None and used["team"].get(t.get("team"), 0) >= int(
+        team["max_concurrent"]
+    ):
+        return f"team {t['team']} is at capacity ({team['max_concurrent']} in progress)", None
+    project = snap["projects"].get(str(t.get("project"))) or {}
+    host = project.get("host")
+    if host and host in snap["hosts"]:
+        slots = int(snap["hosts"][host].get("capacity_slots", 1))
+        if used["host"].get(host, 0) >= slots:
+            return f"host {host} is full ({slots} slot(s) in use)", None
+    candidates = _agents_for(t, snap)
+    agent = None
+    if candidates is not None:
+        free = [
+            a
+            for a in candidates
+            if used["agent"].get(a, 0) < int(snap["agents"][a].get("concurrency") or 1)
+            and (pull or _coder_problem(_coder(t, snap["agents"][a], snap, config), snap) is None)
+        ]
+        if not candidates:
+            routing = t.get("routing") or {}
+            what = routing.get("agent") or routing.get("role") or t.get("team") or "it"
+            return f"no agent can take it (routing: {what})", None
+        if not free:
+            return f"every agent that can take it is busy ({', '.join(candidates)})", None
+        agent = free[0]
+    coder = _coder(t, snap["agents"].get(agent or ""), snap, config)
+    until = pauses.get(coder or "")
+    if until and parse_time(until) > now:
+        return f"coder {coder} is paused until {until} (usage limit)", None
+    cap = ((config.get("coders") or {}).get(coder or "") or {}).get("max_concurrent")
+    if cap is not None and used["coder"].get(coder, 0) >= int(cap):
+        return f"coder {coder} is at capacity ({cap} in progress)", None
+    return None, agent
+
+
+def _count(
+    used: dict[str, Any],
+    t: dict[str, Any],
+    snap: dict[str, Any],
+    config: dict[str, Any],
+    agent: str | None,
+) -> None:
+    if t["state"] != "in-progress":
+        used["global"] += 1
+    for key, value in (
+        ("team", t.get("team")),
+        ("host", (snap["projects"].get(str(t.get("project"))) or {}).get("host")),
+        ("agent", agent),
+        ("coder", _coder(t, snap["agents"].get(agent or ""), snap, config)),
+    ):
+        if value:
+            used[key][value] = used[key].get(value, 0) + 1

@@ -1,0 +1,143 @@
+"""Run outcomes: what the end of one run means for its task, recorded as one change.
+
+The runner (:mod:`aof.runner.shim`) calls :meth:`Outcomes.settle_run` when a coder's
+process ends (outcome ``exited`` when nothing else was observed). If the agent reported
+(complete, block, fail) the task has moved on and only the run's spending is added to
+``spent``. If it still holds the run's lease, the runner decides by the outcome it observed:
+
+=============================  ==============================================================
+outcome                        what happens to the task
+=============================  ==============================================================
+``usage-limited``              back to ready, the attempt not counted (the coder is paused)
+``context-exhausted``          back to ready, the attempt not counted (a fresh session next)
+``interrupted``                back to ready, not counted (SIGTERM from outside: a shutdown)
+``exited-without-reporting``   a failed attempt: retry with back-off, or deadletter
+``stuck``                      a failed attempt (killed after no output for too long)
+``start-failed``               a failed attempt (worktree, setup or program missing)
+``over-budget``                blocked, the reason (which budget, how much) recorded
+``killed``                     blocked: a person stopped it (``aof agent kill``)
+=============================  ==============================================================
+
+Each settle is one audited change (``run_ended``) with the outcome as its reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidTransition, LeaseError, NotFound
+from ..model.task import State, Task, failed_attempts, lease_matches
+from ..model.text import append_section
+from .lifecycle import Lifecycle
+
+NOT_COUNTED = ("usage-limited", "context-exhausted", "interrupted")
+BLOCKING = ("over-budget", "killed")
+FAILING = ("exited-without-reporting", "stuck", "start-failed")
+REPORTED = {
+    State.DONE: "completed",
+    State.REVIEW: "completed",
+    State.BLOCKED: "asked",
+    State.READY: "failed",
+    State.DEADLETTER: "failed",
+    State.CANCELLED: "cancelled",
+    State.BACKLOG: "failed",
+}
+
+
+def add_spent(meta: dict[str, Any], spent: dict[str, Any]) -> None:
+    total = dict(meta.get("spent") or {})
+    for key, value in spent.items():
+        if not value:
+            continue
+        if key == "tokens":
+            total[key] = int(total.get(key, 0)) + int(value)
+        else:
+            total[key] = round(float(total.get(key, 0)) + float(value), 4)
+    if total:
+        meta["spent"] = total
+
+
+class Outcomes(Lifecycle):
+    def settle_run(
+        self,
+        ref: str,
+        token: str,
+        *,
+        outcome: str,
+        reason: str,
+        spent: dict[str, Any] | None = None,
+    ) -> tuple[Task, str]:
+        """Record the end of the run that held ``token``; (task, final outcome)."""
+        spent = {k: v for k, v in (spent or {}).items() if v}
+        task = self.tasks.load(ref)
+        held = task.state == State.IN_PROGRESS and lease_matches(task.lease, token)
+        if outcome == "exited" and held:  # the coder ended and the agent never reported
+            outcome, reason = "exited-without-reporting", f"{reason} without reporting"
+        if held and outcome in (*NOT_COUNTED, *BLOCKING, *FAILING):
+            try:
+                return self._settle_held(task.id, token, outcome, reason, spent), outcome
+            except (LeaseError, InvalidTransition, NotFound):
+                task = self.tasks.load(ref)  # it moved on meanwhile: only account
+        final = REPORTED.get(task.state, "lost-lease")
+        if task.state == State.IN_PROGRESS:
+            final = "reported" if held else "lost-lease"
+
+        def account(task: Task, meta: dict[str, Any]) -> None:
+            add_spent(meta, spent)
+
+        if spent:
+            task = self._change(task.id, "run_ended", None, account, reason=f"{final}: {reason}")
+        return task, final
+
+    def _settle_held(
+        self, task_id: str, token: str, outcome: str, reason: str, spent: dict[str, Any]
+    ) -> Task:
+        limit = None
+        task = self.tasks.load(task_id)
+        if outcome in NOT_COUNTED:
+            target = State.READY
+        elif outcome in BLOCKING:
+            target = State.BLOCKED
+        else:
+            limit = int(task.meta.get("max_attempts") or self.config.scheduler["max_attempts"])
+            exhausted = failed_attempts(task.meta) >= limit
+            target = State.DEADLETTER if exhausted else State.READY
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            self._check_token(task, token, self.actor)
+            meta.pop("lease", None)
+            add_spent(meta, spent)
+            if outcome in NOT_COUNTED:
+                meta["attempts"] = max(int(meta.get("attempts", 1)) - 1, 0)
+            elif outcome in BLOCKING:
+                meta["blocked"] = {"reason": reason, "by": str(self.actor), "at": self._now()}
+            else:
+                meta["last_error"] = reason
+                if target == State.READY:
+                    from ..clock import format_time
+
+                    attempts = int(meta.get("attempts", 1))
+                    meta["retry_after"] = format_time(self.clock.now() + self.backoff(attempts))
+            return append_section(task.body, "Work Log", self._note(f"{outcome}: {reason}"))
+
+        return self._change(
+            task_id,
+            "run_ended",
+            target,
+            mutate,
+            allowed_from=[State.IN_PROGRESS],
+            reason=f"{outcome}: {reason}",
+        )
+
+    def flag_stuck(self, ref: str, token: str, *, idle_s: float) -> Task:
+        """Note on a running task that its coder has printed nothing for ``idle_s`` seconds
+        (audited ``stuck``: the notification; the run goes on until runner.stuck_kill_s)."""
+        note = f"stuck: no output from the coder for {idle_s:.0f} s"
+
+        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
+            self._check_token(task, token, self.actor)
+            return append_section(task.body, "Work Log", self._note(note))
+
+        return self._change(
+            ref, "stuck", None, mutate, allowed_from=[State.IN_PROGRESS], reason=note
+        )

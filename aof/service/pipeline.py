@@ -1,0 +1,515 @@
+"""The pipeline every change to a fleet root passes through, and the reads.
+
+``FleetBase`` holds the fleet root's stores and the one mutation pipeline (``_change``):
+locate the task, take its per-task lock, re-read it, check the lifecycle rule and fencing
+token, build the new content, validate it, write or move the file atomically
+(:mod:`aof.files.cardfile`), append one audit record, and commit exactly the touched paths.
+The lifecycle verbs (:mod:`aof.service.lifecycle`) and the scheduling front
+(:mod:`aof.service.scheduling`) build on it; :class:`aof.Fleet` combines them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..clock import Clock, IdSource, SystemClock, SystemIds, format_time, parse_time
+from ..errors import ClaimConflict, InvalidTransition, LeaseError, NotFound, ValidationError
+from ..files import cardfile
+from ..journal.audit import Actor, AuditLog, check_reason
+from ..model.config import Config, load_config
+from ..model.task import (
+    PRIORITY_RANK,
+    STATES,
+    TERMINAL,
+    TRANSITIONS,
+    State,
+    Task,
+    lease_matches,
+    ordered,
+    seal_lease,
+    validate,
+)
+from ..store.tasks import TaskStore, check_card
+
+if TYPE_CHECKING:
+    from ..journal.git import Committer
+    from ..knowledge.items import Knowledge
+    from ..registry.entries import Registry
+
+# Fields a generic `edit --set` may not touch: identity, and what only the lifecycle writes.
+PROTECTED = frozenset(
+    {"schema", "id", "created", "created_by", "lease", "fence", "attempts", "spent"}
+)
+Mutator = Callable[[Task, dict[str, Any]], str | None]
+
+
+def _resource(*parts: str) -> Path:
+    """A packaged resource: inside the wheel, or beside the package in a source checkout."""
+    here = Path(__file__).resolve().parents[1]  # the aof package
+    packaged = here.joinpath(*parts)
+    if packaged.exists():
+        return packaged
+    return here.parent.joinpath(
+        *(p.replace("_", "-") if i == 0 else p for i, p in enumerate(parts))
+    )
+
+
+def template_dir() -> Path:
+    return _resource("fleet_root_template")
+
+
+class FleetBase:
+    """A fleet root's stores and its mutation pipeline (see :class:`aof.Fleet`)."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+        actor: Actor | str | Callable[[], Actor] = "system:aof",
+        commit: bool | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.root = Path(root).expanduser().resolve()  # "~/fleet" and Path objects alike
+        self.config: Config = load_config(self.root)
+        self.clock = clock or SystemClock()
+        self.ids = ids or SystemIds()
+        # A callable actor is asked on first use (the CLI's person costs a `git config`
+        # call, which read-only commands never pay).
+        self._actor: Actor | Callable[[], Actor] = (
+            Actor.parse(actor) if isinstance(actor, str) else actor
+        )
+        self.tasks = TaskStore(self.root)
+        self.audit = AuditLog(self.root, self.clock)
+        self.audit.reason = check_reason(reason)
+        self._commit = self.config.commit_mode != "off" if commit is None else commit
+        self._git: Committer | None = None
+        self._registry: Registry | None = None
+        self._knowledge: Knowledge | None = None
+        # Set by a front end for one explicit, audited act on a task another actor holds
+        # (``--force`` with ``--reason``); see :meth:`_check_token`.
+        self.override_lease = False
+        self._overridden: dict[str, Any] | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """Who this fleet object's changes are attributed to."""
+        if not isinstance(self._actor, Actor):
+            self._actor = self._actor()
+        return self._actor
+
+    @property
+    def git(self) -> Committer:
+        """The committer (built on first use: read-only calls never import subprocess)."""
+        if self._git is None:
+            from ..journal.git import Committer
+
+            self._git = Committer(
+                self.root,
+                enabled=self._commit,
+                committer=self.config.committer,
+                audit_lock=self.audit.lock,
+                clock=self.clock,
+                deferred=self.config.commit_mode == "batch",
+            )
+        return self._git
+
+    @contextmanager
+    def reason(self, text: str | None) -> Iterator[None]:
+        """Within the block, every audit record this fleet object appends carries ``text``
+        as its reason, in place of the one the verb computes (a completion's summary line, a
+        question ...). None or blank text changes nothing; the previous reason comes back on
+        leaving the block. ValidationError if the text is too long
+        (``aof.journal.audit.REASON_MAX``).
+
+            >>> with fleet.reason("customer escalation"):
+            ...     fleet.edit_task("t-3kf9", priority="critical")
+        """
+        text = check_reason(text)
+        if text is None:
+            yield
+            return
+        before, self.audit.reason = self.audit.reason, text
+        try:
+            yield
+        finally:
+            self.audit.reason = before
+
+    @contextmanager
+    def overriding(self, reason: str) -> Iterator[None]:
+        """Within the block, this fleet object acts on tasks another actor holds, without
+        their lease token: an explicit override, never silent. Every audit record of the
+        block carries ``reason``, and each overriding one names the lease it overrode
+        (``changes.override: {lease_holder, fence}``). Agents cannot override. ValidationError
+        for a blank reason.
+
+            >>> with fleet.overriding("the agent is stuck; finishing by hand"):
+            ...     fleet.complete("t-3kf9", token=None, summary="Finished by hand")
+        """
+        if not check_reason(reason):
+            raise ValidationError("reason: overriding a lease needs a reason")
+        before = self.override_lease
+        self.override_lease = True
+        try:
+            with self.reason(reason):
+                yield
+        finally:
+            self.override_lease = before
+
+    @property
+    def registry(self) -> Registry:
+        """Teams, projects, hosts, schedules and agents (``aof.registry.entries``)."""
+        if self._registry is None:
+            from ..registry.entries import Registry
+
+            self._registry = Registry(self)
+        return self._registry
+
+    @property
+    def knowledge(self) -> Knowledge:
+        """Sources, documents, facts and their search index (``aof.knowledge.items``)."""
+        if self._knowledge is None:
+            from ..knowledge.items import Knowledge
+
+            self._knowledge = Knowledge(self)
+        return self._knowledge
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def get_task(self, ref: str) -> Task:
+        """Return the task ``ref`` names (an id or unique prefix); NotFound otherwise."""
+        return self.tasks.load(ref)
+
+    def list_tasks(
+        self,
+        *,
+        states: Iterable[State | str] | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        priority: str | None = None,
+        labels: Sequence[str] = (),
+        holder: str | None = None,
+        text: str | None = None,
+        problems: list[str] | None = None,
+        invalid: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Summaries of matching tasks, most urgent first; unreadable files go to ``problems``.
+
+        With ``invalid``, a file of the listed states that is not a valid task is a row too
+        (``invalid: true`` and its ``reason``; see :func:`aof.store.tasks.invalid_row`),
+        unless a filter on the tasks' fields is given (a broken file cannot match one).
+        """
+        wanted = [State(s) for s in states] if states else list(STATES)
+        filtered = any((team, project, priority, labels, holder, text))
+        broken: list[dict[str, Any]] | None = [] if invalid and not filtered else None
+        rows, bad = self.tasks.summaries(wanted, broken)
+        if problems is not None:
+            problems.extend(bad)
+        needle = text.lower() if text else None
+        out = broken or []
+        for row in rows:
+            if (team and row["team"] != team) or (project and row["project"] != project):
+                continue
+            if priority and row["priority"] != priority:
+                continue
+            if labels and not set(labels) <= set(row["labels"]):
+                continue
+            if holder and row["holder"] != holder:
+                continue
+            if needle and needle not in str(row["title"]).lower():
+                try:
+                    body = cardfile.read(self.root / row["path"]).body
+                except (OSError, ValidationError):
+                    continue
+                if needle not in body.lower():
+                    continue
+            out.append(row)
+        order = {s.value: i for i, s in enumerate(STATES)}
+        out.sort(
+            key=lambda r: (
+                order[r["state"]],
+                PRIORITY_RANK.get(r["priority"], 9),
+                str(r["created"]),
+                str(r["id"]),
+            )
+        )
+        return out
+
+    def board(
+        self,
+        *,
+        team: str | None = None,
+        problems: list[str] | None = None,
+        invalid: bool = True,
+    ) -> dict[str, Any]:
+        """``{"counts": {state: n}, "columns": {open state: [task summary, ...]}}`` (of one
+        team's tasks with ``team``). Files that are not valid tasks are rows marked
+        ``invalid`` in their directory's column (and count), unless ``invalid`` is false."""
+        counts = {s.value: 0 for s in STATES}
+        columns: dict[str, list[dict[str, Any]]] = {
+            s.value: [] for s in STATES if s not in TERMINAL
+        }
+        for r in self.list_tasks(team=team, problems=problems, invalid=invalid):
+            counts[r["state"]] += 1
+            if r["state"] in columns:
+                columns[r["state"]].append(r)
+        return {"counts": counts, "columns": columns}
+
+    def task_json(self, task: Task, *, body: bool = True) -> dict[str, Any]:
+        """The stable JSON shape of one task (docs/cli.md, "JSON shapes")."""
+        meta = task.meta
+        out: dict[str, Any] = {
+            "id": task.id,
+            "title": task.title,
+            "state": task.state.value,
+            "priority": task.priority,
+            "team": meta.get("team"),
+            "project": meta.get("project"),
+            "labels": list(meta.get("labels") or []),
+            "depends_on": task.depends_on,
+            "parent": meta.get("parent"),
+            "created": meta.get("created"),
+            "updated": meta.get("updated"),
+            "created_by": meta.get("created_by"),
+            "attempts": meta.get("attempts", 0),
+            "max_attempts": meta.get("max_attempts"),
+            "lease": task.lease,
+            "last_error": meta.get("last_error"),
+            "blocked": meta.get("blocked"),
+            "path": self.tasks.rel(task.path),
+            "rev": task.rev,
+            "meta": meta,
+        }
+        if body:
+            out["body"] = task.body
+        return out
+
+    # --- the mutation pipeline ------------------------------------------------------------
+
+    def _record(
+        self,
+        action: str,
+        task_id: str,
+        paths: Sequence[Path],
+        message: str,
+        *,
+        actor: Actor | None = None,
+        frm: str | None = None,
+        to: str | None = None,
+        reason: str | None = None,
+        changes: dict[str, Any] | None = None,
+    ) -> None:
+        who = actor or self.actor
+        _, audit_path = self.audit.append(
+            who, action, ("task", task_id), frm=frm, to=to, reason=reason, changes=changes
+        )
+        self.git.commit([*paths, audit_path], f"{message} ({who})", who)
+
+    def _now(self) -> str:
+        return format_time(self.clock.now())
+
+    def _change(
+        self,
+        ref: str,
+        action: str,
+        to: State | None,
+        mutate: Mutator,
+        *,
+        allowed_from: Iterable[State] | None = None,
+        actor: Actor | None = None,
+        reason: str | None = None,
+        expect_rev: str | None = None,
+        conflict_as_claim: bool = False,
+    ) -> Task:
+        """Apply ``mutate`` to a task under its lock and move it to ``to`` (None: stay)."""
+        loc = self.tasks.locate(ref, prefer=allowed_from or ())
+        with self.tasks.lock(loc.id):
+            try:
+                task = self.tasks.read(self.tasks.relocate(loc))
+            except NotFound:
+                if conflict_as_claim:
+                    raise ClaimConflict(f"task {loc.id} was taken by another claimant") from None
+                raise
+            check_card(task.card, self.tasks.rel(task.path), task.id)
+            if expect_rev is not None and task.rev != expect_rev:
+                from ..errors import ConcurrentModification
+
+                raise ConcurrentModification(
+                    f"task {task.id} changed since revision {expect_rev} (now {task.rev}); "
+                    "re-read it and apply your change again"
+                )
+            target = to or task.state
+            if allowed_from is not None and task.state not in set(allowed_from):
+                if conflict_as_claim and task.state == State.IN_PROGRESS:
+                    holder = (task.lease or {}).get("holder", "another agent")
+                    raise ClaimConflict(f"task {task.id} is already claimed by {holder}")
+                raise InvalidTransition(
+                    f"task {task.id} is {task.state.value}; {action} needs it to be "
+                    f"{' or '.join(s.value for s in allowed_from)}"
+                )
+            if target != task.state and target not in TRANSITIONS[task.state]:
+                raise InvalidTransition(
+                    f"task {task.id}: {task.state.value} -> {target.value} is not allowed "
+                    f"(from {task.state.value} it can go to "
+                    f"{', '.join(sorted(s.value for s in TRANSITIONS[task.state])) or 'nowhere'})"
+                )
+            meta = cardfile.copy_plain(task.meta)  # a deep copy the mutator may change freely
+            self._overridden = None
+            new_body = mutate(task, meta)
+            seal_lease(meta)  # the file keeps a hash of the token, never the token
+            meta["updated"] = self._now()
+            meta = ordered(meta)
+            validate(meta, self.tasks.rel(task.path))
+            text = cardfile.render(task.card, meta, new_body)
+            cardfile.check_size(text, self.tasks.rel(task.path), written=True)
+            changed = {
+                k: meta.get(k)
+                for k in set(meta) | set(task.meta)
+                if meta.get(k) != task.meta.get(k) and k != "updated"
+            }
+            if self._overridden is not None:
+                changed["override"] = self._overridden
+            paths = [task.path]
+            if target == task.state:
+                cardfile.replace(task.path, text, expect=task.card.stamp)
+                new_path = task.path
+            else:
+                new_path = self.tasks.state_dir(target) / task.path.name
+                new_path.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    cardfile.move_rewrite(
+                        task.path,
+                        new_path,
+                        text,
+                        cardfile.content_hash(task.card.text),
+                        expect=task.card.stamp,
+                    )
+                except FileNotFoundError:
+                    if conflict_as_claim:
+                        raise ClaimConflict(
+                            f"task {task.id} was taken by another claimant"
+                        ) from None
+                    raise NotFound(f"task {task.id} moved while it was being changed") from None
+                except FileExistsError:
+                    raise InvalidTransition(
+                        f"task {task.id}: {self.tasks.rel(new_path)} already exists (a duplicate; "
+                        "run `aof doctor --fix`)"
+                    ) from None
+                paths.append(new_path)
+            transition = f"{task.state.value} -> {target.value}" if target != task.state else action
+            self._record(
+                action,
+                task.id,
+                paths,
+                f"task {task.id}: {transition}",
+                actor=actor,
+                frm=task.state.value if target != task.state else None,
+                to=target.value if target != task.state else None,
+                reason=reason,
+                changes=_jsonable(changed) or None,
+            )
+            card = cardfile.written(text, meta, new_body if new_body is not None else task.body)
+            card.stamp = cardfile.Stamp.of(os.stat(new_path))
+            return Task(task.id, target, new_path, card)
+
+    def _check_token(self, task: Task, token: str | None, actor: Actor) -> None:
+        """Refuse a stale or foreign fencing token; on a held task, refuse an actor without
+        the token unless this fleet object overrides leases (``override_lease``, with a
+        reason: the audit record then names the lease it overrode)."""
+        lease = task.lease or {}
+        held = task.state == State.IN_PROGRESS and bool(lease)
+        if token is None:
+            if actor.kind == "agent":
+                raise LeaseError(
+                    f"task {task.id}: an agent must pass its lease token (--token / "
+                    "AOF_LEASE_TOKEN)"
+                )
+            if held and self.override_lease:
+                if not self.audit.reason:
+                    raise LeaseError(
+                        f"task {task.id}: overriding the lease of {lease.get('holder')} "
+                        "needs a reason (--reason TEXT)"
+                    )
+                self._overridden = {"lease_holder": lease.get("holder"), "fence": _fence(task)}
+                return
+            if held:
+                raise LeaseError(
+                    f"task {task.id} is held by {lease.get('holder')} (fence {_fence(task)}): "
+                    "only the holder acts on it, with its lease token (--token / "
+                    "AOF_LEASE_TOKEN); a person overrides the lease with --force --reason TEXT"
+                )
+            return
+        if not held:
+            raise LeaseError(
+                f"task {task.id}: the token is stale: the task is {task.state.value} "
+                "and holds no lease"
+            )
+        if not lease_matches(lease, token):
+            raise LeaseError(
+                f"task {task.id}: the token is stale or foreign: the lease is held by "
+                f"{lease.get('holder')} (fence {_fence(task)})"
+            )
+
+    def _note(self, text: str, actor: Actor | None = None) -> str:
+        """A dated, attributed line for a body section (Work Log, Questions, Review ...)."""
+        return f"- {self._now()} {actor or self.actor}: {text}"
+
+    def pending_dependencies(self, task: Task) -> list[tuple[str, str]]:
+        """(id, state) of each dependency of ``task`` that is not done (missing ones too)."""
+        if not task.depends_on:
+            return []
+        states = self.tasks.states_of(task.depends_on)
+        return [
+            (d, states[d].value if d in states else "missing")
+            for d in task.depends_on
+            if states.get(d) != State.DONE
+        ]
+
+    def lease_expiry(self, task: Task) -> Any:
+        """When the task's lease runs out: its ``expires``, pushed on by a matching heartbeat."""
+        lease = task.lease
+        if lease is None:
+            return None
+        return self.expiry_of(task.id, task.meta.get("fence"), lease["expires"])
+
+    def expiry_of(self, task_id: str, fence: Any, expires: str) -> Any:
+        """A lease's expiry (``expires``), pushed on by a heartbeat of the same claim.
+
+        A heartbeat belongs to the claim whose fence it records (older heartbeats: the fence
+        their token starts with, ``<fence>-...``); heartbeats are only written after the token
+        was checked against the lease.
+        """
+        when = parse_time(expires)
+        try:
+            beat = json.loads((self.root / ".aof" / "heartbeats" / f"{task_id}.json").read_text())
+            beat_fence = beat.get("fence", str(beat.get("token", "")).split("-", 1)[0])
+            if fence is not None and str(beat_fence) == str(fence):
+                ttl = timedelta(seconds=float(self.config.scheduler["lease_ttl_s"]))
+                when = max(when, parse_time(beat["at"]) + ttl)
+        except (OSError, ValueError, KeyError):
+            pass
+        return when
+
+
+def _fence(task: Task) -> Any:
+    return task.meta.get("fence")
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return out
+
+
+__all__ = [
+    "PROTECTED",
+    "FleetBase",
+    "Mutator",
+    "template_dir",
+]
