@@ -4,22 +4,26 @@ Every change builds the whole card, validates it (fields, scope and scope ref, t
 kinds, that the team, project or source it names exists) before anything is written, writes
 it atomically, appends one audit record and makes one commit. Reads go through the search
 index (:mod:`aof.knowledge.index`), which follows the files.
+
+Knowledge takes a typed view of its fleet (:class:`KnowledgeContext`: the registry's view
+plus a task by id), never the service layer above it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import NotFound, ValidationError
 from ..files import cardfile
-from ..registry.entries import changes_between, commit_records, new_meta, store
+from ..registry.entries import RegistryContext
 from ..registry.spec import SLUG_RE, Noun, ordered, validate
+from ..registry.writing import changes_between, commit_records, new_meta, store
 from .spec import TYPE_OF_DIR, TYPES, check_kind, kinds_of
 
 if TYPE_CHECKING:
-    from ..service.pipeline import FleetBase
+    from ..model.task import Task
     from .index import Index
 
 # Fields only aof writes: who made it and when, and where a promoted document came from.
@@ -43,10 +47,16 @@ class Item:
         return TYPES[self.type]
 
 
+class KnowledgeContext(RegistryContext, Protocol):
+    """What knowledge sees of a fleet: its registry and stores, and a task by id."""
+
+    def get_task(self, ref: str) -> Task: ...
+
+
 class Knowledge:
     """Sources, documents and facts of one fleet root (``fleet.knowledge``)."""
 
-    def __init__(self, fleet: FleetBase) -> None:
+    def __init__(self, fleet: KnowledgeContext) -> None:
         self.fleet = fleet
         self.root = fleet.root
         self.kinds = kinds_of(fleet.config.data)

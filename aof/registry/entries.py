@@ -1,28 +1,36 @@
 """Registry mutations and reads, through the same pipeline as tasks.
 
 Every change validates the card, checks references (an unknown team, host or project is
-refused), writes atomically (``aof.files.cardfile``), appends one audit record per entity
-changed and makes one commit. Registry changes hold ``.aof/locks/registry.lock`` so a reference
-check and
-the write it guards cannot interleave with another process's delete.
+refused), writes atomically (:mod:`aof.registry.writing`, on :mod:`aof.files.cardfile`),
+appends one audit record per entity changed and makes one commit. Registry changes hold
+``.aof/locks/registry.lock`` so a reference check and the write it guards cannot interleave
+with another process's delete. Host sync (:mod:`aof.registry.hostsync`), registering
+discovered projects (:mod:`aof.registry.enroll`) and cascade deletes
+(:mod:`aof.registry.cascade`) have modules of their own.
+
+The registry takes a typed view of its fleet (:class:`aof.store.context.FleetContext`), never
+the service layer above it; :class:`RegistryContext` is that view with the registry itself,
+what snapshots and knowledge take.
 """
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from .. import layout
 from ..errors import InvalidTransition, NotFound, ValidationError
-from ..files import cache as derived
-from ..files import cardfile, yamlfast
+from ..files import cardfile
 from ..files.locks import lock_for
+from ..files.stampcache import StampCache
 from ..model.task import TERMINAL, State
+from ..store.context import FleetContext
 from . import NOUNS
+from .cascade import refers, remove_dependents
 from .spec import SLUG_RE, Noun, ordered, references, validate
-
-if TYPE_CHECKING:
-    from ..service.pipeline import FleetBase
+from .writing import Record, changes_between, commit_records, new_meta, store
 
 CACHE_VERSION = 1
 
@@ -40,13 +48,25 @@ class Entry:
         return self.card.meta
 
 
+class RegistryContext(FleetContext, Protocol):
+    """A fleet's typed view (:class:`FleetContext`) with its registry."""
+
+    @property
+    def registry(self) -> Registry: ...
+
+
 class Registry:
     """Teams, projects, hosts, schedules and agents of one fleet root."""
 
-    def __init__(self, fleet: FleetBase) -> None:
+    def __init__(self, fleet: FleetContext) -> None:
         self.fleet = fleet
         self.root = fleet.root
-        self.lock = lock_for(self.root / ".aof" / "locks" / "registry.lock")
+        self.lock = lock_for(layout.lock(self.root, "registry.lock"))
+        # Parsed cards by kind, in ``.aof/cache/registry-<kind>.json`` (read afresh each time).
+        self._caches = {
+            name: StampCache(self.root, f"registry-{name}.json", CACHE_VERSION, memo=False)
+            for name in NOUNS
+        }
 
     # --- reading ------------------------------------------------------------------------
 
@@ -100,11 +120,7 @@ class Registry:
         """
         noun = self.noun(kind)
         directory = self.root / noun.dir
-        cache_path = self.root / ".aof" / "cache" / f"registry-{noun.name}.json"
-        cached = derived.read(cache_path)
-        ok = isinstance(cached, dict) and cached.get("v") == CACHE_VERSION
-        cache = cached.get("entries", {}) if ok else {}
-        fresh: dict[str, Any] = {}
+        listing = self._caches[noun.name].listing()
         out = []
         try:
             names = sorted(os.listdir(directory))
@@ -123,26 +139,24 @@ class Registry:
                 st = path.stat()
             except FileNotFoundError:
                 continue
-            stamp = [st.st_ino, st.st_size, st.st_mtime_ns]
-            hit = cache.get(name)
-            if hit is not None and hit[:3] == stamp:
-                result = hit[3]
-            else:
-                try:
-                    card = cardfile.read(path)
-                    self._check(Entry(noun, name[:-3], path, card))
-                    result = {"meta": card.meta}
-                except (ValidationError, OSError) as exc:
-                    result = {"error": str(exc).replace(str(self.root) + "/", "")}
-            fresh[name] = [*stamp, result]
+            result = listing.get(name, st, partial(self._parse, noun, name[:-3], path))
+            assert result is not None  # _parse never gives None
             if "error" in result:
                 if problems is not None:
                     problems.append(result["error"])
                 continue
             out.append({**result["meta"], "path": rel})
-        if fresh != cache:
-            derived.write(cache_path, {"v": CACHE_VERSION, "entries": fresh})
+        listing.finish()
         return out
+
+    def _parse(self, noun: Noun, slug: str, path: Path) -> dict[str, Any]:
+        """What :meth:`rows` caches of one card: ``{"meta": ...}`` or ``{"error": ...}``."""
+        try:
+            card = cardfile.read(path)
+            self._check(Entry(noun, slug, path, card))
+            return {"meta": card.meta}
+        except (ValidationError, OSError) as exc:
+            return {"error": str(exc).replace(str(self.root) + "/", "")}
 
     def slugs(self, kind: str) -> set[str]:
         noun = self.noun(kind)
@@ -172,8 +186,7 @@ class Registry:
                 if f.ref != kind:
                     continue
                 for row in self.rows(other.name):
-                    value = row.get(f.name)
-                    if value == slug or (isinstance(value, list) and slug in value):
+                    if refers(row.get(f.name), slug):
                         out.append((other.name, str(row["slug"]), f.name))
         if kind in ("team", "project"):
             open_states = [s for s in State if s not in TERMINAL]
@@ -184,7 +197,7 @@ class Registry:
 
     # --- writing ------------------------------------------------------------------------
 
-    def _write(
+    def write(
         self,
         entry: Entry | None,
         noun: Noun,
@@ -200,9 +213,9 @@ class Registry:
         store(path, rel, noun, meta, entry.card if entry else None, body)
         return path
 
-    def _commit(
+    def commit(
         self,
-        records: list[tuple[str, str, str, dict[str, Any] | None]],
+        records: list[Record],
         paths: list[Path],
         message: str,
         reason: str | None = None,
@@ -223,8 +236,8 @@ class Registry:
             fields = {**fields, "default_branch": head_branch(str(fields["root_path"]))}
         meta = new_meta(noun, slug, fields)
         with self.lock:
-            path = self._write(None, noun, slug, meta, body)
-            self._commit(
+            path = self.write(None, noun, slug, meta, body)
+            self.commit(
                 [(noun.name, slug, "created", changes_between({}, meta))],
                 [path],
                 f"{noun.name} {slug}: created",
@@ -246,9 +259,9 @@ class Registry:
                         f"{self.rel(path)}: a {noun.name} {slug!r} already exists"
                     )
                 metas.append((slug, meta))
-            paths = [self._write(None, noun, slug, meta) for slug, meta in metas]
+            paths = [self.write(None, noun, slug, meta) for slug, meta in metas]
             if paths:
-                self._commit(
+                self.commit(
                     [(noun.name, s, "created", changes_between({}, m)) for s, m in metas],
                     paths,
                     f"{noun.name}: created {len(paths)} ({', '.join(s for s, _ in metas[:5])}"
@@ -266,64 +279,18 @@ class Registry:
         register: bool = False,
         team: str | None = None,
     ) -> dict[str, Any]:
-        """Find projects under ``roots``; with ``register``, add the new ones to ``team``."""
-        from ..model.task import slugify
-        from .discover import find
+        """Find projects under ``roots``; with ``register``, add the new ones to ``team``
+        (:func:`aof.registry.enroll.discover`)."""
+        from .enroll import discover
 
-        if register and not team:
-            raise ValidationError("--register needs --team: the team the new projects belong to")
-        if team is not None:
-            self.get("team", team)  # NotFound for an unknown team
-        found, problems = find(roots, max_depth=max_depth, include_ao_shells=include_ao_shells)
-        known = {
-            str(Path(r["root_path"]).expanduser().resolve()): r["slug"]
-            for r in self.rows("project")
-            if r.get("root_path")
-        }
-        known.update(
-            {
-                str(Path(r["ao_project_root"]).expanduser().resolve()): r["slug"]
-                for r in self.rows("project")
-                if r.get("ao_project_root")
-            }
+        return discover(
+            self,
+            roots,
+            max_depth=max_depth,
+            include_ao_shells=include_ao_shells,
+            register=register,
+            team=team,
         )
-        taken = set(self.slugs("project"))
-        new: list[tuple[str, dict[str, Any]]] = []
-        for item in found:
-            item["existing"] = known.get(item["path"])
-            if item["existing"]:
-                item["slug"] = item["existing"]
-                continue
-            base = slugify(Path(item["path"]).name, 60) or "project"
-            slug, n = base, 2
-            while slug in taken:
-                slug, n = f"{base}-{n}", n + 1
-            taken.add(slug)
-            item["slug"] = slug
-            new.append(
-                (
-                    slug,
-                    {
-                        "team": team,
-                        "root_path": item["path"],
-                        "default_branch": item["default_branch"],
-                        "remote_url": item["remote_url"],
-                        "ao_project_root": item["ao_project_root"],
-                    },
-                )
-            )
-        registered = []
-        if register and new:
-            registered = [e.slug for e in self.create_many("project", new)]
-        for item in found:
-            item["registered"] = item["slug"] in registered
-        return {
-            "found": found,
-            "new": [s for s, _ in new],
-            "registered": registered,
-            "problems": problems,
-            "dry_run": not register,
-        }
 
     def sync_host(
         self,
@@ -335,111 +302,19 @@ class Registry:
         team: str | None = None,
         prune: bool = False,
     ) -> dict[str, Any]:
-        """Bring the registry in line with what a hostd reports, in one commit.
+        """Bring the registry in line with what a hostd reports, in one commit
+        (:func:`aof.registry.hostsync.sync_host`)."""
+        from .hostsync import sync_host
 
-        The host is matched by address, then slug, and created or updated; each remote
-        project is matched by ``ao_project_root`` then ``root_path`` and placed on the host;
-        unknown ones are created with ``register_missing`` (in ``team``). Projects placed on
-        the host that it no longer reports are listed as stale, and unplaced with ``prune``.
-        """
-        from ..model.task import slugify
-
-        if register_missing and not team:
-            raise ValidationError("--register-missing needs --team: the team new projects join")
-        if team is not None:
-            self.get("team", team)
-        host_noun, project_noun = self.noun("host"), self.noun("project")
-        with self.lock:
-            hosts = self.rows("host")
-            match = next((h for h in hosts if h.get("address") == base_url), None) or next(
-                (h for h in hosts if h["slug"] == profile.get("slug")), None
-            )
-            host_fields = {
-                "name": str(profile.get("name") or profile["slug"]),
-                "address": base_url,
-                "platform": str(profile.get("platform") or "unknown"),
-                "status": str(profile.get("status") or "healthy"),
-                "capacity_slots": int(profile.get("capacity_slots") or 1),
-            }
-            records: list[tuple[str, str, str, dict[str, Any] | None]] = []
-            paths: list[Path] = []
-            if match is None:
-                host_slug = slugify(str(profile["slug"]), 60) or "host"
-                meta = new_meta(host_noun, host_slug, host_fields)
-                paths.append(self._write(None, host_noun, host_slug, meta))
-                records.append(("host", host_slug, "created", host_fields))
-            else:
-                host_slug = str(match["slug"])
-                entry = self.get("host", host_slug)
-                meta = {**cardfile.copy_plain(entry.meta), **host_fields}
-                if meta != entry.meta:
-                    paths.append(self._write(entry, host_noun, host_slug, meta))
-                    records.append(
-                        ("host", host_slug, "updated", changes_between(entry.meta, meta))
-                    )
-            existing = self.rows("project")
-            by_root: dict[str, str] = {}
-            for row in existing:
-                for key in ("ao_project_root", "root_path"):
-                    if row.get(key):
-                        by_root.setdefault(str(row[key]), str(row["slug"]))
-            taken = set(self.slugs("project"))
-            placed, created, seen = [], [], set()
-            for remote in projects:
-                roots = [
-                    str(remote.get(k)) for k in ("ao_project_root", "root_path") if remote.get(k)
-                ]
-                slug = next((by_root[r] for r in roots if r in by_root), None)
-                if slug is None:
-                    if not register_missing or not roots:
-                        continue
-                    base = slugify(str(remote.get("name") or remote.get("id") or "project"), 60)
-                    slug, n = base or "project", 2
-                    while slug in taken:
-                        slug, n = f"{base}-{n}", n + 1
-                    taken.add(slug)
-                    fields = {
-                        "team": team,
-                        "root_path": str(remote.get("root_path") or roots[0]),
-                        "default_branch": str(remote.get("default_branch") or "main"),
-                        "remote_url": remote.get("remote_url"),
-                        "enabled": bool(remote.get("enabled", True)),
-                        "host": host_slug,
-                        "ao_project_root": remote.get("ao_project_root"),
-                    }
-                    meta = new_meta(project_noun, slug, fields)
-                    paths.append(self._write(None, project_noun, slug, meta))
-                    records.append(("project", slug, "created", fields))
-                    created.append(slug)
-                else:
-                    entry = self.get("project", slug)
-                    if entry.meta.get("host") != host_slug:
-                        meta = {**cardfile.copy_plain(entry.meta), "host": host_slug}
-                        paths.append(self._write(entry, project_noun, slug, meta))
-                        records.append(("project", slug, "updated", {"host": host_slug}))
-                        placed.append(slug)
-                seen.add(slug)
-            stale = sorted(
-                str(r["slug"])
-                for r in existing
-                if r.get("host") == host_slug and r["slug"] not in seen
-            )
-            if prune:
-                for slug in stale:
-                    entry = self.get("project", slug)
-                    meta = {k: v for k, v in cardfile.copy_plain(entry.meta).items() if k != "host"}
-                    paths.append(self._write(entry, project_noun, slug, meta))
-                    records.append(("project", slug, "updated", {"host": None}))
-            if records:
-                self._commit(records, paths, f"host {host_slug}: synced from {base_url}")
-        return {
-            "host": host_slug,
-            "created": created,
-            "placed": placed,
-            "stale": stale,
-            "pruned": stale if prune else [],
-            "projects_reported": len(projects),
-        }
+        return sync_host(
+            self,
+            base_url,
+            profile,
+            projects,
+            register_missing=register_missing,
+            team=team,
+            prune=prune,
+        )
 
     def update(self, kind: str, slug: str, changes: dict[str, Any]) -> Entry:
         """Set fields (a value of None removes the field); renaming needs no referrers."""
@@ -464,12 +339,12 @@ class Registry:
                         + ", ".join(f"{k} {s} ({f})" for k, s, f in refs)
                     )
                 meta["slug"] = new_slug
-                new_path = self._write(None, noun, new_slug, meta, entry.card.body)
+                new_path = self.write(None, noun, new_slug, meta, entry.card.body)
                 entry.path.unlink()
                 paths.append(new_path)
             else:
-                self._write(entry, noun, slug, meta)
-            self._commit(
+                self.write(entry, noun, slug, meta)
+            self.commit(
                 [(noun.name, new_slug, "updated", changes_between(entry.meta, meta))],
                 paths,
                 f"{noun.name} {new_slug}: updated",
@@ -495,57 +370,21 @@ class Registry:
                 raise InvalidTransition(
                     f"{noun.name} {slug} is referred to by {listed}{more}; {hint}"
                 )
-            records: list[tuple[str, str, str, dict[str, Any] | None]] = []
+            records: list[Record] = []
             paths: list[Path] = []
             done: list[str] = []
-            self._cascade(noun, slug, records, paths, done)
+            remove_dependents(self, noun, slug, records, paths, done)
             entry.path.unlink()
             paths.append(entry.path)
             records.append((noun.name, slug, "deleted", None))
             done.append(f"deleted {noun.name} {slug}")
-            self._commit(
+            self.commit(
                 records,
                 paths,
                 f"{noun.name} {slug}: deleted"
                 + (f" with {len(done) - 1} dependent change(s)" if len(done) > 1 else ""),
             )
         return done
-
-    def _cascade(
-        self, noun: Noun, slug: str, records: list[Any], paths: list[Path], done: list[str]
-    ) -> None:
-        for other in NOUNS.values():
-            for f in other.fields:
-                if f.ref != noun.name:
-                    continue
-                for row in self.rows(other.name):
-                    value = row.get(f.name)
-                    if not (value == slug or (isinstance(value, list) and slug in value)):
-                        continue
-                    dep = self.get(other.name, str(row["slug"]))
-                    if f.required:
-                        self._cascade(other, dep.slug, records, paths, done)
-                        dep.path.unlink()
-                        paths.append(dep.path)
-                        records.append((other.name, dep.slug, "deleted", None))
-                        done.append(f"deleted {other.name} {dep.slug}")
-                    else:
-                        meta = cardfile.copy_plain(dep.meta)
-                        if isinstance(value, list):
-                            meta[f.name] = [v for v in value if v != slug] or None
-                        else:
-                            meta[f.name] = None
-                        meta = {k: v for k, v in meta.items() if v is not None}
-                        path = self._write_unchecked(dep, meta)
-                        paths.append(path)
-                        records.append((other.name, dep.slug, "updated", {f.name: None}))
-                        done.append(f"cleared {other.name} {dep.slug} {f.name}")
-
-    def _write_unchecked(self, entry: Entry, meta: dict[str, Any]) -> Path:
-        """Write without the reference check (used mid-cascade, when it is being removed)."""
-        text = cardfile.render(entry.card, ordered(entry.noun, meta))
-        cardfile.replace(entry.path, text, expect=entry.card.stamp)
-        return entry.path
 
     # --- placements and overrides ---------------------------------------------------------
 
@@ -596,69 +435,3 @@ class Registry:
         return [
             {"team": r["slug"], **r["override"]} for r in self.rows("team") if r.get("override")
         ]
-
-
-Record = tuple[str, str, str, dict[str, Any] | None]  # (kind, key, action, changes)
-
-
-def store(
-    path: Path,
-    rel: str,
-    noun: Noun,
-    meta: dict[str, Any],
-    card: cardfile.Card | None,
-    body: str | None = None,
-) -> None:
-    """Write a validated card: a new file that never clobbers one (ValidationError if it
-    exists), or a replacement of ``card`` refused if the file changed since it was read."""
-    if card is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = "---\n" + _dump(meta) + "---\n" + (body if body is not None else "")
-        try:
-            cardfile.write_new(path, text)
-        except FileExistsError:
-            key = meta.get(noun.key)
-            raise ValidationError(f"{rel}: a {noun.name} {key!r} already exists") from None
-    else:
-        cardfile.replace(path, cardfile.render(card, meta, body), expect=card.stamp)
-
-
-def commit_records(
-    fleet: FleetBase,
-    records: list[Record],
-    paths: list[Path],
-    message: str,
-    reason: str | None = None,
-) -> None:
-    """One audit record per entity changed, then one commit of ``paths`` and the audit."""
-    actor = fleet.actor
-    audit_paths = []
-    for kind, key, action, changes in records:
-        _, audit_path = fleet.audit.append(
-            actor, action, (kind, key), reason=reason, changes=changes or None
-        )
-        audit_paths.append(audit_path)
-    fleet.git.commit([*paths, *audit_paths], f"{message} ({actor})", actor)
-
-
-def _dump(meta: dict[str, Any]) -> str:
-    try:
-        return yamlfast.dump(meta)
-    except yamlfast.NotCanonical as exc:
-        raise ValidationError(f"a value cannot be written: {exc}") from None
-
-
-def new_meta(noun: Noun, slug: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """A new card's frontmatter: schema, key, the noun's defaults, then ``fields`` (not None)."""
-    meta: dict[str, Any] = {"schema": noun.schema, noun.key: slug}
-    meta.update((f.name, f.default) for f in noun.fields if f.default is not None)
-    meta.update((k, v) for k, v in fields.items() if v is not None)
-    return meta
-
-
-def changes_between(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: new.get(k)
-        for k in set(old) | set(new)
-        if old.get(k) != new.get(k) and k not in ("schema",)
-    }

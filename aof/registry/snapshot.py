@@ -28,14 +28,14 @@ from . import NOUNS
 from .spec import SLUG_RE, references, validate
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
+    from .entries import RegistryContext
 
 VERSION = "aof-snapshot/v1"
 # Project fields that run commands or copy files on the daemon's host.
 HOST_FIELDS = ("setup", "credential_files")
 
 
-def export(fleet: Fleet) -> dict[str, Any]:
+def export(fleet: RegistryContext) -> dict[str, Any]:
     files = []
     for noun in NOUNS.values():
         directory = fleet.root / noun.dir
@@ -55,7 +55,7 @@ def export(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-def _plan(fleet: Fleet, snap: Any, where: str) -> list[tuple[Path, str, str, str]]:
+def _plan(fleet: RegistryContext, snap: Any, where: str) -> list[tuple[Path, str, str, str]]:
     """Validate the whole snapshot; (path, text, noun, slug) per file, or ValidationError."""
     if not isinstance(snap, dict) or snap.get("version") != VERSION:
         raise ValidationError(
@@ -104,7 +104,9 @@ def _plan(fleet: Fleet, snap: Any, where: str) -> list[tuple[Path, str, str, str
     return plan
 
 
-def _changes(fleet: Fleet, plan: list[tuple[Path, str, str, str]]) -> list[dict[str, Any]]:
+def _changes(
+    fleet: RegistryContext, plan: list[tuple[Path, str, str, str]]
+) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for path, text, kind, _slug in plan:
         if kind != "project":
@@ -121,7 +123,9 @@ def _changes(fleet: Fleet, plan: list[tuple[Path, str, str, str]]) -> list[dict[
     return out
 
 
-def host_changes(fleet: Fleet, snap: Any, where: str = "snapshot") -> list[dict[str, Any]]:
+def host_changes(
+    fleet: RegistryContext, snap: Any, where: str = "snapshot"
+) -> list[dict[str, Any]]:
     """The new or changed ``setup`` and ``credential_files`` values the snapshot would
     write (``{path, field, old, new}`` each); ValidationError if it is broken."""
     return _changes(fleet, _plan(fleet, snap, where))
@@ -134,7 +138,7 @@ def describe(change: dict[str, Any]) -> str:
 
 
 def import_(
-    fleet: Fleet, snap: Any, where: str = "snapshot", *, allow_host_changes: bool = False
+    fleet: RegistryContext, snap: Any, where: str = "snapshot", *, allow_host_changes: bool = False
 ) -> list[str]:
     """Import ``snap`` all-or-nothing in one commit; return the paths written.
 

@@ -3,30 +3,29 @@
 Everything here is about files; the rules (who may move what where) live in :mod:`aof.fleet`.
 Listing never crashes on a bad file: it returns the problem (``file:line: message``) next to
 the tasks it could read. Summaries are cached under ``.aof/cache/tasks.json`` keyed on each
-file's (inode, size, mtime_ns), so a listing parses only files that changed since the last one.
+file's (inode, size, mtime_ns) (:mod:`aof.files.stampcache`), so a listing parses only files
+that changed since the last one.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .. import layout
 from ..errors import AmbiguousId, NotFound, ValidationError
 from ..files import cache as derived
 from ..files import cardfile
 from ..files.locks import Lock, lock_for
 from ..files.safefs import NOT_REGULAR
+from ..files.stampcache import StampCache, fs_now_ns, settled
 from ..model.task import STATES, State, Task, check_ref, id_from_filename, rejections
 
 CACHE_VERSION = 6
 IDS_VERSION = 2
-# A directory listing is trusted from the index only when the directory was last changed this
-# long before the listing was taken: a change in the same timestamp tick would be invisible
-# (the "racily clean" rule git applies to its index).
-RACY_NS = 2_000_000_000
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
 LOCK_STRIPES = 256
@@ -91,17 +90,15 @@ class TaskStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.dir = root / "tasks"
-        self.locks = root / ".aof" / "locks"
-        self.cache_path = root / ".aof" / "cache" / "tasks.json"
+        self.dir = layout.tasks(root)
+        # Summaries by ``<state>/<file name>``, keyed on each file's stamp.
+        self._cache = StampCache(root, "tasks.json", CACHE_VERSION)
         # id -> file name. A task keeps its file name in every state, so a known id is found
         # with at most one stat per state directory instead of a directory listing.
         self._names: dict[str, str] = {}
-        self.ids_path = root / ".aof" / "cache" / "ids.json"  # ids-<state>.json beside it
-        # In-process memos of the two indexes, so a long-lived process (the daemon) pays for
-        # a file only when it changed: (stamp, data).
+        # In-process memo of the ids of each state directory, so a long-lived process (the
+        # daemon) lists one only when it changed: state -> (stamp, settled, ids, id set).
         self._ids: dict[str, tuple[Any, ...]] = {}
-        self._summaries: tuple[tuple[int, int, int], dict[str, list[Any]]] | None = None
 
     def state_dir(self, state: State) -> Path:
         return self.dir / state.value
@@ -111,7 +108,7 @@ class TaskStore:
         import zlib
 
         stripe = zlib.crc32(task_id.encode()) % LOCK_STRIPES
-        return lock_for(self.locks / f"task-{stripe:03d}.lock")
+        return lock_for(layout.lock(self.root, f"task-{stripe:03d}.lock"))
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -228,14 +225,15 @@ class TaskStore:
         Keyed on the directory's (inode, mtime): the ids of ``done/`` are kept in
         ``.aof/cache/ids-done.json`` (and in memory), so the cost of a scheduler tick does not
         grow with the number of finished tasks. An entry is trusted only when the directory
-        was last changed ``RACY_NS`` before it was listed. Derived; rebuilt at will.
+        was last changed ``RACY_NS`` before it was listed, by the file system's clock
+        (:func:`aof.files.stampcache.settled`). Derived; rebuilt at will.
         """
         try:
             st = os.stat(self.state_dir(state))
         except FileNotFoundError:
             return [], frozenset()
         stamp = (st.st_ino, st.st_mtime_ns)
-        path = self.ids_path.with_name(f"ids-{state.value}.json")
+        path = layout.cache(self.root, f"ids-{state.value}.json")
         mem = self._ids.get(state.value)
         if mem is None:
             data = derived.read(path)
@@ -246,13 +244,13 @@ class TaskStore:
                 mem = (mem[0], True, mem[2], frozenset(mem[2]))
                 self._ids[state.value] = mem
             return mem[2], mem[3]
-        began = time.time_ns()
+        now = fs_now_ns(self.root)
         ids = [
             tid
             for _, entry in self.scan([state])
             if (tid := id_from_filename(entry.name)) is not None
         ]
-        safe = st.st_mtime_ns < began - RACY_NS
+        safe = settled(st.st_mtime_ns, now)
         frozen = frozenset(ids)
         self._ids[state.value] = (stamp, safe, ids, frozen)
         if safe:
@@ -295,13 +293,11 @@ class TaskStore:
         With ``invalid``, each file that is not a valid task is also added to it as a row
         (:func:`invalid_row`), so a listing can show it where it is.
         """
-        cache = self._load_cache()
-        fresh: dict[str, list[Any]] = {}
+        listing = self._cache.listing()
         out: list[dict[str, Any]] = []
         problems: list[str] = []
         wanted = list(states)
         for state, entry in self.scan(wanted):
-            key = f"{state.value}/{entry.name}"
             rel, tid, problem = self.classify(state, entry)
             if problem is not None or tid is None:
                 problems.append(str(problem))
@@ -312,15 +308,10 @@ class TaskStore:
                 st = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue  # moved while listing: it shows up in its new state or next time
-            stamp = [st.st_ino, st.st_size, st.st_mtime_ns]
-            hit = cache.get(key)
-            if hit is not None and hit[:3] == stamp:
-                summary = hit[3]
-            else:
-                summary = self._summarize_file(Path(entry.path), rel, tid)
-                if summary is None:
-                    continue
-            fresh[key] = [*stamp, summary]
+            parse = partial(self._summarize_file, Path(entry.path), rel, tid)
+            summary = listing.get(f"{state.value}/{entry.name}", st, parse)
+            if summary is None:
+                continue
             if "error" in summary:
                 problems.append(summary["error"])
                 if invalid is not None:
@@ -331,9 +322,7 @@ class TaskStore:
             summary["path"] = rel
             out.append(summary)
         names = _values(wanted)
-        if fresh != {k: v for k, v in cache.items() if k.split("/", 1)[0] in names}:
-            keep = {k: v for k, v in cache.items() if k.split("/", 1)[0] not in names}
-            self._save_cache({**keep, **fresh})
+        listing.finish(lambda key: key.split("/", 1)[0] in names)
         return out, problems
 
     def read_checked(self, path: Path, rel: str, tid: str) -> cardfile.Card:
@@ -356,31 +345,6 @@ class TaskStore:
         except ValidationError as exc:
             return {"error": str(exc)}
         return summarize(card.meta)
-
-    def _cache_stamp(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.cache_path)
-        except OSError:
-            return None
-        return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-    def _load_cache(self) -> dict[str, list[Any]]:
-        stamp = self._cache_stamp()
-        if stamp is not None and self._summaries is not None and self._summaries[0] == stamp:
-            return self._summaries[1]
-        data = derived.read(self.cache_path)
-        if not isinstance(data, dict) or data.get("v") != CACHE_VERSION:
-            return {}
-        entries = data.get("entries")
-        entries = entries if isinstance(entries, dict) else {}
-        if stamp is not None:
-            self._summaries = (stamp, entries)
-        return entries
-
-    def _save_cache(self, entries: dict[str, list[Any]]) -> None:
-        derived.write(self.cache_path, {"v": CACHE_VERSION, "entries": entries})
-        stamp = self._cache_stamp()
-        self._summaries = (stamp, entries) if stamp is not None else None
 
 
 def invalid_row(state: State, rel: str, tid: str | None, reason: str) -> dict[str, Any]:
