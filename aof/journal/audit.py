@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .. import layout
 from ..clock import Clock, format_time
 from ..errors import ValidationError
 from ..files.durability import sync
@@ -102,7 +103,7 @@ class AuditLog:
         self.root = root
         self.dir = root / "audit"
         self.clock = clock
-        self.lock: Lock = lock_for(root / ".aof" / "locks" / "audit.lock")
+        self.lock: Lock = lock_for(layout.lock(root, "audit.lock"))
         # The caller's reason: when set, the ``reason`` of every record appended, in place
         # of the one the verb computed. One value per log object, not per thread: a log
         # shared by threads is used under a lock (the MCP server holds one per call).

@@ -48,6 +48,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import layout
 from ..errors import GitError
 from ..files.locks import Lock, lock_for
 from ..files.safefs import safe_rel
@@ -98,11 +99,11 @@ class Committer:
         self.deferred = deferred  # git.commit: batch (the daemon sets it off for itself)
         self._batch: Batch | None = None
         self._batch_lock = threading.Lock()
-        self.pending_path = root / ".aof" / "pending-commits.jsonl"
+        self.pending_path = layout.pending_commits(root)
         self.committer = committer or DEFAULT_COMMITTER
         self.audit_lock = audit_lock
         self.clock = clock
-        self.lock: Lock = lock_for(root / ".aof" / "locks" / "git.lock", timeout=120)
+        self.lock: Lock = lock_for(layout.lock(root, "git.lock"), timeout=120)
         self.refused: list[str] = []  # paths the last flush_pending refused to commit
 
     def run(
@@ -220,7 +221,7 @@ class Committer:
         line = json.dumps({"paths": list(rels), "message": message, "author": str(author)})
         self.pending_path.parent.mkdir(parents=True, exist_ok=True)
         with (
-            lock_for(self.root / ".aof" / "locks" / "pending.lock"),
+            lock_for(layout.lock(self.root, "pending.lock")),
             open(self.pending_path, "a", encoding="utf-8") as f,
         ):
             f.write(line + "\n")
@@ -243,7 +244,7 @@ class Committer:
 
     def flush_pending(self, author: Actor) -> str | None:
         """Commit every deferred change as one commit; None when there was none."""
-        with lock_for(self.root / ".aof" / "locks" / "pending.lock"):
+        with lock_for(layout.lock(self.root, "pending.lock")):
             items = self.pending()
             if not items:
                 return None

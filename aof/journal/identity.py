@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,14 +34,11 @@ def sanitize(name: str) -> str:
 
 def git_user_name(root: Path | None) -> str:
     """git's ``user.name`` in ``root`` (the current directory when None); "" when unset."""
+    from .git import run
+
     try:
-        proc = subprocess.run(
-            ["git", "config", "user.name"],
-            cwd=root if root is not None and root.is_dir() else None,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        where = root if root is not None and root.is_dir() else Path.cwd()
+        proc = run(where, "config", "user.name")
     except OSError:
         return ""
     return proc.stdout.strip()

@@ -20,7 +20,6 @@ search in the process at once (a server shutting down sets it).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -30,19 +29,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import AofError, ValidationError
-from ..files import cardfile
-from ..registry.spec import validate
-from .query import to_fts
-from .spec import TYPE_OF_DIR, TYPES, check_kind
+from .. import layout
+from ..errors import ValidationError
+from ..files.locks import lock_for
+from .indexed import MAX_BODY, Stamp, delete, digest, insert, parse
+from .query import CLOSE, OPEN, snippet, to_fts, where_of
+from .spec import TYPES
 
 VERSION = 2  # bump when the tables or what goes into them change: old indexes are rebuilt
 WEIGHTS = (10.0, 5.0, 1.0, 3.0)  # title, summary, body, tags
-DB = Path(".aof") / "cache" / "knowledge.db"
 # Errors after which the index is thrown away and rebuilt once (an I/O error included: a
 # truncated file reads short; if the disk itself fails, the rebuild fails and says so).
 CORRUPT = ("SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_IOERR")
-MAX_BODY = 32 * 1024  # characters of a body that are indexed (and searched, and snippeted)
 SEARCH_BUDGET_S = 2.0  # wall time a search may take before it is stopped
 STOP = threading.Event()  # set: every running search stops now
 
@@ -62,13 +60,8 @@ CREATE TABLE tags(tag TEXT NOT NULL, item INTEGER NOT NULL, PRIMARY KEY(tag, ite
 CREATE VIRTUAL TABLE fts USING fts5(title, summary, body, tags, tokenize='porter unicode61');
 """
 
-Stamp = tuple[int, int, int]
 T = TypeVar("T")
-
-
-def digest(body: str) -> str:
-    """What "the same text" means for de-duplication: whitespace and case do not count."""
-    return hashlib.sha256(" ".join(body.lower().split()).encode("utf-8")).hexdigest()
+__all__ = ["MAX_BODY", "SEARCH_BUDGET_S", "STOP", "VERSION", "Index", "digest"]
 
 
 def _literal(text: str) -> str:
@@ -93,7 +86,7 @@ class Index:
     ) -> None:
         self.root = root
         self.budget_s = budget_s
-        self.path = root / DB
+        self.path = layout.cache(root, "knowledge.db")
         self.kinds = kinds
         self._conn: sqlite3.Connection | None = None
         self._ino = 0
@@ -103,9 +96,7 @@ class Index:
     # --- the database file -----------------------------------------------------------------
 
     def _lock(self) -> Any:
-        from ..files.locks import lock_for
-
-        return lock_for(self.root / ".aof" / "locks" / "knowledge-index.lock")
+        return lock_for(layout.lock(self.root, "knowledge-index.lock"))
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,14 +229,14 @@ class Index:
         if not changed and not gone:
             self._known = ((conn, version), known)
             return {"indexed": 0, "removed": 0}
-        parsed = [self._parse(rel, disk[rel]) for rel in sorted(changed)]
+        parsed = [parse(self.root, self.kinds, rel, disk[rel]) for rel in sorted(changed)]
         with self._lock():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for rel in [*gone, *changed]:
-                    self._delete(conn, rel)
+                    delete(conn, rel)
                 for item in parsed:
-                    self._insert(conn, item)
+                    insert(conn, item)
                 # read while holding the write lock: nobody else can commit in between
                 version = conn.execute("PRAGMA data_version").fetchone()[0]
                 conn.execute("COMMIT")
@@ -257,92 +248,6 @@ class Index:
         known.update((rel, disk[rel]) for rel in changed)
         self._known = ((conn, version), known)
         return {"indexed": len(changed), "removed": len(gone)}
-
-    def _parse(self, rel: str, stamp: Stamp) -> dict[str, Any]:
-        """What the index keeps of one file; a broken file is kept as its error only."""
-        dir_, name = rel.rsplit("/", 1)
-        type_ = TYPE_OF_DIR[dir_]
-        noun = TYPES[type_]
-        item: dict[str, Any] = {"path": rel, "stamp": stamp, "type": type_}
-        path = self.root / rel
-        try:
-            if path.is_symlink():
-                raise ValidationError(f"{rel}:1: (file): is a symlink; aof does not follow links")
-            card = cardfile.read(path)
-            meta = card.meta
-            validate(noun, meta, rel, card.line_of)
-            key = name[: -len(".md")]
-            if meta.get(noun.key) != key:
-                raise ValidationError(
-                    f"{rel}:{card.line_of(noun.key)}: {noun.key}: {meta.get(noun.key)!r} does "
-                    f"not match the file name {key!r}"
-                )
-            check_kind(self.kinds, type_, meta.get("kind"), rel, card.line_of("kind"))
-        except (AofError, OSError) as exc:
-            item["error"] = str(exc).replace(str(self.root) + "/", "")
-            return item
-        tags = [str(t) for t in meta.get("tags") or []]
-        body = card.body
-        if len(body) > MAX_BODY:
-            item["clipped"] = len(body)
-            body = body[:MAX_BODY]
-        if type_ == "document":
-            title, summary = meta["title"], meta.get("summary") or ""
-        elif type_ == "fact":
-            title, summary = meta["statement"], ""
-        else:
-            title, summary = meta["label"], meta.get("uri") or ""
-        item.update(
-            key=key,
-            kind=meta["kind"],
-            scope=meta.get("scope", "company"),
-            scope_ref=meta.get("scope_ref"),
-            sort=str(meta.get("updated") or meta.get("created") or ""),
-            digest=digest(card.body),
-            vhash=hashlib.sha256(
-                "\n\n".join((title, summary, card.body)).encode("utf-8")
-            ).hexdigest(),
-            confidence=meta.get("confidence"),
-            meta=json.dumps(cardfile.to_plain(meta), ensure_ascii=False, default=str),
-            tags=sorted({t.casefold() for t in tags}),
-            fts=(title, summary, body, " ".join(tags)),
-        )
-        return item
-
-    @staticmethod
-    def _delete(conn: sqlite3.Connection, rel: str) -> None:
-        row = conn.execute("SELECT id FROM items WHERE path=?", (rel,)).fetchone()
-        if row is None:
-            return
-        conn.execute("DELETE FROM fts WHERE rowid=?", row)
-        conn.execute("DELETE FROM tags WHERE item=?", row)
-        conn.execute("DELETE FROM items WHERE id=?", row)
-
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, item: dict[str, Any]) -> None:
-        ino, size, mtime = item["stamp"]
-        cur = conn.execute(
-            "INSERT INTO items(path, ino, size, mtime_ns, type, key, kind, scope, scope_ref,"
-            " sort, digest, vhash, confidence, meta, error, clipped)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                item["path"], ino, size, mtime, item["type"], item.get("key"), item.get("kind"),
-                item.get("scope"), item.get("scope_ref"), item.get("sort"), item.get("digest"),
-                item.get("vhash"), item.get("confidence"), item.get("meta"), item.get("error"),
-                item.get("clipped"),
-            ),
-        )  # fmt: skip
-        if "error" in item:
-            return
-        rowid = cur.lastrowid
-        conn.execute(
-            "INSERT INTO fts(rowid, title, summary, body, tags) VALUES (?,?,?,?,?)",
-            (rowid, *item["fts"]),
-        )
-        conn.executemany(
-            "INSERT OR IGNORE INTO tags(tag, item) VALUES (?, ?)",
-            [(t, rowid) for t in item["tags"]],
-        )
 
     def refresh(self) -> dict[str, Any]:
         """Bring the index up to date now; what was re-indexed and removed."""
@@ -396,7 +301,7 @@ class Index:
         """Matches of ``text`` (or everything, newest first) passing every filter, then
         ``limit`` of them; ``total`` counts all that passed."""
         match = to_fts(text) if text else None
-        where, args = _where(types, scope, scope_ref, kinds, tags, min_confidence, keys)
+        where, args = where_of(types, scope, scope_ref, kinds, tags, min_confidence, keys)
         cond = " AND ".join(where)
         cap = "" if limit is None else f" LIMIT {int(limit)}"
 
@@ -455,7 +360,7 @@ class Index:
         Cut in Python from ``highlight()``, whose cost grows with the length of the text
         only: SQLite's own ``snippet()`` grows with the square of the matches and could not
         be interrupted (one call over a dense body took minutes)."""
-        columns = ", ".join(f"highlight(fts, {c}, '{_OPEN}', '{_CLOSE}')" for c in range(4))
+        columns = ", ".join(f"highlight(fts, {c}, '{OPEN}', '{CLOSE}')" for c in range(4))
         out: list[Any] = []
         for i, row in enumerate(rows):
             try:
@@ -467,7 +372,7 @@ class Index:
                 if "interrupted" not in str(exc) or STOP.is_set():
                     raise
                 return out + rows[i:]
-            out.append((*row[:4], _snippet(marked or ()), *row[5:]))
+            out.append((*row[:4], snippet(marked or ()), *row[5:]))
         return out
 
     def _bounded(self, conn: sqlite3.Connection, read: Callable[[sqlite3.Connection], T]) -> T:
@@ -496,7 +401,7 @@ class Index:
         fresh: bool = True,
     ) -> list[tuple[int, str]]:
         """(rowid, hash of the indexed text) of every item passing the filters."""
-        where, args = _where(types, scope, scope_ref, kinds, tags, min_confidence, None)
+        where, args = where_of(types, scope, scope_ref, kinds, tags, min_confidence, None)
         sql = f"SELECT i.id, i.vhash FROM items i WHERE {' AND '.join(where)}"
         return self._run(lambda c: c.execute(sql, args).fetchall(), fresh=fresh)
 
@@ -520,63 +425,3 @@ class Index:
             return out
 
         return self._run(read, fresh=fresh)
-
-
-_OPEN, _CLOSE = "\x02", "\x03"  # highlight marks (control characters a card cannot hold)
-SNIPPET_WORDS = 16
-
-
-def _snippet(columns: Sequence[str | None]) -> str | None:
-    """About ``SNIPPET_WORDS`` words around the first match of the column with the most
-    matches (title first on a tie), matches in ``**``, ``…`` where the text goes on."""
-    best = max(columns, key=lambda text: (text or "").count(_OPEN), default=None)
-    if not best or _OPEN not in best:
-        return None
-    at = best.index(_OPEN)
-    before = best[:at].split()
-    after = best[at:].split()
-    lead = max(0, min(len(before), SNIPPET_WORDS // 4))
-    words = before[len(before) - lead :] + after[: SNIPPET_WORDS - lead]
-    text = " ".join(words)
-    opened = text.count(_OPEN) - text.count(_CLOSE)
-    text = text + _CLOSE * opened
-    text = text.replace(_OPEN, "**").replace(_CLOSE, "**")
-    head = "…" if len(before) > lead else ""
-    tail = "…" if len(after) > SNIPPET_WORDS - lead else ""
-    return head + text + tail
-
-
-def _where(
-    types: Sequence[str],
-    scope: str | None,
-    scope_ref: str | None,
-    kinds: Sequence[str],
-    tags: Sequence[str],
-    min_confidence: int | None,
-    keys: Iterable[int] | None,
-) -> tuple[list[str], list[Any]]:
-    """SQL conditions (on ``items i``) and their arguments for the filters."""
-    where, args = ["i.error IS NULL"], list[Any]()
-    if types:
-        where.append(f"i.type IN ({','.join('?' * len(types))})")
-        args.extend(types)
-    if scope:
-        where.append("i.scope = ?")
-        args.append(scope)
-    if scope_ref:
-        where.append("i.scope_ref = ?")
-        args.append(scope_ref)
-    if kinds:
-        where.append(f"i.kind IN ({','.join('?' * len(kinds))})")
-        args.extend(kinds)
-    for tag in sorted({t.casefold() for t in tags}):
-        where.append("i.id IN (SELECT item FROM tags WHERE tag = ?)")
-        args.append(tag)
-    if min_confidence is not None:
-        where.append("i.confidence >= ?")
-        args.append(min_confidence)
-    if keys is not None:
-        ids = list(keys)
-        where.append(f"i.id IN ({','.join('?' * len(ids))})" if ids else "0")
-        args.extend(ids)
-    return where, args

@@ -402,7 +402,7 @@ def _row(hit: dict[str, Any]) -> dict[str, Any]:
     if meta.get("provenance"):
         row["provenance"] = meta["provenance"]
     if hit.get("clipped"):
-        from .index import MAX_BODY
+        from .indexed import MAX_BODY
 
         row["note"] = (
             f"only the first {MAX_BODY:,} of the body's {hit['clipped']:,} characters are searched"

@@ -16,11 +16,16 @@ an unbalanced quote runs to the end of the text.
 A query is bounded, since its cost in SQLite grows faster than its number of terms: at
 most ``MAX_CHARS`` characters and ``MAX_TERMS`` different terms (a repeated term counts
 once and is searched once); more is refused with an error naming the limit.
+
+The search's filters become SQL conditions here too (:func:`where_of`), and a match's
+highlighted text a short snippet (:func:`snippet`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..errors import ValidationError
 
@@ -115,3 +120,65 @@ def to_fts(text: str) -> str | None:
     if unwanted:
         expr = f"({expr}) NOT ({' OR '.join(unwanted)})"
     return expr
+
+
+# --- search SQL: the filters as conditions, the highlighted text as a snippet ----------
+
+OPEN, CLOSE = "\x02", "\x03"  # highlight marks (control characters a card cannot hold)
+SNIPPET_WORDS = 16
+
+
+def snippet(columns: Sequence[str | None]) -> str | None:
+    """About ``SNIPPET_WORDS`` words around the first match of the column with the most
+    matches (title first on a tie), matches in ``**``, ``…`` where the text goes on."""
+    best = max(columns, key=lambda text: (text or "").count(OPEN), default=None)
+    if not best or OPEN not in best:
+        return None
+    at = best.index(OPEN)
+    before = best[:at].split()
+    after = best[at:].split()
+    lead = max(0, min(len(before), SNIPPET_WORDS // 4))
+    words = before[len(before) - lead :] + after[: SNIPPET_WORDS - lead]
+    text = " ".join(words)
+    opened = text.count(OPEN) - text.count(CLOSE)
+    text = text + CLOSE * opened
+    text = text.replace(OPEN, "**").replace(CLOSE, "**")
+    head = "…" if len(before) > lead else ""
+    tail = "…" if len(after) > SNIPPET_WORDS - lead else ""
+    return head + text + tail
+
+
+def where_of(
+    types: Sequence[str],
+    scope: str | None,
+    scope_ref: str | None,
+    kinds: Sequence[str],
+    tags: Sequence[str],
+    min_confidence: int | None,
+    keys: Iterable[int] | None,
+) -> tuple[list[str], list[Any]]:
+    """SQL conditions (on ``items i``) and their arguments for the filters."""
+    where, args = ["i.error IS NULL"], list[Any]()
+    if types:
+        where.append(f"i.type IN ({','.join('?' * len(types))})")
+        args.extend(types)
+    if scope:
+        where.append("i.scope = ?")
+        args.append(scope)
+    if scope_ref:
+        where.append("i.scope_ref = ?")
+        args.append(scope_ref)
+    if kinds:
+        where.append(f"i.kind IN ({','.join('?' * len(kinds))})")
+        args.extend(kinds)
+    for tag in sorted({t.casefold() for t in tags}):
+        where.append("i.id IN (SELECT item FROM tags WHERE tag = ?)")
+        args.append(tag)
+    if min_confidence is not None:
+        where.append("i.confidence >= ?")
+        args.append(min_confidence)
+    if keys is not None:
+        ids = list(keys)
+        where.append(f"i.id IN ({','.join('?' * len(ids))})" if ids else "0")
+        args.extend(ids)
+    return where, args

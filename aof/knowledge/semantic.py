@@ -22,6 +22,7 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import layout
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ class VectorCache:
     """Vectors by (model, text hash) in ``.aof/cache/vectors.db``; rebuilt if corrupt."""
 
     def __init__(self, root: Path) -> None:
-        self.path = root / ".aof" / "cache" / "vectors.db"
+        self.path = layout.cache(root, "vectors.db")
         self._conn: sqlite3.Connection | None = None
 
     def _db(self) -> sqlite3.Connection:

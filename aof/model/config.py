@@ -158,40 +158,7 @@ def validate_config(data: dict[str, Any], where: str) -> None:
         if key in data and not isinstance(data[key], dict):
             raise bad(key, f"must be a mapping (got {data[key]!r})")
     for name, coder in (data.get("coders") or {}).items():
-        if not isinstance(coder, dict):
-            raise bad(f"coders.{name}", f"must be a mapping (got {coder!r})")
-        command = coder.get("command")
-        if command is not None and not (
-            isinstance(command, str)
-            or (isinstance(command, list) and command and all(isinstance(c, str) for c in command))
-        ):
-            raise bad(
-                f"coders.{name}.command", f"must be a string or a list of strings (got {command!r})"
-            )
-        env = coder.get("env")
-        if env is not None and not isinstance(env, dict):
-            raise bad(f"coders.{name}.env", f"must be a mapping of names to values (got {env!r})")
-        cap = coder.get("max_concurrent")
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
-            raise bad(f"coders.{name}.max_concurrent", f"must be an integer >= 1 (got {cap!r})")
-        for key in ("program", "adapter", "model"):
-            value = coder.get(key)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise bad(f"coders.{name}.{key}", f"must be text (got {value!r})")
-        passthrough = coder.get("env_passthrough")
-        if passthrough is not None and not (
-            isinstance(passthrough, list)
-            and all(isinstance(n, str) and re.fullmatch(r"[A-Za-z_]\w*", n) for n in passthrough)
-        ):
-            raise bad(
-                f"coders.{name}.env_passthrough",
-                f"must be a list of variable names (got {passthrough!r})",
-            )
-        args = coder.get("args")
-        if args is not None and not (
-            isinstance(args, list) and all(isinstance(a, str) for a in args)
-        ):
-            raise bad(f"coders.{name}.args", f"must be a list of strings (got {args!r})")
+        _validate_coder(name, coder, bad)
     cap = (data.get("workflow") or {}).get("max_rejections", 3)
     if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
         raise bad("workflow.max_rejections", f"must be a whole number >= 1 (got {cap!r})")
@@ -208,6 +175,42 @@ def validate_config(data: dict[str, Any], where: str) -> None:
     wdir = runner.get("worktrees_dir", ".aof/worktrees")
     if not isinstance(wdir, str) or not wdir.strip():
         raise bad("runner.worktrees_dir", f"must be a directory path (got {wdir!r})")
+
+
+def _validate_coder(name: str, coder: Any, bad: Any) -> None:
+    """ValidationError (made by ``bad``) for anything wrong in ``coders.<name>``."""
+    if not isinstance(coder, dict):
+        raise bad(f"coders.{name}", f"must be a mapping (got {coder!r})")
+    command = coder.get("command")
+    if command is not None and not (
+        isinstance(command, str)
+        or (isinstance(command, list) and command and all(isinstance(c, str) for c in command))
+    ):
+        raise bad(
+            f"coders.{name}.command", f"must be a string or a list of strings (got {command!r})"
+        )
+    env = coder.get("env")
+    if env is not None and not isinstance(env, dict):
+        raise bad(f"coders.{name}.env", f"must be a mapping of names to values (got {env!r})")
+    cap = coder.get("max_concurrent")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        raise bad(f"coders.{name}.max_concurrent", f"must be an integer >= 1 (got {cap!r})")
+    for key in ("program", "adapter", "model"):
+        value = coder.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise bad(f"coders.{name}.{key}", f"must be text (got {value!r})")
+    passthrough = coder.get("env_passthrough")
+    if passthrough is not None and not (
+        isinstance(passthrough, list)
+        and all(isinstance(n, str) and re.fullmatch(r"[A-Za-z_]\w*", n) for n in passthrough)
+    ):
+        raise bad(
+            f"coders.{name}.env_passthrough",
+            f"must be a list of variable names (got {passthrough!r})",
+        )
+    args = coder.get("args")
+    if args is not None and not (isinstance(args, list) and all(isinstance(a, str) for a in args)):
+        raise bad(f"coders.{name}.args", f"must be a list of strings (got {args!r})")
 
 
 def _validate_knowledge(section: Any, bad: Any) -> None:
@@ -265,9 +268,12 @@ def load_config(root: Path) -> Config:
         st = path.stat()
     except FileNotFoundError:
         raise ConfigError(f"{path}: missing; is {root} a fleet root?") from None
-    stamp = [st.st_ino, st.st_size, st.st_mtime_ns]
-    cache = root / ".aof" / "cache" / "config.json"
+    from .. import layout
     from ..files import cache as derived
+    from ..files.stampcache import stamp_of
+
+    stamp = stamp_of(st)
+    cache = layout.cache(root, "config.json")
 
     cached = derived.read(cache)
     data: dict[str, Any] | None = None
