@@ -10,7 +10,7 @@ A stamp is trusted only when the file had settled: last changed :data:`RACY_NS` 
 before it was read, by the file system's clock (:func:`aof.files.fsclock.fs_now`, not this
 process's wall clock). A change within the same timestamp tick would leave the stamp as it
 was: the "racily clean" rule git applies to its index. A value parsed from a file that has
-not settled is returned but not kept, so the next listing parses it again.
+not settled is returned but not kept, so listings parse it again until it has.
 
 Like every cache (:mod:`aof.files.cache`) this is derived data: missing, corrupt or of
 another version, it is rebuilt. In memory it is kept while its own file's stamp stays the
@@ -127,7 +127,12 @@ class Listing:
                 return None
             value = parsed
             if not settled(st.st_mtime_ns, self._now):
-                return value  # too fresh to trust its stamp: parsed again next time
+                # Too fresh to trust its stamp: parsed again next time. What was cached stays
+                # as it was (its stamp no longer matches), so the cache is written once, when
+                # the file has settled.
+                if hit is not None:
+                    self.fresh[key] = hit
+                return value
         self.fresh[key] = [*stamp, value]
         return value
 

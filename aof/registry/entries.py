@@ -205,6 +205,9 @@ class Registry:
         meta: dict[str, Any],
         body: str | None = None,
     ) -> Path:
+        """Validate ``meta`` and its references and write the card (new when ``entry`` is
+        None, else a replacement of it); its path. The caller holds :attr:`lock` and commits
+        (:meth:`commit`)."""
         meta = ordered(noun, meta)
         path = self.path(noun, slug)
         rel = self.rel(path)
@@ -220,6 +223,7 @@ class Registry:
         message: str,
         reason: str | None = None,
     ) -> None:
+        """One audit record per entity changed, then one commit (:func:`commit_records`)."""
         commit_records(self.fleet, records, paths, message, reason)
 
     def create(
