@@ -45,7 +45,7 @@ from ..model.task import SLUG_RE, TRANSITIONS, State, id_from_filename
 from ..store.tasks import name_problem
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
+    from ..service.context import ServiceContext
 
 WATCHED = (
     "tasks",
@@ -88,7 +88,7 @@ def is_temp(name: str) -> bool:
     )
 
 
-def problem_of(fleet: Fleet, rel: str) -> str | None:
+def problem_of(fleet: ServiceContext, rel: str) -> str | None:
     """Why the file at ``rel`` may not be committed, or None when it validates.
 
     Each directory has a whitelist of names (:func:`name_problem_of`); a symlink, a FIFO or
@@ -174,7 +174,9 @@ def _named(name: str, *suffixes: str) -> bool:
     return any(name.endswith(x) and SLUG_RE.match(name[: -len(x)]) for x in suffixes)
 
 
-def sweep(fleet: Fleet, reported: dict[str, Any], *, now: float | None = None) -> SweepResult:
+def sweep(
+    fleet: ServiceContext, reported: dict[str, Any], *, now: float | None = None
+) -> SweepResult:
     """Adopt hand-written tasks, then commit valid human edits and moves; ``reported``
     remembers invalid versions already reported.
 
@@ -270,7 +272,9 @@ def sweep(fleet: Fleet, reported: dict[str, Any], *, now: float | None = None) -
     return result
 
 
-def _adopt(fleet: Fleet, reported: dict[str, Any], result: SweepResult, wall: float) -> set[str]:
+def _adopt(
+    fleet: ServiceContext, reported: dict[str, Any], result: SweepResult, wall: float
+) -> set[str]:
     """Adopt each settled hand-written task (:mod:`aof.model.handwritten`) as the person's; the
     paths it dealt with (adopted, refused or too fresh), for the rest of the sweep to skip."""
     from ..model.handwritten import drafts
@@ -298,7 +302,7 @@ def _adopt(fleet: Fleet, reported: dict[str, Any], result: SweepResult, wall: fl
 
 
 def _report(
-    fleet: Fleet, reported: dict[str, Any], result: SweepResult, rel: str, problem: str
+    fleet: ServiceContext, reported: dict[str, Any], result: SweepResult, rel: str, problem: str
 ) -> None:
     """Report ``problem`` of ``rel`` once per version of the file."""
     try:
@@ -322,7 +326,7 @@ def _state_of(rel: str) -> State | None:
 
 
 def _moves(
-    fleet: Fleet, settled: list[str], gone: set[str]
+    fleet: ServiceContext, settled: list[str], gone: set[str]
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Hand moves among the settled paths, and the paths that must wait.
 

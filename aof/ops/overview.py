@@ -16,13 +16,17 @@ from ..model.task import STATES, TERMINAL
 from ..planner.desired import desired_team
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
+    from ..service.context import ServiceContext
 
 OPEN = {s.value: 0 for s in STATES if s not in TERMINAL}  # per-team work: open states only
 
 
 def overview(
-    fleet: Fleet, *, team: str | None = None, at: datetime | None = None, audit_tail: int = 10
+    fleet: ServiceContext,
+    *,
+    team: str | None = None,
+    at: datetime | None = None,
+    audit_tail: int = 10,
 ) -> dict[str, Any]:
     from ..clock import format_time
 
@@ -111,7 +115,7 @@ def overview(
     }
 
 
-def founder(fleet: Fleet, *, at: datetime | None = None) -> dict[str, Any]:
+def founder(fleet: ServiceContext, *, at: datetime | None = None) -> dict[str, Any]:
     out = overview(fleet, at=at, audit_tail=50)
     out["placements"] = fleet.registry.placements()
     out["overrides"] = fleet.registry.overrides()
