@@ -95,7 +95,7 @@ class Fleet:
             from .journal.githook import install
 
             fleet.hook = install(new.root)
-        newroot.record(fleet._pipeline, new)
+        newroot.record(fleet, new)
         return fleet
 
     # --- the fleet root's stores (Pipeline) ---------------------------------------------

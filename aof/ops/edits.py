@@ -199,19 +199,7 @@ def sweep(
     ]
     if not paths:
         return result
-    gone = set()
-    for rel in paths:
-        try:
-            if wall - os.stat(fleet.root / rel).st_mtime < SETTLE_S:
-                result.young.append(rel)
-        except FileNotFoundError:
-            gone.add(rel)
-    # A task file gone from one state directory while its id is fresh in another is a move
-    # still being committed: it settles together with its new file.
-    fresh_ids = {id_from_filename(os.path.basename(p)) for p in result.young}
-    for rel in sorted(gone):
-        if rel.startswith("tasks/") and id_from_filename(os.path.basename(rel)) in fresh_ids:
-            result.young.append(rel)
+    gone = _settling(fleet, paths, wall, result)
     settled = [rel for rel in paths if rel not in result.young]
     moves, held = _moves(fleet, settled, gone)
     ok: list[str] = []
@@ -232,8 +220,35 @@ def sweep(
     for rel, why in held.items():
         if why:
             _report(fleet, reported, result, rel, why)
-    if not ok:
-        return result
+    if ok:
+        _commit(fleet, ok, moves, result)
+    return result
+
+
+def _settling(
+    fleet: ServiceContext, paths: list[str], wall: float, result: SweepResult
+) -> set[str]:
+    """Note in ``result.young`` the paths changed too recently to commit; the paths gone."""
+    gone = set()
+    for rel in paths:
+        try:
+            if wall - os.stat(fleet.root / rel).st_mtime < SETTLE_S:
+                result.young.append(rel)
+        except FileNotFoundError:
+            gone.add(rel)
+    # A task file gone from one state directory while its id is fresh in another is a move
+    # still being committed: it settles together with its new file.
+    fresh_ids = {id_from_filename(os.path.basename(p)) for p in result.young}
+    for rel in sorted(gone):
+        if rel.startswith("tasks/") and id_from_filename(os.path.basename(rel)) in fresh_ids:
+            result.young.append(rel)
+    return gone
+
+
+def _commit(
+    fleet: ServiceContext, ok: list[str], moves: dict[str, str], result: SweepResult
+) -> None:
+    """Audit each of the ``ok`` paths (a move as one record) and commit them together."""
     who = human(fleet.root)  # the same person the CLI names (aof.journal.identity)
     audit_paths = []
     messages = []
@@ -269,7 +284,6 @@ def sweep(
         subject = f"{len(messages)} files edited\n\n" + "\n".join(f"- {m}" for m in messages)
     result.commit = fleet.git.commit([*ok, *audit_paths], f"{subject} ({who})", who)
     result.committed.extend(ok)
-    return result
 
 
 def _adopt(

@@ -1,4 +1,7 @@
-"""The task lifecycle: every verb of DESIGN 3, each one call into the pipeline."""
+"""The task lifecycle's moves (DESIGN 3): promote and demote, completion and the review gates,
+blocking and answers, failures and back-off, cancelling, resurrecting, operator moves. Each is
+one call into the pipeline. Claims and leases are :mod:`aof.service.leases`; creating and
+editing tasks is :mod:`aof.service.authoring`."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from ..journal.audit import check_reason
 from ..model.config import CONFIG_NAME
 from ..model.resources import schemas_dir, template_dir
 from ..model.task import slugify
-from .pipeline import Pipeline
+from ..store.context import FleetContext
 
 EXAMPLE_DIR = "example"  # in the template: the files `aof init --example` adds
 
@@ -62,15 +62,13 @@ def write(
     return NewRoot(root, fleet_name, list(files))
 
 
-def record(pipeline: Pipeline, new: NewRoot) -> None:
+def record(fleet: FleetContext, new: NewRoot) -> None:
     """Audit the new root's creation and commit its files."""
-    _, audit_path = pipeline.audit.append(
-        pipeline.actor, "init", ("fleet", new.name), reason="aof init"
-    )
-    pipeline.git.commit(
+    _, audit_path = fleet.audit.append(fleet.actor, "init", ("fleet", new.name), reason="aof init")
+    fleet.git.commit(
         [*new.files, audit_path],
-        f"fleet {new.name}: initialised by aof ({pipeline.actor})",
-        pipeline.actor,
+        f"fleet {new.name}: initialised by aof ({fleet.actor})",
+        fleet.actor,
     )
 
 

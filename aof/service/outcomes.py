@@ -1,6 +1,6 @@
 """Run outcomes: what the end of one run means for its task, recorded as one change.
 
-The runner (:mod:`aof.runner.shim`) calls :meth:`Outcomes.settle_run` when a coder's
+The runner (:mod:`aof.runner.shim`) calls :meth:`aof.Fleet.settle_run` when a coder's
 process ends (outcome ``exited`` when nothing else was observed). If the agent reported
 (complete, block, fail) the task has moved on and only the run's spending is added to
 ``spent``. If it still holds the run's lease, the runner decides by the outcome it observed:
