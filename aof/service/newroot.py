@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
@@ -49,6 +48,8 @@ def write(
         if src.name == CONFIG_NAME:
             text = text.replace("{{name}}", fleet_name)
         cardfile.write_new(dst, text)
+    import subprocess
+
     if not (root / ".git").exists():
         subprocess.run(["git", "init", "-q", str(root)], check=True)
     # Git's own settings for repositories with many files (feature.manyFiles, plus the
