@@ -1,29 +1,48 @@
-"""The service: the one door through which every change to a fleet root passes.
+"""The service's facade: the one door through which every change to a fleet root passes.
 
-``Fleet`` combines the pipeline and reads (:mod:`aof.service.pipeline`), the lifecycle verbs
-(:mod:`aof.service.lifecycle`), run outcomes (:mod:`aof.service.outcomes`) and the scheduling front
-(:mod:`aof.service.scheduling`). The CLI and the MCP server call its methods and nothing else.
+``Fleet`` builds the parts of the service and hands each call to the part that holds it:
+the pipeline and the reads (:mod:`aof.service.pipeline`), creating and editing tasks
+(:mod:`aof.service.authoring`), claims and leases (:mod:`aof.service.leases`), the lifecycle
+moves, review and blocking (:mod:`aof.service.lifecycle`), run outcomes
+(:mod:`aof.service.outcomes`) and the scheduling front (:mod:`aof.service.scheduling`).
+Creating a fleet root is :mod:`aof.service.newroot`. The CLI and the MCP server call its
+methods and nothing else.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from .errors import ClaimConflict, RootExists
-from .files import cardfile
-from .journal.audit import check_reason
-from .model.config import CONFIG_NAME
-from .model.task import slugify
+from .model.resources import template_dir
+from .model.shapes import ActionsToApply
 from .model.text import append_section
+from .service import newroot
+from .service.authoring import Authoring
+from .service.leases import Leases
+from .service.lifecycle import Lifecycle
 from .service.outcomes import Outcomes
-from .service.pipeline import template_dir
+from .service.pipeline import Pipeline
 from .service.scheduling import Scheduling
 
+if TYPE_CHECKING:
+    from .clock import Clock, IdSource
+    from .journal.audit import Actor, AuditLog
+    from .journal.git import Committer
+    from .knowledge.items import Knowledge
+    from .model.config import Config
+    from .model.task import State, Task
+    from .registry.entries import Registry
+    from .store.tasks import TaskStore
 
-class Fleet(Outcomes, Scheduling):
+JSON = dict[str, Any]
+
+
+class Fleet:
     """One fleet root. Every change to it goes through a method of this class.
 
     ``clock`` and ``ids`` are injected so tests and replays are exact; ``actor`` is who the
@@ -32,9 +51,25 @@ class Fleet(Outcomes, Scheduling):
     for one block of calls), in place of the one each verb computes.
     """
 
-    # --- creating a fleet root ----------------------------------------------------------
-
     hook: str | None = None  # the git pre-commit hook `init` installed (path in the root)
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        ids: IdSource | None = None,
+        actor: Actor | str | Callable[[], Actor] = "system:aof",
+        commit: bool | None = None,
+        reason: str | None = None,
+    ) -> None:
+        pipeline = Pipeline(root, clock=clock, ids=ids, actor=actor, commit=commit, reason=reason)
+        self._pipeline = pipeline
+        self._authoring = Authoring(pipeline)
+        self._leases = Leases(pipeline)
+        self._lifecycle = Lifecycle(pipeline)
+        self._outcomes = Outcomes(pipeline, self._lifecycle)
+        self._scheduling = Scheduling(pipeline, self._leases)
 
     @classmethod
     def init(
@@ -54,97 +89,356 @@ class Fleet(Outcomes, Scheduling):
         ``example`` adds an example team and a (disabled) example project to show the shape
         of registry files.
         """
-        check_reason(kwargs.get("reason"))  # refused before anything is written
-        root = Path(path).expanduser().resolve()
-        if (root / CONFIG_NAME).exists():
-            raise RootExists(
-                f"{root}: already a fleet root ({CONFIG_NAME} exists); not touching it"
-            )
-        files = _template_files(example)
-        clashes = [rel for rel in files if (root / rel).exists()]
-        if clashes:
-            raise RootExists(f"{root}: would overwrite {clashes[0]}; init needs a fresh directory")
-        root.mkdir(parents=True, exist_ok=True)
-        fleet_name = name or slugify(root.name) or "fleet"
-        for rel, src in files.items():
-            dst = root / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            text = src.read_text(encoding="utf-8")
-            if src.name == CONFIG_NAME:
-                text = text.replace("{{name}}", fleet_name)
-            cardfile.write_new(dst, text)
-        import subprocess
-
-        if not (root / ".git").exists():
-            subprocess.run(["git", "init", "-q", str(root)], check=True)
-        # Git's own settings for repositories with many files (feature.manyFiles, plus the
-        # split index): every aof commit rewrites only a small part of the index.
-        for key, value in (
-            ("index.version", "4"),
-            ("core.untrackedCache", "true"),
-            ("core.splitIndex", "true"),
-        ):
-            subprocess.run(["git", "config", key, value], cwd=root, check=True)
-        fleet = cls(root, **kwargs)
+        new = newroot.write(path, name=name, example=example, reason=kwargs.get("reason"))
+        fleet = cls(new.root, **kwargs)
         if hooks:
             from .journal.githook import install
 
-            fleet.hook = install(root)
-        _, audit_path = fleet.audit.append(
-            fleet.actor, "init", ("fleet", fleet_name), reason="aof init"
-        )
-        fleet.git.commit(
-            [*files, audit_path],
-            f"fleet {fleet_name}: initialised by aof ({fleet.actor})",
-            fleet.actor,
-        )
+            fleet.hook = install(new.root)
+        newroot.record(fleet, new)
         return fleet
+
+    # --- the fleet root's stores (Pipeline) ---------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        """The fleet root (absolute)."""
+        return self._pipeline.root
+
+    @property
+    def config(self) -> Config:
+        """``aof.yaml``, as loaded (the daemon sets a reloaded one)."""
+        return self._pipeline.config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        self._pipeline.config = config
+
+    @property
+    def clock(self) -> Clock:
+        return self._pipeline.clock
+
+    @property
+    def ids(self) -> IdSource:
+        return self._pipeline.ids
+
+    @property
+    def tasks(self) -> TaskStore:
+        return self._pipeline.tasks
+
+    @property
+    def audit(self) -> AuditLog:
+        return self._pipeline.audit
+
+    @property
+    def actor(self) -> Actor:
+        """Who this fleet object's changes are attributed to."""
+        return self._pipeline.actor
+
+    @property
+    def git(self) -> Committer:
+        """The committer (built on first use: read-only calls never import subprocess)."""
+        return self._pipeline.git
+
+    @property
+    def registry(self) -> Registry:
+        """Teams, projects, hosts, schedules and agents (``aof.registry.entries``)."""
+        return self._pipeline.registry
+
+    @property
+    def knowledge(self) -> Knowledge:
+        """Sources, documents, facts and their search index (``aof.knowledge.items``)."""
+        return self._pipeline.knowledge
+
+    @property
+    def override_lease(self) -> bool:
+        """Act on tasks other actors hold, without their token (with a reason); see
+        :meth:`overriding`."""
+        return self._pipeline.override_lease
+
+    @override_lease.setter
+    def override_lease(self, value: bool) -> None:
+        self._pipeline.override_lease = value
+
+    @contextmanager
+    def reason(self, text: str | None) -> Iterator[None]:
+        """Give every audit record of a block this reason (:meth:`Pipeline.reason`)."""
+        with self._pipeline.reason(text):
+            yield
+
+    @contextmanager
+    def overriding(self, reason: str) -> Iterator[None]:
+        """Override other actors' leases in a block, with a reason (:meth:`Pipeline.overriding`)."""
+        with self._pipeline.overriding(reason):
+            yield
+
+    # --- reads (Pipeline) ---------------------------------------------------------------
+
+    def get_task(self, ref: str) -> Task:
+        """The task ``ref`` names (:meth:`Pipeline.get_task`)."""
+        return self._pipeline.get_task(ref)
+
+    def list_tasks(
+        self,
+        *,
+        states: Iterable[State | str] | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        priority: str | None = None,
+        labels: Sequence[str] = (),
+        holder: str | None = None,
+        text: str | None = None,
+        problems: list[str] | None = None,
+        invalid: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Summaries of matching tasks, most urgent first (:meth:`Pipeline.list_tasks`)."""
+        return self._pipeline.list_tasks(
+            states=states,
+            team=team,
+            project=project,
+            priority=priority,
+            labels=labels,
+            holder=holder,
+            text=text,
+            problems=problems,
+            invalid=invalid,
+        )
+
+    def board(
+        self, *, team: str | None = None, problems: list[str] | None = None, invalid: bool = True
+    ) -> dict[str, Any]:
+        """Counts per state and the open states' columns (:meth:`Pipeline.board`)."""
+        return self._pipeline.board(team=team, problems=problems, invalid=invalid)
+
+    def task_json(self, task: Task, *, body: bool = True) -> dict[str, Any]:
+        """The stable JSON shape of one task (:meth:`Pipeline.task_json`)."""
+        return cast(JSON, self._pipeline.task_json(task, body=body))
+
+    def pending_dependencies(self, task: Task) -> list[tuple[str, str]]:
+        """Dependencies not done yet (:meth:`Pipeline.pending_dependencies`)."""
+        return self._pipeline.pending_dependencies(task)
+
+    def lease_expiry(self, task: Task) -> Any:
+        """When the task's lease runs out (:meth:`Pipeline.lease_expiry`)."""
+        return self._pipeline.lease_expiry(task)
+
+    def expiry_of(self, task_id: str, fence: Any, expires: str) -> Any:
+        """A lease's expiry, pushed on by heartbeats (:meth:`Pipeline.expiry_of`)."""
+        return self._pipeline.expiry_of(task_id, fence, expires)
+
+    # --- creating and editing (Authoring) -----------------------------------------------
+
+    def create_task(
+        self,
+        title: str,
+        *,
+        priority: str | None = None,
+        team: str | None = None,
+        project: str | None = None,
+        depends_on: Sequence[str] = (),
+        labels: Sequence[str] = (),
+        parent: str | None = None,
+        body: str | None = None,
+        ready: bool = False,
+        fields: dict[str, Any] | None = None,
+    ) -> Task:
+        """Create a task in backlog or ready (:meth:`Authoring.create_task`)."""
+        return self._authoring.create_task(
+            title,
+            priority=priority,
+            team=team,
+            project=project,
+            depends_on=depends_on,
+            labels=labels,
+            parent=parent,
+            body=body,
+            ready=ready,
+            fields=fields,
+        )
+
+    def adopt(self, path: Path, *, actor: Actor | None = None) -> Task:
+        """Adopt a hand-written task (:meth:`Authoring.adopt`)."""
+        return self._authoring.adopt(path, actor=actor)
+
+    def edit_task(
+        self,
+        ref: str,
+        *,
+        title: str | None = None,
+        priority: str | None = None,
+        set_fields: dict[str, Any] | None = None,
+        unset: Sequence[str] = (),
+        add_labels: Sequence[str] = (),
+        remove_labels: Sequence[str] = (),
+        add_deps: Sequence[str] = (),
+        remove_deps: Sequence[str] = (),
+        body: str | None = None,
+        token: str | None = None,
+        expect_rev: str | None = None,
+    ) -> Task:
+        """Change fields and/or the body of a task (:meth:`Authoring.edit_task`)."""
+        return self._authoring.edit_task(
+            ref,
+            title=title,
+            priority=priority,
+            set_fields=set_fields,
+            unset=unset,
+            add_labels=add_labels,
+            remove_labels=remove_labels,
+            add_deps=add_deps,
+            remove_deps=remove_deps,
+            body=body,
+            token=token,
+            expect_rev=expect_rev,
+        )
+
+    # --- claims and leases (Leases) -----------------------------------------------------
+
+    def claim(self, ref: str, agent: str, *, ttl_s: float | None = None) -> Task:
+        """Claim a ready task for ``agent`` (:meth:`Leases.claim`)."""
+        return self._leases.claim(ref, agent, ttl_s=ttl_s)
+
+    def heartbeat(self, ref: str, token: str) -> dict[str, Any]:
+        """Renew the lease's liveness (:meth:`Leases.heartbeat`)."""
+        return self._leases.heartbeat(ref, token)
+
+    def release(self, ref: str, *, token: str | None = None, reason: str | None = None) -> Task:
+        """Give an in-progress task back to ready (:meth:`Leases.release`)."""
+        return self._leases.release(ref, token=token, reason=reason)
+
+    def progress(self, ref: str, *, note: str, token: str | None = None) -> Task:
+        """Append to the task's Work Log; a heartbeat too (:meth:`Leases.progress`)."""
+        return self._leases.progress(ref, note=note, token=token)
+
+    # --- the lifecycle (Lifecycle) ------------------------------------------------------
+
+    def promote(self, ref: str, *, reason: str | None = None) -> Task:
+        """Backlog to ready (:meth:`Lifecycle.promote`)."""
+        return self._lifecycle.promote(ref, reason=reason)
+
+    def demote(self, ref: str, *, reason: str | None = None) -> Task:
+        """Ready to backlog (:meth:`Lifecycle.demote`)."""
+        return self._lifecycle.demote(ref, reason=reason)
+
+    def complete(
+        self, ref: str, *, token: str | None, summary: str, outputs: Sequence[str] = ()
+    ) -> Task:
+        """Report an in-progress task done (:meth:`Lifecycle.complete`)."""
+        return self._lifecycle.complete(ref, token=token, summary=summary, outputs=outputs)
+
+    def max_rejections(self, task: Task) -> int:
+        """Rejections before a person decides (:meth:`Lifecycle.max_rejections`)."""
+        return self._lifecycle.max_rejections(task)
+
+    def approve(self, ref: str, *, note: str | None = None) -> Task:
+        """Pass the current review gate (:meth:`Lifecycle.approve`)."""
+        return self._lifecycle.approve(ref, note=note)
+
+    def reject(self, ref: str, *, feedback: str) -> Task:
+        """Reject the work under review (:meth:`Lifecycle.reject`)."""
+        return self._lifecycle.reject(ref, feedback=feedback)
+
+    def block(self, ref: str, *, question: str, token: str | None = None) -> Task:
+        """Block an in-progress task on a question (:meth:`Lifecycle.block`)."""
+        return self._lifecycle.block(ref, question=question, token=token)
+
+    def answer(self, ref: str, *, text: str) -> Task:
+        """Answer a blocked task's question (:meth:`Lifecycle.answer`)."""
+        return self._lifecycle.answer(ref, text=text)
+
+    def unblock(self, ref: str, *, reason: str | None = None) -> Task:
+        """Blocked to ready without an answer (:meth:`Lifecycle.unblock`)."""
+        return self._lifecycle.unblock(ref, reason=reason)
+
+    def fail(
+        self, ref: str, *, error: str, token: str | None = None, permanent: bool = False
+    ) -> Task:
+        """Record a failed attempt (:meth:`Lifecycle.fail`)."""
+        return self._lifecycle.fail(ref, error=error, token=token, permanent=permanent)
+
+    def backoff(self, attempts: int) -> timedelta:
+        """The wait before the next attempt (:meth:`Lifecycle.backoff`)."""
+        return self._lifecycle.backoff(attempts)
+
+    def cancel(self, ref: str, *, reason: str) -> Task:
+        """Cancel a task that is not done (:meth:`Lifecycle.cancel`)."""
+        return self._lifecycle.cancel(ref, reason=reason)
+
+    def resurrect(self, ref: str, *, reason: str | None = None) -> Task:
+        """Deadletter back to ready (:meth:`Lifecycle.resurrect`)."""
+        return self._lifecycle.resurrect(ref, reason=reason)
+
+    def move(self, ref: str, state: State | str, *, reason: str | None = None) -> Task:
+        """Operator move along the lifecycle table (:meth:`Lifecycle.move`)."""
+        return self._lifecycle.move(ref, state, reason=reason)
+
+    # --- run outcomes (Outcomes) --------------------------------------------------------
+
+    def settle_run(
+        self,
+        ref: str,
+        token: str,
+        *,
+        outcome: str,
+        reason: str,
+        spent: dict[str, Any] | None = None,
+    ) -> tuple[Task, str]:
+        """Record the end of the run that held ``token`` (:meth:`Outcomes.settle_run`)."""
+        run = {"outcome": outcome, "reason": reason, "spent": spent}
+        return self._outcomes.settle_run(ref, token, run)  # type: ignore[arg-type]
+
+    def flag_stuck(self, ref: str, token: str, *, idle_s: float) -> Task:
+        """Note that a running coder is silent (:meth:`Outcomes.flag_stuck`)."""
+        return self._outcomes.flag_stuck(ref, token, idle_s=idle_s)
+
+    # --- scheduling (Scheduling) --------------------------------------------------------
+
+    def open_work(self) -> dict[str, int]:
+        """Ready and in-progress tasks per team (:meth:`Scheduling.open_work`)."""
+        return self._scheduling.open_work()
+
+    def desired_states(self, at: Any = None, teams: Sequence[str] | None = None) -> dict[str, Any]:
+        """What each team should be doing (:meth:`Scheduling.desired_states`)."""
+        return self._scheduling.desired_states(at, teams)
+
+    def desired_state(self, team: str, at: Any = None) -> Any:
+        """What ``team`` should be doing (:meth:`Scheduling.desired_state`)."""
+        return self._scheduling.desired_state(team, at)
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the planner reads (:meth:`Scheduling.snapshot`)."""
+        return self._scheduling.snapshot()
+
+    def plan(
+        self, at: Any = None, snapshot: dict[str, Any] | None = None, *, pull: bool = False
+    ) -> dict[str, Any]:
+        """The scheduler's plan, not applied (:meth:`Scheduling.plan`)."""
+        return cast(JSON, self._scheduling.plan(at, snapshot, pull=pull))
+
+    def replay(self, ref: str) -> dict[str, Any]:
+        """Recompute a daemon tick's plan from history (:meth:`Scheduling.replay`)."""
+        return self._scheduling.replay(ref)
+
+    def why(self, ref: str, at: Any = None) -> str:
+        """Why ``ref`` is (or is not) being worked on (:meth:`Scheduling.why`)."""
+        return self._scheduling.why(ref, at)
+
+    def apply(
+        self,
+        result: dict[str, Any],
+        *,
+        kinds: Sequence[str] = ("expire", "block", "notify"),
+        actor: Actor | None = None,
+    ) -> list[dict[str, Any]]:
+        """Carry out a plan's actions of ``kinds`` (:meth:`Scheduling.apply`)."""
+        done = self._scheduling.apply(cast(ActionsToApply, result), kinds=kinds, actor=actor)
+        return cast(list[JSON], done)
 
     def next_task(
         self, agent: str | None = None, *, claim: bool = False, at: Any = None
     ) -> dict[str, Any]:
-        """The task the plan would hand ``agent`` next; with ``claim``, claim it atomically.
-
-        Returns ``{"task": <task JSON or None>, "reason": ...}``; a lost race moves on to the
-        plan's next candidate. The agent asking is the worker, so the plan is a pull plan: a
-        task is handed out whether or not a coder is configured for it.
-        """
-
-        result = self.plan(at, pull=True)
-        candidates = [
-            a
-            for a in result["actions"]
-            if a["kind"] == "dispatch"
-            and (a["agent"] is None or agent is None or a["agent"] == agent)
-        ]
-        for action in candidates:
-            if not claim:
-                task = self.get_task(action["task"])
-                return {
-                    "task": self.task_json(task, body=False),
-                    "agent": action["agent"],
-                    "coder": action["coder"],
-                    "reason": "first in the plan's order",
-                }
-            try:
-                task = self.claim(action["task"], agent or action["agent"] or "anonymous")
-            except ClaimConflict:
-                continue
-            return {
-                "task": self.task_json(task, body=False),
-                "agent": action["agent"],
-                "coder": action["coder"],
-                "token": (task.lease or {}).get("token"),
-                "reason": "claimed",
-            }
-        waiting = len(result["waiting"])
-        return {
-            "task": None,
-            "agent": agent,
-            "coder": None,
-            "reason": f"nothing to dispatch now ({waiting} ready task(s) waiting; "
-            "`aof plan` says why)",
-        }
+        """The task the plan would hand ``agent`` next (:meth:`Scheduling.next_task`)."""
+        return cast(JSON, self._scheduling.next_task(agent, claim=claim, at=at))
 
     # --- maintenance ------------------------------------------------------------------
 
@@ -152,7 +446,7 @@ class Fleet(Outcomes, Scheduling):
         """Check (and with ``fix`` repair) every invariant; see :mod:`aof.ops.doctor`."""
         from .ops.doctor import run
 
-        return run(self, fix=fix)
+        return run(self, self._pipeline, fix=fix)
 
     def lint(
         self, paths: Sequence[str] | None = None, warnings: list[str] | None = None
@@ -165,25 +459,6 @@ class Fleet(Outcomes, Scheduling):
         return run(self, paths, warnings)
 
 
-EXAMPLE_DIR = "example"  # in the template: the files `aof init --example` adds
-
-
-def _template_files(example: bool) -> dict[Path, Path]:
-    """Where each file of a new fleet root comes from: the template, and aof's schemas."""
-    from .ops.lint import schemas_dir
-    from .ops.rootschemas import DIR
-
-    template = template_dir()
-    out: dict[Path, Path] = {}
-    for src in sorted(p for p in template.rglob("*") if p.is_file()):
-        rel = src.relative_to(template)
-        if rel.parts[0] != EXAMPLE_DIR:
-            out[rel] = src
-        elif example:
-            out[rel.relative_to(EXAMPLE_DIR)] = src
-    for src in sorted(schemas_dir().glob("*.schema.json")):
-        out[Path(DIR) / src.name] = src
-    return out
-
+EXAMPLE_DIR = newroot.EXAMPLE_DIR
 
 __all__ = ["Fleet", "append_section", "template_dir"]

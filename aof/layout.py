@@ -18,6 +18,7 @@ and what aof keeps for itself under ``.aof/`` (never committed: it can be lost a
     .aof/daemon.json              what the running daemon says about itself
     .aof/coder-pauses.json        coders paused on a usage limit
     .aof/pending-commits.jsonl    changes waiting for the daemon's batch commit
+    .aof/conflicts/               duplicate task files set aside by ``aof doctor --fix``
 
 Each function takes the fleet root and returns an absolute path; nothing here touches the
 disk. The rest of aof spells a path of the root only through this module.
@@ -29,6 +30,7 @@ from pathlib import Path
 
 AOF_DIR = ".aof"
 RUNS = "runs"
+SCHEMAS = "schemas"
 
 
 def private(root: Path) -> Path:
@@ -91,6 +93,11 @@ def pending_commits(root: Path) -> Path:
     return root / AOF_DIR / "pending-commits.jsonl"
 
 
+def conflicts(root: Path) -> Path:
+    """``.aof/conflicts/``: duplicate task files ``aof doctor --fix`` set aside."""
+    return root / AOF_DIR / "conflicts"
+
+
 def clock_probe(root: Path) -> Path:
     """``.aof/clock-probe``: touched to read the file system's clock."""
     return root / AOF_DIR / "clock-probe"
@@ -113,6 +120,11 @@ def run_dir(root: Path, task_id: str, attempt: int | str) -> Path:
 
 def daemon_log(root: Path) -> Path:
     return root / RUNS / "daemon.log"
+
+
+def schemas(root: Path) -> Path:
+    """``schemas/``: aof's JSON schemas, copied for editors (``aof.ops.rootschemas``)."""
+    return root / SCHEMAS
 
 
 def tasks(root: Path) -> Path:

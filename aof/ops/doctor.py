@@ -36,13 +36,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import layout
 from ..errors import AofError
 from ..files import cardfile
 from ..files.fsclock import fs_now
 from ..model.task import STATES, State, id_from_filename
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
+    from ..service.context import ServiceContext
+    from ..service.pipeline import Pipeline
 
 TEMP_RE = re.compile(
     r"\.(?P<name>.+\.md)\.(?:mv\.(?P<base>[0-9a-f]{16})\.)?(?P<pid>\d+)\.[0-9a-f]+\.tmp\Z"
@@ -88,13 +90,15 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run(fleet: Fleet, *, fix: bool) -> Report:
+def run(fleet: ServiceContext, pipeline: Pipeline, *, fix: bool) -> Report:
+    """Check ``fleet`` (with ``fix``: repair it, through its ``pipeline``); see the module
+    docstring for what is checked."""
     report = Report()
     _temps(fleet, report, fix)
     _unknown(fleet, report)
-    _duplicates(fleet, report, fix)
+    _duplicates(fleet, pipeline, report, fix)
     drafts = _adopt(fleet, report, fix)
-    _tasks(fleet, report, fix, skip=drafts)
+    _tasks(fleet, pipeline, report, fix, skip=drafts)
     _uncommitted(fleet, report, fix)
     _schemas(fleet, report, fix)
     from .envcheck import check
@@ -104,7 +108,7 @@ def run(fleet: Fleet, *, fix: bool) -> Report:
     return report
 
 
-def _adopt(fleet: Fleet, report: Report, fix: bool) -> set[str]:
+def _adopt(fleet: ServiceContext, report: Report, fix: bool) -> set[str]:
     """Hand-written tasks (:mod:`aof.model.handwritten`): adopted with ``fix``, as the person's
     (:func:`aof.journal.identity.human`); the paths of those seen, which ``_tasks`` then skips."""
     from ..journal.identity import human
@@ -126,7 +130,7 @@ def _adopt(fleet: Fleet, report: Report, fix: bool) -> set[str]:
     return seen
 
 
-def _temps(fleet: Fleet, report: Report, fix: bool) -> None:
+def _temps(fleet: ServiceContext, report: Report, fix: bool) -> None:
     for state in STATES:
         directory = fleet.tasks.state_dir(state)
         if not directory.is_dir():
@@ -167,7 +171,7 @@ def _temps(fleet: Fleet, report: Report, fix: bool) -> None:
             report.add("temp", rel, what, fixed=True)
 
 
-def _unknown(fleet: Fleet, report: Report) -> None:
+def _unknown(fleet: ServiceContext, report: Report) -> None:
     tasks_dir = fleet.tasks.dir
     if not tasks_dir.is_dir():
         report.add("layout", "tasks", "the tasks/ directory is missing")
@@ -187,7 +191,7 @@ def _unknown(fleet: Fleet, report: Report) -> None:
             report.add("layout", f"tasks/{entry.name}", "state directory is a symlink")
 
 
-def _last_states(fleet: Fleet) -> dict[str, str]:
+def _last_states(fleet: ServiceContext) -> dict[str, str]:
     last: dict[str, str] = {}
     for rec in fleet.audit.records():
         entity = rec.get("entity") or {}
@@ -196,7 +200,7 @@ def _last_states(fleet: Fleet) -> dict[str, str]:
     return last
 
 
-def _duplicates(fleet: Fleet, report: Report, fix: bool) -> None:
+def _duplicates(fleet: ServiceContext, pipeline: Pipeline, report: Report, fix: bool) -> None:
     seen: dict[str, list[tuple[State, Path]]] = {}
     for state, entry in fleet.tasks.scan():
         tid = id_from_filename(entry.name)
@@ -217,14 +221,12 @@ def _duplicates(fleet: Fleet, report: Report, fix: bool) -> None:
                 if path == winner:
                     continue
                 dest = (
-                    fleet.root
-                    / ".aof"
-                    / "conflicts"
+                    layout.conflicts(fleet.root)
                     / f"{fleet.clock.now():%Y%m%dT%H%M%SZ}-{state.value}-{path.name}"
                 )
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(path, dest)
-                fleet._record(
+                pipeline.record(
                     "recovered",
                     tid,
                     [path],
@@ -261,7 +263,9 @@ def _system() -> Any:
     return Actor("system", "doctor")
 
 
-def _tasks(fleet: Fleet, report: Report, fix: bool, skip: set[str]) -> None:
+def _tasks(
+    fleet: ServiceContext, pipeline: Pipeline, report: Report, fix: bool, skip: set[str]
+) -> None:
     rows, problems = fleet.tasks.summaries()
     for msg in problems:
         path = msg.split(":", 1)[0]
@@ -271,13 +275,13 @@ def _tasks(fleet: Fleet, report: Report, fix: bool, skip: set[str]) -> None:
     for row in rows:
         state = State(row["state"])
         if state == State.IN_PROGRESS and not row["holder"]:
-            _orphan(fleet, report, fix, row)
+            _orphan(pipeline, report, fix, row)
         elif state != State.IN_PROGRESS and row["holder"]:
             if not fix:
                 report.add("lease", row["path"], f"{state.value} task still carries a lease")
                 continue
             try:
-                fleet._change(
+                pipeline.change(
                     row["id"],
                     "recovered",
                     None,
@@ -306,14 +310,14 @@ def _drop_lease(task: Any, meta: dict[str, Any]) -> None:
     meta.pop("lease", None)
 
 
-def _orphan(fleet: Fleet, report: Report, fix: bool, row: dict[str, Any]) -> None:
+def _orphan(pipeline: Pipeline, report: Report, fix: bool, row: dict[str, Any]) -> None:
     """An in-progress task without a lease: a claim interrupted between its two steps."""
     why = "in-progress without a lease (interrupted claim)"
     if not fix:
         report.add("lease", row["path"], why)
         return
     try:
-        fleet._change(
+        pipeline.change(
             row["id"],
             "recovered",
             State.READY,
@@ -327,7 +331,7 @@ def _orphan(fleet: Fleet, report: Report, fix: bool, row: dict[str, Any]) -> Non
         report.add("lease", row["path"], f"{why}; could not recover: {exc}")
 
 
-def _settled_dirty(fleet: Fleet) -> list[str]:
+def _settled_dirty(fleet: ServiceContext) -> list[str]:
     """The paths under tasks/ and audit/ that differ from git, once the changes in flight
     have landed: a writer holds its task's lock from writing the file to committing it, so
     waiting for the lock of each task concerned tells a change in flight (an agent's report
@@ -342,7 +346,7 @@ def _settled_dirty(fleet: Fleet) -> list[str]:
     return fleet.git.dirty(("tasks", "audit"))
 
 
-def _uncommitted(fleet: Fleet, report: Report, fix: bool) -> None:
+def _uncommitted(fleet: ServiceContext, report: Report, fix: bool) -> None:
     if not fleet.git.enabled:
         return
     from .edits import problem_of
@@ -379,7 +383,7 @@ def _uncommitted(fleet: Fleet, report: Report, fix: bool) -> None:
     report.add("git", ", ".join(paths[:5]), f"committed {len(paths)} leftover path(s)", True)
 
 
-def _schemas(fleet: Fleet, report: Report, fix: bool) -> None:
+def _schemas(fleet: ServiceContext, report: Report, fix: bool) -> None:
     from .rootschemas import stale, write
 
     rels = stale(fleet.root)

@@ -45,7 +45,7 @@ from ..model.task import SLUG_RE, TRANSITIONS, State, id_from_filename
 from ..store.tasks import name_problem
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
+    from ..service.context import ServiceContext
 
 WATCHED = (
     "tasks",
@@ -88,7 +88,7 @@ def is_temp(name: str) -> bool:
     )
 
 
-def problem_of(fleet: Fleet, rel: str) -> str | None:
+def problem_of(fleet: ServiceContext, rel: str) -> str | None:
     """Why the file at ``rel`` may not be committed, or None when it validates.
 
     Each directory has a whitelist of names (:func:`name_problem_of`); a symlink, a FIFO or
@@ -174,7 +174,9 @@ def _named(name: str, *suffixes: str) -> bool:
     return any(name.endswith(x) and SLUG_RE.match(name[: -len(x)]) for x in suffixes)
 
 
-def sweep(fleet: Fleet, reported: dict[str, Any], *, now: float | None = None) -> SweepResult:
+def sweep(
+    fleet: ServiceContext, reported: dict[str, Any], *, now: float | None = None
+) -> SweepResult:
     """Adopt hand-written tasks, then commit valid human edits and moves; ``reported``
     remembers invalid versions already reported.
 
@@ -197,19 +199,7 @@ def sweep(fleet: Fleet, reported: dict[str, Any], *, now: float | None = None) -
     ]
     if not paths:
         return result
-    gone = set()
-    for rel in paths:
-        try:
-            if wall - os.stat(fleet.root / rel).st_mtime < SETTLE_S:
-                result.young.append(rel)
-        except FileNotFoundError:
-            gone.add(rel)
-    # A task file gone from one state directory while its id is fresh in another is a move
-    # still being committed: it settles together with its new file.
-    fresh_ids = {id_from_filename(os.path.basename(p)) for p in result.young}
-    for rel in sorted(gone):
-        if rel.startswith("tasks/") and id_from_filename(os.path.basename(rel)) in fresh_ids:
-            result.young.append(rel)
+    gone = _settling(fleet, paths, wall, result)
     settled = [rel for rel in paths if rel not in result.young]
     moves, held = _moves(fleet, settled, gone)
     ok: list[str] = []
@@ -230,8 +220,35 @@ def sweep(fleet: Fleet, reported: dict[str, Any], *, now: float | None = None) -
     for rel, why in held.items():
         if why:
             _report(fleet, reported, result, rel, why)
-    if not ok:
-        return result
+    if ok:
+        _commit(fleet, ok, moves, result)
+    return result
+
+
+def _settling(
+    fleet: ServiceContext, paths: list[str], wall: float, result: SweepResult
+) -> set[str]:
+    """Note in ``result.young`` the paths changed too recently to commit; the paths gone."""
+    gone = set()
+    for rel in paths:
+        try:
+            if wall - os.stat(fleet.root / rel).st_mtime < SETTLE_S:
+                result.young.append(rel)
+        except FileNotFoundError:
+            gone.add(rel)
+    # A task file gone from one state directory while its id is fresh in another is a move
+    # still being committed: it settles together with its new file.
+    fresh_ids = {id_from_filename(os.path.basename(p)) for p in result.young}
+    for rel in sorted(gone):
+        if rel.startswith("tasks/") and id_from_filename(os.path.basename(rel)) in fresh_ids:
+            result.young.append(rel)
+    return gone
+
+
+def _commit(
+    fleet: ServiceContext, ok: list[str], moves: dict[str, str], result: SweepResult
+) -> None:
+    """Audit each of the ``ok`` paths (a move as one record) and commit them together."""
     who = human(fleet.root)  # the same person the CLI names (aof.journal.identity)
     audit_paths = []
     messages = []
@@ -267,10 +284,11 @@ def sweep(fleet: Fleet, reported: dict[str, Any], *, now: float | None = None) -
         subject = f"{len(messages)} files edited\n\n" + "\n".join(f"- {m}" for m in messages)
     result.commit = fleet.git.commit([*ok, *audit_paths], f"{subject} ({who})", who)
     result.committed.extend(ok)
-    return result
 
 
-def _adopt(fleet: Fleet, reported: dict[str, Any], result: SweepResult, wall: float) -> set[str]:
+def _adopt(
+    fleet: ServiceContext, reported: dict[str, Any], result: SweepResult, wall: float
+) -> set[str]:
     """Adopt each settled hand-written task (:mod:`aof.model.handwritten`) as the person's; the
     paths it dealt with (adopted, refused or too fresh), for the rest of the sweep to skip."""
     from ..model.handwritten import drafts
@@ -298,7 +316,7 @@ def _adopt(fleet: Fleet, reported: dict[str, Any], result: SweepResult, wall: fl
 
 
 def _report(
-    fleet: Fleet, reported: dict[str, Any], result: SweepResult, rel: str, problem: str
+    fleet: ServiceContext, reported: dict[str, Any], result: SweepResult, rel: str, problem: str
 ) -> None:
     """Report ``problem`` of ``rel`` once per version of the file."""
     try:
@@ -322,7 +340,7 @@ def _state_of(rel: str) -> State | None:
 
 
 def _moves(
-    fleet: Fleet, settled: list[str], gone: set[str]
+    fleet: ServiceContext, settled: list[str], gone: set[str]
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Hand moves among the settled paths, and the paths that must wait.
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from ..model.task import STATES, TERMINAL
 
 if TYPE_CHECKING:
-    from ..service.pipeline import FleetBase
+    from ..service.context import ServiceContext
 
 # `git init -b` (2.28: the demo coder's scratch repositories), `git worktree remove` (2.17).
 MIN_GIT = (2, 28)
@@ -35,7 +35,7 @@ DISK_WARN_BYTES = 1 << 30
 Finding = tuple[str, str, str, bool]
 
 
-def check(fleet: FleetBase) -> list[Finding]:
+def check(fleet: ServiceContext) -> list[Finding]:
     return [*_git(), *_tmux(fleet), *_coders(fleet), *_mcp(), *_disk(fleet)]
 
 
@@ -59,7 +59,7 @@ def _git() -> Iterator[Finding]:
         yield ("environment", "git", f"git {have} is older than {need}, which aof needs", False)
 
 
-def _tmux(fleet: FleetBase) -> Iterator[Finding]:
+def _tmux(fleet: ServiceContext) -> Iterator[Finding]:
     if not (fleet.config.data.get("runner") or {}).get("tmux"):
         return
     from ..runner.tmux import TmuxError, check_version
@@ -70,7 +70,7 @@ def _tmux(fleet: FleetBase) -> Iterator[Finding]:
         yield ("environment", "aof.yaml", f"runner.tmux is on, but {exc}", False)
 
 
-def named_coders(fleet: FleetBase) -> dict[str, list[str]]:
+def named_coders(fleet: ServiceContext) -> dict[str, list[str]]:
     """Coder -> the files that name it: aof.yaml (``defaults.coder``), agent profiles,
     projects and open tasks."""
     named: dict[str, list[str]] = {}
@@ -88,7 +88,7 @@ def named_coders(fleet: FleetBase) -> dict[str, list[str]]:
     return named
 
 
-def _coders(fleet: FleetBase) -> Iterator[Finding]:
+def _coders(fleet: ServiceContext) -> Iterator[Finding]:
     from ..coders.resolve import unavailable
 
     for coder, places in sorted(named_coders(fleet).items()):
@@ -113,7 +113,7 @@ def _mcp() -> Iterator[Finding]:
         )
 
 
-def _disk(fleet: FleetBase) -> Iterator[Finding]:
+def _disk(fleet: ServiceContext) -> Iterator[Finding]:
     free = shutil.disk_usage(fleet.root).free
     if free < DISK_WARN_BYTES:
         yield (

@@ -26,16 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AofError, ValidationError
 from ..files import cardfile
+from ..model.resources import schemas_dir
 from ..model.task import KEY_ORDER, State, near_miss
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
-
-
-def schemas_dir() -> Path:
-    from ..service.pipeline import _resource
-
-    return _resource("schemas")
+    from ..service.context import ServiceContext
 
 
 @cache
@@ -114,7 +109,7 @@ def _friendly(err: Any) -> tuple[str, str]:
 
 
 def run(
-    fleet: Fleet, paths: Sequence[str] | None = None, warnings: list[str] | None = None
+    fleet: ServiceContext, paths: Sequence[str] | None = None, warnings: list[str] | None = None
 ) -> list[str]:
     """Every problem of the fleet root (or of the fleet files among ``paths``) as
     ``file:line: field: message``; near misses of known keys (``priorty:``) go to
@@ -151,7 +146,7 @@ def run(
     return findings
 
 
-def selected(fleet: Fleet, paths: Sequence[str]) -> set[str]:
+def selected(fleet: ServiceContext, paths: Sequence[str]) -> set[str]:
     """The fleet files among ``paths`` (relative to the working directory, or absolute) that
     exist, as paths relative to the root."""
     from ..journal.githook import FLEET_FILES
@@ -191,7 +186,9 @@ def _line(path: Path, dotted: str) -> int:
     return 1
 
 
-def _lint_tasks(fleet: Fleet, warnings: list[str], only: set[str] | None = None) -> list[str]:
+def _lint_tasks(
+    fleet: ServiceContext, warnings: list[str], only: set[str] | None = None
+) -> list[str]:
     """Each task file checked exactly as ``task list`` checks it (the same messages), then
     ids, dependencies, parents and cycles across files (with ``only``: those files, against
     every other task)."""
@@ -267,7 +264,9 @@ def _cycles(deps: dict[str, list[str]], where: dict[str, str]) -> list[str]:
     return out
 
 
-def _lint_registry(fleet: Fleet, warnings: list[str], only: set[str] | None = None) -> list[str]:
+def _lint_registry(
+    fleet: ServiceContext, warnings: list[str], only: set[str] | None = None
+) -> list[str]:
     """Every registry card against its noun's rules (the messages of `aof team show` and the
     rest), then every reference across files (with ``only``: the findings in those files)."""
     found: list[str] = []
@@ -279,7 +278,9 @@ def _lint_registry(fleet: Fleet, warnings: list[str], only: set[str] | None = No
     return [f for f in findings if f.split(":", 1)[0] in only]
 
 
-def _registry_findings(fleet: Fleet, warnings: list[str], only: set[str] | None) -> list[str]:
+def _registry_findings(
+    fleet: ServiceContext, warnings: list[str], only: set[str] | None
+) -> list[str]:
     from ..registry import NOUNS
     from ..registry.spec import references
     from ..registry.spec import validate as validate_noun
@@ -326,7 +327,9 @@ def _registry_findings(fleet: Fleet, warnings: list[str], only: set[str] | None)
     return findings
 
 
-def _lint_knowledge(fleet: Fleet, warnings: list[str], only: set[str] | None = None) -> list[str]:
+def _lint_knowledge(
+    fleet: ServiceContext, warnings: list[str], only: set[str] | None = None
+) -> list[str]:
     """Every knowledge card as `aof knowledge ... show` reads it, and what it refers to."""
     from ..knowledge.spec import TYPES
 
@@ -345,7 +348,7 @@ def _lint_knowledge(fleet: Fleet, warnings: list[str], only: set[str] | None = N
 
 
 def _cards(
-    fleet: Fleet,
+    fleet: ServiceContext,
     noun: Any,
     findings: list[str],
     warnings: list[str],
@@ -374,7 +377,7 @@ def _cards(
         yield path, rel, card
 
 
-def _lint_workflows(fleet: Fleet, only: set[str] | None = None) -> list[str]:
+def _lint_workflows(fleet: ServiceContext, only: set[str] | None = None) -> list[str]:
     """Every ``workflows/*.yaml`` against schemas/workflow.schema.json."""
     from ..model.config import read_yaml_file
 

@@ -16,13 +16,17 @@ from ..model.task import STATES, TERMINAL
 from ..planner.desired import desired_team
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
+    from ..service.context import ServiceContext
 
 OPEN = {s.value: 0 for s in STATES if s not in TERMINAL}  # per-team work: open states only
 
 
 def overview(
-    fleet: Fleet, *, team: str | None = None, at: datetime | None = None, audit_tail: int = 10
+    fleet: ServiceContext,
+    *,
+    team: str | None = None,
+    at: datetime | None = None,
+    audit_tail: int = 10,
 ) -> dict[str, Any]:
     from ..clock import format_time
 
@@ -47,36 +51,9 @@ def overview(
             host = project_host.get(str(row.get("project")))
             if host:
                 used[host] = used.get(host, 0) + 1
-    team_rows = []
-    for t in teams:
-        slug = t["slug"]
-        counts = work.get(slug, dict(OPEN))
-        open_work = counts["ready"] + counts["in-progress"]
-        desired = desired_team(t, schedules, when, open_work)
-        team_rows.append(
-            {
-                "slug": slug,
-                "name": t.get("name"),
-                "business_priority": t.get("business_priority"),
-                "desired": desired.to_json(),
-                "override": t.get("override"),
-                "projects": [
-                    {"slug": p["slug"], "enabled": p.get("enabled", True), "host": p.get("host")}
-                    for p in projects
-                    if p.get("team") == slug
-                ],
-                "schedules": [
-                    {
-                        "slug": s["slug"],
-                        "policy": s.get("policy"),
-                        "enabled": s.get("enabled", True),
-                    }
-                    for s in schedules
-                    if s.get("team") == slug
-                ],
-                "work": counts,
-            }
-        )
+    team_rows = [
+        _team_row(t, projects, schedules, work.get(t["slug"], dict(OPEN)), when) for t in teams
+    ]
     team_rows.sort(key=lambda r: (-(r["business_priority"] or 0), r["slug"]))
     host_rows = [
         {
@@ -111,7 +88,42 @@ def overview(
     }
 
 
-def founder(fleet: Fleet, *, at: datetime | None = None) -> dict[str, Any]:
+def _team_row(
+    t: dict[str, Any],
+    projects: list[dict[str, Any]],
+    schedules: list[dict[str, Any]],
+    counts: dict[str, int],
+    when: datetime,
+) -> dict[str, Any]:
+    """One team's row: what it should be doing, its projects, schedules and work."""
+    slug = t["slug"]
+    open_work = counts["ready"] + counts["in-progress"]
+    desired = desired_team(t, schedules, when, open_work)
+    return {
+        "slug": slug,
+        "name": t.get("name"),
+        "business_priority": t.get("business_priority"),
+        "desired": desired.to_json(),
+        "override": t.get("override"),
+        "projects": [
+            {"slug": p["slug"], "enabled": p.get("enabled", True), "host": p.get("host")}
+            for p in projects
+            if p.get("team") == slug
+        ],
+        "schedules": [
+            {
+                "slug": s["slug"],
+                "policy": s.get("policy"),
+                "enabled": s.get("enabled", True),
+            }
+            for s in schedules
+            if s.get("team") == slug
+        ],
+        "work": counts,
+    }
+
+
+def founder(fleet: ServiceContext, *, at: datetime | None = None) -> dict[str, Any]:
     out = overview(fleet, at=at, audit_tail=50)
     out["placements"] = fleet.registry.placements()
     out["overrides"] = fleet.registry.overrides()

@@ -40,7 +40,7 @@ from ..errors import RemoteError
 from ..journal.audit import Actor
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
+    from ..service.context import ServiceContext
 
 ACTION = {
     ("running", "running"): "none",
@@ -143,7 +143,7 @@ def ao_root(project: dict[str, Any]) -> str | None:
 
 
 def evaluate(
-    fleet: Fleet,
+    fleet: ServiceContext,
     *,
     at: datetime | None = None,
     team: str | None = None,
@@ -198,7 +198,7 @@ def evaluate(
 
 
 def apply(
-    fleet: Fleet, rows: list[Row], *, ao: AoCli | None = None, actor: Actor | None = None
+    fleet: ServiceContext, rows: list[Row], *, ao: AoCli | None = None, actor: Actor | None = None
 ) -> list[Row]:
     """Carry out every row's action (AO projects), each audited and committed."""
     adapter = ao or AoCli()
@@ -231,7 +231,11 @@ def apply(
 
 
 def run(
-    fleet: Fleet, *, at: datetime | None = None, team: str | None = None, do_apply: bool = False
+    fleet: ServiceContext,
+    *,
+    at: datetime | None = None,
+    team: str | None = None,
+    do_apply: bool = False,
 ) -> tuple[list[Row], dict[str, Any]]:
     """Evaluate (and with ``do_apply`` carry out) reconcile for ``team`` or every team: the
     rows, and the JSON of ``aof reconcile --json`` / the ``aof_reconcile`` tool."""

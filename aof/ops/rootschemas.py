@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import layout
 from ..files import cardfile
+from ..model.resources import schemas_dir
 
-DIR = "schemas"
+DIR = layout.SCHEMAS
 
 
 def installed() -> dict[str, str]:
     """File name -> text of every schema of the installed aof."""
-    from .lint import schemas_dir
-
     return {
         p.name: p.read_text(encoding="utf-8") for p in sorted(schemas_dir().glob("*.schema.json"))
     }
@@ -30,7 +30,7 @@ def stale(root: Path) -> list[str]:
     out = []
     for name, text in installed().items():
         try:
-            same = (root / DIR / name).read_text(encoding="utf-8") == text
+            same = (layout.schemas(root) / name).read_text(encoding="utf-8") == text
         except OSError:
             same = False
         if not same:
@@ -41,7 +41,7 @@ def stale(root: Path) -> list[str]:
 def write(root: Path, rels: list[str]) -> None:
     """Write the installed schema of each ``schemas/<name>`` in ``rels`` into the root."""
     texts = installed()
-    (root / DIR).mkdir(exist_ok=True)
+    layout.schemas(root).mkdir(exist_ok=True)
     for rel in rels:
         path = root / rel
         text = texts[path.name]

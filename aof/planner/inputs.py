@@ -9,18 +9,29 @@ never touches the disk.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..clock import format_time
 from ..coders import resolve as coders
 from ..model.task import STATES, TERMINAL
 from ..store import pauses
+from ..store.context import FleetContext
 
 if TYPE_CHECKING:
-    from ..service.pipeline import FleetBase
+    from ..registry.entries import Registry
 
 
-def build(fleet: FleetBase) -> dict[str, Any]:
+class SnapshotSource(FleetContext, Protocol):
+    """What a snapshot is built from: a fleet's stores, its registry, and lease expiries as
+    heartbeats push them on (:class:`aof.service.pipeline.Pipeline` is one)."""
+
+    @property
+    def registry(self) -> Registry: ...
+
+    def expiry_of(self, task_id: str, fence: Any, expires: str) -> Any: ...
+
+
+def build(fleet: SnapshotSource) -> dict[str, Any]:
     open_states = [s for s in STATES if s not in TERMINAL]
     rows = []
     beats: dict[str, str] = {}
@@ -72,7 +83,7 @@ def build(fleet: FleetBase) -> dict[str, Any]:
 
 
 def _coders_missing(
-    fleet: FleetBase,
+    fleet: SnapshotSource,
     rows: list[dict[str, Any]],
     projects: dict[str, dict[str, Any]],
     agents: dict[str, dict[str, Any]],
@@ -92,7 +103,7 @@ def _coders_missing(
     return coders.missing((str(c) for c in named if c), config)
 
 
-def _states(fleet: FleetBase, rows: list[dict[str, Any]]) -> dict[str, str]:
+def _states(fleet: SnapshotSource, rows: list[dict[str, Any]]) -> dict[str, str]:
     states = {str(r["id"]): str(r["state"]) for r in rows}
     wanted = {str(d) for r in rows for d in r.get("depends_on") or []} - set(states)
     states.update((tid, str(s)) for tid, s in fleet.tasks.states_of(sorted(wanted)).items())

@@ -20,18 +20,20 @@ installed does not matter there; every other rule does.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from ..clock import format_time, parse_time
 from ..coders.resolve import NO_CODER, not_installed, resolve
+from ..model.shapes import Plan, PlanAction, Waiting
 from ..model.task import PRIORITY_RANK
 from .desired import desired_team
 
 FAILED = ("cancelled", "deadletter")
 
 
-def digest(result: dict[str, Any]) -> str:
+def digest(result: Mapping[str, object]) -> str:
     """A plan's fingerprint (canonical JSON, sha256): what a daemon tick's commit records."""
     import hashlib
     import json
@@ -101,19 +103,50 @@ def _agents_for(task: dict[str, Any], snap: dict[str, Any]) -> list[str] | None:
 
 def plan(
     snap: dict[str, Any], now: datetime, config: dict[str, Any], *, pull: bool = False
-) -> dict[str, Any]:
+) -> Plan:
     """The plan for ``snap`` at ``now`` (see the module docstring for the rules)."""
     sched = config.get("scheduler") or {}
     max_attempts = int(sched.get("max_attempts") or 3)
     tasks = sorted(snap["tasks"], key=lambda t: str(t["id"]))
     states: dict[str, str] = dict(snap["states"])
-    actions: list[dict[str, Any]] = []
-    waiting: list[dict[str, Any]] = []
     running = [t for t in tasks if t["state"] == "in-progress"]
-
     # 1. Leases: an expired one frees its slot now (the task goes back to ready, or out).
+    actions, live = _leases(running, snap.get("heartbeats") or {}, now, max_attempts)
+    # 2. Dependencies that failed block their dependents, visibly.
+    actions.extend(_failed_dependencies(tasks, states))
+    # 3. Dispatch, in order, within every limit.
+    blocked_ids = {a["task"] for a in actions if a["kind"] == "block"}
+    ready = sorted(
+        (t for t in tasks if t["state"] == "ready" and t["id"] not in blocked_ids),
+        key=lambda t: order_key(t, snap["teams"]),
+    )
+    dispatch = _Dispatch(snap, now, config, pull, states, max_attempts)
+    dispatch.desired = _desired(tasks, snap, now)
+    dispatch.used["global"] = len(live)
+    for t in live:
+        _count(dispatch.used, t, snap, config, t.get("holder"))
+    waiting: list[Waiting] = []
+    for t in ready:
+        action = dispatch.place(t)
+        if isinstance(action, str):
+            waiting.append({"task": t["id"], "reason": action})
+        else:
+            actions.append(action)
+    return {
+        "at": format_time(now),
+        "actions": actions,
+        "waiting": waiting,
+        "order": [t["id"] for t in ready],
+    }
+
+
+def _leases(
+    running: list[dict[str, Any]], beats: dict[str, str], now: datetime, max_attempts: int
+) -> tuple[list[PlanAction], list[dict[str, Any]]]:
+    """The ``expire`` and ``notify`` actions of the tasks in progress, and those whose lease
+    is live."""
+    actions: list[PlanAction] = []
     live = []
-    beats = snap.get("heartbeats") or {}
     for t in running:
         expires = beats.get(t["id"]) or t.get("expires")
         if expires and parse_time(expires) <= now:
@@ -130,21 +163,25 @@ def plan(
                     "reason": f"lease of {t.get('holder')} expired at {expires}",
                 }
             )
-        else:
-            live.append(t)
-            sla = (t.get("sla") or {}).get("max_in_progress_s")
-            if sla and t.get("acquired") and not t.get("sla_notified"):
-                due = parse_time(t["acquired"]).timestamp() + float(sla)
-                if now.timestamp() > due:
-                    actions.append(
-                        {
-                            "kind": "notify",
-                            "task": t["id"],
-                            "reason": f"in progress longer than its SLA of {sla:g}s",
-                        }
-                    )
+            continue
+        live.append(t)
+        sla = (t.get("sla") or {}).get("max_in_progress_s")
+        if sla and t.get("acquired") and not t.get("sla_notified"):
+            due = parse_time(t["acquired"]).timestamp() + float(sla)
+            if now.timestamp() > due:
+                actions.append(
+                    {
+                        "kind": "notify",
+                        "task": t["id"],
+                        "reason": f"in progress longer than its SLA of {sla:g}s",
+                    }
+                )
+    return actions, live
 
-    # 2. Dependencies that failed block their dependents, visibly.
+
+def _failed_dependencies(tasks: list[dict[str, Any]], states: dict[str, str]) -> list[PlanAction]:
+    """A ``block`` action for each ready or backlog task a failed dependency holds up."""
+    actions: list[PlanAction] = []
     for t in tasks:
         if t["state"] not in ("ready", "backlog"):
             continue
@@ -154,51 +191,60 @@ def plan(
             actions.append(
                 {"kind": "block", "task": t["id"], "reason": f"dependency {d} is {states[d]}"}
             )
+    return actions
 
-    # 3. Dispatch, in order, within every limit.
-    teams = snap["teams"]
+
+class _Dispatch:
+    """Ready tasks placed one by one, in order, within every limit (``used`` counts what
+    is taken so far)."""
+
+    def __init__(
+        self,
+        snap: dict[str, Any],
+        now: datetime,
+        config: dict[str, Any],
+        pull: bool,
+        states: dict[str, str],
+        max_attempts: int,
+    ) -> None:
+        self.snap, self.now, self.config, self.pull = snap, now, config, pull
+        self.states, self.max_attempts = states, max_attempts
+        self.used: dict[str, Any] = {"global": 0, "team": {}, "host": {}, "agent": {}, "coder": {}}
+        self.limit_global = int((config.get("scheduler") or {}).get("max_concurrent", 4))
+        self.pauses = snap.get("coder_pauses") or {}
+        self.desired: dict[str, Any] = {}  # each team's desired state (_desired)
+
+    def place(self, t: dict[str, Any]) -> PlanAction | str:
+        """The dispatch action of ready task ``t``, or the reason it waits."""
+        snap, config = self.snap, self.config
+        reason = _why_not(t, self.states, self.desired, snap, self.now, self.max_attempts)
+        if reason is None and not self.pull:
+            reason = _unrunnable(t, snap, config)
+        agent = None
+        if reason is None:
+            reason, agent = _capacity(
+                t, self.used, self.limit_global, snap, config, self.pauses, self.now, self.pull
+            )
+        if reason is not None:
+            return reason
+        _count(self.used, t, snap, config, agent)
+        return {
+            "kind": "dispatch",
+            "task": t["id"],
+            "agent": agent,
+            "coder": _coder(t, snap["agents"].get(agent or ""), snap, config),
+        }
+
+
+def _desired(tasks: list[dict[str, Any]], snap: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Each team's desired state at ``now``, given its open work."""
     open_work: dict[str, int] = {}
     for t in tasks:
         if t["state"] in ("ready", "in-progress") and t.get("team"):
             open_work[t["team"]] = open_work.get(t["team"], 0) + 1
-    desired = {
-        slug: desired_team({**team, "slug": slug}, snap["schedules"], now, open_work.get(slug, 0))
-        for slug, team in teams.items()
-    }
-    used = {"global": len(live), "team": {}, "host": {}, "agent": {}, "coder": {}}
-    for t in live:
-        _count(used, t, snap, config, t.get("holder"))
-    blocked_ids = {a["task"] for a in actions if a["kind"] == "block"}
-    ready = sorted(
-        (t for t in tasks if t["state"] == "ready" and t["id"] not in blocked_ids),
-        key=lambda t: order_key(t, teams),
-    )
-    limit_global = int(sched.get("max_concurrent", 4))
-    pauses = snap.get("coder_pauses") or {}
-    for t in ready:
-        reason = _why_not(t, states, desired, snap, now, max_attempts)
-        if reason is None and not pull:
-            reason = _unrunnable(t, snap, config)
-        agent = None
-        if reason is None:
-            reason, agent = _capacity(t, used, limit_global, snap, config, pauses, now, pull)
-        if reason is not None:
-            waiting.append({"task": t["id"], "reason": reason})
-            continue
-        _count(used, t, snap, config, agent)
-        actions.append(
-            {
-                "kind": "dispatch",
-                "task": t["id"],
-                "agent": agent,
-                "coder": _coder(t, snap["agents"].get(agent or ""), snap, config),
-            }
-        )
     return {
-        "at": format_time(now),
-        "actions": actions,
-        "waiting": waiting,
-        "order": [t["id"] for t in ready],
+        slug: desired_team({**team, "slug": slug}, snap["schedules"], now, open_work.get(slug, 0))
+        for slug, team in snap["teams"].items()
     }
 
 

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..clock import format_time
 from ..errors import (
     AofError,
     ClaimConflict,
@@ -489,7 +490,10 @@ class Sessions:
         for run, _branch in targets:
             run_dir = self.fleet.root / "runs" / run.task_id / str(run.attempt)
             (run_dir / "kill.json").write_text(
-                json.dumps({"by": by, "at": self.fleet._now(), "force": force, **why}) + "\n",
+                json.dumps(
+                    {"by": by, "at": format_time(self.fleet.clock.now()), "force": force, **why}
+                )
+                + "\n",
                 encoding="utf-8",
             )
             tree[run.run_id] = [run.pid, *descendants(run.pid)] if run.pid else []

@@ -1,6 +1,6 @@
 """Run outcomes: what the end of one run means for its task, recorded as one change.
 
-The runner (:mod:`aof.runner.shim`) calls :meth:`Outcomes.settle_run` when a coder's
+The runner (:mod:`aof.runner.shim`) calls :meth:`aof.Fleet.settle_run` when a coder's
 process ends (outcome ``exited`` when nothing else was observed). If the agent reported
 (complete, block, fail) the task has moved on and only the run's spending is added to
 ``spent``. If it still holds the run's lease, the runner decides by the outcome it observed:
@@ -25,10 +25,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..clock import format_time
 from ..errors import InvalidTransition, LeaseError, NotFound
+from ..model.shapes import RunOutcome
 from ..model.task import State, Task, failed_attempts, lease_matches
 from ..model.text import append_section
 from .lifecycle import Lifecycle
+from .pipeline import Pipeline
 
 NOT_COUNTED = ("usage-limited", "context-exhausted", "interrupted")
 BLOCKING = ("over-budget", "killed")
@@ -57,19 +60,18 @@ def add_spent(meta: dict[str, Any], spent: dict[str, Any]) -> None:
         meta["spent"] = total
 
 
-class Outcomes(Lifecycle):
-    def settle_run(
-        self,
-        ref: str,
-        token: str,
-        *,
-        outcome: str,
-        reason: str,
-        spent: dict[str, Any] | None = None,
-    ) -> tuple[Task, str]:
+class Outcomes:
+    """What the end of a run means for its task (the facade is :class:`aof.Fleet`)."""
+
+    def __init__(self, pipeline: Pipeline, lifecycle: Lifecycle) -> None:
+        self.pipeline = pipeline
+        self.lifecycle = lifecycle  # its back-off schedules the retry of a failed run
+
+    def settle_run(self, ref: str, token: str, run: RunOutcome) -> tuple[Task, str]:
         """Record the end of the run that held ``token``; (task, final outcome)."""
-        spent = {k: v for k, v in (spent or {}).items() if v}
-        task = self.tasks.load(ref)
+        outcome, reason = run["outcome"], run["reason"]
+        spent = {k: v for k, v in (run.get("spent") or {}).items() if v}
+        task = self.pipeline.tasks.load(ref)
         held = task.state == State.IN_PROGRESS and lease_matches(task.lease, token)
         if outcome == "exited" and held:  # the coder ended and the agent never reported
             outcome, reason = "exited-without-reporting", f"{reason} without reporting"
@@ -77,7 +79,7 @@ class Outcomes(Lifecycle):
             try:
                 return self._settle_held(task.id, token, outcome, reason, spent), outcome
             except (LeaseError, InvalidTransition, NotFound):
-                task = self.tasks.load(ref)  # it moved on meanwhile: only account
+                task = self.pipeline.tasks.load(ref)  # it moved on meanwhile: only account
         final = REPORTED.get(task.state, "lost-lease")
         if task.state == State.IN_PROGRESS:
             final = "reported" if held else "lost-lease"
@@ -86,41 +88,49 @@ class Outcomes(Lifecycle):
             add_spent(meta, spent)
 
         if spent:
-            task = self._change(task.id, "run_ended", None, account, reason=f"{final}: {reason}")
+            task = self.pipeline.change(
+                task.id, "run_ended", None, account, reason=f"{final}: {reason}"
+            )
         return task, final
 
     def _settle_held(
         self, task_id: str, token: str, outcome: str, reason: str, spent: dict[str, Any]
     ) -> Task:
         limit = None
-        task = self.tasks.load(task_id)
+        task = self.pipeline.tasks.load(task_id)
         if outcome in NOT_COUNTED:
             target = State.READY
         elif outcome in BLOCKING:
             target = State.BLOCKED
         else:
-            limit = int(task.meta.get("max_attempts") or self.config.scheduler["max_attempts"])
+            limit = int(
+                task.meta.get("max_attempts") or self.pipeline.config.scheduler["max_attempts"]
+            )
             exhausted = failed_attempts(task.meta) >= limit
             target = State.DEADLETTER if exhausted else State.READY
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
-            self._check_token(task, token, self.actor)
+            self.pipeline.check_token(task, token, self.pipeline.actor)
             meta.pop("lease", None)
             add_spent(meta, spent)
             if outcome in NOT_COUNTED:
                 meta["attempts"] = max(int(meta.get("attempts", 1)) - 1, 0)
             elif outcome in BLOCKING:
-                meta["blocked"] = {"reason": reason, "by": str(self.actor), "at": self._now()}
+                meta["blocked"] = {
+                    "reason": reason,
+                    "by": str(self.pipeline.actor),
+                    "at": self.pipeline.now(),
+                }
             else:
                 meta["last_error"] = reason
                 if target == State.READY:
-                    from ..clock import format_time
-
                     attempts = int(meta.get("attempts", 1))
-                    meta["retry_after"] = format_time(self.clock.now() + self.backoff(attempts))
-            return append_section(task.body, "Work Log", self._note(f"{outcome}: {reason}"))
+                    meta["retry_after"] = format_time(
+                        self.pipeline.clock.now() + self.lifecycle.backoff(attempts)
+                    )
+            return append_section(task.body, "Work Log", self.pipeline.note(f"{outcome}: {reason}"))
 
-        return self._change(
+        return self.pipeline.change(
             task_id,
             "run_ended",
             target,
@@ -135,9 +145,9 @@ class Outcomes(Lifecycle):
         note = f"stuck: no output from the coder for {idle_s:.0f} s"
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
-            self._check_token(task, token, self.actor)
-            return append_section(task.body, "Work Log", self._note(note))
+            self.pipeline.check_token(task, token, self.pipeline.actor)
+            return append_section(task.body, "Work Log", self.pipeline.note(note))
 
-        return self._change(
+        return self.pipeline.change(
             ref, "stuck", None, mutate, allowed_from=[State.IN_PROGRESS], reason=note
         )

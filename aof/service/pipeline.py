@@ -1,11 +1,12 @@
 """The pipeline every change to a fleet root passes through, and the reads.
 
-``FleetBase`` holds the fleet root's stores and the one mutation pipeline (``_change``):
-locate the task, take its per-task lock, re-read it, check the lifecycle rule and fencing
-token, build the new content, validate it, write or move the file atomically
-(:mod:`aof.files.cardfile`), append one audit record, and commit exactly the touched paths.
-The lifecycle verbs (:mod:`aof.service.lifecycle`) and the scheduling front
-(:mod:`aof.service.scheduling`) build on it; :class:`aof.Fleet` combines them.
+:class:`Pipeline` holds the fleet root's stores and the one mutation pipeline
+(:meth:`Pipeline.change`): locate the task, take its per-task lock, re-read it, check the
+lifecycle rule and fencing token, build the new content, validate it, write or move the file
+atomically (:mod:`aof.files.cardfile`), append one audit record, and commit exactly the
+touched paths. The verbs (:mod:`aof.service.authoring`, :mod:`aof.service.leases`,
+:mod:`aof.service.lifecycle`, :mod:`aof.service.outcomes`, :mod:`aof.service.scheduling`)
+each take a pipeline and call into it; :class:`aof.Fleet` builds them and is their facade.
 """
 
 from __future__ import annotations
@@ -18,15 +19,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import layout
 from ..clock import Clock, IdSource, SystemClock, SystemIds, format_time, parse_time
-from ..errors import ClaimConflict, InvalidTransition, LeaseError, NotFound, ValidationError
+from ..errors import (
+    ClaimConflict,
+    ConcurrentModification,
+    InvalidTransition,
+    LeaseError,
+    NotFound,
+    ValidationError,
+)
 from ..files import cardfile
 from ..journal.audit import Actor, AuditLog, check_reason
 from ..model.config import Config, load_config
 from ..model.task import (
-    PRIORITY_RANK,
-    STATES,
-    TERMINAL,
     TRANSITIONS,
     State,
     Task,
@@ -35,11 +41,13 @@ from ..model.task import (
     seal_lease,
     validate,
 )
-from ..store.tasks import TaskStore, check_card
+from ..store.tasks import Located, TaskStore, check_card
+from . import reads
 
 if TYPE_CHECKING:
     from ..journal.git import Committer
     from ..knowledge.items import Knowledge
+    from ..model.shapes import TaskJson
     from ..registry.entries import Registry
 
 # Fields a generic `edit --set` may not touch: identity, and what only the lifecycle writes.
@@ -49,23 +57,14 @@ PROTECTED = frozenset(
 Mutator = Callable[[Task, dict[str, Any]], str | None]
 
 
-def _resource(*parts: str) -> Path:
-    """A packaged resource: inside the wheel, or beside the package in a source checkout."""
-    here = Path(__file__).resolve().parents[1]  # the aof package
-    packaged = here.joinpath(*parts)
-    if packaged.exists():
-        return packaged
-    return here.parent.joinpath(
-        *(p.replace("_", "-") if i == 0 else p for i, p in enumerate(parts))
-    )
+class Pipeline:
+    """A fleet root's stores, its reads and its mutation pipeline (see :class:`aof.Fleet`).
 
-
-def template_dir() -> Path:
-    return _resource("fleet_root_template")
-
-
-class FleetBase:
-    """A fleet root's stores and its mutation pipeline (see :class:`aof.Fleet`)."""
+    ``clock`` and ``ids`` are injected so tests and replays are exact; ``actor`` is who the
+    changes are attributed to in the audit trail and git; ``commit`` overrides ``git.commit``;
+    ``reason`` is the reason of every audit record appended through this pipeline (see
+    :meth:`reason` for one block of calls), in place of the one each verb computes.
+    """
 
     def __init__(
         self,
@@ -94,13 +93,14 @@ class FleetBase:
         self._registry: Registry | None = None
         self._knowledge: Knowledge | None = None
         # Set by a front end for one explicit, audited act on a task another actor holds
-        # (``--force`` with ``--reason``); see :meth:`_check_token`.
+        # (``--force`` with ``--reason``); see :meth:`check_token`.
         self.override_lease = False
+        # The lease the running change overrode (set by check_token, read by change).
         self._overridden: dict[str, Any] | None = None
 
     @property
     def actor(self) -> Actor:
-        """Who this fleet object's changes are attributed to."""
+        """Who this pipeline's changes are attributed to."""
         if not isinstance(self._actor, Actor):
             self._actor = self._actor()
         return self._actor
@@ -120,6 +120,24 @@ class FleetBase:
                 deferred=self.config.commit_mode == "batch",
             )
         return self._git
+
+    @property
+    def registry(self) -> Registry:
+        """Teams, projects, hosts, schedules and agents (``aof.registry.entries``)."""
+        if self._registry is None:
+            from ..registry.entries import Registry
+
+            self._registry = Registry(self)
+        return self._registry
+
+    @property
+    def knowledge(self) -> Knowledge:
+        """Sources, documents, facts and their search index (``aof.knowledge.items``)."""
+        if self._knowledge is None:
+            from ..knowledge.items import Knowledge
+
+            self._knowledge = Knowledge(self)
+        return self._knowledge
 
     @contextmanager
     def reason(self, text: str | None) -> Iterator[None]:
@@ -163,24 +181,6 @@ class FleetBase:
         finally:
             self.override_lease = before
 
-    @property
-    def registry(self) -> Registry:
-        """Teams, projects, hosts, schedules and agents (``aof.registry.entries``)."""
-        if self._registry is None:
-            from ..registry.entries import Registry
-
-            self._registry = Registry(self)
-        return self._registry
-
-    @property
-    def knowledge(self) -> Knowledge:
-        """Sources, documents, facts and their search index (``aof.knowledge.items``)."""
-        if self._knowledge is None:
-            from ..knowledge.items import Knowledge
-
-            self._knowledge = Knowledge(self)
-        return self._knowledge
-
     # --- reading ----------------------------------------------------------------------------
 
     def get_task(self, ref: str) -> Task:
@@ -206,41 +206,8 @@ class FleetBase:
         (``invalid: true`` and its ``reason``; see :func:`aof.store.tasks.invalid_row`),
         unless a filter on the tasks' fields is given (a broken file cannot match one).
         """
-        wanted = [State(s) for s in states] if states else list(STATES)
-        filtered = any((team, project, priority, labels, holder, text))
-        broken: list[dict[str, Any]] | None = [] if invalid and not filtered else None
-        rows, bad = self.tasks.summaries(wanted, broken)
-        if problems is not None:
-            problems.extend(bad)
-        needle = text.lower() if text else None
-        out = broken or []
-        for row in rows:
-            if (team and row["team"] != team) or (project and row["project"] != project):
-                continue
-            if priority and row["priority"] != priority:
-                continue
-            if labels and not set(labels) <= set(row["labels"]):
-                continue
-            if holder and row["holder"] != holder:
-                continue
-            if needle and needle not in str(row["title"]).lower():
-                try:
-                    body = cardfile.read(self.root / row["path"]).body
-                except (OSError, ValidationError):
-                    continue
-                if needle not in body.lower():
-                    continue
-            out.append(row)
-        order = {s.value: i for i, s in enumerate(STATES)}
-        out.sort(
-            key=lambda r: (
-                order[r["state"]],
-                PRIORITY_RANK.get(r["priority"], 9),
-                str(r["created"]),
-                str(r["id"]),
-            )
-        )
-        return out
+        query = reads.Query(team, project, priority, tuple(labels), holder, text)
+        return reads.list_tasks(self.tasks, states, query, problems, invalid)
 
     def board(
         self,
@@ -252,48 +219,59 @@ class FleetBase:
         """``{"counts": {state: n}, "columns": {open state: [task summary, ...]}}`` (of one
         team's tasks with ``team``). Files that are not valid tasks are rows marked
         ``invalid`` in their directory's column (and count), unless ``invalid`` is false."""
-        counts = {s.value: 0 for s in STATES}
-        columns: dict[str, list[dict[str, Any]]] = {
-            s.value: [] for s in STATES if s not in TERMINAL
-        }
-        for r in self.list_tasks(team=team, problems=problems, invalid=invalid):
-            counts[r["state"]] += 1
-            if r["state"] in columns:
-                columns[r["state"]].append(r)
-        return {"counts": counts, "columns": columns}
+        return reads.board(self.list_tasks(team=team, problems=problems, invalid=invalid))
 
-    def task_json(self, task: Task, *, body: bool = True) -> dict[str, Any]:
+    def task_json(self, task: Task, *, body: bool = True) -> TaskJson:
         """The stable JSON shape of one task (docs/cli.md, "JSON shapes")."""
-        meta = task.meta
-        out: dict[str, Any] = {
-            "id": task.id,
-            "title": task.title,
-            "state": task.state.value,
-            "priority": task.priority,
-            "team": meta.get("team"),
-            "project": meta.get("project"),
-            "labels": list(meta.get("labels") or []),
-            "depends_on": task.depends_on,
-            "parent": meta.get("parent"),
-            "created": meta.get("created"),
-            "updated": meta.get("updated"),
-            "created_by": meta.get("created_by"),
-            "attempts": meta.get("attempts", 0),
-            "max_attempts": meta.get("max_attempts"),
-            "lease": task.lease,
-            "last_error": meta.get("last_error"),
-            "blocked": meta.get("blocked"),
-            "path": self.tasks.rel(task.path),
-            "rev": task.rev,
-            "meta": meta,
-        }
-        if body:
-            out["body"] = task.body
-        return out
+        return reads.task_json(task, self.tasks.rel(task.path), body=body)
+
+    def pending_dependencies(self, task: Task) -> list[tuple[str, str]]:
+        """(id, state) of each dependency of ``task`` that is not done (missing ones too)."""
+        if not task.depends_on:
+            return []
+        states = self.tasks.states_of(task.depends_on)
+        return [
+            (d, states[d].value if d in states else "missing")
+            for d in task.depends_on
+            if states.get(d) != State.DONE
+        ]
+
+    def lease_expiry(self, task: Task) -> Any:
+        """When the task's lease runs out: its ``expires``, pushed on by a matching heartbeat."""
+        lease = task.lease
+        if lease is None:
+            return None
+        return self.expiry_of(task.id, task.meta.get("fence"), lease["expires"])
+
+    def expiry_of(self, task_id: str, fence: Any, expires: str) -> Any:
+        """A lease's expiry (``expires``), pushed on by a heartbeat of the same claim.
+
+        A heartbeat belongs to the claim whose fence it records (older heartbeats: the fence
+        their token starts with, ``<fence>-...``); heartbeats are only written after the token
+        was checked against the lease.
+        """
+        when = parse_time(expires)
+        try:
+            beat = json.loads(layout.heartbeat(self.root, task_id).read_text())
+            beat_fence = beat.get("fence", str(beat.get("token", "")).split("-", 1)[0])
+            if fence is not None and str(beat_fence) == str(fence):
+                ttl = timedelta(seconds=float(self.config.scheduler["lease_ttl_s"]))
+                when = max(when, parse_time(beat["at"]) + ttl)
+        except (OSError, ValueError, KeyError):
+            pass
+        return when
 
     # --- the mutation pipeline ------------------------------------------------------------
 
-    def _record(
+    def now(self) -> str:
+        """The clock's time, as the files write it."""
+        return format_time(self.clock.now())
+
+    def note(self, text: str, actor: Actor | None = None) -> str:
+        """A dated, attributed line for a body section (Work Log, Questions, Review ...)."""
+        return f"- {self.now()} {actor or self.actor}: {text}"
+
+    def record(
         self,
         action: str,
         task_id: str,
@@ -306,16 +284,14 @@ class FleetBase:
         reason: str | None = None,
         changes: dict[str, Any] | None = None,
     ) -> None:
+        """Append one audit record on task ``task_id`` and commit ``paths`` with it."""
         who = actor or self.actor
         _, audit_path = self.audit.append(
             who, action, ("task", task_id), frm=frm, to=to, reason=reason, changes=changes
         )
         self.git.commit([*paths, audit_path], f"{message} ({who})", who)
 
-    def _now(self) -> str:
-        return format_time(self.clock.now())
-
-    def _change(
+    def change(
         self,
         ref: str,
         action: str,
@@ -328,43 +304,25 @@ class FleetBase:
         expect_rev: str | None = None,
         conflict_as_claim: bool = False,
     ) -> Task:
-        """Apply ``mutate`` to a task under its lock and move it to ``to`` (None: stay)."""
+        """Apply ``mutate`` to a task under its lock and move it to ``to`` (None: stay).
+
+        ``mutate`` changes the task's (copied) fields in place and returns its new body, or
+        None to keep it. The change is refused unless the task is in one of ``allowed_from``
+        (when given), ``to`` is a move the lifecycle allows, and the task is still at revision
+        ``expect_rev`` (when given); with ``conflict_as_claim`` a task taken meanwhile is a
+        ClaimConflict. One audit record (``action``, by ``actor``, default this pipeline's)
+        and one commit.
+        """
         loc = self.tasks.locate(ref, prefer=allowed_from or ())
         with self.tasks.lock(loc.id):
-            try:
-                task = self.tasks.read(self.tasks.relocate(loc))
-            except NotFound:
-                if conflict_as_claim:
-                    raise ClaimConflict(f"task {loc.id} was taken by another claimant") from None
-                raise
-            check_card(task.card, self.tasks.rel(task.path), task.id)
-            if expect_rev is not None and task.rev != expect_rev:
-                from ..errors import ConcurrentModification
-
-                raise ConcurrentModification(
-                    f"task {task.id} changed since revision {expect_rev} (now {task.rev}); "
-                    "re-read it and apply your change again"
-                )
-            target = to or task.state
-            if allowed_from is not None and task.state not in set(allowed_from):
-                if conflict_as_claim and task.state == State.IN_PROGRESS:
-                    holder = (task.lease or {}).get("holder", "another agent")
-                    raise ClaimConflict(f"task {task.id} is already claimed by {holder}")
-                raise InvalidTransition(
-                    f"task {task.id} is {task.state.value}; {action} needs it to be "
-                    f"{' or '.join(s.value for s in allowed_from)}"
-                )
-            if target != task.state and target not in TRANSITIONS[task.state]:
-                raise InvalidTransition(
-                    f"task {task.id}: {task.state.value} -> {target.value} is not allowed "
-                    f"(from {task.state.value} it can go to "
-                    f"{', '.join(sorted(s.value for s in TRANSITIONS[task.state])) or 'nowhere'})"
-                )
+            task = self._reread(loc, conflict_as_claim)
+            _check_revision(task, expect_rev)
+            target = _check_move(task, action, to, allowed_from, conflict_as_claim)
             meta = cardfile.copy_plain(task.meta)  # a deep copy the mutator may change freely
             self._overridden = None
             new_body = mutate(task, meta)
             seal_lease(meta)  # the file keeps a hash of the token, never the token
-            meta["updated"] = self._now()
+            meta["updated"] = self.now()
             meta = ordered(meta)
             validate(meta, self.tasks.rel(task.path))
             text = cardfile.render(task.card, meta, new_body)
@@ -376,42 +334,18 @@ class FleetBase:
             }
             if self._overridden is not None:
                 changed["override"] = self._overridden
-            paths = [task.path]
-            if target == task.state:
-                cardfile.replace(task.path, text, expect=task.card.stamp)
-                new_path = task.path
-            else:
-                new_path = self.tasks.state_dir(target) / task.path.name
-                new_path.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    cardfile.move_rewrite(
-                        task.path,
-                        new_path,
-                        text,
-                        cardfile.content_hash(task.card.text),
-                        expect=task.card.stamp,
-                    )
-                except FileNotFoundError:
-                    if conflict_as_claim:
-                        raise ClaimConflict(
-                            f"task {task.id} was taken by another claimant"
-                        ) from None
-                    raise NotFound(f"task {task.id} moved while it was being changed") from None
-                except FileExistsError:
-                    raise InvalidTransition(
-                        f"task {task.id}: {self.tasks.rel(new_path)} already exists (a duplicate; "
-                        "run `aof doctor --fix`)"
-                    ) from None
-                paths.append(new_path)
-            transition = f"{task.state.value} -> {target.value}" if target != task.state else action
-            self._record(
+            new_path = self._write(task, target, text, conflict_as_claim)
+            moved = target != task.state
+            self.record(
                 action,
                 task.id,
-                paths,
-                f"task {task.id}: {transition}",
+                [task.path, new_path] if moved else [task.path],
+                f"task {task.id}: {task.state.value} -> {target.value}"
+                if moved
+                else f"task {task.id}: {action}",
                 actor=actor,
-                frm=task.state.value if target != task.state else None,
-                to=target.value if target != task.state else None,
+                frm=task.state.value if moved else None,
+                to=target.value if moved else None,
                 reason=reason,
                 changes=_jsonable(changed) or None,
             )
@@ -419,9 +353,47 @@ class FleetBase:
             card.stamp = cardfile.Stamp.of(os.stat(new_path))
             return Task(task.id, target, new_path, card)
 
-    def _check_token(self, task: Task, token: str | None, actor: Actor) -> None:
+    def _reread(self, loc: Located, conflict_as_claim: bool) -> Task:
+        """The task at ``loc`` read again under its lock, and checked to be valid."""
+        try:
+            task = self.tasks.read(self.tasks.relocate(loc))
+        except NotFound:
+            if conflict_as_claim:
+                raise ClaimConflict(f"task {loc.id} was taken by another claimant") from None
+            raise
+        check_card(task.card, self.tasks.rel(task.path), task.id)
+        return task
+
+    def _write(self, task: Task, target: State, text: str, conflict_as_claim: bool) -> Path:
+        """Write ``text`` as the task's file: in place, or moved to ``target``'s directory in
+        the same step; the path it has now."""
+        if target == task.state:
+            cardfile.replace(task.path, text, expect=task.card.stamp)
+            return task.path
+        new_path = self.tasks.state_dir(target) / task.path.name
+        new_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            cardfile.move_rewrite(
+                task.path,
+                new_path,
+                text,
+                cardfile.content_hash(task.card.text),
+                expect=task.card.stamp,
+            )
+        except FileNotFoundError:
+            if conflict_as_claim:
+                raise ClaimConflict(f"task {task.id} was taken by another claimant") from None
+            raise NotFound(f"task {task.id} moved while it was being changed") from None
+        except FileExistsError:
+            raise InvalidTransition(
+                f"task {task.id}: {self.tasks.rel(new_path)} already exists (a duplicate; "
+                "run `aof doctor --fix`)"
+            ) from None
+        return new_path
+
+    def check_token(self, task: Task, token: str | None, actor: Actor) -> None:
         """Refuse a stale or foreign fencing token; on a held task, refuse an actor without
-        the token unless this fleet object overrides leases (``override_lease``, with a
+        the token unless this pipeline overrides leases (``override_lease``, with a
         reason: the audit record then names the lease it overrode)."""
         lease = task.lease or {}
         held = task.state == State.IN_PROGRESS and bool(lease)
@@ -457,45 +429,52 @@ class FleetBase:
                 f"{lease.get('holder')} (fence {_fence(task)})"
             )
 
-    def _note(self, text: str, actor: Actor | None = None) -> str:
-        """A dated, attributed line for a body section (Work Log, Questions, Review ...)."""
-        return f"- {self._now()} {actor or self.actor}: {text}"
+    def take_over(self, task: Task, why: str | None) -> None:
+        """A held task taken from its holder (cancelled or moved by someone without its lease
+        token): only as an explicit override with a reason (:meth:`overriding`, the CLI's
+        ``--force --reason``), never silently."""
+        if task.state != State.IN_PROGRESS or not task.lease:
+            return
+        if why and not self.audit.reason:
+            with self.reason(why):
+                self.check_token(task, None, self.actor)
+        else:
+            self.check_token(task, None, self.actor)
 
-    def pending_dependencies(self, task: Task) -> list[tuple[str, str]]:
-        """(id, state) of each dependency of ``task`` that is not done (missing ones too)."""
-        if not task.depends_on:
-            return []
-        states = self.tasks.states_of(task.depends_on)
-        return [
-            (d, states[d].value if d in states else "missing")
-            for d in task.depends_on
-            if states.get(d) != State.DONE
-        ]
 
-    def lease_expiry(self, task: Task) -> Any:
-        """When the task's lease runs out: its ``expires``, pushed on by a matching heartbeat."""
-        lease = task.lease
-        if lease is None:
-            return None
-        return self.expiry_of(task.id, task.meta.get("fence"), lease["expires"])
+def _check_revision(task: Task, expect_rev: str | None) -> None:
+    if expect_rev is not None and task.rev != expect_rev:
+        raise ConcurrentModification(
+            f"task {task.id} changed since revision {expect_rev} (now {task.rev}); "
+            "re-read it and apply your change again"
+        )
 
-    def expiry_of(self, task_id: str, fence: Any, expires: str) -> Any:
-        """A lease's expiry (``expires``), pushed on by a heartbeat of the same claim.
 
-        A heartbeat belongs to the claim whose fence it records (older heartbeats: the fence
-        their token starts with, ``<fence>-...``); heartbeats are only written after the token
-        was checked against the lease.
-        """
-        when = parse_time(expires)
-        try:
-            beat = json.loads((self.root / ".aof" / "heartbeats" / f"{task_id}.json").read_text())
-            beat_fence = beat.get("fence", str(beat.get("token", "")).split("-", 1)[0])
-            if fence is not None and str(beat_fence) == str(fence):
-                ttl = timedelta(seconds=float(self.config.scheduler["lease_ttl_s"]))
-                when = max(when, parse_time(beat["at"]) + ttl)
-        except (OSError, ValueError, KeyError):
-            pass
-        return when
+def _check_move(
+    task: Task,
+    action: str,
+    to: State | None,
+    allowed_from: Iterable[State] | None,
+    conflict_as_claim: bool,
+) -> State:
+    """The state ``action`` moves ``task`` to; InvalidTransition (ClaimConflict for a claim
+    that lost) when the lifecycle does not allow it."""
+    target = to or task.state
+    if allowed_from is not None and task.state not in set(allowed_from):
+        if conflict_as_claim and task.state == State.IN_PROGRESS:
+            holder = (task.lease or {}).get("holder", "another agent")
+            raise ClaimConflict(f"task {task.id} is already claimed by {holder}")
+        raise InvalidTransition(
+            f"task {task.id} is {task.state.value}; {action} needs it to be "
+            f"{' or '.join(s.value for s in allowed_from)}"
+        )
+    if target != task.state and target not in TRANSITIONS[task.state]:
+        raise InvalidTransition(
+            f"task {task.id}: {task.state.value} -> {target.value} is not allowed "
+            f"(from {task.state.value} it can go to "
+            f"{', '.join(sorted(s.value for s in TRANSITIONS[task.state])) or 'nowhere'})"
+        )
+    return target
 
 
 def _fence(task: Task) -> Any:
@@ -507,9 +486,12 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# The name the registry and knowledge stores type their fleet argument with.
+FleetBase = Pipeline
+
 __all__ = [
     "PROTECTED",
     "FleetBase",
     "Mutator",
-    "template_dir",
+    "Pipeline",
 ]

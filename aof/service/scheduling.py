@@ -6,24 +6,31 @@ import json
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..clock import format_time, parse_time
-from ..errors import AofError, InvalidTransition
+from ..errors import AofError, ClaimConflict, InvalidTransition, NotFound, ValidationError
 from ..journal.audit import Actor
+from ..model.shapes import ActionsToApply, AppliedAction, NextTask, Plan, PlanAction
 from ..model.task import State, Task
-from .pipeline import FleetBase
+from .leases import Leases
+from .pipeline import Pipeline
 
 TICK_TRAILER = "Plan-Digest"  # the trailer every daemon tick's commit carries
 
 
-class Scheduling(FleetBase):
-    """What teams should be doing and what the planner would do (mixed into :class:`aof.Fleet`)."""
+class Scheduling:
+    """What teams should be doing and what the planner would do (the facade is
+    :class:`aof.Fleet`)."""
+
+    def __init__(self, pipeline: Pipeline, leases: Leases) -> None:
+        self.pipeline = pipeline
+        self.leases = leases  # next_task claims through it
 
     def open_work(self) -> dict[str, int]:
         """Per team, the tasks that are ready or in progress, counted from the task directories."""
         counts: dict[str, int] = {}
-        for row in self.list_tasks(states=[State.READY, State.IN_PROGRESS]):
+        for row in self.pipeline.list_tasks(states=[State.READY, State.IN_PROGRESS]):
             team = row.get("team")
             if team:
                 counts[team] = counts.get(team, 0) + 1
@@ -36,12 +43,12 @@ class Scheduling(FleetBase):
         """
         from ..planner.desired import desired_team
 
-        when = at or self.clock.now()
+        when = at or self.pipeline.clock.now()
         if teams is None:
-            rows = self.registry.rows("team")
+            rows = self.pipeline.registry.rows("team")
         else:
-            rows = [self.registry.get("team", t).meta for t in teams]
-        schedules = self.registry.rows("schedule")
+            rows = [self.pipeline.registry.get("team", t).meta for t in teams]
+        schedules = self.pipeline.registry.rows("schedule")
         work = self.open_work()
         return {
             str(t["slug"]): desired_team(t, schedules, when, work.get(str(t["slug"]), 0))
@@ -57,17 +64,17 @@ class Scheduling(FleetBase):
         """What the planner reads, as plain data (``aof.planner.inputs``)."""
         from ..planner.inputs import build
 
-        return build(self)
+        return build(self.pipeline)
 
     def plan(
         self, at: Any = None, snapshot: dict[str, Any] | None = None, *, pull: bool = False
-    ) -> dict[str, Any]:
+    ) -> Plan:
         """The scheduler's plan at ``at`` (default: now), without applying it (``pull``: for an
         agent that asks for work itself, see :func:`aof.planner.plan.plan`)."""
         from ..planner.plan import plan
 
         snap = snapshot or self.snapshot()
-        return plan(snap, at or self.clock.now(), self.config.data, pull=pull)
+        return plan(snap, at or self.pipeline.clock.now(), self.pipeline.config.data, pull=pull)
 
     def replay(self, ref: str) -> dict[str, Any]:
         """Recompute the plan of the latest daemon tick at or before ``ref`` (any commit-ish)
@@ -82,6 +89,7 @@ class Scheduling(FleetBase):
         """
         import tempfile
 
+        from ..planner.inputs import build
         from ..planner.plan import digest, plan
 
         target, sha, trailers = self._tick_at(ref)
@@ -91,9 +99,9 @@ class Scheduling(FleetBase):
         tmp = Path(tempfile.mkdtemp(prefix="aof-replay-"))
         tree = tmp / "root"
         try:
-            self.git.run("worktree", "add", "--detach", "-q", str(tree), base)
-            past = type(self)(tree, commit=False, actor=self.actor)
-            snap = past.snapshot()
+            self.pipeline.git.run("worktree", "add", "--detach", "-q", str(tree), base)
+            past = Pipeline(tree, commit=False, actor=self.pipeline.actor)
+            snap = build(past)
             snap["heartbeats"] = json.loads(trailers.get("Plan-Heartbeats") or "{}")
             snap["coder_pauses"] = json.loads(trailers.get("Plan-Pauses") or "{}")
             snap["coders_missing"] = json.loads(trailers.get("Plan-Coders-Missing") or "{}")
@@ -105,7 +113,7 @@ class Scheduling(FleetBase):
                 }
             result = plan(snap, at, config)
         finally:
-            self.git.run("worktree", "remove", "--force", str(tree), check=False)
+            self.pipeline.git.run("worktree", "remove", "--force", str(tree), check=False)
             shutil.rmtree(tmp, ignore_errors=True)
         fingerprint = digest(result)
         return {
@@ -123,15 +131,13 @@ class Scheduling(FleetBase):
     def _tick_at(self, ref: str) -> tuple[str, str, dict[str, str]]:
         """(the commit ``ref`` names, the latest daemon tick at or before it, that tick's
         ``Plan-*`` trailers); NotFound when ``ref`` names no commit or no tick precedes it."""
-        from ..errors import NotFound, ValidationError
-
-        proc = self.git.run(
+        proc = self.pipeline.git.run(
             "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
         )
         if proc.returncode != 0:
             raise NotFound(f"commit {ref!r}: not found in the fleet root's history")
         target = proc.stdout.decode("ascii").strip()
-        proc = self.git.run(
+        proc = self.pipeline.git.run(
             "log", "-1", f"--grep=^{TICK_TRAILER}: ", "--format=%H%n%B", target, "--", check=False
         )
         sha, _, body = proc.stdout.decode("utf-8", "replace").partition("\n")
@@ -149,9 +155,54 @@ class Scheduling(FleetBase):
             raise ValidationError(f"commit {sha[:10]}: a daemon tick without its Plan-At trailer")
         return target, sha, trailers
 
+    def next_task(
+        self, agent: str | None = None, *, claim: bool = False, at: Any = None
+    ) -> NextTask:
+        """The task the plan would hand ``agent`` next; with ``claim``, claim it atomically.
+
+        Returns ``{"task": <task JSON or None>, "reason": ...}``; a lost race moves on to the
+        plan's next candidate. The agent asking is the worker, so the plan is a pull plan: a
+        task is handed out whether or not a coder is configured for it.
+        """
+        result = self.plan(at, pull=True)
+        candidates = [
+            a
+            for a in result["actions"]
+            if a["kind"] == "dispatch"
+            and (a["agent"] is None or agent is None or a["agent"] == agent)
+        ]
+        for action in candidates:
+            if not claim:
+                task = self.pipeline.get_task(action["task"])
+                return {
+                    "task": self.pipeline.task_json(task, body=False),
+                    "agent": action["agent"],
+                    "coder": action["coder"],
+                    "reason": "first in the plan's order",
+                }
+            try:
+                task = self.leases.claim(action["task"], agent or action["agent"] or "anonymous")
+            except ClaimConflict:
+                continue
+            return {
+                "task": self.pipeline.task_json(task, body=False),
+                "agent": action["agent"],
+                "coder": action["coder"],
+                "token": (task.lease or {}).get("token"),
+                "reason": "claimed",
+            }
+        waiting = len(result["waiting"])
+        return {
+            "task": None,
+            "agent": agent,
+            "coder": None,
+            "reason": f"nothing to dispatch now ({waiting} ready task(s) waiting; "
+            "`aof plan` says why)",
+        }
+
     def why(self, ref: str, at: Any = None) -> str:
         """One sentence on why ``ref`` is (or is not) being worked on."""
-        task = self.get_task(ref)
+        task = self.pipeline.get_task(ref)
         state = task.state
         if state == State.READY:
             result = self.plan(at)
@@ -188,11 +239,11 @@ class Scheduling(FleetBase):
 
     def apply(
         self,
-        result: dict[str, Any],
+        result: ActionsToApply,
         *,
         kinds: Sequence[str] = ("expire", "block", "notify"),
         actor: Actor | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[AppliedAction]:
         """Carry out the plan's actions of ``kinds`` through the pipeline, one by one.
 
         Each action is checked again under its task's lock (a heartbeat that arrived since
@@ -200,30 +251,30 @@ class Scheduling(FleetBase):
         applied, ``error``. Dispatch needs an executor and is the daemon's.
         """
         who = actor or Actor("scheduler", "planner")
-        now = self.clock.now()
-        done = []
+        now = self.pipeline.clock.now()
+        done: list[AppliedAction] = []
         for action in result["actions"]:
             if action["kind"] not in kinds:
                 continue
             try:
                 self._apply_one(action, who, now)
-                done.append({**action, "ok": True})
+                done.append(_applied(action, None))
             except AofError as exc:
-                done.append({**action, "ok": False, "error": str(exc)})
+                done.append(_applied(action, str(exc)))
         return done
 
-    def _apply_one(self, action: dict[str, Any], who: Actor, now: Any) -> None:
+    def _apply_one(self, action: PlanAction, who: Actor, now: Any) -> None:
         kind, reason = action["kind"], action.get("reason")
         if kind == "expire":
 
             def expire(task: Task, meta: dict[str, Any]) -> None:
-                expiry = self.lease_expiry(task)
+                expiry = self.pipeline.lease_expiry(task)
                 if task.lease is None or expiry is None or expiry > now:
                     raise InvalidTransition(f"task {task.id}: the lease was renewed meanwhile")
                 meta.pop("lease", None)
                 meta["last_error"] = reason
 
-            self._change(
+            self.pipeline.change(
                 action["task"],
                 "lease_expired",
                 State(action["to"]),
@@ -237,7 +288,7 @@ class Scheduling(FleetBase):
             def block(task: Task, meta: dict[str, Any]) -> None:
                 meta["blocked"] = {"reason": reason, "by": str(who), "at": format_time(now)}
 
-            self._change(
+            self.pipeline.change(
                 action["task"],
                 "blocked",
                 State.BLOCKED,
@@ -251,7 +302,7 @@ class Scheduling(FleetBase):
             def notify(task: Task, meta: dict[str, Any]) -> None:
                 meta["sla_notified"] = format_time(now)
 
-            self._change(
+            self.pipeline.change(
                 action["task"],
                 "sla_breach",
                 None,
@@ -260,3 +311,12 @@ class Scheduling(FleetBase):
                 reason=reason,
                 allowed_from=[State.IN_PROGRESS],
             )
+
+
+def _applied(action: PlanAction, error: str | None) -> AppliedAction:
+    """``action`` with ``ok``, and ``error`` when it was not applied."""
+    out = cast(AppliedAction, dict(action))
+    out["ok"] = error is None
+    if error is not None:
+        out["error"] = error
+    return out
