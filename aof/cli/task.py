@@ -20,7 +20,7 @@ FC = TypeVar("FC", bound=Callable[..., Any])
 
 def complete_task_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """Shell completion of task ids from file names alone (no YAML is parsed)."""
-    from ..model.config import find_root
+    from ..fleetapi import find_root
 
     root_opt = ctx.find_root().params.get("root")
     try:
@@ -92,8 +92,8 @@ def out_task(env: Env, task: Any, as_json: bool, verb: str, **extra: Any) -> Non
 
 
 def parse_set(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; VALUE is read as YAML (:func:`aof.files.cardfile.parse_value`)."""
-    from ..files.cardfile import parse_value
+    """``KEY=VALUE`` pairs; VALUE is read as YAML (:func:`aof.fleetapi.parse_value`)."""
+    from ..fleetapi import parse_value
 
     out: dict[str, Any] = {}
     for pair in pairs:

@@ -16,6 +16,7 @@ from .server import ReasonArg
 from .shapes import Beat, Board, Claimed, Next, TaskRef, TaskView, row
 
 if TYPE_CHECKING:
+    from ..fleet import Fleet
     from .callers import Caller
     from .server import Tools
 
@@ -35,7 +36,7 @@ def register(t: Tools) -> None:
     ) -> Next:
         """The task the scheduler would give you next (nothing is claimed)."""
 
-        def run(fleet: Any, caller: Caller) -> Next:
+        def run(fleet: Fleet, caller: Caller) -> Next:
             found = fleet.next_task(agent or t.agent_name(caller))
             task = found["task"]
             return Next(task=row(task) if task else None, reason=found["reason"])
@@ -50,7 +51,7 @@ def register(t: Tools) -> None:
     ) -> Claimed:
         """Claim a ready task (or your next one). Keep the returned token: complete needs it."""
 
-        def run(fleet: Any, caller: Caller) -> Claimed:
+        def run(fleet: Fleet, caller: Caller) -> Claimed:
             from ..errors import NotFound
 
             name = t.agent_name(caller)
@@ -71,7 +72,7 @@ def register(t: Tools) -> None:
     def aof_heartbeat(ctx: Context, task: TaskArg = None, token: TokenArg = None) -> Beat:
         """Renew your lease on a task you are working on."""
 
-        def run(fleet: Any, caller: Caller) -> Beat:
+        def run(fleet: Fleet, caller: Caller) -> Beat:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
             if tok is None:
@@ -93,7 +94,7 @@ def register(t: Tools) -> None:
     ) -> TaskRef:
         """Add a line to the task's work log (also renews your lease)."""
 
-        def run(fleet: Any, caller: Caller) -> TaskRef:
+        def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
             return ref(fleet.progress(tid, note=note, token=tok))
@@ -111,7 +112,7 @@ def register(t: Tools) -> None:
     ) -> TaskRef:
         """Report your task done (to review if its workflow has gates)."""
 
-        def run(fleet: Any, caller: Caller) -> TaskRef:
+        def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
             return ref(fleet.complete(tid, token=tok, summary=summary, outputs=outputs))
@@ -128,7 +129,7 @@ def register(t: Tools) -> None:
     ) -> TaskRef:
         """Block your task on a question; you are started again with the answer."""
 
-        def run(fleet: Any, caller: Caller) -> TaskRef:
+        def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
             return ref(fleet.block(tid, question=question, token=tok))
@@ -152,7 +153,7 @@ def register(t: Tools) -> None:
     ) -> TaskRef:
         """Create a task, or hand off a child task of yours (parent, depends_on, agent)."""
 
-        def run(fleet: Any, caller: Caller) -> TaskRef:
+        def run(fleet: Fleet, caller: Caller) -> TaskRef:
             created = fleet.create_task(
                 title,
                 priority=priority,
@@ -173,7 +174,7 @@ def register(t: Tools) -> None:
     def aof_task(ctx: Context, task: Annotated[str, Field(description="Task id")]) -> TaskView:
         """One task: its frontmatter and Markdown body."""
 
-        def run(fleet: Any, caller: Caller) -> TaskView:
+        def run(fleet: Fleet, caller: Caller) -> TaskView:
             found = fleet.get_task(task)
             return TaskView(
                 id=found.id,
@@ -194,7 +195,7 @@ def register(t: Tools) -> None:
     ) -> Board:
         """Task counts by state and the open tasks in each column, most urgent first."""
 
-        def run(fleet: Any, caller: Caller) -> Board:
+        def run(fleet: Fleet, caller: Caller) -> Board:
             data = fleet.board(team=team, invalid=False)  # a TaskRow is a valid task
             columns = {
                 state: [row(r) for r in (rows[:limit] if limit else rows)]

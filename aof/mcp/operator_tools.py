@@ -16,6 +16,7 @@ from .server import ReasonArg
 from .shapes import Data, Items, Record, Why
 
 if TYPE_CHECKING:
+    from ..fleet import Fleet
     from .callers import Caller
     from .server import Tools
 
@@ -28,7 +29,7 @@ Fields = Annotated[
 
 
 def register(t: Tools) -> None:
-    def record(fleet: Any, entry: Any) -> Record:
+    def record(fleet: Fleet, entry: Any) -> Record:
         return Record(
             kind=entry.noun.name,
             slug=entry.slug,
@@ -44,7 +45,7 @@ def register(t: Tools) -> None:
     ) -> Items:
         """Every team, project, host, schedule or agent card, sorted by slug."""
 
-        def run(fleet: Any, caller: Caller) -> Items:
+        def run(fleet: Fleet, caller: Caller) -> Items:
             rows = fleet.registry.rows(kind)
             return Items(items=[r for r in rows if team is None or r.get("team") == team])
 
@@ -61,7 +62,7 @@ def register(t: Tools) -> None:
     ) -> Record:
         """Create a registry card (validated; unknown references refused)."""
 
-        def run(fleet: Any, caller: Caller) -> Record:
+        def run(fleet: Fleet, caller: Caller) -> Record:
             return record(fleet, fleet.registry.create(kind, slug, dict(fields)))
 
         return t.call(ctx, run, reason)
@@ -72,7 +73,7 @@ def register(t: Tools) -> None:
     ) -> Record:
         """Set fields of a registry card (null removes one; "slug" renames)."""
 
-        def run(fleet: Any, caller: Caller) -> Record:
+        def run(fleet: Fleet, caller: Caller) -> Record:
             return record(fleet, fleet.registry.update(kind, slug, dict(fields)))
 
         return t.call(ctx, run, reason)
@@ -81,8 +82,8 @@ def register(t: Tools) -> None:
     def aof_overview(ctx: Context, team: str | None = None) -> Data:
         """Fleet overview: teams, desired state and why, work by state, hosts, recent audit."""
 
-        def run(fleet: Any, caller: Caller) -> Data:
-            from ..ops.overview import overview
+        def run(fleet: Fleet, caller: Caller) -> Data:
+            from ..fleetapi import overview
 
             return Data(data=overview(fleet, team=team))
 
@@ -108,8 +109,8 @@ def register(t: Tools) -> None:
         """Each project's desired vs observed state and the fix; apply=true starts, stops,
         pauses or resumes for real (each action audited)."""
 
-        def run(fleet: Any, caller: Caller) -> Data:
-            from ..ops.reconcile import run as reconcile
+        def run(fleet: Fleet, caller: Caller) -> Data:
+            from ..fleetapi import reconcile
 
             return Data(data=reconcile(fleet, team=team, do_apply=apply)[1])
 
@@ -127,7 +128,7 @@ def register(t: Tools) -> None:
     ) -> Items:
         """Audit records, oldest first, after filtering."""
 
-        def run(fleet: Any, caller: Caller) -> Items:
+        def run(fleet: Fleet, caller: Caller) -> Items:
             from ..clock import format_time, parse_time
             from ..errors import ValidationError
 
