@@ -8,7 +8,7 @@ import click
 
 from . import Env, emit, iso_at, json_option, pass_env, reason_option
 from .safe_text import safe_text
-from .task import complete_task_ids
+from .task_options import complete_task_ids
 
 
 @click.command()
