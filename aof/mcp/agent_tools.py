@@ -26,8 +26,18 @@ Priority = Literal["critical", "high", "normal", "low"]
 
 
 def register(t: Tools) -> None:
-    def ref(task: Any) -> TaskRef:
-        return TaskRef(id=task.id, title=task.title, state=task.state.value, path=t.rel(task))
+    """The agent profile's tools, in the order ``tools/list`` shows them."""
+    _claim_tools(t)
+    _report_tools(t)
+    _task_tools(t)
+
+
+def _ref(t: Tools, task: Any) -> TaskRef:
+    return TaskRef(id=task.id, title=task.title, state=task.state.value, path=t.rel(task))
+
+
+def _claim_tools(t: Tools) -> None:
+    """Find work, claim it, keep the lease."""
 
     @t.tool(read_only=True)
     def aof_next(
@@ -84,6 +94,10 @@ def register(t: Tools) -> None:
 
         return t.call(ctx, run)
 
+
+def _report_tools(t: Tools) -> None:
+    """Report on a held task: progress, done, a question."""
+
     @t.tool()
     def aof_progress(
         ctx: Context,
@@ -97,7 +111,7 @@ def register(t: Tools) -> None:
         def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
-            return ref(fleet.progress(tid, note=note, token=tok))
+            return _ref(t, fleet.progress(tid, note=note, token=tok))
 
         return t.call(ctx, run, reason)
 
@@ -115,7 +129,7 @@ def register(t: Tools) -> None:
         def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
-            return ref(fleet.complete(tid, token=tok, summary=summary, outputs=outputs))
+            return _ref(t, fleet.complete(tid, token=tok, summary=summary, outputs=outputs))
 
         return t.call(ctx, run, reason)
 
@@ -132,9 +146,13 @@ def register(t: Tools) -> None:
         def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
-            return ref(fleet.block(tid, question=question, token=tok))
+            return _ref(t, fleet.block(tid, question=question, token=tok))
 
         return t.call(ctx, run, reason)
+
+
+def _task_tools(t: Tools) -> None:
+    """Hand off a new task, read one, read the board."""
 
     @t.tool()
     def aof_create(
@@ -166,7 +184,7 @@ def register(t: Tools) -> None:
                 ready=ready,
                 fields={"routing": {"agent": agent}} if agent else None,
             )
-            return ref(created)
+            return _ref(t, created)
 
         return t.call(ctx, run, reason)
 

@@ -1,5 +1,6 @@
-"""The operator profile: the registry (teams, projects, hosts, schedules, agents), the fleet
-overview, the plan and why, reconcile (preview and apply), and the audit trail.
+"""The operator profile: the registry (teams, projects, hosts, schedules, agents), host sync,
+the fleet overview, the plan and why, reconcile (preview and apply), the audit trail and a
+task's history.
 
 The registry is four tools over a ``kind`` argument rather than twenty: the same verbs
 and the same validation as ``aof <kind> list|get|create|update``, at a fifth of the schema.
@@ -29,6 +30,14 @@ Fields = Annotated[
 
 
 def register(t: Tools) -> None:
+    """The operator profile's tools, in the order ``tools/list`` shows them."""
+    _registry_tools(t)
+    _fleet_tools(t)
+
+
+def _registry_tools(t: Tools) -> None:
+    """The registry's cards, and host sync."""
+
     def record(fleet: Fleet, entry: Any) -> Record:
         return Record(
             kind=entry.noun.name,
@@ -77,6 +86,39 @@ def register(t: Tools) -> None:
             return record(fleet, fleet.registry.update(kind, slug, dict(fields)))
 
         return t.call(ctx, run, reason)
+
+    @t.tool(idempotent=True, open_world=True)
+    def aof_host_sync(
+        ctx: Context,
+        base_url: Annotated[
+            str | None, Field(description="The hostd to read; omitted: every host with a URL")
+        ] = None,
+        auth_token: Annotated[str | None, Field(description="hostd bearer token")] = None,
+        register_missing: Annotated[bool, Field(description="Create unknown projects")] = False,
+        team: Annotated[str | None, Field(description="Team of created projects")] = None,
+        prune: Annotated[bool, Field(description="Unplace projects no longer reported")] = False,
+        reason: ReasonArg = None,
+    ) -> Data:
+        """Read hostd profiles and projects; upsert each host and place its projects (one
+        commit per host). Every host: a failing one is listed under failed."""
+        from ..fleetapi import sync_hosts
+
+        def run(fleet: Fleet, caller: Caller) -> Data:
+            data = sync_hosts(
+                fleet,
+                base_url,
+                auth_token=auth_token,
+                register_missing=register_missing,
+                team=team,
+                prune=prune,
+            )
+            return Data(data=data)
+
+        return t.call(ctx, run, reason)
+
+
+def _fleet_tools(t: Tools) -> None:
+    """The overview, the plan and why, reconcile, the audit trail, a task's history."""
 
     @t.tool(read_only=True)
     def aof_overview(ctx: Context, team: str | None = None) -> Data:
@@ -144,3 +186,13 @@ def register(t: Tools) -> None:
             return Items(items=recs)
 
         return t.call(ctx, run)
+
+    @t.tool(read_only=True)
+    def aof_history(
+        ctx: Context, task: Annotated[str, Field(description="Task id or prefix")]
+    ) -> Data:
+        """A task's audit records (oldest first) and git commits (newest first); a deleted
+        task keeps its history."""
+        from ..fleetapi import history
+
+        return t.call(ctx, lambda fleet, caller: Data(data=history(fleet, task)))
