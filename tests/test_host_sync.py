@@ -172,7 +172,7 @@ def test_sync_all_goes_on_past_a_failing_host(run: Cli, hostd: FakeHostd) -> Non
     )
     result = run("host", "sync", "--all", "--auth-token", TOKEN, "--json", code=1)
     data = json.loads(result.stdout)
-    assert [s["host"] for s in data["synced"]] == ["mac"]  # matched by its address
+    assert [s["host"] for s in data["synced"]] == ["founder-mac"]
     assert data["failed"][0]["address"] == "http://127.0.0.1:9"
 
 

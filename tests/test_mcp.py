@@ -348,7 +348,7 @@ def test_mcp_cli_lists_tool_sizes_and_refuses_bad_serve_options(run: Cli) -> Non
     assert [t["name"] for t in agent["tools"]] == AGENT_TOOLS
     assert agent["bytes"] == sum(t["bytes"] for t in agent["tools"]) + len(AGENT_TOOLS) + 1
     assert agent["tokens"] < 4000 and agent["tools"][0]["read_only"] is True
-    assert "20 tools" in run("mcp", "tools", "--tools", "all").stdout
+    assert "22 tools" in run("mcp", "tools", "--tools", "all").stdout
     bad_port = run("mcp", "serve", "--http", "localhost:http", code=2)
     assert "'localhost:http' is not [HOST:]PORT" in bad_port.stderr
     assert "out of range" in run("mcp", "serve", "--http", "70000", code=2).stderr

@@ -99,8 +99,9 @@ def _registry_tools(t: Tools) -> None:
         prune: Annotated[bool, Field(description="Unplace projects no longer reported")] = False,
         reason: ReasonArg = None,
     ) -> Data:
-        """Read hostd profiles and projects; upsert each host and place its projects (one
-        commit per host). Every host: a failing one is listed under failed."""
+        """Read a hostd's profile and projects, or every host's whose address is a URL;
+        upsert each host and place its projects, one commit per host. A failing host is
+        listed under failed (with base_url: the error)."""
         from ..fleetapi import sync_hosts
 
         def run(fleet: Fleet, caller: Caller) -> Data:
