@@ -32,11 +32,12 @@ Fields = Annotated[
 def register(t: Tools) -> None:
     """The operator profile's tools, in the order ``tools/list`` shows them."""
     _registry_tools(t)
+    _host_tools(t)
     _fleet_tools(t)
 
 
 def _registry_tools(t: Tools) -> None:
-    """The registry's cards, and host sync."""
+    """The registry's cards."""
 
     def record(fleet: Fleet, entry: Any) -> Record:
         return Record(
@@ -86,6 +87,10 @@ def _registry_tools(t: Tools) -> None:
             return record(fleet, fleet.registry.update(kind, slug, dict(fields)))
 
         return t.call(ctx, run, reason)
+
+
+def _host_tools(t: Tools) -> None:
+    """Hosts and their projects, read from their hostd."""
 
     @t.tool(idempotent=True, open_world=True)
     def aof_host_sync(
