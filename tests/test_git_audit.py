@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aof import FixedClock, Fleet
+from aof.errors import NotFound
 from aof.journal.audit import Actor, AuditLog
 from aof.ops.lint import schema_errors
 
@@ -182,3 +183,16 @@ def test_a_person_committing_during_an_aof_commit_is_never_overwritten(
     assert log[1] == "person"
     assert "person.md" in git(fleet.root, "ls-files")
     assert git_clean(fleet.root)
+
+
+def test_history_library_call_and_the_fleet_methods_it_becomes(fleet: Fleet) -> None:
+    from aof import fleetapi
+
+    t = fleet.create_task("x", ready=True)
+    h = fleetapi.history(fleet, t.id)
+    assert (h["id"], [r["action"] for r in h["records"]]) == (t.id, ["created"])
+    assert len(h["commits"]) == 1
+    with pytest.raises(NotFound):
+        fleetapi.history(fleet, "t-zzzzzz")
+    for name, (function, kind) in fleetapi.FLEET_METHODS.items():
+        assert getattr(fleetapi, name) is function and kind in ("method", "static")

@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from aof import Fleet
+from aof.errors import RemoteError
+
 from .conftest import Cli, git_clean
 
 TOKEN = "dev-token"
@@ -171,3 +174,19 @@ def test_sync_all_goes_on_past_a_failing_host(run: Cli, hostd: FakeHostd) -> Non
     data = json.loads(result.stdout)
     assert [s["host"] for s in data["synced"]] == ["founder-mac"]
     assert data["failed"][0]["address"] == "http://127.0.0.1:9"
+
+
+def test_sync_hosts_library_call_goes_on_past_a_failing_host(
+    fleet: Fleet, hostd: FakeHostd
+) -> None:
+    from aof import fleetapi
+
+    fleet.registry.create("team", "eng", {"name": "E", "mission": "m", "ownership": "o"})
+    for slug, address in (("dead", "http://127.0.0.1:9"), ("mac", hostd.url), ("lan", "mac.lan")):
+        fleet.registry.create("host", slug, {"name": slug, "address": address, "platform": "linux"})
+    data = fleetapi.sync_hosts(fleet, auth_token=TOKEN, register_missing=True, team="eng")
+    assert [s["host"] for s in data["synced"]] == ["mac"]  # matched by its address
+    assert [f["address"] for f in data["failed"]] == ["http://127.0.0.1:9"]
+    assert "cannot reach hostd" in data["failed"][0]["error"]
+    with pytest.raises(RemoteError, match="cannot reach hostd"):
+        fleetapi.sync_hosts(fleet, "http://127.0.0.1:9")

@@ -19,17 +19,19 @@ from aof.clock import FixedClock, SeededIds
 from aof.mcp.server import make, tool_list
 
 from .conftest import Cli, set_default_coder
+from .test_host_sync import TOKEN, FakeHostd, hostd
 from .test_reconcile import ao_bin, calls, fleet_with_projects
 
-__all__ = ["ao_bin", "fleet_with_projects"]  # fixtures, shared with test_reconcile
+# fixtures, shared with test_reconcile and test_host_sync
+__all__ = ["ao_bin", "fleet_with_projects", "hostd"]
 
 AGENT_TOOLS = ["aof_next", "aof_claim", "aof_heartbeat", "aof_progress", "aof_complete",
                "aof_ask", "aof_create", "aof_task", "aof_board",
                "aof_knowledge_search", "aof_knowledge_add"]  # fmt: skip
 OPERATOR_TOOLS = ["aof_registry_list", "aof_registry_get", "aof_registry_create",
-                  "aof_registry_update", "aof_overview", "aof_plan", "aof_why",
-                  "aof_reconcile", "aof_audit", "aof_knowledge_search",
-                  "aof_knowledge_add"]  # fmt: skip
+                  "aof_registry_update", "aof_host_sync", "aof_overview", "aof_plan",
+                  "aof_why", "aof_reconcile", "aof_audit", "aof_history",
+                  "aof_knowledge_search", "aof_knowledge_add"]  # fmt: skip
 
 
 def serve(
@@ -80,7 +82,7 @@ def test_profiles_list_their_tools_with_read_only_hints_and_stay_small(
     assert len(json.dumps(agent, separators=(",", ":"))) < 4000 * 3
     operator = tool_list(serve(root, clock, profile="operator"))
     assert [t["name"] for t in operator] == OPERATOR_TOOLS
-    assert len(tool_list(serve(root, clock, profile="all"))) == 20
+    assert len(tool_list(serve(root, clock, profile="all"))) == 22
 
 
 def test_an_agent_finds_claims_reports_and_completes(fleet: Fleet, clock: FixedClock) -> None:
@@ -252,6 +254,54 @@ def test_reconcile_preview_changes_nothing_and_apply_applies(
     assert "no team" in error(call(server, "aof_reconcile", team="nope"))
 
 
+def test_history_tool_gives_a_tasks_records_and_commits(fleet: Fleet, clock: FixedClock) -> None:
+    t = fleet.create_task("x", ready=True)
+    fleet.claim(t.id, "a")
+    server = serve(fleet.root, clock, actor="human:ops", profile="operator")
+    h = ok(call(server, "aof_history", task=t.id[:6]))["data"]
+    assert h["id"] == t.id
+    assert [r["action"] for r in h["records"]] == ["created", "claimed"]
+    assert [c["subject"] for c in h["commits"]] == [
+        f"task {t.id}: ready -> in-progress (agent:a)",
+        f"task {t.id}: created in ready (human:tester)",
+    ]
+    assert "no task or audit records" in error(call(server, "aof_history", task="t-zzzzzz"))
+
+
+def test_host_sync_tool_syncs_one_hostd_or_every_host(
+    fleet: Fleet, clock: FixedClock, hostd: FakeHostd
+) -> None:
+    fleet.registry.create("team", "eng", {"name": "E", "mission": "m", "ownership": "o"})
+    server = serve(fleet.root, clock, actor="human:ops", profile="operator")
+    one = ok(
+        call(
+            server,
+            "aof_host_sync",
+            base_url=hostd.url,
+            auth_token=TOKEN,
+            register_missing=True,
+            team="eng",
+            reason="new mac",
+        )
+    )["data"]
+    assert [s["host"] for s in one["synced"]] == ["founder-mac"] and one["failed"] == []
+    assert sorted(one["synced"][0]["created"]) == ["api", "web-app"]
+    assert fleet.registry.get("project", "web-app").meta["host"] == "founder-mac"
+    records = fleet.audit.query(actor="human:ops", limit=0)
+    assert records and all(r["reason"] == "new mac" for r in records)
+    assert "HTTP 401: bad token" in error(
+        call(server, "aof_host_sync", base_url=hostd.url, auth_token="wrong")
+    )
+    fleet.registry.create(
+        "host",
+        "dead",
+        {"name": "D", "address": "http://127.0.0.1:9", "platform": "linux"},
+    )
+    every = ok(call(server, "aof_host_sync", auth_token=TOKEN))["data"]
+    assert [s["host"] for s in every["synced"]] == ["founder-mac"]
+    assert [f["address"] for f in every["failed"]] == ["http://127.0.0.1:9"]
+
+
 def test_resources_are_the_files_and_views(fleet: Fleet, clock: FixedClock) -> None:
     task = fleet.create_task("Read me", ready=True)
     server = serve(fleet.root, clock)
@@ -298,7 +348,7 @@ def test_mcp_cli_lists_tool_sizes_and_refuses_bad_serve_options(run: Cli) -> Non
     assert [t["name"] for t in agent["tools"]] == AGENT_TOOLS
     assert agent["bytes"] == sum(t["bytes"] for t in agent["tools"]) + len(AGENT_TOOLS) + 1
     assert agent["tokens"] < 4000 and agent["tools"][0]["read_only"] is True
-    assert "20 tools" in run("mcp", "tools", "--tools", "all").stdout
+    assert "22 tools" in run("mcp", "tools", "--tools", "all").stdout
     bad_port = run("mcp", "serve", "--http", "localhost:http", code=2)
     assert "'localhost:http' is not [HOST:]PORT" in bad_port.stderr
     assert "out of range" in run("mcp", "serve", "--http", "70000", code=2).stderr

@@ -14,12 +14,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
 from ..errors import AofError
 from .safe_text import safe_text
+
+if TYPE_CHECKING:
+    from ..fleet import Fleet
+    from ..fleetapi import Actor
 
 # Command name -> "module:attribute", imported only when that command runs (or help lists it).
 LAZY_COMMANDS = {
@@ -83,12 +87,12 @@ class Env:
         self.commit = commit
         self.reason: str | None = None
         self.force = False  # --force: an explicit, audited override of another's lease
-        self._fleet: Any = None
+        self._fleet: Fleet | None = None
 
-    def fleet(self) -> Any:
+    def fleet(self) -> Fleet:
         if self._fleet is None:
             from ..fleet import Fleet
-            from ..model.config import find_root
+            from ..fleetapi import find_root
 
             root = find_root(self.root_opt, None, Path.cwd())
             actor: Any = self.actor or (lambda: person(root))
@@ -105,14 +109,14 @@ class Env:
         return self._fleet
 
 
-def person(root: Path | None = None) -> Any:
-    """The person running the command (:func:`aof.journal.identity.human`): ``AOF_ACTOR``,
+def person(root: Path | None = None) -> Actor:
+    """The person running the command (:func:`aof.fleetapi.person`): ``AOF_ACTOR``,
     else git's user.name of the fleet root, else the login name. Agents get
     ``AOF_ACTOR=agent:<name>``
     from the runner, which ``--actor`` takes as it is."""
-    from ..journal.identity import human
+    from ..fleetapi import person as the_person
 
-    return human(root)
+    return the_person(root)
 
 
 def default_actor(root: Path | None = None) -> str:
@@ -190,7 +194,7 @@ def _taking_reason(callback: Any) -> Any:
 
     @functools.wraps(callback)
     def run(*args: Any, **kwargs: Any) -> Any:
-        from ..journal.audit import check_reason
+        from ..fleetapi import check_reason
 
         text = kwargs.pop("reason", None)
         env = click.get_current_context().find_object(Env)

@@ -62,16 +62,15 @@ def daemon_group(
         return
     from pathlib import Path
 
-    from ..model.config import find_root
+    from ..fleetapi import find_root
     from ..scheduler.daemon import Daemon
 
     env: Env = ctx.obj
     root = find_root(env.root_opt, None, Path.cwd())
     if coder:
-        from ..coders.resolve import adapter_for
-        from ..model.config import load_config
+        from ..fleetapi import check_coder
 
-        adapter_for(coder, load_config(root).data)  # unknown: exit 6 before starting
+        check_coder(root, coder)  # unknown: exit 6 before starting
     daemon = Daemon(
         root, interval_s=interval, watch=not no_watch, log_to_stderr=not quiet, coder=coder
     )
@@ -97,14 +96,13 @@ def status_cmd(env: Env, team: str | None, project: str | None, as_json: bool) -
     Example:
       aof daemon status --project site --json
     """
-    from ..ops.reconcile import evaluate
-    from ..store.daemonstate import daemon_info
+    from ..fleetapi import daemon_info, project_states
 
     fleet = env.fleet()
-    info = daemon_info(fleet.root)
+    info = daemon_info(fleet)
     if project is not None:
         fleet.registry.get("project", project)  # NotFound names it
-    rows = [r.to_json() for r in evaluate(fleet, team=team, daemon_alive=info["running"])]
+    rows = project_states(fleet, team=team, daemon_alive=info["running"])
     if project is not None:
         rows = [r for r in rows if r["project"] == project]
     from ..runner.executor import LocalExecutor
@@ -154,15 +152,12 @@ def health_cmd(env: Env, team: str | None, as_json: bool) -> None:
     Example:
       aof daemon health --json
     """
-    from ..ops.reconcile import evaluate, health
-    from ..store.daemonstate import daemon_info
+    from ..fleetapi import health
 
-    fleet = env.fleet()
-    info = daemon_info(fleet.root)
-    rows = evaluate(fleet, team=team)
-    data = {"daemon_running": info["running"], **health(rows)}
+    data = health(env.fleet(), team=team)
     text = (
-        f"daemon {'running' if info['running'] else 'NOT running'}; {data['total']} project(s): "
+        f"daemon {'running' if data['daemon_running'] else 'NOT running'}; "
+        f"{data['total']} project(s): "
         f"{data['aligned']} aligned, {data['degraded']} degraded, {data['unobserved']} "
         f"unobserved ({data['desired_running']} should run, {data['observed_running']} do)"
     )
@@ -192,9 +187,9 @@ def reconcile_cmd(
       aof reconcile --team marketing --at 2026-11-23T20:00:00Z --json
       aof reconcile --apply
     """
-    from ..ops.reconcile import run
+    from ..fleetapi import reconcile
 
-    rows, data = run(env.fleet(), at=parse_at(at), team=team, do_apply=do_apply)
+    rows, data = reconcile(env.fleet(), at=parse_at(at), team=team, do_apply=do_apply)
     lines = [f"reconcile at {data['at']}{'' if do_apply else ' (preview; --apply to act)'}"]
     for r in rows:
         result = ""

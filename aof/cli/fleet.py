@@ -34,7 +34,7 @@ def overview_cmd(env: Env, team: str | None, at: str | None, as_json: bool) -> N
     Example:
       aof fleet overview --team marketing --json
     """
-    from ..ops.overview import overview
+    from ..fleetapi import overview
 
     data = overview(env.fleet(), team=team, at=parse_at(at))
     if as_json:
@@ -80,7 +80,7 @@ def founder_cmd(env: Env, at: str | None, as_json: bool) -> None:
     Example:
       aof fleet founder --json | jq '.teams[] | {slug, state: .desired.state}'
     """
-    from ..ops.overview import founder
+    from ..fleetapi import founder
 
     data = founder(env.fleet(), at=parse_at(at))
     emit(data, as_json, json.dumps(data, indent=2, ensure_ascii=False, default=str))
@@ -107,9 +107,9 @@ def export_cmd(env: Env, output: str | None) -> None:
     Example:
       aof snapshot export --output fleet.json
     """
-    from ..registry.snapshot import export
+    from ..fleetapi import export_snapshot
 
-    text = json.dumps(export(env.fleet()), indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(export_snapshot(env.fleet()), indent=2, ensure_ascii=False) + "\n"
     if output:
         from pathlib import Path
 
@@ -144,19 +144,19 @@ def import_cmd(env: Env, file: str, yes: bool, as_json: bool) -> None:
       aof snapshot import fleet.json
       aof snapshot import fleet.json --yes
     """
-    from ..registry.snapshot import describe, host_changes, import_, load
+    from ..fleetapi import import_snapshot, load_snapshot, snapshot_host_changes
 
-    fleet, snap = env.fleet(), load(file)
-    changes = host_changes(fleet, snap, where=file)
+    fleet, snap = env.fleet(), load_snapshot(file)
+    changes = snapshot_host_changes(fleet, snap, where=file)
     if changes:
         click.echo(
             f"{file} sets what the daemon runs or copies on this host:\n"
-            + "\n".join(f"  {describe(c)}" for c in changes),
+            + "\n".join(f"  {c}" for c in changes),
             err=True,
         )
         if not yes and sys.stdin.isatty() and not as_json:
             yes = click.confirm("Apply these?", default=False, err=True)
-    written = import_(fleet, snap, where=file, allow_host_changes=yes)
+    written = import_snapshot(fleet, snap, where=file, allow_host_changes=yes)
     emit(
         {"written": written},
         as_json,

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from . import Env, emit, json_option, parse_at, pass_env
-from .task import complete_task_ids
+from .task_options import complete_task_ids
 
 
 @click.command("plan")

@@ -8,7 +8,7 @@ import click
 
 from . import Env, emit, iso_at, json_option, pass_env, reason_option
 from .safe_text import safe_text
-from .task import complete_task_ids
+from .task_options import complete_task_ids
 
 
 @click.command()
@@ -150,9 +150,9 @@ def lint(env: Env, paths: tuple[str, ...], staged: bool, as_json: bool) -> None:
     """
     fleet = env.fleet()
     if staged:
-        from ..journal.githook import staged as staged_paths
+        from ..fleetapi import staged_files
 
-        paths = (*paths, *(str(fleet.root / p) for p in staged_paths(fleet.root)))
+        paths = (*paths, *staged_files(fleet))
     warnings: list[str] = []
     findings = fleet.lint(paths if paths or staged else None, warnings)
     if as_json:
@@ -301,26 +301,16 @@ def history(env: Env, ref: str, as_json: bool) -> None:
     Example:
       aof history t-3kf9
     """
-    fleet = env.fleet()
-    from ..errors import NotFound
-    from ..model.task import check_ref
+    from ..fleetapi import history as task_history
 
-    try:
-        tid = fleet.tasks.locate(ref).id
-    except NotFound:
-        tid = check_ref(ref)  # a task that no longer exists still has its history
-    recs = fleet.audit.query(task=tid)
-    recs = [r for r in recs if (r.get("entity") or {}).get("id") == tid]
-    if not recs:
-        raise NotFound(f"no task or audit records for {tid!r}")
-    commits = fleet.git.log([f":(glob)tasks/*/{tid}-*", f":(glob)tasks/*/{tid}.md"])
+    data = task_history(env.fleet(), ref)
     if as_json:
-        emit({"id": tid, "records": recs, "commits": commits}, True)
+        emit(data, True)
         return
-    for r in recs:
+    for r in data["records"]:
         click.echo(safe_text(_render_record(r)))
-    if commits:
+    if data["commits"]:
         click.echo("\ncommits:")
-        for c in commits:
+        for c in data["commits"]:
             line = f"  {c['commit'][:10]} {c['date']}  {c['subject']}  <{c['author']}>"
             click.echo(safe_text(line))

@@ -1,107 +1,30 @@
-"""``aof task ...``: create, read, edit and move tasks through their lifecycle."""
+"""``aof task ...``: create, read, edit and move tasks through their lifecycle.
+
+The group and the commands that create and read tasks are here; the verbs of the agent
+holding a task are in :mod:`aof.cli.task_lease`, the moves people make in
+:mod:`aof.cli.task_moves`, and what they share in :mod:`aof.cli.task_options`.
+"""
 
 from __future__ import annotations
 
-import functools
-import os
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import click
 
-from ..model.task import PRIORITIES, STATES, TERMINAL, State, id_from_filename
+from ..model.task import PRIORITIES, STATES, TERMINAL
 from . import Env, emit, json_option, pass_env, reason_option
 from .safe_text import safe_text
-
-STATE_NAMES = [s.value for s in STATES]
-FC = TypeVar("FC", bound=Callable[..., Any])
-
-
-def complete_task_ids(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-    """Shell completion of task ids from file names alone (no YAML is parsed)."""
-    from ..model.config import find_root
-
-    root_opt = ctx.find_root().params.get("root")
-    try:
-        root = find_root(root_opt, os.environ.get("AOF_ROOT"), Path.cwd())
-    except Exception:
-        return []
-    out = []
-    for state in STATE_NAMES:
-        try:
-            names = os.listdir(root / "tasks" / state)
-        except OSError:
-            continue
-        for name in names:
-            tid = id_from_filename(name)
-            if tid and tid.startswith(incomplete):
-                out.append(click.shell_completion.CompletionItem(tid, help=f"{state}: {name}"))
-    return sorted(out, key=lambda c: c.value)
-
-
-def task_arg(envvar: bool = False) -> Callable[[FC], FC]:
-    """The ID argument (completes from file names; agents may give it as $AOF_TASK_ID)."""
-    return click.argument(
-        "ref",
-        metavar="ID",
-        shell_complete=complete_task_ids,
-        envvar="AOF_TASK_ID" if envvar else None,
-        required=True,
-    )
-
-
-token_option = click.option(
-    "--token",
-    envvar="AOF_LEASE_TOKEN",
-    metavar="T",
-    help="Fencing token from the claim ($AOF_LEASE_TOKEN). Agents must pass it.",
+from .task_lease import block, claim, complete, fail, heartbeat, progress, release
+from .task_moves import answer, approve, cancel, move, ready_, reject, resurrect, unblock
+from .task_options import (
+    STATE_NAMES,
+    complete_task_ids,
+    force_option,
+    out_task,
+    parse_set,
+    task_arg,
+    token_option,
 )
-
-
-def force_option(command: FC) -> FC:
-    """``--force``: act on a task another actor holds without its lease token, an explicit
-    override that needs ``--reason`` (the audit record names the lease it overrode)."""
-
-    @functools.wraps(command)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        env = click.get_current_context().find_object(Env)
-        if kwargs.pop("force", False) and env is not None:
-            env.force = True
-        return command(*args, **kwargs)
-
-    return cast(
-        FC,
-        click.option(
-            "--force",
-            is_flag=True,
-            help="Act on a task another actor holds, without its token (needs --reason; "
-            "audited as an override).",
-        )(run),
-    )
-
-
-def show_line(fleet: Any, task: Any, verb: str) -> str:
-    return f"{task.id} {verb}: {task.state.value}  {fleet.tasks.rel(task.path)}"
-
-
-def out_task(env: Env, task: Any, as_json: bool, verb: str, **extra: Any) -> None:
-    fleet = env.fleet()
-    data = {**fleet.task_json(task, body=False), **extra}
-    emit(data, as_json, show_line(fleet, task, verb))
-
-
-def parse_set(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``KEY=VALUE`` pairs; VALUE is read as YAML (:func:`aof.files.cardfile.parse_value`)."""
-    from ..files.cardfile import parse_value
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise click.BadParameter(f"{pair!r}: expected KEY=VALUE", param_hint="--set")
-        out[key.strip()] = parse_value(value) if value else None
-    return out
 
 
 @click.group()
@@ -376,288 +299,6 @@ def edit(
     out_task(env, t, as_json, "edited")
 
 
-@task.command("ready")
-@task_arg()
-@reason_option
-@json_option
-@pass_env
-def ready_(env: Env, ref: str, as_json: bool) -> None:
-    """Promote a backlog task to ready, so it can be claimed.
-
-    \b
-    Example:
-      aof task ready t-3kf9
-    """
-    out_task(env, env.fleet().promote(ref), as_json, "promoted")
-
-
-@task.command()
-@task_arg()
-@click.option("--agent", required=True, metavar="NAME", help="Who claims it (the lease holder).")
-@click.option(
-    "--ttl",
-    type=float,
-    metavar="S",
-    help="Lease length in seconds (default: scheduler.lease_ttl_s).",
-)
-@reason_option
-@json_option
-@pass_env
-def claim(env: Env, ref: str, agent: str, ttl: float | None, as_json: bool) -> None:
-    """Claim a ready task: exactly one claimant wins; prints the lease token.
-
-    Exit 5 if another claimant won, 4 if the task is not ready or waits on a dependency.
-
-    \b
-    Example:
-      aof task claim t-3kf9 --agent coder-1 --json
-    """
-    t = env.fleet().claim(ref, agent, ttl_s=ttl)
-    lease = t.lease or {}
-    fleet = env.fleet()
-    data = {**fleet.task_json(t, body=False), "token": lease.get("token")}
-    emit(
-        data,
-        as_json,
-        f"{t.id} claimed by {lease.get('holder')}: token {lease.get('token')} "
-        f"(expires {lease.get('expires')})",
-    )
-
-
-@task.command()
-@task_arg(envvar=True)
-@token_option
-@json_option
-@pass_env
-def heartbeat(env: Env, ref: str, token: str | None, as_json: bool) -> None:
-    """Tell aof the agent holding the lease is alive (no commit; renews the lease).
-
-    \b
-    Example:
-      AOF_TASK_ID=t-3kf9 AOF_LEASE_TOKEN=4-abcd1234efgh5678 aof task heartbeat
-    """
-    if not token:
-        raise click.UsageError("heartbeat needs --token (or AOF_LEASE_TOKEN)")
-    beat = env.fleet().heartbeat(ref, token)
-    emit(beat, as_json, f"{beat['id']} alive until {beat['expires']}")
-
-
-@task.command()
-@task_arg(envvar=True)
-@token_option
-@force_option
-@reason_option
-@json_option
-@pass_env
-def release(env: Env, ref: str, token: str | None, as_json: bool) -> None:
-    """Give an in-progress task back to ready.
-
-    \b
-    Example:
-      aof task release t-3kf9 --token 4-abcd1234efgh5678 --reason "needs a person"
-    """
-    out_task(env, env.fleet().release(ref, token=token), as_json, "released")
-
-
-@task.command()
-@task_arg(envvar=True)
-@token_option
-@force_option
-@click.option("--summary", required=True, help="What was done (appended to the task body).")
-@click.option(
-    "--output",
-    "outputs",
-    multiple=True,
-    metavar="PATH",
-    help="A file, branch or link the work produced (repeat); listed with the summary.",
-)
-@reason_option
-@json_option
-@pass_env
-def complete(
-    env: Env, ref: str, token: str | None, summary: str, outputs: tuple[str, ...], as_json: bool
-) -> None:
-    """Report an in-progress task done (to review if its workflow has gates).
-
-    \b
-    Example:
-      aof task complete t-3kf9 --token 4-abcd1234efgh5678 --summary "Added the limiter and tests" \\
-          --output src/limiter.py
-    """
-    done = env.fleet().complete(ref, token=token, summary=summary, outputs=outputs)
-    out_task(env, done, as_json, "completed")
-
-
-@task.command()
-@task_arg(envvar=True)
-@click.option("--question", required=True, help="What a person must answer.")
-@token_option
-@force_option
-@reason_option
-@json_option
-@pass_env
-def block(env: Env, ref: str, question: str, token: str | None, as_json: bool) -> None:
-    """Block an in-progress task on a question for a person.
-
-    \b
-    Example:
-      aof task block t-3kf9 --question "Keep the v1 endpoint?"
-    """
-    out_task(env, env.fleet().block(ref, question=question, token=token), as_json, "blocked")
-
-
-@task.command()
-@task_arg()
-@click.option("--text", required=True, help="The answer (appended under Questions).")
-@reason_option
-@json_option
-@pass_env
-def answer(env: Env, ref: str, text: str, as_json: bool) -> None:
-    """Answer a blocked task's question; it goes back to ready.
-
-    \b
-    Example:
-      aof task answer t-3kf9 --text "Yes, until March"
-    """
-    out_task(env, env.fleet().answer(ref, text=text), as_json, "answered")
-
-
-@task.command()
-@task_arg()
-@reason_option
-@json_option
-@pass_env
-def unblock(env: Env, ref: str, as_json: bool) -> None:
-    """Return a blocked task to ready without an answer.
-
-    \b
-    Example:
-      aof task unblock t-3kf9 --reason "the outage is over"
-    """
-    out_task(env, env.fleet().unblock(ref), as_json, "unblocked")
-
-
-@task.command()
-@task_arg(envvar=True)
-@click.option("--error", required=True, help="What went wrong (kept as last_error).")
-@click.option("--permanent", is_flag=True, help="Do not retry: straight to deadletter.")
-@token_option
-@force_option
-@reason_option
-@json_option
-@pass_env
-def fail(env: Env, ref: str, error: str, permanent: bool, token: str | None, as_json: bool) -> None:
-    """Record a failed attempt: back to ready, or deadletter when attempts are used up.
-
-    \b
-    Example:
-      aof task fail t-3kf9 --token 4-abcd1234efgh5678 --error "tests time out"
-    """
-    t = env.fleet().fail(ref, error=error, token=token, permanent=permanent)
-    out_task(env, t, as_json, "failed")
-
-
-@task.command()
-@task_arg()
-@click.option(
-    "--reason", required=True, metavar="TEXT", help="Why (kept in the body and the audit record)."
-)
-@force_option
-@json_option
-@pass_env
-def cancel(env: Env, ref: str, reason: str, as_json: bool) -> None:
-    """Cancel a task that is not done (one an agent holds: only with --force).
-
-    \b
-    Example:
-      aof task cancel t-3kf9 --reason "superseded by t-8h2k"
-    """
-    env.reason = env.reason or reason  # with --force, the override's reason too
-    out_task(env, env.fleet().cancel(ref, reason=reason), as_json, "cancelled")
-
-
-@task.command()
-@task_arg()
-@reason_option
-@json_option
-@pass_env
-def resurrect(env: Env, ref: str, as_json: bool) -> None:
-    """Bring a deadlettered task back to ready (attempts reset, last error kept).
-
-    \b
-    Example:
-      aof task resurrect t-3kf9 --reason "credentials fixed"
-    """
-    out_task(env, env.fleet().resurrect(ref), as_json, "resurrected")
-
-
-@task.command()
-@task_arg()
-@click.option("--note")
-@reason_option
-@json_option
-@pass_env
-def approve(env: Env, ref: str, note: str | None, as_json: bool) -> None:
-    """Pass the review gate of a task in review (done after the last gate).
-
-    \b
-    Example:
-      aof task approve t-3kf9 --note "LGTM"
-    """
-    out_task(env, env.fleet().approve(ref, note=note), as_json, "approved")
-
-
-@task.command()
-@task_arg()
-@click.option("--feedback", required=True, help="What to change; appended to the body.")
-@reason_option
-@json_option
-@pass_env
-def reject(env: Env, ref: str, feedback: str, as_json: bool) -> None:
-    """Reject a task in review: back to ready with the feedback.
-
-    \b
-    Example:
-      aof task reject t-3kf9 --feedback "Missing tests for the 429 path"
-    """
-    out_task(env, env.fleet().reject(ref, feedback=feedback), as_json, "rejected")
-
-
-@task.command()
-@task_arg(envvar=True)
-@click.option("--note", required=True, help="One line for the Work Log.")
-@token_option
-@force_option
-@reason_option
-@json_option
-@pass_env
-def progress(env: Env, ref: str, note: str, token: str | None, as_json: bool) -> None:
-    """Append a progress note to the task's Work Log.
-
-    \b
-    Example:
-      aof task progress --note "limiter done, writing tests"   # AOF_TASK_ID, AOF_LEASE_TOKEN set
-    """
-    out_task(env, env.fleet().progress(ref, note=note, token=token), as_json, "noted")
-
-
-@task.command()
-@task_arg()
-@click.argument("state", type=click.Choice([s.value for s in STATES if s != State.IN_PROGRESS]))
-@reason_option
-@force_option
-@json_option
-@pass_env
-def move(env: Env, ref: str, state: str, as_json: bool) -> None:
-    """Move a task to STATE along the lifecycle table (operators; claims use `claim`).
-
-    \b
-    Example:
-      aof task move t-3kf9 backlog --reason "not this quarter"
-    """
-    out_task(env, env.fleet().move(ref, state), as_json, "moved")
-
-
 @task.command("next")
 @click.option("--agent", metavar="NAME", help="Who asks (default: any agent's next task).")
 @click.option("--claim", is_flag=True, help="Claim it at once (prints the lease token).")
@@ -682,3 +323,9 @@ def next_(env: Env, agent: str | None, claim: bool, as_json: bool) -> None:
     else:
         token = f"  token {result['token']}" if result.get("token") else ""
         click.echo(f"{t['id']} {t['title']} ({result['reason']}){token}")
+
+
+for command in (claim, heartbeat, release, progress, complete, block, fail):
+    task.add_command(command)
+for command in (ready_, answer, unblock, approve, reject, cancel, resurrect, move):
+    task.add_command(command)

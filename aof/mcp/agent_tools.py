@@ -16,6 +16,7 @@ from .server import ReasonArg
 from .shapes import Beat, Board, Claimed, Next, TaskRef, TaskView, row
 
 if TYPE_CHECKING:
+    from ..fleet import Fleet
     from .callers import Caller
     from .server import Tools
 
@@ -25,8 +26,18 @@ Priority = Literal["critical", "high", "normal", "low"]
 
 
 def register(t: Tools) -> None:
-    def ref(task: Any) -> TaskRef:
-        return TaskRef(id=task.id, title=task.title, state=task.state.value, path=t.rel(task))
+    """The agent profile's tools, in the order ``tools/list`` shows them."""
+    _claim_tools(t)
+    _report_tools(t)
+    _task_tools(t)
+
+
+def _ref(t: Tools, task: Any) -> TaskRef:
+    return TaskRef(id=task.id, title=task.title, state=task.state.value, path=t.rel(task))
+
+
+def _claim_tools(t: Tools) -> None:
+    """Find work, claim it, keep the lease."""
 
     @t.tool(read_only=True)
     def aof_next(
@@ -35,7 +46,7 @@ def register(t: Tools) -> None:
     ) -> Next:
         """The task the scheduler would give you next (nothing is claimed)."""
 
-        def run(fleet: Any, caller: Caller) -> Next:
+        def run(fleet: Fleet, caller: Caller) -> Next:
             found = fleet.next_task(agent or t.agent_name(caller))
             task = found["task"]
             return Next(task=row(task) if task else None, reason=found["reason"])
@@ -50,7 +61,7 @@ def register(t: Tools) -> None:
     ) -> Claimed:
         """Claim a ready task (or your next one). Keep the returned token: complete needs it."""
 
-        def run(fleet: Any, caller: Caller) -> Claimed:
+        def run(fleet: Fleet, caller: Caller) -> Claimed:
             from ..errors import NotFound
 
             name = t.agent_name(caller)
@@ -71,7 +82,7 @@ def register(t: Tools) -> None:
     def aof_heartbeat(ctx: Context, task: TaskArg = None, token: TokenArg = None) -> Beat:
         """Renew your lease on a task you are working on."""
 
-        def run(fleet: Any, caller: Caller) -> Beat:
+        def run(fleet: Fleet, caller: Caller) -> Beat:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
             if tok is None:
@@ -83,6 +94,10 @@ def register(t: Tools) -> None:
 
         return t.call(ctx, run)
 
+
+def _report_tools(t: Tools) -> None:
+    """Report on a held task: progress, done, a question."""
+
     @t.tool()
     def aof_progress(
         ctx: Context,
@@ -93,10 +108,10 @@ def register(t: Tools) -> None:
     ) -> TaskRef:
         """Add a line to the task's work log (also renews your lease)."""
 
-        def run(fleet: Any, caller: Caller) -> TaskRef:
+        def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
-            return ref(fleet.progress(tid, note=note, token=tok))
+            return _ref(t, fleet.progress(tid, note=note, token=tok))
 
         return t.call(ctx, run, reason)
 
@@ -111,10 +126,10 @@ def register(t: Tools) -> None:
     ) -> TaskRef:
         """Report your task done (to review if its workflow has gates)."""
 
-        def run(fleet: Any, caller: Caller) -> TaskRef:
+        def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
-            return ref(fleet.complete(tid, token=tok, summary=summary, outputs=outputs))
+            return _ref(t, fleet.complete(tid, token=tok, summary=summary, outputs=outputs))
 
         return t.call(ctx, run, reason)
 
@@ -128,12 +143,16 @@ def register(t: Tools) -> None:
     ) -> TaskRef:
         """Block your task on a question; you are started again with the answer."""
 
-        def run(fleet: Any, caller: Caller) -> TaskRef:
+        def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
-            return ref(fleet.block(tid, question=question, token=tok))
+            return _ref(t, fleet.block(tid, question=question, token=tok))
 
         return t.call(ctx, run, reason)
+
+
+def _task_tools(t: Tools) -> None:
+    """Hand off a new task, read one, read the board."""
 
     @t.tool()
     def aof_create(
@@ -152,7 +171,7 @@ def register(t: Tools) -> None:
     ) -> TaskRef:
         """Create a task, or hand off a child task of yours (parent, depends_on, agent)."""
 
-        def run(fleet: Any, caller: Caller) -> TaskRef:
+        def run(fleet: Fleet, caller: Caller) -> TaskRef:
             created = fleet.create_task(
                 title,
                 priority=priority,
@@ -165,7 +184,7 @@ def register(t: Tools) -> None:
                 ready=ready,
                 fields={"routing": {"agent": agent}} if agent else None,
             )
-            return ref(created)
+            return _ref(t, created)
 
         return t.call(ctx, run, reason)
 
@@ -173,7 +192,7 @@ def register(t: Tools) -> None:
     def aof_task(ctx: Context, task: Annotated[str, Field(description="Task id")]) -> TaskView:
         """One task: its frontmatter and Markdown body."""
 
-        def run(fleet: Any, caller: Caller) -> TaskView:
+        def run(fleet: Fleet, caller: Caller) -> TaskView:
             found = fleet.get_task(task)
             return TaskView(
                 id=found.id,
@@ -194,7 +213,7 @@ def register(t: Tools) -> None:
     ) -> Board:
         """Task counts by state and the open tasks in each column, most urgent first."""
 
-        def run(fleet: Any, caller: Caller) -> Board:
+        def run(fleet: Fleet, caller: Caller) -> Board:
             data = fleet.board(team=team, invalid=False)  # a TaskRow is a valid task
             columns = {
                 state: [row(r) for r in (rows[:limit] if limit else rows)]

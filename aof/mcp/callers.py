@@ -22,10 +22,13 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LeaseError, ValidationError
-from ..journal.audit import Actor
+
+if TYPE_CHECKING:
+    from ..fleet import Fleet
+    from ..fleetapi import Actor
 
 
 @dataclass
@@ -49,18 +52,20 @@ class Callers:
         clock: Any = None,
         ids: Any = None,
     ) -> None:
+        from ..fleetapi import parse_actor
+
         self.root = root
         self.local = Caller(
-            Actor.parse(actor), env.get("AOF_TASK_ID") or None, env.get("AOF_LEASE_TOKEN") or None
+            parse_actor(actor), env.get("AOF_TASK_ID") or None, env.get("AOF_LEASE_TOKEN") or None
         )
         # bearer token -> actor; None: stdio (everyone is the local caller)
-        self.tokens = {k: Actor.parse(v) for k, v in tokens.items()} if tokens is not None else None
+        self.tokens = {k: parse_actor(v) for k, v in tokens.items()} if tokens is not None else None
         self.clock, self.ids = clock, ids
         self.claims: dict[str, tuple[str, str]] = {}  # actor -> (task, token) claimed here
         self.owned: dict[str, set[str]] = {}  # actor -> every task it claimed here
         # Fleet objects per actor, and the aof.yaml stamp they were made for: one set for
         # the calls that write, one for the calls that only read.
-        self._fleets: dict[bool, tuple[int | None, dict[str, Any]]] = {}
+        self._fleets: dict[bool, tuple[int | None, dict[str, Fleet]]] = {}
         # One writing call at a time per server: the fleet object's caches are not shared
         # across threads, and another process is kept out by the fleet's file locks anyway.
         self.lock = threading.RLock()
@@ -85,7 +90,7 @@ class Callers:
                 return actor
         return None
 
-    def fleet(self, caller: Caller, *, reader: bool = False) -> Any:
+    def fleet(self, caller: Caller, *, reader: bool = False) -> Fleet:
         """The caller's fleet object (``reader``: the one for read-only calls, used under
         :attr:`read_lock`; otherwise under :attr:`lock`)."""
         from ..fleet import Fleet
@@ -131,7 +136,7 @@ class Callers:
         self.claims[str(caller.actor)] = (task, token)
         self.owned.setdefault(str(caller.actor), set()).add(task)
 
-    def own_task(self, caller: Caller, fleet: Any, task: str) -> str:
+    def own_task(self, caller: Caller, fleet: Fleet, task: str) -> str:
         """The id of ``task`` when the caller may act on it as its holder: a task without a
         lease, one it claimed through this server, its environment's task, or one whose
         lease holder is its actor. LeaseError otherwise (whatever token it presents)."""

@@ -34,7 +34,7 @@ def new_token() -> str:
 def parse_tokens(values: list[str], default_actor: str) -> dict[str, str]:
     """``--token SECRET`` or ``--token SECRET=KIND:NAME`` values as {secret: actor}."""
     from ..errors import ValidationError
-    from ..journal.audit import Actor
+    from ..fleetapi import parse_actor
 
     out: dict[str, str] = {}
     for value in values:
@@ -45,7 +45,7 @@ def parse_tokens(values: list[str], default_actor: str) -> dict[str, str]:
                 f"--token: {secret[:4]}...: a token needs at least 16 characters (one is "
                 "generated when none is given)"
             )
-        out[secret] = str(Actor.parse(actor.strip())) if sep else default_actor
+        out[secret] = str(parse_actor(actor.strip())) if sep else default_actor
     return out
 
 
@@ -116,11 +116,11 @@ def serve(server: Any, callers: Callers, host: str, port: int) -> None:
             f"aof mcp: listening on {host}, not loopback: put TLS in front of it (bearer "
             "tokens travel in clear text over plain HTTP)\n"
         )
-    from ..knowledge.index import STOP
+    from ..fleetapi import stop_searches
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: Any) -> None:
-            STOP.set()
+            stop_searches()
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(

@@ -15,6 +15,7 @@ from .server import ReasonArg
 from .shapes import Found, KnowledgeRef
 
 if TYPE_CHECKING:
+    from ..fleet import Fleet
     from .callers import Caller
     from .server import Tools
 
@@ -36,7 +37,7 @@ def register(t: Tools) -> None:
         """Search company knowledge (runbooks, decisions, facts, learnings), best first;
         filters apply before the limit. Full text: aof://knowledge/{type}/{id}."""
 
-        def run(fleet: Any, caller: Caller) -> Found:
+        def run(fleet: Fleet, caller: Caller) -> Found:
             k = fleet.knowledge
             found = k.search(
                 text=text or None,
@@ -69,7 +70,7 @@ def register(t: Tools) -> None:
         """Add a document (title, summary, body) or a fact (statement, confidence) to company
         knowledge; audited and committed under your name."""
 
-        def run(fleet: Any, caller: Caller) -> KnowledgeRef:
+        def run(fleet: Fleet, caller: Caller) -> KnowledgeRef:
             k = fleet.knowledge
             fields: dict[str, Any] = {
                 "kind": kind,

@@ -1,5 +1,6 @@
-"""The operator profile: the registry (teams, projects, hosts, schedules, agents), the fleet
-overview, the plan and why, reconcile (preview and apply), and the audit trail.
+"""The operator profile: the registry (teams, projects, hosts, schedules, agents), host sync,
+the fleet overview, the plan and why, reconcile (preview and apply), the audit trail and a
+task's history.
 
 The registry is four tools over a ``kind`` argument rather than twenty: the same verbs
 and the same validation as ``aof <kind> list|get|create|update``, at a fifth of the schema.
@@ -16,6 +17,7 @@ from .server import ReasonArg
 from .shapes import Data, Items, Record, Why
 
 if TYPE_CHECKING:
+    from ..fleet import Fleet
     from .callers import Caller
     from .server import Tools
 
@@ -28,7 +30,16 @@ Fields = Annotated[
 
 
 def register(t: Tools) -> None:
-    def record(fleet: Any, entry: Any) -> Record:
+    """The operator profile's tools, in the order ``tools/list`` shows them."""
+    _registry_tools(t)
+    _host_tools(t)
+    _fleet_tools(t)
+
+
+def _registry_tools(t: Tools) -> None:
+    """The registry's cards."""
+
+    def record(fleet: Fleet, entry: Any) -> Record:
         return Record(
             kind=entry.noun.name,
             slug=entry.slug,
@@ -44,7 +55,7 @@ def register(t: Tools) -> None:
     ) -> Items:
         """Every team, project, host, schedule or agent card, sorted by slug."""
 
-        def run(fleet: Any, caller: Caller) -> Items:
+        def run(fleet: Fleet, caller: Caller) -> Items:
             rows = fleet.registry.rows(kind)
             return Items(items=[r for r in rows if team is None or r.get("team") == team])
 
@@ -61,7 +72,7 @@ def register(t: Tools) -> None:
     ) -> Record:
         """Create a registry card (validated; unknown references refused)."""
 
-        def run(fleet: Any, caller: Caller) -> Record:
+        def run(fleet: Fleet, caller: Caller) -> Record:
             return record(fleet, fleet.registry.create(kind, slug, dict(fields)))
 
         return t.call(ctx, run, reason)
@@ -72,17 +83,55 @@ def register(t: Tools) -> None:
     ) -> Record:
         """Set fields of a registry card (null removes one; "slug" renames)."""
 
-        def run(fleet: Any, caller: Caller) -> Record:
+        def run(fleet: Fleet, caller: Caller) -> Record:
             return record(fleet, fleet.registry.update(kind, slug, dict(fields)))
 
         return t.call(ctx, run, reason)
+
+
+def _host_tools(t: Tools) -> None:
+    """Hosts and their projects, read from their hostd."""
+
+    @t.tool(idempotent=True, open_world=True)
+    def aof_host_sync(
+        ctx: Context,
+        base_url: Annotated[
+            str | None, Field(description="The hostd to read; omitted: every host with a URL")
+        ] = None,
+        auth_token: Annotated[str | None, Field(description="hostd bearer token")] = None,
+        register_missing: Annotated[bool, Field(description="Create unknown projects")] = False,
+        team: Annotated[str | None, Field(description="Team of created projects")] = None,
+        prune: Annotated[bool, Field(description="Unplace projects no longer reported")] = False,
+        reason: ReasonArg = None,
+    ) -> Data:
+        """Read a hostd's profile and projects, or every host's whose address is a URL;
+        upsert each host and place its projects, one commit per host. A failing host is
+        listed under failed (with base_url: the error)."""
+        from ..fleetapi import sync_hosts
+
+        def run(fleet: Fleet, caller: Caller) -> Data:
+            data = sync_hosts(
+                fleet,
+                base_url,
+                auth_token=auth_token,
+                register_missing=register_missing,
+                team=team,
+                prune=prune,
+            )
+            return Data(data=data)
+
+        return t.call(ctx, run, reason)
+
+
+def _fleet_tools(t: Tools) -> None:
+    """The overview, the plan and why, reconcile, the audit trail, a task's history."""
 
     @t.tool(read_only=True)
     def aof_overview(ctx: Context, team: str | None = None) -> Data:
         """Fleet overview: teams, desired state and why, work by state, hosts, recent audit."""
 
-        def run(fleet: Any, caller: Caller) -> Data:
-            from ..ops.overview import overview
+        def run(fleet: Fleet, caller: Caller) -> Data:
+            from ..fleetapi import overview
 
             return Data(data=overview(fleet, team=team))
 
@@ -108,8 +157,8 @@ def register(t: Tools) -> None:
         """Each project's desired vs observed state and the fix; apply=true starts, stops,
         pauses or resumes for real (each action audited)."""
 
-        def run(fleet: Any, caller: Caller) -> Data:
-            from ..ops.reconcile import run as reconcile
+        def run(fleet: Fleet, caller: Caller) -> Data:
+            from ..fleetapi import reconcile
 
             return Data(data=reconcile(fleet, team=team, do_apply=apply)[1])
 
@@ -127,7 +176,7 @@ def register(t: Tools) -> None:
     ) -> Items:
         """Audit records, oldest first, after filtering."""
 
-        def run(fleet: Any, caller: Caller) -> Items:
+        def run(fleet: Fleet, caller: Caller) -> Items:
             from ..clock import format_time, parse_time
             from ..errors import ValidationError
 
@@ -143,3 +192,13 @@ def register(t: Tools) -> None:
             return Items(items=recs)
 
         return t.call(ctx, run)
+
+    @t.tool(read_only=True)
+    def aof_history(
+        ctx: Context, task: Annotated[str, Field(description="Task id or prefix")]
+    ) -> Data:
+        """A task's audit records (oldest first) and git commits (newest first); a deleted
+        task keeps its history."""
+        from ..fleetapi import history
+
+        return t.call(ctx, lambda fleet, caller: Data(data=history(fleet, task)))

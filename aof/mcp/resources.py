@@ -5,7 +5,8 @@ on every request."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError
@@ -13,11 +14,12 @@ from mcp.server.mcpserver.exceptions import ResourceError
 from ..errors import AofError
 
 if TYPE_CHECKING:
+    from ..fleet import Fleet
     from .server import Tools
 
 
 def register(t: Tools) -> None:
-    def read(ctx: Context | None, body: Any) -> str:
+    def read(ctx: Context | None, body: Callable[[Fleet], str]) -> str:
         """``body(fleet)`` as the caller (static resources get no context: they are read as
         the server's local actor; over HTTP the bearer token was checked already)."""
         try:
@@ -46,8 +48,8 @@ def register(t: Tools) -> None:
     def fleet_overview() -> str:
         """Teams, desired state and why, work by state, hosts, recent audit records."""
 
-        def body(fleet: Any) -> str:
-            from ..ops.overview import overview
+        def body(fleet: Fleet) -> str:
+            from ..fleetapi import overview
 
             return json.dumps(overview(fleet), default=str)
 

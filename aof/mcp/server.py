@@ -16,7 +16,7 @@ import contextvars
 import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
@@ -24,6 +24,9 @@ from pydantic import Field
 
 from ..errors import AofError
 from .callers import Caller, Callers
+
+if TYPE_CHECKING:
+    from ..fleet import Fleet
 
 Profile = Literal["agent", "operator", "all"]
 PROFILES: tuple[str, ...] = ("agent", "operator", "all")
@@ -71,7 +74,9 @@ class Tools:
 
         return register
 
-    def call(self, ctx: Context, body: Callable[[Any, Caller], T], reason: str | None = None) -> T:
+    def call(
+        self, ctx: Context, body: Callable[[Fleet, Caller], T], reason: str | None = None
+    ) -> T:
         """``body(fleet, caller)`` for the request's caller, every audit record it makes
         carrying ``reason`` when one is given. A refused operation comes back
         as a ``CallToolResult`` with ``is_error`` (typed as the tool's result: the SDK sends
@@ -87,7 +92,7 @@ class Tools:
     def run(
         self,
         ctx: Context | None,
-        body: Callable[[Any, Caller], T],
+        body: Callable[[Fleet, Caller], T],
         reason: str | None = None,
         *,
         read: bool = False,

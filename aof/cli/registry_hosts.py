@@ -1,0 +1,73 @@
+"""``aof host sync``: bring hosts and their projects in from their hostd."""
+
+from __future__ import annotations
+
+import click
+
+from . import Env, emit, json_option, pass_env, reason_option
+
+
+@click.command("sync")
+@click.option("--base-url", metavar="URL", help="The hostd to read (http:// or https://).")
+@click.option("--all", "all_hosts", is_flag=True, help="Every host whose address is a URL.")
+@click.option(
+    "--auth-token",
+    envvar="AOF_HOSTD_TOKEN",
+    metavar="T",
+    help="Bearer token for hostd ($AOF_HOSTD_TOKEN).",
+)
+@click.option("--register-missing", is_flag=True, help="Create projects the registry lacks.")
+@click.option(
+    "--team", metavar="SLUG", help="The team new projects join (with --register-missing)."
+)
+@click.option("--prune", is_flag=True, help="Unplace projects the host no longer reports.")
+@reason_option
+@json_option
+@pass_env
+def host_sync(
+    env: Env,
+    base_url: str | None,
+    all_hosts: bool,
+    auth_token: str | None,
+    register_missing: bool,
+    team: str | None,
+    prune: bool,
+    as_json: bool,
+) -> None:
+    """Read a hostd's profile and projects; upsert the host and place its projects.
+
+    ao-fleet's host-import is `--register-missing`, host-sync-all is `--all` (which goes on
+    past a host that fails, and reports it). Everything lands in one commit per host.
+
+    \b
+    Example:
+      aof host sync --base-url http://mac-1.local:7444 --register-missing --team platform
+      aof host sync --all --prune
+    """
+    from ..fleetapi import sync_hosts
+
+    if bool(base_url) == all_hosts:
+        raise click.UsageError("give --base-url URL or --all")
+    data = sync_hosts(
+        env.fleet(),
+        base_url,
+        auth_token=auth_token,
+        register_missing=register_missing,
+        team=team,
+        prune=prune,
+    )
+    results, failed = data["synced"], data["failed"]
+    if as_json:
+        emit(data if all_hosts else results[0], True)
+    else:
+        for r in results:
+            click.echo(
+                f"host {r['host']}: {r['projects_reported']} project(s) reported, "
+                f"{len(r['created'])} created, {len(r['placed'])} placed"
+                + (f", stale: {', '.join(r['stale'])}" if r["stale"] else "")
+                + (" (pruned)" if r["pruned"] else "")
+            )
+        for f in failed:
+            click.echo(f"failed: {f['address']}: {f['error']}", err=True)
+    if failed:
+        raise SystemExit(1)

@@ -1,0 +1,139 @@
+"""``aof task ready|answer|unblock|approve|reject|cancel|resurrect|move``: the moves people
+make on a task outside an agent's lease."""
+
+from __future__ import annotations
+
+import click
+
+from ..model.task import STATES, State
+from . import Env, json_option, pass_env, reason_option
+from .task_options import force_option, out_task, task_arg
+
+
+@click.command("ready")
+@task_arg()
+@reason_option
+@json_option
+@pass_env
+def ready_(env: Env, ref: str, as_json: bool) -> None:
+    """Promote a backlog task to ready, so it can be claimed.
+
+    \b
+    Example:
+      aof task ready t-3kf9
+    """
+    out_task(env, env.fleet().promote(ref), as_json, "promoted")
+
+
+@click.command("answer")
+@task_arg()
+@click.option("--text", required=True, help="The answer (appended under Questions).")
+@reason_option
+@json_option
+@pass_env
+def answer(env: Env, ref: str, text: str, as_json: bool) -> None:
+    """Answer a blocked task's question; it goes back to ready.
+
+    \b
+    Example:
+      aof task answer t-3kf9 --text "Yes, until March"
+    """
+    out_task(env, env.fleet().answer(ref, text=text), as_json, "answered")
+
+
+@click.command("unblock")
+@task_arg()
+@reason_option
+@json_option
+@pass_env
+def unblock(env: Env, ref: str, as_json: bool) -> None:
+    """Return a blocked task to ready without an answer.
+
+    \b
+    Example:
+      aof task unblock t-3kf9 --reason "the outage is over"
+    """
+    out_task(env, env.fleet().unblock(ref), as_json, "unblocked")
+
+
+@click.command("cancel")
+@task_arg()
+@click.option(
+    "--reason", required=True, metavar="TEXT", help="Why (kept in the body and the audit record)."
+)
+@force_option
+@json_option
+@pass_env
+def cancel(env: Env, ref: str, reason: str, as_json: bool) -> None:
+    """Cancel a task that is not done (one an agent holds: only with --force).
+
+    \b
+    Example:
+      aof task cancel t-3kf9 --reason "superseded by t-8h2k"
+    """
+    env.reason = env.reason or reason  # with --force, the override's reason too
+    out_task(env, env.fleet().cancel(ref, reason=reason), as_json, "cancelled")
+
+
+@click.command("resurrect")
+@task_arg()
+@reason_option
+@json_option
+@pass_env
+def resurrect(env: Env, ref: str, as_json: bool) -> None:
+    """Bring a deadlettered task back to ready (attempts reset, last error kept).
+
+    \b
+    Example:
+      aof task resurrect t-3kf9 --reason "credentials fixed"
+    """
+    out_task(env, env.fleet().resurrect(ref), as_json, "resurrected")
+
+
+@click.command("approve")
+@task_arg()
+@click.option("--note")
+@reason_option
+@json_option
+@pass_env
+def approve(env: Env, ref: str, note: str | None, as_json: bool) -> None:
+    """Pass the review gate of a task in review (done after the last gate).
+
+    \b
+    Example:
+      aof task approve t-3kf9 --note "LGTM"
+    """
+    out_task(env, env.fleet().approve(ref, note=note), as_json, "approved")
+
+
+@click.command("reject")
+@task_arg()
+@click.option("--feedback", required=True, help="What to change; appended to the body.")
+@reason_option
+@json_option
+@pass_env
+def reject(env: Env, ref: str, feedback: str, as_json: bool) -> None:
+    """Reject a task in review: back to ready with the feedback.
+
+    \b
+    Example:
+      aof task reject t-3kf9 --feedback "Missing tests for the 429 path"
+    """
+    out_task(env, env.fleet().reject(ref, feedback=feedback), as_json, "rejected")
+
+
+@click.command("move")
+@task_arg()
+@click.argument("state", type=click.Choice([s.value for s in STATES if s != State.IN_PROGRESS]))
+@reason_option
+@force_option
+@json_option
+@pass_env
+def move(env: Env, ref: str, state: str, as_json: bool) -> None:
+    """Move a task to STATE along the lifecycle table (operators; claims use `claim`).
+
+    \b
+    Example:
+      aof task move t-3kf9 backlog --reason "not this quarter"
+    """
+    out_task(env, env.fleet().move(ref, state), as_json, "moved")

@@ -1,0 +1,252 @@
+"""The whole-fleet operations the front ends call, as functions of a :class:`aof.Fleet`.
+
+Each function here is one member of ``Fleet``'s public surface: :data:`FLEET_METHODS` names
+the member each becomes (a method taking the fleet first, or a static method). The CLI and
+the MCP server reach the operations below the service (the overview, reconcile, snapshots,
+a task's history, host sync, the daemon's state file, the person's identity) through these
+and nothing else. Everything is imported when called: a CLI call pays only for what it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .journal.audit import Actor
+
+if TYPE_CHECKING:
+    from .fleet import Fleet
+    from .ops.reconcile import Row
+
+# --- static: no fleet root needed ----------------------------------------------------------
+
+
+def find_root(explicit: str | None, env_root: str | None, cwd: Path) -> Path:
+    """The fleet root: ``explicit``, else ``env_root``, else the nearest ``aof.yaml`` upward
+    from ``cwd`` (:func:`aof.model.config.find_root`)."""
+    from .model.config import find_root as find
+
+    return find(explicit, env_root, cwd)
+
+
+def person(root: Path | None = None) -> Actor:
+    """The person at the keyboard (:func:`aof.journal.identity.human`): ``AOF_ACTOR``, else
+    git's user.name of the fleet root, else the login name."""
+    from .journal.identity import human
+
+    return human(root)
+
+
+def parse_actor(text: str) -> Actor:
+    """``KIND:NAME`` (or ``NAME``) as an :class:`Actor`; ValidationError if malformed."""
+    return Actor.parse(text)
+
+
+def check_reason(text: str | None) -> str | None:
+    """A ``--reason`` text checked (:func:`aof.journal.audit.check_reason`): None or blank
+    is no reason; one that is too long or not printable is refused."""
+    from .journal.audit import check_reason as check
+
+    return check(text)
+
+
+def parse_value(text: str) -> Any:
+    """One YAML value as a card field holds it (:func:`aof.files.cardfile.parse_value`)."""
+    from .files.cardfile import parse_value as parse
+
+    return parse(text)
+
+
+def parse_window(spec: str) -> dict[str, Any]:
+    """A schedule window ``WEEKDAY,START,END`` as its card form."""
+    from .registry.schedule import parse_window as parse
+
+    return parse(spec)
+
+
+def check_coder(root: Path, coder: str) -> None:
+    """Refuse (ConfigError) a coder name the fleet root's aof.yaml does not know."""
+    from .coders.resolve import adapter_for
+    from .model.config import load_config
+
+    adapter_for(coder, load_config(root).data)
+
+
+def load_snapshot(path: str) -> Any:
+    """A snapshot file as read (:func:`aof.registry.snapshot.load`); checked on import."""
+    from .registry.snapshot import load
+
+    return load(path)
+
+
+def stop_searches() -> None:
+    """Stop every knowledge search running in this process (a server shutting down)."""
+    from .knowledge.index import STOP
+
+    STOP.set()
+
+
+# --- views ------------------------------------------------------------------------------
+
+
+def overview(fleet: Fleet, *, team: str | None = None, at: datetime | None = None) -> Any:
+    """The fleet overview (:func:`aof.ops.overview.overview`)."""
+    from .ops.overview import overview as view
+
+    return view(fleet, team=team, at=at)
+
+
+def founder(fleet: Fleet, *, at: datetime | None = None) -> Any:
+    """The overview plus placements, overrides, agents and a longer audit tail."""
+    from .ops.overview import founder as view
+
+    return view(fleet, at=at)
+
+
+def history(fleet: Fleet, ref: str) -> dict[str, Any]:
+    """A task's audit records and commits (:func:`aof.ops.history.history`)."""
+    from .ops.history import history as of
+
+    return of(fleet, ref)
+
+
+def daemon_info(fleet: Fleet) -> dict[str, Any]:
+    """The daemon of this fleet root: running?, pid, host, ticks, last tick
+    (:func:`aof.store.daemonstate.daemon_info`)."""
+    from .store.daemonstate import daemon_info as info
+
+    return info(fleet.root)
+
+
+def staged_files(fleet: Fleet) -> list[str]:
+    """The paths (absolute) of the files staged in the fleet root's git index."""
+    from .journal.githook import staged
+
+    return [str(fleet.root / p) for p in staged(fleet.root)]
+
+
+# --- desired vs observed ----------------------------------------------------------------
+
+
+def project_states(
+    fleet: Fleet, *, team: str | None = None, daemon_alive: bool | None = None
+) -> list[dict[str, Any]]:
+    """Each project's desired and observed state and the action reconcile would take
+    (:func:`aof.ops.reconcile.evaluate`), as JSON rows."""
+    from .ops.reconcile import evaluate
+
+    return [r.to_json() for r in evaluate(fleet, team=team, daemon_alive=daemon_alive)]
+
+
+def health(fleet: Fleet, *, team: str | None = None) -> dict[str, Any]:
+    """ao-fleet's rollup of desired vs observed, and whether the daemon runs."""
+    from .ops.reconcile import evaluate
+    from .ops.reconcile import health as rollup
+
+    running = daemon_info(fleet)["running"]
+    return {"daemon_running": running, **rollup(evaluate(fleet, team=team))}
+
+
+def reconcile(
+    fleet: Fleet, *, at: datetime | None = None, team: str | None = None, do_apply: bool = False
+) -> tuple[list[Row], dict[str, Any]]:
+    """Evaluate (and with ``do_apply`` carry out) reconcile: the rows and the JSON
+    (:func:`aof.ops.reconcile.run`)."""
+    from .ops.reconcile import run
+
+    return run(fleet, at=at, team=team, do_apply=do_apply)
+
+
+def ao_project_root(fleet: Fleet, slug: str) -> str:
+    """The AO project root of the project ``slug``; ValidationError if it is not one."""
+    from .errors import ValidationError
+    from .ops.reconcile import ao_root
+
+    root = ao_root(fleet.registry.get("project", slug).meta)
+    if root is None:
+        raise ValidationError(
+            f"project {slug} is not an AO project (no ao_project_root, and no .ao/ in its "
+            "root_path)"
+        )
+    return root
+
+
+# --- the registry as a whole ------------------------------------------------------------
+
+
+def export_snapshot(fleet: Fleet) -> dict[str, Any]:
+    """Every registry file as one JSON snapshot (:func:`aof.registry.snapshot.export`)."""
+    from .registry.snapshot import export
+
+    return export(fleet)
+
+
+def snapshot_host_changes(fleet: Fleet, snap: Any, where: str = "snapshot") -> list[str]:
+    """What importing ``snap`` would set that the daemon runs or copies on this host (new
+    or changed setup commands, credential files), one line each."""
+    from .registry.snapshot import describe, host_changes
+
+    return [describe(c) for c in host_changes(fleet, snap, where=where)]
+
+
+def import_snapshot(
+    fleet: Fleet, snap: Any, where: str = "snapshot", *, allow_host_changes: bool = False
+) -> list[str]:
+    """Import ``snap`` all or nothing in one commit; the paths written."""
+    from .registry.snapshot import import_
+
+    return import_(fleet, snap, where=where, allow_host_changes=allow_host_changes)
+
+
+def sync_hosts(
+    fleet: Fleet,
+    base_url: str | None = None,
+    *,
+    auth_token: str | None = None,
+    register_missing: bool = False,
+    team: str | None = None,
+    prune: bool = False,
+) -> dict[str, Any]:
+    """Sync one hostd, or every host whose address is a URL
+    (:func:`aof.registry.hostsync_all.sync_hosts`): ``{"synced": [...], "failed": [...]}``."""
+    from .registry.hostsync_all import sync_hosts as sync
+
+    return sync(
+        fleet.registry,
+        base_url,
+        auth_token=auth_token,
+        register_missing=register_missing,
+        team=team,
+        prune=prune,
+    )
+
+
+# Fleet member name -> (function, "method" or "static"). A method takes the fleet first.
+FLEET_METHODS: dict[str, tuple[Callable[..., Any], str]] = {
+    "find_root": (find_root, "static"),
+    "person": (person, "static"),
+    "parse_actor": (parse_actor, "static"),
+    "check_reason": (check_reason, "static"),
+    "parse_value": (parse_value, "static"),
+    "parse_window": (parse_window, "static"),
+    "check_coder": (check_coder, "static"),
+    "load_snapshot": (load_snapshot, "static"),
+    "stop_searches": (stop_searches, "static"),
+    "overview": (overview, "method"),
+    "founder": (founder, "method"),
+    "history": (history, "method"),
+    "daemon_info": (daemon_info, "method"),
+    "staged_files": (staged_files, "method"),
+    "project_states": (project_states, "method"),
+    "health": (health, "method"),
+    "reconcile": (reconcile, "method"),
+    "ao_project_root": (ao_project_root, "method"),
+    "export_snapshot": (export_snapshot, "method"),
+    "snapshot_host_changes": (snapshot_host_changes, "method"),
+    "import_snapshot": (import_snapshot, "method"),
+    "sync_hosts": (sync_hosts, "method"),
+}
+
+__all__ = ["FLEET_METHODS", "Actor", *FLEET_METHODS]
