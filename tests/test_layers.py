@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import sub_env
+from .conftest import sub_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "aof"
