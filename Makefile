@@ -53,11 +53,14 @@ date-check: $(STAMP) $(VENV)/clockshift.so ## Run the tests with the machine's c
 	AOF_CLOCK_SHIFT_S=$(SHIFT_S) LD_PRELOAD=$(CURDIR)/$(VENV)/clockshift.so \
 		$(BIN)/pytest -q -p no:cacheprovider
 
-lint: $(STAMP) ## ruff, mypy, and the CLI reference check
+# The generated files are checked schemas first, as `make docs` writes them before the MCP
+# reference: gen_mcp_docs builds a fleet root, and `aof init` copies schemas/ into it.
+lint: $(STAMP) ## ruff (lint and format), mypy --strict, and the generated references
 	$(BIN)/ruff check aof tests bench
+	$(BIN)/ruff format --check aof tests bench
 	$(BIN)/mypy
-	$(BIN)/python scripts/gen_cli_docs.py --check
 	$(BIN)/python scripts/gen_schemas.py --check
+	$(BIN)/python scripts/gen_cli_docs.py --check
 	$(BIN)/python scripts/gen_mcp_docs.py --check
 
 docs: $(STAMP) ## Regenerate docs/cli.md, docs/mcp-tools.md and the registry schemas
