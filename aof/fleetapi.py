@@ -1,10 +1,12 @@
-"""The whole-fleet operations the front ends call, as functions of a :class:`aof.Fleet`.
+"""The rest of the front door: whole-fleet operations as functions of a :class:`aof.Fleet`,
+and what a front end needs before it has one.
 
-Each function here is one member of ``Fleet``'s public surface: :data:`FLEET_METHODS` names
-the member each becomes (a method taking the fleet first, or a static method). The CLI and
-the MCP server reach the operations below the service (the overview, reconcile, snapshots,
-a task's history, host sync, the daemon's state file, the person's identity) through these
-and nothing else. Everything is imported when called: a CLI call pays only for what it runs.
+Beside :class:`aof.Fleet` (the verbs on tasks, the registry and knowledge), this module is
+the one other place the CLI and the MCP server call into the library: the overview,
+reconcile and health, registry snapshots, a task's history, host sync, the daemon's state
+file (each takes the fleet first), and finding the root, the person at the keyboard and
+parsing a value (no fleet needed). :data:`FLEET_METHODS` lists them. Everything is imported
+when called: a CLI call pays only for what it runs.
 """
 
 from __future__ import annotations
@@ -223,7 +225,7 @@ def sync_hosts(
     )
 
 
-# Fleet member name -> (function, "method" or "static"). A method takes the fleet first.
+# name -> (function, kind): a "method" takes the fleet first, a "static" needs no fleet.
 FLEET_METHODS: dict[str, tuple[Callable[..., Any], str]] = {
     "find_root": (find_root, "static"),
     "person": (person, "static"),

@@ -47,7 +47,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("planner", ("aof.planner",)),
     ("service", ("aof.service",)),
     ("ops", ("aof.ops",)),
-    ("fleet", ("aof.fleet",)),
+    ("fleet", ("aof.fleet", "aof.fleetapi")),
     ("runner", ("aof.runner",)),
     ("scheduler", ("aof.scheduler",)),
     ("mcp", ("aof.mcp",)),
@@ -67,6 +67,7 @@ FRONT_ENDS = ("aof.cli", "aof.mcp")
 FRONT_DOOR = (
     "aof",
     "aof.fleet",
+    "aof.fleetapi",
     "aof.errors",
     "aof.clock",
     "aof.layout",

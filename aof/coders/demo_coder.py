@@ -106,11 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     import shutil
     import subprocess
     import tempfile
+    from pathlib import Path
 
-    from aof import Fleet
     from aof.model.text import section
+    from aof.store.tasks import TaskStore
 
-    task = Fleet(root).get_task(task_id)
+    task = TaskStore(Path(root).resolve()).load(task_id)
     labels = set(task.meta.get("labels") or [])
     _event("usage", tokens_in=len(task.body), tokens_out=len(task.title), cost_usd=0.0)
     try:

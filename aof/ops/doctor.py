@@ -9,7 +9,7 @@ Checks, in order (each keeps going when one item fails, like Maildir's ``clean()
    wins (else the most recently updated one); the others go to ``.aof/conflicts/``, never
    deleted;
 3. hand-written tasks (a title dropped in ``tasks/backlog/`` or ``tasks/ready/``,
-   :mod:`aof.model.handwritten`) are adopted: id, schema and created filled in, renamed to
+   :mod:`aof.store.drafts`) are adopted: id, schema and created filled in, renamed to
    ``<id>-<slug>.md``, audited as ``created`` by the person;
    other files that are not tasks, or do not parse, or break the schema: reported, never
    touched;
@@ -109,10 +109,10 @@ def run(fleet: ServiceContext, pipeline: Pipeline, *, fix: bool) -> Report:
 
 
 def _adopt(fleet: ServiceContext, report: Report, fix: bool) -> set[str]:
-    """Hand-written tasks (:mod:`aof.model.handwritten`): adopted with ``fix``, as the person's
+    """Hand-written tasks (:mod:`aof.store.drafts`): adopted with ``fix``, as the person's
     (:func:`aof.journal.identity.human`); the paths of those seen, which ``_tasks`` then skips."""
     from ..journal.identity import human
-    from ..model.handwritten import drafts
+    from ..store.drafts import drafts
 
     seen: set[str] = set()
     for path, _draft in list(drafts(fleet.tasks)):

@@ -2,7 +2,7 @@
 
 The daemon calls :func:`sweep` when the watcher saw a change (and at least every
 ``scheduler.sweep_s`` without one). First, hand-written tasks (a file with a title dropped in
-``tasks/backlog/`` or ``tasks/ready/``, :mod:`aof.model.handwritten`) are adopted: given an id and
+``tasks/backlog/`` or ``tasks/ready/``, :mod:`aof.store.drafts`) are adopted: given an id and
 renamed, and recorded as ``created`` by the person. Then every path under the fleet's own
 directories that differs from git's HEAD, and is not an aof change waiting for the daemon's
 commit (``git.commit: batch``), is a person's change:
@@ -289,9 +289,9 @@ def _commit(
 def _adopt(
     fleet: ServiceContext, reported: dict[str, Any], result: SweepResult, wall: float
 ) -> set[str]:
-    """Adopt each settled hand-written task (:mod:`aof.model.handwritten`) as the person's; the
+    """Adopt each settled hand-written task (:mod:`aof.store.drafts`) as the person's; the
     paths it dealt with (adopted, refused or too fresh), for the rest of the sweep to skip."""
-    from ..model.handwritten import drafts
+    from ..store.drafts import drafts
 
     dealt: set[str] = set()
     who = None

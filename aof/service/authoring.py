@@ -28,7 +28,7 @@ from ..store.tasks import Located
 from .pipeline import PROTECTED, Pipeline
 
 if TYPE_CHECKING:
-    from ..model.handwritten import Draft
+    from ..store.drafts import Draft
 
 
 def _draft_text(card: cardfile.Card, meta: dict[str, Any], body: str) -> str:
@@ -88,14 +88,14 @@ class Authoring:
         return self._place_new(meta, text_body, state)
 
     def adopt(self, path: Path, *, actor: Actor | None = None) -> Task:
-        """Adopt the hand-written task at ``path`` (:mod:`aof.model.handwritten`): fill in id,
+        """Adopt the hand-written task at ``path`` (:mod:`aof.store.drafts`): fill in id,
         schema, created and created_by, rename it to ``<id>-<slug>.md`` where it is, and
         audit and commit its creation by ``actor`` (default: this fleet's actor).
 
         ValidationError (naming the file, line and field) when it is not a draft or what the
         person wrote is not valid; nothing is changed then.
         """
-        from ..model.handwritten import read_draft
+        from ..store.drafts import read_draft
         from ..store.tasks import ADOPTED_IN
 
         path = Path(path)

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ..errors import ValidationError
 from ..files import cardfile
 from ..files.safefs import read_regular
-from ..store.tasks import ADOPTED_IN
-from .task import id_from_filename
+from ..model.task import id_from_filename
+from .tasks import ADOPTED_IN
 
 if TYPE_CHECKING:
-    from ..store.tasks import TaskStore
+    from .tasks import TaskStore
 
 
 class Draft(NamedTuple):
