@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import layout
 from ..errors import InvalidTransition, NotFound, ValidationError
 from ..files.safefs import read_text_or_none
 from ..model.task import State
@@ -46,7 +47,7 @@ def _git(repo: Path, *args: str) -> str | None:
 
 def _commit(k: Knowledge, task: Task) -> dict[str, Any]:
     """The commit the run's work is at: its branch in the project's repo, else the fleet's."""
-    from ..runner.worktrees import branch_for
+    from ..model.branches import branch_for
 
     project = task.meta.get("project")
     branch = branch_for(task.id, task.meta)
@@ -72,7 +73,7 @@ def _run_dir(k: Knowledge, task: Task, attempt: int | None) -> tuple[int, Path]:
     n = attempts[-1] if attempt is None else attempt
     if n not in attempts:
         raise NotFound(f"task {task.id} has no run {n} (runs: {', '.join(map(str, attempts))})")
-    run_dir = k.root / "runs" / task.id / str(n)
+    run_dir = layout.run_dir(k.root, task.id, n)
     live = task.state is State.IN_PROGRESS and n == attempts[-1]
     if live and read_outcome(run_dir) is None:
         raise InvalidTransition(

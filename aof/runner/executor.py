@@ -31,8 +31,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import layout
 from ..clock import Clock, SystemClock, format_time
-from ..files.privatefiles import private_dir, write_private
+from ..files.atomic import write_json, write_text
+from ..files.privatefiles import private_dir
 from ..files.safefs import read_text_or_none
 
 # Agents run niced from their first instruction (``nice`` execs the coder): when a hundred
@@ -114,11 +116,11 @@ class LocalExecutor:
     def __init__(self, root: Path, clock: Clock | None = None) -> None:
         self.root = root
         self.clock = clock or SystemClock()
-        self.records = root / ".aof" / "runs"
+        self.records = layout.run_records(root)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def run_dir(self, task_id: str, attempt: int) -> Path:
-        return self.root / "runs" / task_id / str(attempt)
+        return layout.run_dir(self.root, task_id, attempt)
 
     def submit(self, spec: RunSpec) -> RunStatus:
         """Start ``spec``; OSError (for example, the coder's program is missing) propagates."""
@@ -127,14 +129,14 @@ class LocalExecutor:
             program = spec.argv[0] if spec.argv else "(empty argv)"
             raise FileNotFoundError(f"{program}: no such program (or not executable)")
         run_dir = self.run_dir(spec.task_id, spec.attempt)
-        private_dir(self.root / "runs")  # run plans hold the lease token and coder env
+        private_dir(layout.runs(self.root))  # run plans hold the lease token and coder env
         private_dir(run_dir)
         # A follow-up run in the same folder: the last run's ending and tmux session go.
         for stale in ("outcome.json", "kill.json", "tmux.json", "exit_code"):
             (run_dir / stale).unlink(missing_ok=True)
         outcome_seal(run_dir).unlink(missing_ok=True)
         plan = {**asdict(spec), "root": str(self.root), "run_id": spec.run_id}
-        write_private(run_dir / "run.json", json.dumps(plan, indent=2) + "\n")
+        write_json(run_dir / "run.json", plan, private=True)
         # The supervisor (aof.runner.shim) leads a session of its own: it, the coder and
         # all they start are one process group, signalled as a whole.
         with open(run_dir / "shim.log", "ab") as log:
@@ -168,7 +170,7 @@ class LocalExecutor:
         }
         private_dir(self.records.parent)
         private_dir(self.records)
-        write_private(self.records / f"{spec.run_id}.json", json.dumps(record))
+        write_text(self.records / f"{spec.run_id}.json", json.dumps(record), private=True)
         return status
 
     def _record(self, run_id: str) -> dict[str, Any] | None:
@@ -276,9 +278,15 @@ class LocalExecutor:
 def attempts(root: Path, task_id: str) -> list[int]:
     """The attempt numbers of a task's run folders (``runs/<task>/<n>/``), ascending."""
     try:
-        return sorted(int(n) for n in os.listdir(root / "runs" / task_id) if n.isdigit())
+        return sorted(int(n) for n in os.listdir(layout.task_runs(root, task_id)) if n.isdigit())
     except FileNotFoundError:
         return []
+
+
+def latest_run_dir(root: Path, task_id: str) -> Path | None:
+    """The folder of a task's latest run (``runs/<task>/<n>/``), None before its first."""
+    runs = attempts(root, task_id)
+    return layout.run_dir(root, task_id, runs[-1]) if runs else None
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -297,19 +305,17 @@ def read_json(path: Path) -> dict[str, Any] | None:
 def outcome_seal(run_dir: Path) -> Path:
     """Where the supervisor keeps the outcome it settled for ``runs/<task>/<n>/``: under
     ``.aof/outcomes/``, outside the folder the agent writes."""
-    root = run_dir.parents[2]
-    return root / ".aof" / "outcomes" / f"{run_dir.parent.name}.{run_dir.name}.json"
+    return layout.sealed_outcome(run_dir.parents[2], run_dir.parent.name, run_dir.name)
 
 
 def write_outcome(run_dir: Path, result: dict[str, Any]) -> None:
     """Record a run's outcome: ``outcome.json`` in the run folder (for people), then its
     sealed copy (:func:`outcome_seal`), the one aof reads back: once aof sees the seal, the
     people's copy is there too."""
-    text = json.dumps(result, indent=2) + "\n"
     seal = outcome_seal(run_dir)
     seal.parent.mkdir(parents=True, exist_ok=True)
-    write_private(run_dir / "outcome.json", text)
-    write_private(seal, text)
+    write_json(run_dir / "outcome.json", result, private=True)
+    write_json(seal, result, private=True)
 
 
 def read_outcome(run_dir: Path) -> dict[str, Any] | None:

@@ -473,7 +473,8 @@ class Lifecycle(FleetBase):
         files = [str(f) for f in project.get("credential_files") or []]
         if not files or not project.get("root_path"):
             return []
-        from ..runner.worktrees import branch_for, is_repo, tracked_credentials
+        from ..journal.repos import is_repo, tracked_credentials
+        from ..model.branches import branch_for
 
         repo = Path(str(project["root_path"])).expanduser()
         if not is_repo(repo):
@@ -487,7 +488,7 @@ class Lifecycle(FleetBase):
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             nonlocal branch
-            from ..runner.worktrees import branch_for
+            from ..model.branches import branch_for
 
             self._check_token(task, token, self.actor)
             branch = branch_for(task.id, meta)
