@@ -7,7 +7,7 @@ where it came from: the task, the attempt and run folder, the run's outcome, and
 its branch points at in the project's repository (else the fleet root's commit). The agent
 writes its run folder, so its files are read without following links, regular files only and
 at most 256 KiB each (:mod:`aof.files.safefs`), and the outcome is the one the run's supervisor
-sealed when it settled the run (:func:`aof.runner.executor.read_outcome`).
+sealed when it settled the run (:func:`aof.store.runfiles.read_outcome`).
 
 Promotion is idempotent: the same task and attempt, or notes whose text an existing
 document already holds (case and whitespace aside), give back that document.
@@ -64,8 +64,8 @@ def _commit(k: Knowledge, task: Task) -> dict[str, Any]:
 
 
 def _run_dir(k: Knowledge, task: Task, attempt: int | None) -> tuple[int, Path]:
-    from ..runner.executor import attempts as run_attempts
-    from ..runner.executor import read_outcome
+    from ..store.runfiles import attempts as run_attempts
+    from ..store.runfiles import read_outcome
 
     attempts = run_attempts(k.root, task.id)
     if not attempts:
@@ -87,7 +87,7 @@ def promote(
     k: Knowledge, task_ref: str, *, attempt: int | None = None, kind: str = "learning"
 ) -> dict[str, Any]:
     """Promote the notes of run ``attempt`` (default: the last) of ``task_ref``."""
-    from ..runner.executor import read_outcome
+    from ..store.runfiles import read_outcome
 
     task = k.fleet.get_task(task_ref)
     n, run_dir = _run_dir(k, task, attempt)

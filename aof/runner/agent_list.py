@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from .. import layout
 from ..model.branches import branch_for
 from ..model.task import TERMINAL
-from .executor import RunStatus, latest_run_dir, read_json, read_outcome
+from ..store.runfiles import latest_run_dir, read_json, read_outcome
+from .executor import RunStatus
 from .tmux import info as tmux_info
 
 if TYPE_CHECKING:

@@ -28,10 +28,11 @@ from ..errors import (
 )
 from ..model.branches import BRANCH_RE, branch_for
 from ..model.task import TERMINAL, State, Task
+from ..store.runfiles import attempts, latest_run_dir, read_outcome
 from . import runlogs
 from .agent_list import agent_rows
 from .dispatch import dispatch
-from .executor import LocalExecutor, RunStatus, attempts, latest_run_dir, read_outcome
+from .executor import LocalExecutor, RunStatus
 from .stopping import stop_runs
 
 if TYPE_CHECKING:

@@ -396,7 +396,7 @@ class Shim:
         self._write_meter(final=True)
         result = self.settle(code, outcome, reason)
         self.events.write({"event": "runner_end", **result})
-        from .executor import write_outcome
+        from ..store.runfiles import write_outcome
 
         write_outcome(self.run_dir, result)
         return code if code is not None else 127

@@ -19,7 +19,8 @@ from .. import layout
 from ..clock import format_time
 from ..errors import AofError
 from ..files.atomic import write_text
-from .executor import LocalExecutor, RunStatus, descendants, write_outcome
+from ..store.runfiles import write_outcome
+from .executor import LocalExecutor, RunStatus, descendants
 from .shim import kill_tree
 
 if TYPE_CHECKING:

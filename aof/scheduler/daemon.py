@@ -13,12 +13,14 @@ Each tick, in order:
 1. reload ``aof.yaml`` when it changed (a broken one is reported and the last good one kept);
 2. commit aof changes deferred by ``git.commit: batch``, and human edits when the watcher
    saw a change (at least every ``scheduler.sweep_s`` without one);
-3. supervise runs: renew the lease of every live run, and settle every run that ended: a
-   coder that exited while still holding its lease did not report, which counts as a failed
-   attempt (retry with back-off, or deadletter), never as done;
+3. supervise runs (``aof.scheduler.supervise``): renew the lease of every live run, and
+   settle every run that ended: a coder that exited while still holding its lease did not
+   report, which counts as a failed attempt (retry with back-off, or deadletter), never as
+   done;
 4. snapshot -> plan -> apply: expire, block, notify, then dispatch (claim, then submit to
-   the executor); all of it one commit whose message carries the plan's time, the heartbeat
-   expiries it used and its digest, so ``aof plan --replay REF`` can recompute it;
+   the executor: ``aof.runner.dispatch``); all of it one commit whose message carries the
+   plan's time, the heartbeat expiries it used and its digest, so ``aof plan --replay REF``
+   can recompute it;
 5. reconcile AO projects (``aof.ops.reconcile``), each applied action audited;
 6. say where it stands (``aof.scheduler.idle``): the runs it waits on, or that it is idle and
    what it leaves behind. ``--until-idle`` stops at the first idle tick.
