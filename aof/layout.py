@@ -17,6 +17,7 @@ and what aof keeps for itself under ``.aof/`` (never committed: it can be lost a
     .aof/outcomes/<task>.<n>.json the sealed copy of a settled run's outcome
     .aof/daemon.json              what the running daemon says about itself
     .aof/coder-pauses.json        coders paused on a usage limit
+    .aof/worktrees/<task>/        the git worktree of a task's runs (default place)
     .aof/pending-commits.jsonl    changes waiting for the daemon's batch commit
     .aof/conflicts/               duplicate task files set aside by ``aof doctor --fix``
 
@@ -96,6 +97,11 @@ def pending_commits(root: Path) -> Path:
 def conflicts(root: Path) -> Path:
     """``.aof/conflicts/``: duplicate task files ``aof doctor --fix`` set aside."""
     return root / AOF_DIR / "conflicts"
+
+
+def worktrees(root: Path) -> Path:
+    """``.aof/worktrees/``: the runs' git worktrees, unless ``runner.worktrees_dir`` says."""
+    return root / AOF_DIR / "worktrees"
 
 
 def clock_probe(root: Path) -> Path:

@@ -13,7 +13,7 @@ from aof.coders import resolve as coders
 from aof.coders.adapters import Invocation, get, names
 from aof.coders.adapters.base import reset_time, signals
 from aof.errors import ConfigError
-from aof.runner.shim import Meter
+from aof.runner.meter import Meter
 
 FAKES = Path(__file__).parent / "fakes"
 NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from aof import Fleet, State
 from aof.clock import FixedClock
 from aof.knowledge.query import to_fts
-from aof.runner.executor import write_outcome
+from aof.store.runfiles import write_outcome
 
 from .conftest import Cli, git, git_clean
 from .test_mcp import call, error, ok, serve

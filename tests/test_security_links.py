@@ -342,7 +342,7 @@ def test_an_outcome_rewritten_after_settlement_is_ignored(tmp_path: Path) -> Non
     wait_for(lambda: (run_dir / "forged").exists())
     assert json.loads((run_dir / "outcome.json").read_text())["session_id"].startswith("--")
     assert Sessions(Fleet(world["root"], actor="human:tester")).session_of(tid) is None
-    from aof.runner.executor import read_outcome
+    from aof.store.runfiles import read_outcome
 
     sealed = read_outcome(run_dir)
     assert sealed is not None and sealed["outcome"] == "exited-without-reporting"

@@ -382,7 +382,7 @@ def worktree_list(env: Env, as_json: bool) -> None:
     Example:
       aof worktree list --json
     """
-    from ..runner.sessions import list_worktrees
+    from ..runner.worktree_admin import list_worktrees
 
     rows = list_worktrees(env.fleet())
     text = "\n".join(
@@ -405,7 +405,7 @@ def worktree_prune(env: Env, dry_run: bool, as_json: bool) -> None:
     Example:
       aof worktree prune --dry-run
     """
-    from ..runner.sessions import prune_worktrees
+    from ..runner.worktree_admin import prune_worktrees
 
     rows = prune_worktrees(env.fleet(), dry_run=dry_run)
     text = "\n".join(f"{r['action']:<13} {r['task']:<12} {r['reason']}" for r in rows)

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import layout
 from ..errors import ConfigError, ValidationError
 from ..files.safefs import read_text_or_none
 from ..model.task import Task
@@ -300,7 +301,7 @@ def build(
         project=project or None,
         worktree=worktree,
         branch=branch,
-        run_root=root / "runs" / task.id,
+        run_root=layout.task_runs(root, task.id),
         attempt=attempt,
     )
     inv = Invocation(

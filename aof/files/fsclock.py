@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PROBE = Path(".aof") / "clock-probe"
+from .. import layout
 
 
 def fs_now(root: Path) -> float:
     """The file system's current time under ``root``: the mtime it gives a file touched now."""
-    probe = root / PROBE
+    probe = layout.clock_probe(root)
     try:
         os.utime(probe, None)
     except FileNotFoundError:

@@ -7,7 +7,7 @@ where it came from: the task, the attempt and run folder, the run's outcome, and
 its branch points at in the project's repository (else the fleet root's commit). The agent
 writes its run folder, so its files are read without following links, regular files only and
 at most 256 KiB each (:mod:`aof.files.safefs`), and the outcome is the one the run's supervisor
-sealed when it settled the run (:func:`aof.runner.executor.read_outcome`).
+sealed when it settled the run (:func:`aof.store.runfiles.read_outcome`).
 
 Promotion is idempotent: the same task and attempt, or notes whose text an existing
 document already holds (case and whitespace aside), give back that document.
@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import layout
 from ..errors import InvalidTransition, NotFound, ValidationError
 from ..files.safefs import read_text_or_none
 from ..model.task import State
@@ -46,7 +47,7 @@ def _git(repo: Path, *args: str) -> str | None:
 
 def _commit(k: Knowledge, task: Task) -> dict[str, Any]:
     """The commit the run's work is at: its branch in the project's repo, else the fleet's."""
-    from ..runner.worktrees import branch_for
+    from ..model.branches import branch_for
 
     project = task.meta.get("project")
     branch = branch_for(task.id, task.meta)
@@ -63,8 +64,8 @@ def _commit(k: Knowledge, task: Task) -> dict[str, Any]:
 
 
 def _run_dir(k: Knowledge, task: Task, attempt: int | None) -> tuple[int, Path]:
-    from ..runner.executor import attempts as run_attempts
-    from ..runner.executor import read_outcome
+    from ..store.runfiles import attempts as run_attempts
+    from ..store.runfiles import read_outcome
 
     attempts = run_attempts(k.root, task.id)
     if not attempts:
@@ -72,7 +73,7 @@ def _run_dir(k: Knowledge, task: Task, attempt: int | None) -> tuple[int, Path]:
     n = attempts[-1] if attempt is None else attempt
     if n not in attempts:
         raise NotFound(f"task {task.id} has no run {n} (runs: {', '.join(map(str, attempts))})")
-    run_dir = k.root / "runs" / task.id / str(n)
+    run_dir = layout.run_dir(k.root, task.id, n)
     live = task.state is State.IN_PROGRESS and n == attempts[-1]
     if live and read_outcome(run_dir) is None:
         raise InvalidTransition(
@@ -86,7 +87,7 @@ def promote(
     k: Knowledge, task_ref: str, *, attempt: int | None = None, kind: str = "learning"
 ) -> dict[str, Any]:
     """Promote the notes of run ``attempt`` (default: the last) of ``task_ref``."""
-    from ..runner.executor import read_outcome
+    from ..store.runfiles import read_outcome
 
     task = k.fleet.get_task(task_ref)
     n, run_dir = _run_dir(k, task, attempt)

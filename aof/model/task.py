@@ -15,6 +15,7 @@ from typing import Any
 from ..clock import ALPHABET, parse_time
 from ..errors import ValidationError
 from ..files.cardfile import Card
+from .branches import BRANCH_RE
 
 SCHEMA = "aof/task/v1"
 REQUIRED = ("schema", "id", "title", "created")
@@ -125,8 +126,6 @@ REF_RE = re.compile(rf"(?:t-)?[{ALPHABET}]{{1,16}}\Z")
 FILE_RE = re.compile(rf"(t-[{ALPHABET}]{{4,16}})(?:-[^/]*)?\.md\Z")
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}\Z")
 LABEL_RE = re.compile(r"[^\s,][^,]{0,63}\Z")
-# A git branch name aof accepts for a task's worktree (a safe subset of check-ref-format).
-BRANCH_RE = re.compile(r"(?!.*\.\.)(?!.*//)[A-Za-z0-9][A-Za-z0-9._/-]{0,99}(?<![./])\Z")
 
 
 def id_from_filename(name: str) -> str | None:

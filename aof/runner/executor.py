@@ -10,8 +10,9 @@ touching the planner or the daemon.
 session (a process group of its own, so the whole tree can be signalled); the supervisor
 writes ``runs/<task-id>/<attempt>/`` (logs, events, outcome) from the ``run.json`` given it.
 The agent writes that folder too, so aof reads it back without following links, regular
-files only and size-capped (:func:`read_json`), and trusts an outcome only from the copy the
-supervisor sealed under ``.aof/outcomes/`` when it settled the run (:func:`read_outcome`).
+files only and size-capped (:func:`aof.store.runfiles.read_json`), and trusts an outcome only
+from the copy the supervisor sealed under ``.aof/outcomes/`` when it settled the run
+(:func:`aof.store.runfiles.read_outcome`).
 Each live run is also recorded in ``.aof/runs/<run-id>.json`` (pid and the process's start
 time), so a daemon restarted after a crash adopts the runs its predecessor started instead
 of starting them again: a pid is trusted only while its start time matches, never after the
@@ -31,9 +32,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import layout
 from ..clock import Clock, SystemClock, format_time
-from ..files.privatefiles import private_dir, write_private
-from ..files.safefs import read_text_or_none
+from ..files.atomic import write_json, write_text
+from ..files.privatefiles import private_dir
+from ..store.runfiles import outcome_seal, read_outcome
 
 # Agents run niced from their first instruction (``nice`` execs the coder): when a hundred
 # of them start at once on a small machine, the control plane (this daemon, people's CLI
@@ -114,11 +117,11 @@ class LocalExecutor:
     def __init__(self, root: Path, clock: Clock | None = None) -> None:
         self.root = root
         self.clock = clock or SystemClock()
-        self.records = root / ".aof" / "runs"
+        self.records = layout.run_records(root)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def run_dir(self, task_id: str, attempt: int) -> Path:
-        return self.root / "runs" / task_id / str(attempt)
+        return layout.run_dir(self.root, task_id, attempt)
 
     def submit(self, spec: RunSpec) -> RunStatus:
         """Start ``spec``; OSError (for example, the coder's program is missing) propagates."""
@@ -127,14 +130,14 @@ class LocalExecutor:
             program = spec.argv[0] if spec.argv else "(empty argv)"
             raise FileNotFoundError(f"{program}: no such program (or not executable)")
         run_dir = self.run_dir(spec.task_id, spec.attempt)
-        private_dir(self.root / "runs")  # run plans hold the lease token and coder env
+        private_dir(layout.runs(self.root))  # run plans hold the lease token and coder env
         private_dir(run_dir)
         # A follow-up run in the same folder: the last run's ending and tmux session go.
         for stale in ("outcome.json", "kill.json", "tmux.json", "exit_code"):
             (run_dir / stale).unlink(missing_ok=True)
         outcome_seal(run_dir).unlink(missing_ok=True)
         plan = {**asdict(spec), "root": str(self.root), "run_id": spec.run_id}
-        write_private(run_dir / "run.json", json.dumps(plan, indent=2) + "\n")
+        write_json(run_dir / "run.json", plan, private=True)
         # The supervisor (aof.runner.shim) leads a session of its own: it, the coder and
         # all they start are one process group, signalled as a whole.
         with open(run_dir / "shim.log", "ab") as log:
@@ -168,7 +171,7 @@ class LocalExecutor:
         }
         private_dir(self.records.parent)
         private_dir(self.records)
-        write_private(self.records / f"{spec.run_id}.json", json.dumps(record))
+        write_text(self.records / f"{spec.run_id}.json", json.dumps(record), private=True)
         return status
 
     def _record(self, run_id: str) -> dict[str, Any] | None:
@@ -271,52 +274,6 @@ class LocalExecutor:
             if tail:
                 out.append(f"==> {name} <==\n" + "\n".join(tail))
         return "\n".join(out)
-
-
-def attempts(root: Path, task_id: str) -> list[int]:
-    """The attempt numbers of a task's run folders (``runs/<task>/<n>/``), ascending."""
-    try:
-        return sorted(int(n) for n in os.listdir(root / "runs" / task_id) if n.isdigit())
-    except FileNotFoundError:
-        return []
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A run file's JSON object; None when it is missing, not JSON, a link, not a regular file
-    or too big (:func:`aof.files.safefs.read_text_or_none`): an agent writes its run folder."""
-    text = read_text_or_none(path)
-    if text is None:
-        return None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def outcome_seal(run_dir: Path) -> Path:
-    """Where the supervisor keeps the outcome it settled for ``runs/<task>/<n>/``: under
-    ``.aof/outcomes/``, outside the folder the agent writes."""
-    root = run_dir.parents[2]
-    return root / ".aof" / "outcomes" / f"{run_dir.parent.name}.{run_dir.name}.json"
-
-
-def write_outcome(run_dir: Path, result: dict[str, Any]) -> None:
-    """Record a run's outcome: ``outcome.json`` in the run folder (for people), then its
-    sealed copy (:func:`outcome_seal`), the one aof reads back: once aof sees the seal, the
-    people's copy is there too."""
-    text = json.dumps(result, indent=2) + "\n"
-    seal = outcome_seal(run_dir)
-    seal.parent.mkdir(parents=True, exist_ok=True)
-    write_private(run_dir / "outcome.json", text)
-    write_private(seal, text)
-
-
-def read_outcome(run_dir: Path) -> dict[str, Any] | None:
-    """The outcome the run's supervisor settled, or None before it did. An ``outcome.json``
-    the agent wrote or rewrote in its run folder (a process it left behind can, after the
-    run ended) is never read: only the sealed copy is."""
-    return read_json(outcome_seal(run_dir))
 
 
 def descendants(pid: int) -> list[int]:

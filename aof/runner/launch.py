@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..coders import resolve as coders
 from ..errors import ConfigError
+from ..journal.repos import is_repo
+from ..model.branches import branch_for
 from .executor import RunSpec
 from .tmux import session_name, socket_name
-from .worktrees import branch_for, is_repo, worktrees_dir
+from .worktrees import worktrees_dir
 
 if TYPE_CHECKING:
     from ..fleet import Fleet

@@ -11,16 +11,13 @@ An agent is named by its branch or its task id (a unique prefix works).
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import json
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..clock import format_time
+from .. import layout
 from ..errors import (
     AofError,
     ClaimConflict,
@@ -29,9 +26,14 @@ from ..errors import (
     NotFound,
     ValidationError,
 )
-from ..model.task import BRANCH_RE, TERMINAL, State, Task
-from . import launch, worktrees
-from .executor import LocalExecutor, RunStatus, attempts, read_json, read_outcome, write_outcome
+from ..model.branches import BRANCH_RE, branch_for
+from ..model.task import TERMINAL, State, Task
+from ..store.runfiles import attempts, latest_run_dir, read_outcome
+from . import runlogs
+from .agent_list import agent_rows
+from .dispatch import dispatch
+from .executor import LocalExecutor, RunStatus
+from .stopping import stop_runs
 
 if TYPE_CHECKING:
     from ..fleet import Fleet
@@ -187,42 +189,34 @@ class Sessions:
         session_id: str | None = None,
         tmux: bool | None = None,
     ) -> dict[str, Any]:
-        f = self.fleet
-        branch = worktrees.branch_for(task.id, task.meta)
-        holder = holder_for(branch)
+        branch = branch_for(task.id, task.meta)
         try:
-            task = f.claim(task.id, holder)
-        except ClaimConflict as exc:
-            # The daemon was quicker: it runs the same task with the same coder and prompt.
-            return {"task": task.id, "branch": branch, "started": False, "note": str(exc)}
-        coder, model = launch.coder_and_model(f, task, None, project)
-        token = str((task.lease or {})["token"])
-        try:
-            spec = launch.run_spec(
-                f,
-                task,
-                coder=coder,
-                holder=holder,
-                model=model,
-                project=project,
+            done = dispatch(
+                self.fleet,
+                self.executor,
+                task.id,
+                holder_for(branch),
+                projects={project["slug"]: project} if project else {},
                 quick=quick,
                 session_id=session_id,
                 tmux=tmux,
             )
-            status = self.executor.submit(spec)
-        except (OSError, AofError) as exc:
-            f.settle_run(task.id, token, outcome="start-failed", reason=f"could not start: {exc}")
-            raise AofError(f"agent {branch} ({task.id}): could not start {coder}: {exc}") from None
+        except ClaimConflict as exc:
+            # The daemon was quicker: it runs the same task with the same coder and prompt.
+            return {"task": task.id, "branch": branch, "started": False, "note": str(exc)}
+        if done.spec is None or done.status is None:
+            unrecorded = f" (not recorded: {done.unrecorded})" if done.unrecorded else ""
+            raise AofError(f"agent {branch} ({task.id}): {done.error}{unrecorded}")
         return {
             "task": task.id,
             "branch": branch,
-            "batch": task.meta.get("batch"),
-            "coder": coder,
-            "model": model,
-            "run": status.run_id,
-            "pid": status.pid,
-            "worktree": (spec.worktree or {}).get("path"),
-            "tmux": spec.tmux,
+            "batch": done.task.meta.get("batch"),
+            "coder": done.coder,
+            "model": done.model,
+            "run": done.status.run_id,
+            "pid": done.status.pid,
+            "worktree": (done.spec.worktree or {}).get("path"),
+            "tmux": done.spec.tmux,
             "started": True,
         }
 
@@ -248,14 +242,13 @@ class Sessions:
         return max(runs, key=lambda r: r.attempt) if runs else None
 
     def last_run_dir(self, task_id: str) -> Path | None:
-        runs = attempts(self.fleet.root, task_id)
-        return self.fleet.root / "runs" / task_id / str(runs[-1]) if runs else None
+        return latest_run_dir(self.fleet.root, task_id)
 
     def session_of(self, task_id: str) -> str | None:
         """The coder's conversation id of the task's latest run (to resume it)."""
-        base = self.fleet.root / "runs" / task_id
-        for n in reversed(attempts(self.fleet.root, task_id)):
-            data = read_outcome(base / str(n))  # sealed: never what the agent left behind
+        root = self.fleet.root
+        for n in reversed(attempts(root, task_id)):
+            data = read_outcome(layout.run_dir(root, task_id, n))  # sealed, never the agent's
             if data and data.get("session_id"):
                 return str(data["session_id"])
         return None
@@ -326,7 +319,7 @@ class Sessions:
         """The tmux session of a live run in tmux mode (None: headless)."""
         from .tmux import info
 
-        return info(self.fleet.root / "runs" / run.task_id / str(run.attempt))
+        return info(layout.run_dir(self.fleet.root, run.task_id, run.attempt))
 
     def _type(self, task: Task, run: RunStatus, pane: dict[str, Any], text: str) -> dict[str, Any]:
         """Type a prompt into a live tmux session; the task's work log records it."""
@@ -341,7 +334,7 @@ class Sessions:
             self.fleet.progress(task.id, note=f"typed into the agent's session: {text.strip()}")
         return {
             "task": task.id,
-            "branch": worktrees.branch_for(task.id, task.meta),
+            "branch": branch_for(task.id, task.meta),
             "run": run.run_id,
             "typed": True,
             "tmux": {"socket": pane["socket"], "session": pane["session"]},
@@ -361,7 +354,7 @@ class Sessions:
             return task, None, ""
         if raw:
             return task, run_dir, self.executor.logs(f"{task.id}.{run_dir.name}", lines)
-        return task, run_dir, tail_events(run_dir, lines)
+        return task, run_dir, runlogs.tail_events(run_dir, lines)
 
     def follow(self, ref: str, *, raw: bool = False, poll_s: float = 0.25) -> Iterator[str]:
         """New log lines of the agent's latest run as they come, until the run ends."""
@@ -370,83 +363,13 @@ class Sessions:
         if run_dir is None:
             return
         names = ("stdout.log", "stderr.log") if raw else ("events.jsonl",)
-        offsets = {n: _size(run_dir / n) for n in names}
-        while True:
-            ended = (run_dir / "outcome.json").exists()
-            for name in names:
-                path = run_dir / name
-                size = _size(path)
-                if size > offsets[name]:
-                    with open(path, "rb") as fh:
-                        fh.seek(offsets[name])
-                        chunk = fh.read(size - offsets[name])
-                    offsets[name] = size
-                    for line in chunk.decode("utf-8", errors="replace").splitlines():
-                        yield line if raw else render_event(line)
-            if ended:
-                return
-            time.sleep(poll_s)
+        yield from runlogs.follow(run_dir, names, raw=raw, poll_s=poll_s)
 
     def listing(self, *, all_sessions: bool = False) -> list[dict[str, Any]]:
         """Live runs and open agent sessions with state, CPU, memory, elapsed, idle, tokens
-        and cost (one pass over the process table)."""
+        and cost (one pass over the process table; ``all_sessions``: finished ones too)."""
         runs = self.reap(self.executor.runs())
-        procs = _process_table() if any(r.state == "running" for r in runs) else {}
-        now = time.time()
-        rows: dict[str, dict[str, Any]] = {}
-        metas = {r["id"]: r for r in self.fleet.list_tasks()}
-        for run in runs:
-            meta = metas.get(run.task_id) or {}
-            run_dir = self.fleet.root / "runs" / run.task_id / str(run.attempt)
-            meter = read_json(run_dir / "meter.json") or {}
-            pane = self.pane_of(run) if run.state == "running" else None
-            usage = _usage_of(run.pid, procs, now) if run.state == "running" else _no_usage()
-            if pane and pane.get("pane_pid"):  # the coder lives under the tmux server
-                usage = _add_usage(usage, _usage_of(int(pane["pane_pid"]), procs, now))
-            row = {
-                "agent": meta.get("branch") or run.task_id,
-                "task": run.task_id,
-                "branch": meta.get("branch") or f"aof/{run.task_id}",
-                "batch": meta.get("batch"),
-                "title": meta.get("title"),
-                "coder": run.coder,
-                "run": run.run_id,
-                "state": "running" if run.state == "running" else (run.outcome or "exited"),
-                "pid": run.pid,
-                "tmux": pane["session"] if pane else None,
-                **usage,
-                "idle_s": _idle(run_dir, meter, now) if run.state == "running" else None,
-                "tokens": int(meter.get("tokens") or 0),
-                "cost_usd": float(meter.get("cost_usd") or 0.0),
-            }
-            old = rows.get(run.task_id)
-            if old is None or run.state == "running" or old["state"] != "running":
-                rows[run.task_id] = row
-        for tid, meta in metas.items():
-            if tid in rows or SESSION_LABEL not in (meta.get("labels") or []):
-                continue
-            if meta["state"] in {s.value for s in TERMINAL} and not all_sessions:
-                continue
-            last = self.last_run_dir(tid)
-            outcome = read_outcome(last) if last else None
-            rows[tid] = {
-                "agent": meta.get("branch") or tid,
-                "task": tid,
-                "branch": meta.get("branch") or f"aof/{tid}",
-                "batch": meta.get("batch"),
-                "title": meta.get("title"),
-                "coder": meta.get("coder")
-                or ((read_json(last / "run.json") or {}).get("coder") if last else None),
-                "run": f"{tid}.{last.name}" if last else None,
-                "state": meta["state"],
-                "pid": None,
-                "tmux": None,
-                **_no_usage(),
-                "idle_s": None,
-                "tokens": int((outcome or {}).get("tokens") or 0),
-                "cost_usd": float((outcome or {}).get("cost_usd") or 0.0),
-            }
-        return sorted(rows.values(), key=lambda r: (str(r.get("batch") or ""), str(r["agent"])))
+        return agent_rows(self.fleet, runs, label=SESSION_LABEL, all_sessions=all_sessions)
 
     # --- stopping ---------------------------------------------------------------------------
 
@@ -463,18 +386,13 @@ class Sessions:
         the reason. Waits for them to end and checks that no process is left behind."""
         if not pattern and not batch:
             raise ValidationError("name a PATTERN (a glob over branches and task ids) or --batch")
-        import psutil
-
-        from .executor import descendants
-        from .shim import kill_tree
-
         metas = {r["id"]: r for r in self.fleet.list_tasks(states=[s.value for s in State])}
         targets = []
         for run in self.executor.runs():
             if run.state != "running":
                 continue
             meta = metas.get(run.task_id) or {}
-            branch = str(meta.get("branch") or f"aof/{run.task_id}")
+            branch = branch_for(run.task_id, meta)
             if batch and meta.get("batch") != batch:
                 continue
             if pattern and not (
@@ -482,61 +400,7 @@ class Sessions:
             ):
                 continue
             targets.append((run, branch))
-        by = str(self.fleet.actor)
-        # The caller's reason travels to the run's supervisor, which records the kill.
-        why = {"reason": self.fleet.audit.reason} if self.fleet.audit.reason else {}
-        grace = float((self.fleet.config.data.get("runner") or {}).get("kill_grace_s") or 5)
-        tree: dict[str, list[int]] = {}
-        for run, _branch in targets:
-            run_dir = self.fleet.root / "runs" / run.task_id / str(run.attempt)
-            (run_dir / "kill.json").write_text(
-                json.dumps(
-                    {"by": by, "at": format_time(self.fleet.clock.now()), "force": force, **why}
-                )
-                + "\n",
-                encoding="utf-8",
-            )
-            tree[run.run_id] = [run.pid, *descendants(run.pid)] if run.pid else []
-            tree[run.run_id] += self.executor.pane_pids(run.run_id)
-            self.executor.cancel(run.run_id, force=force)
-        deadline = time.monotonic() + (wait_s if wait_s is not None else grace + 10)
-        out = []
-        for run, branch in targets:
-            pids = tree[run.run_id]
-            procs = []
-            for pid in pids:
-                with contextlib.suppress(psutil.Error):
-                    procs.append(psutil.Process(pid))
-            _, alive = psutil.wait_procs(procs, timeout=max(deadline - time.monotonic(), 0.1))
-            left = []
-            for p in alive:  # past the deadline: no mercy, and no orphans
-                left.extend(kill_tree(p.pid, 0.5))
-            if force:
-                self._settle_forced(run)
-            out.append(
-                {
-                    "agent": branch,
-                    "task": run.task_id,
-                    "run": run.run_id,
-                    "pids": pids,
-                    "stopped": not left,
-                    "left": left,
-                }
-            )
-        return out
-
-    def _settle_forced(self, run: RunStatus) -> None:
-        """After SIGKILL the supervisor could not settle: record the kill here."""
-        reason = f"stopped by {self.fleet.actor} (aof agent kill --force)"
-        result: dict[str, Any] = {"outcome": "killed", "reason": reason, "exit_code": -9}
-        try:
-            task, final = self.fleet.settle_run(
-                run.task_id, run.token, outcome="killed", reason=reason
-            )
-            result.update(outcome=final, task_state=task.state.value, settled=True)
-        except AofError as exc:
-            result.update(settled=False, settle_error=str(exc))
-        write_outcome(self.fleet.root / "runs" / run.task_id / str(run.attempt), result)
+        return stop_runs(self.fleet, self.executor, targets, force=force, wait_s=wait_s)
 
     def reap(self, runs: list[RunStatus]) -> list[RunStatus]:
         """Forget the records of runs that ended and were settled, when no daemon runs to
@@ -571,165 +435,3 @@ class Sessions:
                 f"or set runner.tmux: true): `aof agent logs {ref} -f` follows its output"
             )
         return attach_argv(pane["socket"], pane["session"], read_only=read_only)
-
-
-# --- worktrees ---------------------------------------------------------------------------------
-
-
-def list_worktrees(fleet: Fleet, task_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """Every worktree under the runner's directory (or those of ``task_ids``), with its
-    task's state and live pids."""
-    directory = worktrees.worktrees_dir(fleet.root, fleet.config.data)
-    if task_ids is None:
-        trees = worktrees.scan(directory)
-    else:
-        trees = [worktrees.read(directory / t) for t in task_ids if (directory / t).is_dir()]
-    if not trees:
-        return []
-    states = fleet.tasks.states_of([t.task_id for t in trees])
-    live = worktrees.live_pids([t.path for t in trees])
-    running = _running_tasks(fleet)
-    return [
-        {
-            **t.to_json(),
-            "state": states.get(t.task_id, "missing"),
-            "pids": live[t.path],
-            "live": bool(live[t.path]) or t.task_id in running,
-        }
-        for t in trees
-    ]
-
-
-def prune_worktrees(
-    fleet: Fleet, *, task_ids: Sequence[str] | None = None, dry_run: bool = False
-) -> list[dict[str, Any]]:
-    """Remove the worktrees of tasks that are done, cancelled or gone, unless a process is
-    alive in one (then it is kept, and said so). Branches stay."""
-    out = []
-    for row in list_worktrees(fleet, task_ids):
-        finished = row["state"] in ("done", "cancelled", "missing")
-        if not row["ours"]:
-            action, reason = "kept", "not a worktree aof made"
-        elif not finished:
-            action, reason = "kept", f"task is {row['state']}"
-        elif row["live"]:
-            pids = ", ".join(str(p) for p in row["pids"]) or "a live run"
-            action, reason = "kept", f"an agent is alive in it ({pids})"
-        elif dry_run:
-            action, reason = "would-remove", f"task is {row['state']}"
-        else:
-            worktrees.remove(worktrees.read(Path(row["path"])))
-            action, reason = "removed", f"task is {row['state']}"
-        out.append({**row, "action": action, "reason": reason})
-    return out
-
-
-def _running_tasks(fleet: Fleet) -> set[str]:
-    executor = LocalExecutor(fleet.root, fleet.clock)
-    return {r.task_id for r in executor.runs() if r.state == "running"}
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _idle(run_dir: Path, meter: dict[str, Any], now: float) -> float:
-    newest = max(_mtime(run_dir / n) for n in ("stdout.log", "stderr.log", "run.json"))
-    return round(max(now - newest, 0.0), 1)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _process_table() -> dict[int, dict[str, Any]]:
-    import psutil
-
-    table: dict[int, dict[str, Any]] = {}
-    for p in psutil.process_iter(["pid", "ppid", "cpu_times", "memory_info", "create_time"]):
-        table[p.info["pid"]] = p.info
-    return table
-
-
-def _usage_of(pid: int | None, table: dict[int, dict[str, Any]], now: float) -> dict[str, Any]:
-    """CPU (average over its life) and memory of a run's whole process tree."""
-    if pid is None or pid not in table:
-        return _no_usage()
-    children: dict[int, list[int]] = {}
-    for p, info in table.items():
-        children.setdefault(info.get("ppid") or 0, []).append(p)
-    tree, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        tree.append(p)
-        todo.extend(children.get(p, []))
-    cpu = rss = 0.0
-    for p in tree:
-        info = table[p]
-        times = info.get("cpu_times")
-        if times is not None:
-            cpu += times.user + times.system
-        mem = info.get("memory_info")
-        if mem is not None:
-            rss += mem.rss
-    elapsed = max(now - float(table[pid].get("create_time") or now), 0.001)
-    return {
-        "cpu_pct": round(100 * cpu / elapsed, 1),
-        "mem_mb": round(rss / 2**20, 1),
-        "elapsed_s": round(elapsed, 1),
-        "procs": len(tree),
-    }
-
-
-def _add_usage(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    if a["cpu_pct"] is None:
-        return b
-    if b["cpu_pct"] is None:
-        return a
-    return {
-        "cpu_pct": round(a["cpu_pct"] + b["cpu_pct"], 1),
-        "mem_mb": round(a["mem_mb"] + b["mem_mb"], 1),
-        "elapsed_s": a["elapsed_s"],
-        "procs": a["procs"] + b["procs"],
-    }
-
-
-def _no_usage() -> dict[str, Any]:
-    return {"cpu_pct": None, "mem_mb": None, "elapsed_s": None, "procs": 0}
-
-
-def render_event(line: str) -> str:
-    """One events.jsonl line for people."""
-    try:
-        e = json.loads(line)
-    except ValueError:
-        return line
-    ts = str(e.get("ts", ""))[11:19]
-    kind = e.get("event")
-    if kind == "text":
-        return f"{ts} {e.get('text')}"
-    if kind == "tool":
-        return f"{ts} [{e.get('tool')}] {e.get('input') or ''}".rstrip()
-    if kind == "usage":
-        cost = f", ${e['cost_usd']:.4f}" if e.get("cost_usd") is not None else ""
-        total = " (total)" if e.get("cumulative") else ""
-        return f"{ts} usage{total}: {e.get('tokens_in')} in, {e.get('tokens_out')} out{cost}"
-    rest = {k: v for k, v in e.items() if k not in ("ts", "event", "task", "attempt")}
-    return f"{ts} {kind}: " + ", ".join(f"{k}={v}" for k, v in rest.items())
-
-
-def tail_events(run_dir: Path, lines: int) -> str:
-    try:
-        text = (run_dir / "events.jsonl").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(render_event(x) for x in text.splitlines()[-lines:])

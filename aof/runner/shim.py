@@ -34,67 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-
-def _utc() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
-
-
-class EventLog:
-    def __init__(self, path: Path, base: dict[str, Any]) -> None:
-        self.path = path
-        self.base = base
-        self.lock = threading.Lock()
-
-    def write(self, event: dict[str, Any]) -> None:
-        line = json.dumps({"ts": _utc(), **event, **self.base}, ensure_ascii=False, default=str)
-        with self.lock, open(self.path, "a", encoding="utf-8") as f:
-            f.write(line + "\n")
-
-
-class Meter:
-    """What a run has used and said so far, from its normalized events."""
-
-    def __init__(self) -> None:
-        self.tokens_in = self.tokens_out = 0
-        self.cost = 0.0
-        self.session_id: str | None = None
-        self.model: str | None = None
-        self.last_output = time.monotonic()
-        self.limit: dict[str, Any] | None = None
-        self.context: str | None = None
-        self.events = 0
-        self.tools = 0
-
-    @property
-    def tokens(self) -> int:
-        return self.tokens_in + self.tokens_out
-
-    def take(self, event: dict[str, Any]) -> None:
-        self.events += 1
-        kind = event.get("event")
-        if kind == "usage":
-            tin, tout = int(event.get("tokens_in") or 0), int(event.get("tokens_out") or 0)
-            cost = event.get("cost_usd")
-            if event.get("cumulative"):
-                if tin + tout >= self.tokens:
-                    self.tokens_in, self.tokens_out = tin, tout
-                if cost is not None:
-                    self.cost = max(self.cost, float(cost))
-            else:
-                self.tokens_in += tin
-                self.tokens_out += tout
-                self.cost += float(cost or 0)
-        elif kind == "session_start":
-            self.session_id = event.get("session_id") or self.session_id
-            self.model = event.get("model") or self.model
-        elif kind == "session_end":
-            self.session_id = event.get("session_id") or self.session_id
-        elif kind == "limit":
-            self.limit = event
-        elif kind == "context":
-            self.context = str(event.get("message") or "context window exhausted")
-        elif kind == "tool":
-            self.tools += 1
+from .meter import EventLog, Meter, utc_stamp
 
 
 class Shim:
@@ -110,7 +50,7 @@ class Shim:
         )
         self.meter = Meter()
         self.started = time.monotonic()
-        self.started_at = _utc()
+        self.started_at = utc_stamp()
         self.stop_reason: tuple[str, str] | None = None
         self.child: Any = None  # subprocess.Popen, or a tmux Pane (tmux mode)
         self.streams: list[tuple[Any, str, bool]] = []  # (stream, log file, is stderr)
@@ -220,11 +160,11 @@ class Shim:
             "tools": m.tools,
             "idle_s": round(now - m.last_output, 1),
             "wall_s": round(now - self.started, 1),
-            "updated": _utc(),
+            "updated": utc_stamp(),
         }
-        tmp = self.run_dir / ".meter.json.tmp"
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, self.run_dir / "meter.json")
+        from ..files.atomic import write_text
+
+        write_text(self.run_dir / "meter.json", json.dumps(data))
 
     def _over_budget(self) -> str | None:
         budget = self.limits.get("budget") or {}
@@ -375,7 +315,7 @@ class Shim:
             "reason": reason,
             "exit_code": code,
             "started": self.started_at,
-            "ended": _utc(),
+            "ended": utc_stamp(),
             "session_id": m.session_id,
             **{k: spent[k] for k in ("tokens", "wall_s")},
             "cost_usd": spent["usd"],
@@ -456,7 +396,7 @@ class Shim:
         self._write_meter(final=True)
         result = self.settle(code, outcome, reason)
         self.events.write({"event": "runner_end", **result})
-        from .executor import write_outcome
+        from ..store.runfiles import write_outcome
 
         write_outcome(self.run_dir, result)
         return code if code is not None else 127

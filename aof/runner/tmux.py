@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..files.atomic import write_text
 from ..files.privatefiles import open_private
 
 MIN_VERSION = (3, 0)  # new-session with the command as separate arguments
@@ -165,9 +166,7 @@ class Pane:
             env_file.unlink(missing_ok=True)
             raise
         record = {"socket": socket, "session": session, "pane_pid": self.pid}
-        tmp = run_dir / ".tmux.json.tmp"
-        tmp.write_text(json.dumps(record) + "\n", encoding="utf-8")
-        os.replace(tmp, run_dir / "tmux.json")
+        write_text(run_dir / "tmux.json", json.dumps(record) + "\n")
 
     def poll(self) -> int | None:
         if self.returncode is not None:

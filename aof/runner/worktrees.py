@@ -28,9 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import layout
 from ..errors import AofError, ValidationError
 from ..journal.git import run as run_git
-from ..model.task import BRANCH_RE, ID_RE
+from ..journal.repos import check_credential_path
+from ..model.branches import BRANCH_RE
+from ..model.task import ID_RE
 
 MARKER = "aof-worktree"  # in the worktree's git directory: "made by aof, for <path>"
 
@@ -57,22 +60,12 @@ class Worktree:
         }
 
 
-def branch_for(task_id: str, meta: dict[str, Any]) -> str:
-    return str(meta.get("branch") or f"aof/{task_id}")
-
-
 def worktrees_dir(root: Path, config: dict[str, Any]) -> Path:
-    configured = str((config.get("runner") or {}).get("worktrees_dir") or ".aof/worktrees")
-    path = Path(configured).expanduser()
+    configured = (config.get("runner") or {}).get("worktrees_dir")
+    if not configured:
+        return layout.worktrees(root)
+    path = Path(str(configured)).expanduser()
     return path if path.is_absolute() else root / path
-
-
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_git(repo, *args)
-
-
-def is_repo(path: str | os.PathLike[str] | None) -> bool:
-    return bool(path) and (Path(str(path)) / ".git").exists()
 
 
 def ensure(path: Path, repo: Path, branch: str, base: str) -> bool:
@@ -86,15 +79,16 @@ def ensure(path: Path, repo: Path, branch: str, base: str) -> bool:
         _mark(path)
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    exists = _git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}").returncode == 0
+    known = run_git(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}")
+    exists = known.returncode == 0
     # Positionals after `--`: neither a path nor a branch is ever read as an option.
     args = ["worktree", "add", "--", str(path), branch] if exists else [
         "worktree", "add", f"-b{branch}", "--", str(path), base
     ]  # fmt: skip
-    proc = _git(repo, *args)
+    proc = run_git(repo, *args)
     if proc.returncode != 0 and "already registered" in proc.stderr + proc.stdout:
-        _git(repo, "worktree", "prune")  # a worktree removed by hand: forget it, then retry
-        proc = _git(repo, *args)
+        run_git(repo, "worktree", "prune")  # a worktree removed by hand: forget it, then retry
+        proc = run_git(repo, *args)
     if proc.returncode != 0:
         raise WorktreeError(
             f"git -C {repo} {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()[-400:]}"
@@ -152,13 +146,6 @@ def setup(path: Path, commands: list[str], log: Path, env: dict[str, str]) -> No
                 )
 
 
-def _check_credential_path(rel: str) -> None:
-    if os.path.isabs(rel) or ".." in Path(rel).parts or not Path(rel).parts:
-        raise ValidationError(
-            f"credential_files: {rel!r} must be a path inside the project (no '..', not absolute)"
-        )
-
-
 def copy_credentials(path: Path, repo: Path, files: list[str]) -> list[str]:
     """Copy the project's credential files into the worktree (mode 0600) and list each in
     the worktree's git ``info/exclude``, so ``git add -A`` leaves them out; the ones copied.
@@ -168,7 +155,7 @@ def copy_credentials(path: Path, repo: Path, files: list[str]) -> list[str]:
     """
     copied = []
     for rel in files:
-        _check_credential_path(rel)
+        check_credential_path(rel)
         source = repo / rel
         if not source.is_file():
             continue
@@ -214,7 +201,7 @@ def _write_inside(path: Path, rel: str, data: bytes) -> None:
 
 def exclude(path: Path, files: list[str]) -> None:
     """List ``files`` (worktree-relative) in the worktree's git ``info/exclude``."""
-    proc = _git(path, "rev-parse", "--git-path", "info/exclude")
+    proc = run_git(path, "rev-parse", "--git-path", "info/exclude")
     if proc.returncode != 0:
         raise WorktreeError(f"git rev-parse --git-path info/exclude in {path}: {proc.stderr}")
     target = Path(proc.stdout.strip())
@@ -230,18 +217,6 @@ def exclude(path: Path, files: list[str]) -> None:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "a", encoding="utf-8") as out:
             out.write("".join(f"{line}\n" for line in missing))
-
-
-def tracked_credentials(repo: Path, branch: str, files: list[str]) -> list[str]:
-    """The credential ``files`` that ``branch`` of ``repo`` tracks (a secret committed)."""
-    if not files or not BRANCH_RE.match(branch):
-        return []
-    for rel in files:
-        _check_credential_path(rel)
-    proc = _git(
-        repo, "ls-tree", "-r", "--name-only", "--full-tree", f"refs/heads/{branch}", "--", *files
-    )
-    return sorted(set(proc.stdout.split("\n")) - {""}) if proc.returncode == 0 else []
 
 
 def read(path: Path) -> Worktree:
@@ -291,7 +266,7 @@ def remove(tree: Worktree) -> None:
     if not tree.ours:
         raise WorktreeError(f"{tree.path}: not a worktree aof made; left as it is")
     if tree.repo is not None and tree.repo.exists():
-        proc = _git(tree.repo, "worktree", "remove", "--force", str(tree.path))
+        proc = run_git(tree.repo, "worktree", "remove", "--force", str(tree.path))
         if proc.returncode == 0:
             return
         if tree.path.exists() and "is not a working tree" not in proc.stderr:
@@ -300,4 +275,4 @@ def remove(tree: Worktree) -> None:
             )
     shutil.rmtree(tree.path, ignore_errors=True)
     if tree.repo is not None and tree.repo.exists():
-        _git(tree.repo, "worktree", "prune")
+        run_git(tree.repo, "worktree", "prune")

@@ -13,12 +13,14 @@ Each tick, in order:
 1. reload ``aof.yaml`` when it changed (a broken one is reported and the last good one kept);
 2. commit aof changes deferred by ``git.commit: batch``, and human edits when the watcher
    saw a change (at least every ``scheduler.sweep_s`` without one);
-3. supervise runs: renew the lease of every live run, and settle every run that ended: a
-   coder that exited while still holding its lease did not report, which counts as a failed
-   attempt (retry with back-off, or deadletter), never as done;
+3. supervise runs (``aof.scheduler.supervise``): renew the lease of every live run, and
+   settle every run that ended: a coder that exited while still holding its lease did not
+   report, which counts as a failed attempt (retry with back-off, or deadletter), never as
+   done;
 4. snapshot -> plan -> apply: expire, block, notify, then dispatch (claim, then submit to
-   the executor); all of it one commit whose message carries the plan's time, the heartbeat
-   expiries it used and its digest, so ``aof plan --replay REF`` can recompute it;
+   the executor: ``aof.runner.dispatch``); all of it one commit whose message carries the
+   plan's time, the heartbeat expiries it used and its digest, so ``aof plan --replay REF``
+   can recompute it;
 5. reconcile AO projects (``aof.ops.reconcile``), each applied action audited;
 6. say where it stands (``aof.scheduler.idle``): the runs it waits on, or that it is idle and
    what it leaves behind. ``--until-idle`` stops at the first idle tick.
@@ -40,22 +42,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
+from .. import __version__, layout
 from ..clock import Clock, IdSource, format_time
 from ..coders import resolve as coders
-from ..errors import AofError, ConfigError, DaemonRunning, LeaseError, NotFound
+from ..errors import AofError, ConfigError, DaemonRunning
 from ..files import durability
 from ..fleet import Fleet
 from ..journal.audit import Actor
 from ..planner.plan import digest as plan_digest
-from ..runner import launch
-from ..runner.executor import Executor, LocalExecutor, RunStatus
+from ..runner.dispatch import dispatch
+from ..runner.executor import Executor, LocalExecutor
 from ..service.scheduling import TICK_TRAILER
 from ..store.daemonstate import LOCK_NAME, daemon_info, take_lock, write_state
 from .idle import Outlook, assess
+from .supervise import RunSupervisor
 
 DEBOUNCE_S = 0.2
-KILL_AFTER_S = 10.0
 DISPATCH_THREADS = 8
 
 
@@ -93,8 +95,7 @@ class Daemon:
         self.watcher: Any = None
         self.watch_note = "off"
         self._lock_fd: int | None = None
-        self._renewed: dict[str, float] = {}
-        self._terminating: dict[str, float] = {}
+        self.supervisor = RunSupervisor(self.fleet, self.executor, self.log)
         self._reported: dict[str, Any] = {}
         self._last_sweep = 0.0
         self._bad_config: int | None = None
@@ -110,8 +111,8 @@ class Daemon:
         log.setLevel(logging.INFO)
         fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
         fmt.converter = time.gmtime
-        (self.root / "runs").mkdir(exist_ok=True)
-        handlers: list[logging.Handler] = [logging.FileHandler(self.root / "runs" / "daemon.log")]
+        layout.runs(self.root).mkdir(exist_ok=True)
+        handlers: list[logging.Handler] = [logging.FileHandler(layout.daemon_log(self.root))]
         if to_stderr:
             handlers.append(logging.StreamHandler())
         for h in handlers:
@@ -250,9 +251,10 @@ class Daemon:
             "applied": [],
         }
         with f.git.batch(f"daemon tick {n}: runs", self.actor), durability.deferred():
-            self._supervise(report)
+            self.supervisor.supervise(report)
         if report["settled"]:
-            self._clean_worktrees(sorted({s["run"].rpartition(".")[0] for s in report["settled"]}))
+            settled = sorted({s["run"].rpartition(".")[0] for s in report["settled"]})
+            self.supervisor.clean_worktrees(settled)
         ref = f.git.branch_and_head()[1] if f.git.enabled else None
         snap = f.snapshot()
         result = f.plan(snapshot=snap)
@@ -375,70 +377,7 @@ class Daemon:
                 ", ".join(result.committed[:10]),
             )
 
-    # --- runs -------------------------------------------------------------------------------
-
-    def _supervise(self, report: dict[str, Any]) -> None:
-        ttl = float(self.fleet.config.scheduler["lease_ttl_s"])
-        now = self.fleet.clock.now().timestamp()  # the injected clock: leases are in its time
-        for run in self.executor.runs():
-            if run.state != "running":
-                self._settle(run, report)
-                continue
-            if run.run_id in self._terminating:
-                if time.monotonic() - self._terminating[run.run_id] > KILL_AFTER_S:
-                    self.executor.cancel(run.run_id, force=True)
-                continue
-            if now - self._renewed.get(run.run_id, 0.0) < ttl / 4:
-                continue
-            try:
-                self.fleet.heartbeat(run.task_id, run.token)
-                self._renewed[run.run_id] = now
-            except (LeaseError, NotFound) as exc:
-                # The run lost its lease (expired and handed on, cancelled, ...): its
-                # reports would be refused by the fencing token; stop wasting the slot.
-                self.log.warning("stopping run %s: %s", run.run_id, exc)
-                self._terminate(run)
-
-    def _terminate(self, run: RunStatus) -> None:
-        self.executor.cancel(run.run_id)
-        self._terminating[run.run_id] = time.monotonic()
-
-    def _settle(self, run: RunStatus, report: dict[str, Any]) -> None:
-        """A run ended. Its supervisor normally settled it (outcome.json); if the supervisor
-        died first and the coder still holds the lease, it exited without reporting."""
-        f = self.fleet
-        outcome = run.outcome or "reported"
-        if not run.settled and run.run_id not in self._terminating:
-            code = "an unknown code" if run.exit_code is None else f"code {run.exit_code}"
-            try:
-                _task, outcome = f.settle_run(
-                    run.task_id,
-                    run.token,
-                    outcome="exited",
-                    reason=f"coder {run.coder} exited with {code}",
-                )
-            except AofError as exc:
-                outcome = f"exited; could not record it: {exc}"
-        self.executor.forget(run.run_id)
-        self._renewed.pop(run.run_id, None)
-        self._terminating.pop(run.run_id, None)
-        settled = {"run": run.run_id, "exit_code": run.exit_code, "outcome": outcome}
-        report["settled"].append(settled)
-        self.log.info(
-            "run %s (%s) exited with %s: %s", run.run_id, run.coder, run.exit_code, outcome
-        )
-
-    def _clean_worktrees(self, task_ids: list[str]) -> None:
-        """Remove the worktrees of the settled runs' tasks that are done or cancelled (their
-        supervisors normally did; never one with a live process). One pass per tick."""
-        from ..runner.sessions import prune_worktrees
-
-        try:
-            for row in prune_worktrees(self.fleet, task_ids=task_ids):
-                if row["action"] == "removed":
-                    self.log.info("removed the worktree of %s (%s)", row["task"], row["reason"])
-        except AofError as exc:
-            self.log.warning("worktrees of %s not removed: %s", ", ".join(task_ids), exc)
+    # --- dispatch ---------------------------------------------------------------------------
 
     def _dispatch(self, result: dict[str, Any], report: dict[str, Any]) -> None:
         """Claim and start every planned dispatch: a few at a time, because each claim waits
@@ -478,36 +417,30 @@ class Daemon:
 
     def _start(self, action: dict[str, Any], projects: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """Claim and submit one dispatch: {task, holder, coder, run}, or {task, reason}."""
-        f = self.fleet
-        coder = action["coder"]
-        holder = action["agent"] or coder
+        holder = action["agent"] or action["coder"]
         try:
-            task = f.claim(action["task"], holder)
-        except AofError as exc:
+            done = dispatch(
+                self.fleet,
+                self.executor,
+                action["task"],
+                holder,
+                projects=projects,
+                coder=action["coder"],
+                agent=action["agent"],
+            )
+        except AofError as exc:  # the claim: the task was not taken
             self.log.info("not dispatching %s: %s", action["task"], exc)
             return {"task": action["task"], "reason": f"the claim failed: {exc}"}
-        token = str((task.lease or {})["token"])
-        try:
-            project = projects.get(str(task.meta.get("project")))
-            _coder, model = launch.coder_and_model(f, task, action["agent"], project)
-            spec = launch.run_spec(
-                f, task, coder=coder, holder=holder, model=model, project=project
-            )
-            self.executor.submit(spec)
-        except (OSError, ConfigError) as exc:
-            self.log.error("could not start %s for %s: %s", coder, task.id, exc)
-            try:
-                f.settle_run(
-                    task.id,
-                    token,
-                    outcome="start-failed",
-                    reason=f"could not start coder {coder}: {exc}",
+        if done.spec is None or done.error is not None:
+            self.log.error("%s: %s", done.task.id, done.error)
+            if done.unrecorded:
+                self.log.error(
+                    "%s: could not record the failed start: %s", done.task.id, done.unrecorded
                 )
-            except AofError as again:
-                self.log.error("%s: could not record the failed start: %s", task.id, again)
-            return {"task": task.id, "reason": f"could not start coder {coder}: {exc}"}
-        self._renewed[spec.run_id] = f.clock.now().timestamp()
-        return {"task": task.id, "holder": holder, "coder": coder, "run": spec.run_id}
+            return {"task": done.task.id, "reason": done.error}
+        self.supervisor.started(done.spec.run_id)
+        run_id = done.spec.run_id
+        return {"task": done.task.id, "holder": holder, "coder": done.coder, "run": run_id}
 
     def _reconcile(self, report: dict[str, Any]) -> None:
         from ..ops.reconcile import ao_root, apply, evaluate

@@ -46,7 +46,7 @@ class Watcher:
                     return  # a directory's own events repeat its files'; reads change nothing
                 for raw in (event.src_path, getattr(event, "dest_path", "")):
                     if raw:
-                        watcher._note(raw if isinstance(raw, str) else raw.decode())
+                        watcher.note(raw if isinstance(raw, str) else raw.decode())
 
         observer = Observer()
         handler = Handler()
@@ -63,7 +63,8 @@ class Watcher:
         self._observer = observer
         return None
 
-    def _note(self, raw: str) -> None:
+    def note(self, raw: str) -> None:
+        """Take a changed path (absolute): a watched one is kept and wakes the daemon."""
         try:
             rel = Path(raw).relative_to(self.root).as_posix()
         except ValueError:

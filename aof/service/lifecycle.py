@@ -101,7 +101,8 @@ class Lifecycle:
         files = [str(f) for f in project.get("credential_files") or []]
         if not files or not project.get("root_path"):
             return []
-        from ..runner.worktrees import branch_for, is_repo, tracked_credentials
+        from ..journal.repos import is_repo, tracked_credentials
+        from ..model.branches import branch_for
 
         repo = Path(str(project["root_path"])).expanduser()
         if not is_repo(repo):
@@ -115,7 +116,7 @@ class Lifecycle:
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             nonlocal branch
-            from ..runner.worktrees import branch_for
+            from ..model.branches import branch_for
 
             self.pipeline.check_token(task, token, self.pipeline.actor)
             branch = branch_for(task.id, meta)

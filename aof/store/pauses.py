@@ -10,19 +10,18 @@ with (trailer ``Plan-Pauses``), so ``aof plan --replay`` sees the same. The file
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .. import layout
 from ..clock import format_time, parse_time
+from ..files.atomic import write_text
 from ..files.locks import lock_for
-
-NAME = "coder-pauses.json"
 
 
 def _path(root: Path) -> Path:
-    return root / ".aof" / NAME
+    return layout.pauses(root)
 
 
 def read(root: Path) -> dict[str, dict[str, Any]]:
@@ -59,6 +58,4 @@ def pause(root: Path, coder: str, until: datetime, *, reason: str, task: str | N
             except ValueError:
                 pass
         data[coder] = {"until": format_time(until), "reason": reason, "task": task}
-        tmp = path.with_name(f".{NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

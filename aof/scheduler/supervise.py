@@ -1,0 +1,99 @@
+"""The daemon's watch over the runs of its executor, once per tick.
+
+Every live run's lease is renewed (at a quarter of ``scheduler.lease_ttl_s``); a run whose
+lease is gone (expired and handed on, cancelled ...) is stopped, SIGKILLed after
+:data:`KILL_AFTER_S`. A run that ended is settled: its supervisor normally did it
+(``outcome.json``); a coder that exited while still holding its lease did not report,
+which counts as a failed attempt. Then its record is forgotten, and the worktrees of the
+settled runs' finished tasks are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from ..errors import AofError, LeaseError, NotFound
+from ..fleet import Fleet
+from ..runner.executor import Executor, RunStatus
+
+KILL_AFTER_S = 10.0
+
+
+class RunSupervisor:
+    """Lease renewal, stopping and settling of the runs one daemon watches."""
+
+    def __init__(self, fleet: Fleet, executor: Executor, log: logging.Logger) -> None:
+        self.fleet = fleet
+        self.executor = executor
+        self.log = log
+        self.renewed: dict[str, float] = {}  # run id -> when its lease was last renewed
+        self.terminating: dict[str, float] = {}  # run id -> when it was told to stop
+
+    def started(self, run_id: str) -> None:
+        """A run just started: its lease is as fresh as its claim."""
+        self.renewed[run_id] = self.fleet.clock.now().timestamp()
+
+    def supervise(self, report: dict[str, Any]) -> None:
+        """Renew, stop or settle every run of the executor (settled ones go to the report)."""
+        ttl = float(self.fleet.config.scheduler["lease_ttl_s"])
+        now = self.fleet.clock.now().timestamp()  # the injected clock: leases are in its time
+        for run in self.executor.runs():
+            if run.state != "running":
+                self.settle(run, report)
+                continue
+            if run.run_id in self.terminating:
+                if time.monotonic() - self.terminating[run.run_id] > KILL_AFTER_S:
+                    self.executor.cancel(run.run_id, force=True)
+                continue
+            if now - self.renewed.get(run.run_id, 0.0) < ttl / 4:
+                continue
+            try:
+                self.fleet.heartbeat(run.task_id, run.token)
+                self.renewed[run.run_id] = now
+            except (LeaseError, NotFound) as exc:
+                # The run lost its lease (expired and handed on, cancelled, ...): its
+                # reports would be refused by the fencing token; stop wasting the slot.
+                self.log.warning("stopping run %s: %s", run.run_id, exc)
+                self.terminate(run)
+
+    def terminate(self, run: RunStatus) -> None:
+        self.executor.cancel(run.run_id)
+        self.terminating[run.run_id] = time.monotonic()
+
+    def settle(self, run: RunStatus, report: dict[str, Any]) -> None:
+        """A run ended. Its supervisor normally settled it (outcome.json); if the supervisor
+        died first and the coder still holds the lease, it exited without reporting."""
+        outcome = run.outcome or "reported"
+        if not run.settled and run.run_id not in self.terminating:
+            code = "an unknown code" if run.exit_code is None else f"code {run.exit_code}"
+            try:
+                _task, outcome = self.fleet.settle_run(
+                    run.task_id,
+                    run.token,
+                    outcome="exited",
+                    reason=f"coder {run.coder} exited with {code}",
+                )
+            except AofError as exc:
+                outcome = f"exited; could not record it: {exc}"
+        self.executor.forget(run.run_id)
+        self.renewed.pop(run.run_id, None)
+        self.terminating.pop(run.run_id, None)
+        settled = {"run": run.run_id, "exit_code": run.exit_code, "outcome": outcome}
+        report["settled"].append(settled)
+        self.log.info(
+            "run %s (%s) exited with %s: %s", run.run_id, run.coder, run.exit_code, outcome
+        )
+
+    def clean_worktrees(self, task_ids: list[str]) -> None:
+        """Remove the worktrees of the settled runs' tasks that are done or cancelled (their
+        supervisors normally did; never one with a live process). One pass per tick."""
+        from ..runner.worktree_admin import prune_worktrees
+
+        try:
+            for row in prune_worktrees(self.fleet, task_ids=task_ids):
+                if row["action"] == "removed":
+                    self.log.info("removed the worktree of %s (%s)", row["task"], row["reason"])
+        except AofError as exc:
+            self.log.warning("worktrees of %s not removed: %s", ", ".join(task_ids), exc)
