@@ -62,7 +62,7 @@ def _git() -> Iterator[Finding]:
 def _tmux(fleet: ServiceContext) -> Iterator[Finding]:
     if not (fleet.config.data.get("runner") or {}).get("tmux"):
         return
-    from ..runner.tmux import TmuxError, check_version
+    from ..coders.tmuxprogram import TmuxError, check_version
 
     try:
         check_version()

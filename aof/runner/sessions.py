@@ -137,7 +137,7 @@ class Sessions:
         if problem:
             raise ConfigError(problem)
         if tmux or (tmux is None and (f.config.data.get("runner") or {}).get("tmux")):
-            from .tmux import check_version
+            from ..coders.tmuxprogram import check_version
 
             check_version()  # no tmux: said before any task is made
         what = f"{len(pairs)} agent(s)" + (f" in batch {batch}" if batch else "")
@@ -323,7 +323,8 @@ class Sessions:
 
     def _type(self, task: Task, run: RunStatus, pane: dict[str, Any], text: str) -> dict[str, Any]:
         """Type a prompt into a live tmux session; the task's work log records it."""
-        from .tmux import TmuxError, send
+        from ..coders.tmuxprogram import TmuxError
+        from .tmux import send
 
         try:
             send(pane["socket"], pane["session"], text.strip())

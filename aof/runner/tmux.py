@@ -20,24 +20,19 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from ..coders.tmuxprogram import TmuxError, check_version, program
 from ..files.atomic import write_text
 from ..files.privatefiles import open_private
 
-MIN_VERSION = (3, 0)  # new-session with the command as separate arguments
 _ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _NOT_SAFE = re.compile(r"[^A-Za-z0-9_-]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TMUX_OWN = ("TMUX", "TMUX_PANE", "TERM", "COLORTERM")
-
-
-class TmuxError(RuntimeError):
-    pass
 
 
 def socket_name(root: Path) -> str:
@@ -48,22 +43,6 @@ def socket_name(root: Path) -> str:
 
 def session_name(task_id: str, attempt: int) -> str:
     return _NOT_SAFE.sub("-", f"{task_id}-{attempt}")
-
-
-def program() -> str:
-    found = shutil.which("tmux")
-    if found is None:
-        raise TmuxError("tmux mode needs tmux on PATH (not found); run headless instead")
-    return found
-
-
-def check_version() -> None:
-    out = subprocess.run([program(), "-V"], capture_output=True, text=True).stdout
-    m = re.search(r"(\d+)\.(\d+)", out)
-    if m and (int(m[1]), int(m[2])) < MIN_VERSION:
-        raise TmuxError(
-            f"tmux mode needs tmux {'.'.join(map(str, MIN_VERSION))} or newer (found {out.strip()})"
-        )
 
 
 def _clean_env() -> dict[str, str]:
