@@ -5,13 +5,12 @@ Beside :class:`aof.Fleet` (the verbs on tasks, the registry and knowledge), this
 the one other place the CLI and the MCP server call into the library: the overview,
 reconcile and health, registry snapshots, a task's history, host sync, the daemon's state
 file (each takes the fleet first), and finding the root, the person at the keyboard and
-parsing a value (no fleet needed). :data:`FLEET_METHODS` lists them. Everything is imported
-when called: a CLI call pays only for what it runs.
+parsing a value (no fleet needed). Everything is imported when called: a CLI call pays
+only for what it runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,30 +224,28 @@ def sync_hosts(
     )
 
 
-# name -> (function, kind): a "method" takes the fleet first, a "static" needs no fleet.
-FLEET_METHODS: dict[str, tuple[Callable[..., Any], str]] = {
-    "find_root": (find_root, "static"),
-    "person": (person, "static"),
-    "parse_actor": (parse_actor, "static"),
-    "check_reason": (check_reason, "static"),
-    "parse_value": (parse_value, "static"),
-    "parse_window": (parse_window, "static"),
-    "check_coder": (check_coder, "static"),
-    "load_snapshot": (load_snapshot, "static"),
-    "stop_searches": (stop_searches, "static"),
-    "overview": (overview, "method"),
-    "founder": (founder, "method"),
-    "history": (history, "method"),
-    "daemon_info": (daemon_info, "method"),
-    "staged_files": (staged_files, "method"),
-    "project_states": (project_states, "method"),
-    "health": (health, "method"),
-    "reconcile": (reconcile, "method"),
-    "ao_project_root": (ao_project_root, "method"),
-    "export_snapshot": (export_snapshot, "method"),
-    "snapshot_host_changes": (snapshot_host_changes, "method"),
-    "import_snapshot": (import_snapshot, "method"),
-    "sync_hosts": (sync_hosts, "method"),
-}
-
-__all__ = ["FLEET_METHODS", "Actor", *FLEET_METHODS]
+__all__ = [
+    "Actor",
+    "ao_project_root",
+    "check_coder",
+    "check_reason",
+    "daemon_info",
+    "export_snapshot",
+    "find_root",
+    "founder",
+    "health",
+    "history",
+    "import_snapshot",
+    "load_snapshot",
+    "overview",
+    "parse_actor",
+    "parse_value",
+    "parse_window",
+    "person",
+    "project_states",
+    "reconcile",
+    "snapshot_host_changes",
+    "staged_files",
+    "stop_searches",
+    "sync_hosts",
+]

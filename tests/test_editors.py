@@ -14,8 +14,8 @@ from ruamel.yaml import YAML
 
 from aof import Fleet
 from aof.journal.githook import FLEET_FILES
+from aof.model.resources import schemas_dir
 from aof.ops import rootschemas
-from aof.ops.lint import schemas_dir
 
 from .conftest import Cli, git, git_clean
 

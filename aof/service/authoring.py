@@ -175,7 +175,7 @@ class Authoring:
                             f"{self.pipeline.tasks.rel(old)}: gone before it was adopted"
                         ) from None
                     paths.insert(0, old)
-                self.pipeline.tasks._names[tid] = path.name
+                self.pipeline.tasks.remember(tid, path.name)
                 self.pipeline.record(
                     "created",
                     tid,

@@ -486,12 +486,8 @@ def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# The name the registry and knowledge stores type their fleet argument with.
-FleetBase = Pipeline
-
 __all__ = [
     "PROTECTED",
-    "FleetBase",
     "Mutator",
     "Pipeline",
 ]

@@ -190,6 +190,11 @@ class TaskStore:
             raise AmbiguousId(f"task id {prefix!r} is ambiguous: it matches {shown}")
         return next(iter(hits.values()))
 
+    def remember(self, task_id: str, name: str) -> None:
+        """Note that task ``task_id``'s file is now called ``name`` (a task just created or
+        renamed by this process), so locating it needs no listing."""
+        self._names[task_id] = name
+
     def _learn_names(self) -> None:
         """Remember the file name of every task on disk (one listing per state directory)."""
         for state in STATES:
