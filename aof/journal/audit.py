@@ -123,8 +123,11 @@ class AuditLog:
         reason: str | None = None,
         changes: dict[str, Any] | None = None,
         commit: str | None = None,
+        event: str | None = None,
     ) -> tuple[dict[str, Any], Path]:
-        """Append one record and return it with the file it went to."""
+        """Append one record and return it with the file it went to. ``event``: the
+        notification event the change raises, when its verb names one (``review_waiting``,
+        ``rejected_cap`` ...; see docs/notifications.md)."""
         now = self.clock.now()
         path = self.path_for(now)
         record: dict[str, Any] = {
@@ -140,6 +143,7 @@ class AuditLog:
             ("reason", self.reason or reason),
             ("changes", changes),
             ("commit", commit),
+            ("event", event),
         ):
             if value:
                 record[key] = value

@@ -283,11 +283,20 @@ class Pipeline:
         to: str | None = None,
         reason: str | None = None,
         changes: dict[str, Any] | None = None,
+        event: str | None = None,
     ) -> None:
-        """Append one audit record on task ``task_id`` and commit ``paths`` with it."""
+        """Append one audit record on task ``task_id`` and commit ``paths`` with it
+        (``event``: the notification event the change raises, if its verb names one)."""
         who = actor or self.actor
         _, audit_path = self.audit.append(
-            who, action, ("task", task_id), frm=frm, to=to, reason=reason, changes=changes
+            who,
+            action,
+            ("task", task_id),
+            frm=frm,
+            to=to,
+            reason=reason,
+            changes=changes,
+            event=event,
         )
         self.git.commit([*paths, audit_path], f"{message} ({who})", who)
 
@@ -303,6 +312,7 @@ class Pipeline:
         reason: str | None = None,
         expect_rev: str | None = None,
         conflict_as_claim: bool = False,
+        event: str | None = None,
     ) -> Task:
         """Apply ``mutate`` to a task under its lock and move it to ``to`` (None: stay).
 
@@ -310,7 +320,8 @@ class Pipeline:
         None to keep it. The change is refused unless the task is in one of ``allowed_from``
         (when given), ``to`` is a move the lifecycle allows, and the task is still at revision
         ``expect_rev`` (when given); with ``conflict_as_claim`` a task taken meanwhile is a
-        ClaimConflict. One audit record (``action``, by ``actor``, default this pipeline's)
+        ClaimConflict. One audit record (``action``, by ``actor``, default this pipeline's;
+        ``event`` when the change raises a notification event)
         and one commit.
         """
         loc = self.tasks.locate(ref, prefer=allowed_from or ())
@@ -348,6 +359,7 @@ class Pipeline:
                 to=target.value if moved else None,
                 reason=reason,
                 changes=_jsonable(changed) or None,
+                event=event,
             )
             card = cardfile.written(text, meta, new_body if new_body is not None else task.body)
             card.stamp = cardfile.Stamp.of(os.stat(new_path))
