@@ -23,6 +23,7 @@ from .model.shapes import ActionsToApply
 from .model.text import append_section
 from .service import newroot
 from .service.authoring import Authoring
+from .service.gates import Gates
 from .service.leases import Leases
 from .service.lifecycle import Lifecycle
 from .service.outcomes import Outcomes
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from .knowledge.items import Knowledge
     from .model.config import Config
     from .model.task import State, Task
+    from .model.workflow import Workflow
     from .registry.entries import Registry
     from .store.tasks import TaskStore
 
@@ -67,7 +69,8 @@ class Fleet:
         self._pipeline = pipeline
         self._authoring = Authoring(pipeline)
         self._leases = Leases(pipeline)
-        self._lifecycle = Lifecycle(pipeline)
+        self._gates = Gates(pipeline)
+        self._lifecycle = Lifecycle(pipeline, self._gates)
         self._outcomes = Outcomes(pipeline, self._lifecycle)
         self._scheduling = Scheduling(pipeline, self._leases)
 
@@ -326,17 +329,39 @@ class Fleet:
         """Report an in-progress task done (:meth:`Lifecycle.complete`)."""
         return self._lifecycle.complete(ref, token=token, summary=summary, outputs=outputs)
 
+    # --- gates (Gates) -------------------------------------------------------------------
+
+    def workflow_of(self, task: Task) -> Workflow | None:
+        """The task's workflow, parsed (:meth:`Gates.workflow_of`)."""
+        return self._gates.workflow_of(task)
+
     def max_rejections(self, task: Task) -> int:
-        """Rejections before a person decides (:meth:`Lifecycle.max_rejections`)."""
-        return self._lifecycle.max_rejections(task)
+        """Rejections before a person decides (:meth:`Gates.max_rejections`)."""
+        return self._gates.max_rejections(task)
 
-    def approve(self, ref: str, *, note: str | None = None) -> Task:
-        """Pass the current review gate (:meth:`Lifecycle.approve`)."""
-        return self._lifecycle.approve(ref, note=note)
+    def approve(self, ref: str, *, note: str | None = None, token: str | None = None) -> Task:
+        """Pass the current review gate (:meth:`Gates.approve`)."""
+        return self._gates.approve(ref, note=note, token=token)
 
-    def reject(self, ref: str, *, feedback: str) -> Task:
-        """Reject the work under review (:meth:`Lifecycle.reject`)."""
-        return self._lifecycle.reject(ref, feedback=feedback)
+    def reject(self, ref: str, *, feedback: str, token: str | None = None) -> Task:
+        """Send the work under review back (:meth:`Gates.reject`)."""
+        return self._gates.reject(ref, feedback=feedback, token=token)
+
+    def claim_gate(self, ref: str, holder: str, gate: str) -> Task:
+        """Take a task in review for its gate's work (:meth:`Gates.claim`)."""
+        return self._gates.claim(ref, holder, gate)
+
+    def release_gate(self, ref: str, token: str, *, reason: str) -> Task:
+        """A gate's work ended without a result (:meth:`Gates.release`)."""
+        return self._gates.release(ref, token, reason=reason)
+
+    def record_gate(self, ref: str, token: str, result: dict[str, Any]) -> Task:
+        """The result of a command gate aof ran (:meth:`Gates.record_command`)."""
+        return self._gates.record_command(ref, token, result)
+
+    def branch_head(self, task: Task) -> str | None:
+        """The head commit of the task's branch in its project (:meth:`Gates.head_of`)."""
+        return self._gates.head_of(task)
 
     def block(self, ref: str, *, question: str, token: str | None = None) -> Task:
         """Block an in-progress task on a question (:meth:`Lifecycle.block`)."""

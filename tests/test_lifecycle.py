@@ -180,7 +180,8 @@ def test_review_gates_approve_and_reject(fleet: Fleet, root: Path) -> None:
     r = fleet.approve(t.id, note="good")
     assert r.state == State.REVIEW and r.meta["gate"]["current"] == "qa"
     r = fleet.reject(t.id, feedback="add tests")
-    assert r.state == State.READY and "rejected: add tests" in r.body
+    assert r.state == State.READY and "## Feedback" in r.body and "qa: add tests" in r.body
+    assert r.meta["gate"]["worker"] == "a" and "current" not in r.meta["gate"]
     tok = fleet.claim(t.id, "a").lease["token"]  # type: ignore[index]
     fleet.complete(t.id, token=tok, summary="with tests")
     fleet.approve(t.id)

@@ -1,6 +1,6 @@
 """Questions about a project's git repository (not the fleet root's own), asked through the
 one git runner :func:`aof.journal.git.run`: is a directory a repository, and does a branch
-track a project's credential files (a secret committed)."""
+track a project's credential files (a secret committed), where is a branch's head."""
 
 from __future__ import annotations
 
@@ -35,3 +35,12 @@ def tracked_credentials(repo: Path, branch: str, files: list[str]) -> list[str]:
         repo, "ls-tree", "-r", "--name-only", "--full-tree", f"refs/heads/{branch}", "--", *files
     )
     return sorted(set(proc.stdout.split("\n")) - {""}) if proc.returncode == 0 else []
+
+
+def branch_head(repo: Path, branch: str) -> str | None:
+    """The commit ``branch`` of ``repo`` points at (None: no such branch or repository)."""
+    if not BRANCH_RE.match(branch) or not is_repo(repo):
+        return None
+    proc = run(repo, "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}")
+    sha = proc.stdout.strip()
+    return sha if proc.returncode == 0 and sha else None

@@ -1,7 +1,7 @@
-"""The task lifecycle's moves (DESIGN 3): promote and demote, completion and the review gates,
-blocking and answers, failures and back-off, cancelling, resurrecting, operator moves. Each is
-one call into the pipeline. Claims and leases are :mod:`aof.service.leases`; creating and
-editing tasks is :mod:`aof.service.authoring`."""
+"""The task lifecycle's moves (DESIGN 3): promote and demote, completion (into its workflow's
+gates: :mod:`aof.service.gates`), blocking and answers, failures and back-off, cancelling,
+resurrecting, operator moves. Each is one call into the pipeline. Claims and leases are
+:mod:`aof.service.leases`; creating and editing tasks is :mod:`aof.service.authoring`."""
 
 from __future__ import annotations
 
@@ -12,16 +12,18 @@ from typing import Any
 
 from ..clock import format_time
 from ..errors import InvalidTransition, ValidationError
-from ..model.task import STATES, TERMINAL, State, Task, failed_attempts, rejections
+from ..model.task import STATES, TERMINAL, State, Task, failed_attempts
 from ..model.text import append_section, defused
+from .gates import Gates
 from .pipeline import Pipeline
 
 
 class Lifecycle:
     """Move tasks through their lifecycle (the facade is :class:`aof.Fleet`)."""
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, gates: Gates) -> None:
         self.pipeline = pipeline
+        self.gates = gates  # a completion starts its workflow's first gate
 
     # --- the lifecycle ------------------------------------------------------------------
 
@@ -64,18 +66,15 @@ class Lifecycle:
         committed = self._committed_credentials(current)
         if committed:
             self._hold_for_secret(current.id, token, committed)
-        gates = self._gates_of(current)
-        target = State.REVIEW if gates else State.DONE
+        workflow = self.gates.workflow_of(current)
+        first = workflow.gates[0] if workflow else None
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             self.pipeline.check_token(task, token, self.pipeline.actor)
+            if workflow is not None:
+                self.gates.begin(task, meta, workflow)
             meta.pop("lease", None)
             meta.pop("blocked", None)
-            if gates:
-                meta["gate"] = {
-                    "current": gates[0],
-                    "history": meta.get("gate", {}).get("history", []),
-                }
             return append_section(
                 task.body,
                 "Completion Summary",
@@ -85,10 +84,11 @@ class Lifecycle:
         return self.pipeline.change(
             ref,
             "completed",
-            target,
+            State.REVIEW if workflow else State.DONE,
             mutate,
             allowed_from=[State.IN_PROGRESS],
             reason=summary.strip().splitlines()[0][:200],
+            event="review_waiting" if first is not None and first.kind == "human" else None,
         )
 
     def _committed_credentials(self, task: Task) -> list[str]:
@@ -143,102 +143,6 @@ class Lifecycle:
         raise ValidationError(
             f"task {task.id}: branch {branch} tracks credential file(s) {', '.join(files)}: "
             "a secret is committed; the task is blocked for a person"
-        )
-
-    def _workflow_of(self, task: Task) -> dict[str, Any]:
-        """The task's workflow file as a mapping ({} when the task has none)."""
-        name = task.meta.get("workflow") or self.pipeline.config.defaults.get("workflow")
-        if not name:
-            return {}
-        path = self.pipeline.root / "workflows" / f"{name}.yaml"
-        if not path.is_file():
-            raise ValidationError(
-                f"{self.pipeline.tasks.rel(task.path)}: workflow: no file workflows/{name}.yaml"
-            )
-        from ..model.config import read_yaml_file
-
-        return read_yaml_file(path)
-
-    def _gates_of(self, task: Task) -> list[str]:
-        gates = self._workflow_of(task).get("gates") or []
-        return [str(g.get("name") if isinstance(g, dict) else g) for g in gates]
-
-    def max_rejections(self, task: Task) -> int:
-        """Rejections before the task goes to a person: its workflow's ``max_rejections``,
-        else ``workflow.max_rejections`` in aof.yaml (default 3)."""
-        cap = self._workflow_of(task).get("max_rejections")
-        if cap is None:
-            cap = (self.pipeline.config.data.get("workflow") or {}).get("max_rejections", 3)
-        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-            rel = self.pipeline.tasks.rel(task.path)
-            raise ValidationError(
-                f"{rel}: max_rejections: must be a whole number >= 1 (got {cap!r})"
-            )
-        return int(cap)
-
-    def approve(self, ref: str, *, note: str | None = None) -> Task:
-        """Pass the current review gate: on to the next gate, or done after the last."""
-        task = self.pipeline.tasks.load(ref)
-        gates = self._gates_of(task)
-        current = (task.meta.get("gate") or {}).get("current")
-        nxt = gates[gates.index(current) + 1] if current in gates[:-1] else None
-
-        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
-            gate = dict(meta.get("gate") or {})
-            history = [
-                *gate.get("history", []),
-                {
-                    "gate": current,
-                    "outcome": "passed",
-                    "by": str(self.pipeline.actor),
-                    "at": self.pipeline.now(),
-                },
-            ]
-            meta["gate"] = {"current": nxt, "history": history} if nxt else {"history": history}
-            if note:
-                return append_section(task.body, "Review", self.pipeline.note(f"approved: {note}"))
-            return None
-
-        return self.pipeline.change(
-            ref,
-            "approved",
-            None if nxt else State.DONE,
-            mutate,
-            allowed_from=[State.REVIEW],
-            reason=note,
-        )
-
-    def reject(self, ref: str, *, feedback: str) -> Task:
-        """Reject the work under review: feedback goes into the body, the task back to ready."""
-        if not feedback.strip():
-            raise ValidationError("feedback: a rejection needs feedback for the next attempt")
-        task = self.pipeline.tasks.load(ref)
-        cap = self.max_rejections(task)
-        count = rejections(task.meta) + 1
-        target = State.BLOCKED if count >= cap else State.READY
-
-        def mutate(task: Task, meta: dict[str, Any]) -> str | None:
-            gate = dict(meta.get("gate") or {})
-            history = [
-                *gate.get("history", []),
-                {
-                    "gate": gate.get("current"),
-                    "outcome": "rejected",
-                    "by": str(self.pipeline.actor),
-                    "at": self.pipeline.now(),
-                },
-            ]
-            meta["gate"] = {"history": history}
-            if target == State.BLOCKED:
-                meta["blocked"] = {
-                    "reason": f"rejected {count} time(s) (max_rejections {cap}): a person decides",
-                    "by": str(self.pipeline.actor),
-                    "at": self.pipeline.now(),
-                }
-            return append_section(task.body, "Review", self.pipeline.note(f"rejected: {feedback}"))
-
-        return self.pipeline.change(
-            ref, "rejected", target, mutate, allowed_from=[State.REVIEW], reason=feedback
         )
 
     def block(self, ref: str, *, question: str, token: str | None = None) -> Task:

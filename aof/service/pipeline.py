@@ -408,7 +408,8 @@ class Pipeline:
         the token unless this pipeline overrides leases (``override_lease``, with a
         reason: the audit record then names the lease it overrode)."""
         lease = task.lease or {}
-        held = task.state == State.IN_PROGRESS and bool(lease)
+        # A task in review is held while a gate works on it (a command gate or a reviewer).
+        held = task.state in (State.IN_PROGRESS, State.REVIEW) and bool(lease)
         if token is None:
             if actor.kind == "agent":
                 raise LeaseError(
