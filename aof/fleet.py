@@ -452,7 +452,7 @@ class Fleet:
         self,
         result: dict[str, Any],
         *,
-        kinds: Sequence[str] = ("expire", "block", "notify"),
+        kinds: Sequence[str] = ("expire", "block", "notify", "review_waiting"),
         actor: Actor | None = None,
     ) -> list[dict[str, Any]]:
         """Carry out a plan's actions of ``kinds`` (:meth:`Scheduling.apply`)."""

@@ -99,6 +99,11 @@ def conflicts(root: Path) -> Path:
     return root / AOF_DIR / "conflicts"
 
 
+def gate_process(root: Path, task_id: str) -> Path:
+    """``.aof/gates/<task>.json``: the process of a command gate while it runs."""
+    return root / AOF_DIR / "gates" / f"{task_id}.json"
+
+
 def worktrees(root: Path) -> Path:
     """``.aof/worktrees/``: the runs' git worktrees, unless ``runner.worktrees_dir`` says."""
     return root / AOF_DIR / "worktrees"

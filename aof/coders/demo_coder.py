@@ -19,6 +19,13 @@ Labels on the task steer it, so tests and demos can show every outcome:
 - ``demo:hang``      prints nothing more and sleeps (for stuck detection and kill);
 - ``demo:expensive`` reports 60,000 tokens and $1.50 before it works (for budgets).
 
+Run as a reviewer (``AOF_GATE`` names the review gate) it reads the task and gives a
+verdict with ``aof gate approve|reject``: it approves, or rejects once when the task carries
+``demo:reject-once`` (and approves the work that comes back).
+
+Each attempt commits something new (the attempt's number is in the file it writes), so a
+later attempt, after a rejection, always has a commit of its own.
+
 ``AOF_DEMO_SECONDS`` (default 0.2) is how long the "work" takes.
 """
 
@@ -57,6 +64,22 @@ def _git(cwd: Path, *args: str) -> None:
     import subprocess
 
     subprocess.run(["git", *GIT_ID, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _review(task_id: str, labels: set[str], gate: dict[str, object]) -> int:
+    """The reviewer's verdict (see the module docstring)."""
+    history = gate.get("history")
+    sent_back = isinstance(history, list) and any(
+        isinstance(h, dict) and h.get("kind") == "review" and h.get("outcome") == "rejected"
+        for h in history
+    )
+    _event("tool", tool="review", input=f"gate {gate.get('current')} of {task_id}")
+    if "demo:reject-once" in labels and not sent_back:
+        _event("end", outcome="rejected")
+        feedback = "The demo reviewer asks for one more pass (demo:reject-once)."
+        return _aof("gate", "reject", task_id, "--feedback", feedback)
+    _event("end", outcome="approved")
+    return _aof("gate", "approve", task_id, "--feedback", "Looks good to the demo reviewer.")
 
 
 def _work(task_id: str, title: str, text: str, scratch: Path) -> str:
@@ -114,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     task = TaskStore(Path(root).resolve()).load(task_id)
     labels = set(task.meta.get("labels") or [])
     _event("usage", tokens_in=len(task.body), tokens_out=len(task.title), cost_usd=0.0)
+    if os.environ.get("AOF_GATE"):
+        return _review(task_id, labels, dict(task.meta.get("gate") or {}))
     try:
         if "demo:expensive" in labels:
             _event("usage", tokens_in=50000, tokens_out=10000, cost_usd=1.5)
@@ -145,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             return _aof("task", "block", "--question", "Which option should I take?")
         objective = section(task.body, "Objective")
         text = objective or "No objective given."
+        text += f"\n\nAttempt {task.meta.get('attempts') or 1}."
         if answers:
             text += f"\n\nAnswer taken: {answers[-1]}"
         from pathlib import Path

@@ -287,16 +287,17 @@ def build(
     attempt: int = 1,
     session_id: str | None = None,
     interactive: bool = False,
+    prompt: str | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and extra environment for running ``task`` with ``coder``; ConfigError if
-    the coder is not known."""
+    the coder is not known. ``prompt``: the run's own (a reviewer's), not the task's."""
     from .adapters import Invocation
 
     adapter, spec = adapter_for(coder, config)
     project = project or {}
     check_argv_value("model", model)
     check_argv_value("session id", session_id)
-    prompt = prompt_for(
+    prompt = prompt or prompt_for(
         task,
         project=project or None,
         worktree=worktree,

@@ -84,10 +84,13 @@ class TaskRow(TypedDict, total=False):
 
 class PlanAction(TypedDict, total=False):
     """One action of a plan: ``expire`` (with ``to``), ``block``, ``notify`` (with
-    ``reason``) or ``dispatch`` (with ``agent`` and ``coder``)."""
+    ``reason``), ``dispatch`` (with ``agent`` and ``coder``), and for a task in review
+    ``gate`` (run its command gate ``gate``), ``review`` (dispatch the reviewer ``agent``
+    with ``coder``) or ``review_waiting`` (no reviewer can take it: a person is told)."""
 
     kind: str
     task: str
+    gate: str
     to: str
     reason: str
     agent: str | None

@@ -51,7 +51,10 @@ def build(fleet: SnapshotSource) -> dict[str, Any]:
         if not row.get("team") and row.get("project") in projects:
             row["team"] = projects[row["project"]].get("team")
     agents = {
-        r["slug"]: {k: r.get(k) for k in ("team", "roles", "coder", "concurrency", "projects")}
+        r["slug"]: {
+            k: r.get(k)
+            for k in ("team", "roles", "capabilities", "coder", "concurrency", "projects")
+        }
         for r in reg.rows("agent")
     }
     return {
@@ -90,7 +93,7 @@ def _coders_missing(
 ) -> dict[str, str]:
     """Coder -> program, for every coder a ready task could resolve to whose program is not
     on PATH (nothing is looked up when no task is ready)."""
-    ready = [r for r in rows if r["state"] == "ready"]
+    ready = [r for r in rows if r["state"] in ("ready", "review")]
     if not ready:
         return {}
     config = fleet.config.data

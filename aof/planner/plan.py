@@ -29,6 +29,7 @@ from ..coders.resolve import NO_CODER, not_installed, resolve
 from ..model.shapes import Plan, PlanAction, Waiting
 from ..model.task import PRIORITY_RANK
 from .desired import desired_team
+from .review import expired_reviews, place_reviews, review_rows
 
 FAILED = ("cancelled", "deadletter")
 
@@ -110,8 +111,15 @@ def plan(
     tasks = sorted(snap["tasks"], key=lambda t: str(t["id"]))
     states: dict[str, str] = dict(snap["states"])
     running = [t for t in tasks if t["state"] == "in-progress"]
-    # 1. Leases: an expired one frees its slot now (the task goes back to ready, or out).
-    actions, live = _leases(running, snap.get("heartbeats") or {}, now, max_attempts)
+    beats = snap.get("heartbeats") or {}
+    # 1. Leases: an expired one frees its slot now (the task goes back to ready, or out; a
+    # gate's work in review is taken up again).
+    actions, live = _leases(running, beats, now, max_attempts)
+    reviews = review_rows(tasks)
+    expired, reviewing = expired_reviews(reviews, beats, now)
+    actions.extend(expired)
+    gone = {a["task"] for a in expired}
+    reviews = [t for t in reviews if t["id"] not in gone]
     # 2. Dependencies that failed block their dependents, visibly.
     actions.extend(_failed_dependencies(tasks, states))
     # 3. Dispatch, in order, within every limit.
@@ -125,7 +133,14 @@ def plan(
     dispatch.used["global"] = len(live)
     for t in live:
         _count(dispatch.used, t, snap, config, t.get("holder"))
+    for t in reviewing:
+        if t.get("holder") != "aof":  # a reviewer's run; aof's own gates have their limit
+            _count(dispatch.used, {**t, "coder": None}, snap, config, t.get("holder"))
     waiting: list[Waiting] = []
+    if not pull:  # finishing work comes before starting more
+        review_actions, review_waiting = place_reviews(reviews, snap, config, dispatch.reviewer)
+        actions.extend(review_actions)
+        waiting.extend(review_waiting)
     for t in ready:
         action = dispatch.place(t)
         if isinstance(action, str):
@@ -234,6 +249,32 @@ class _Dispatch:
             "agent": agent,
             "coder": _coder(t, snap["agents"].get(agent or ""), snap, config),
         }
+
+    def reviewer(
+        self, t: dict[str, Any], candidates: list[str]
+    ) -> tuple[str | None, str | None, str | None]:
+        """The first of ``candidates`` free to review ``t`` now, and its coder (counted);
+        else None and why."""
+        snap, config = self.snap, self.config
+        if self.used["global"] >= self.limit_global:
+            return None, None, f"the fleet is at capacity ({self.used['global']} in progress)"
+        row = {**t, "coder": None, "model": None}  # the reviewer's coder, not the worker's
+        for a in candidates:
+            profile = snap["agents"][a]
+            if self.used["agent"].get(a, 0) >= int(profile.get("concurrency") or 1):
+                continue
+            coder = _coder(row, profile, snap, config)
+            if _coder_problem(coder, snap) is not None:
+                continue
+            until = self.pauses.get(coder or "")
+            if until and parse_time(until) > self.now:
+                continue
+            cap = ((config.get("coders") or {}).get(coder or "") or {}).get("max_concurrent")
+            if cap is not None and self.used["coder"].get(coder, 0) >= int(cap):
+                continue
+            _count(self.used, row, snap, config, a)
+            return a, coder, None
+        return None, None, f"every reviewer is busy or cannot run now ({', '.join(candidates)})"
 
 
 def _desired(tasks: list[dict[str, Any]], snap: dict[str, Any], now: datetime) -> dict[str, Any]:

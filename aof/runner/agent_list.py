@@ -54,7 +54,7 @@ def _run_row(
     now: float,
 ) -> dict[str, Any]:
     """The row of a run the executor knows (live, or ended and not yet forgotten)."""
-    run_dir = layout.run_dir(root, run.task_id, run.attempt)
+    run_dir = layout.run_dir(root, run.task_id, run.folder)
     meter = read_json(run_dir / "meter.json") or {}
     live = run.state == "running"
     pane = tmux_info(run_dir) if live else None

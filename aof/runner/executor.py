@@ -67,10 +67,18 @@ class RunSpec:
     # tmux mode: {"socket", "session"} of the tmux session the coder runs in (aof.runner.tmux);
     # None runs it headless.
     tmux: dict[str, str] | None = None
+    # A run that is not an attempt of its task (a reviewer's: ``review<fence>``): its folder
+    # is ``runs/<task>/<attempt>-<label>/``.
+    label: str = ""
+
+    @property
+    def folder(self) -> str:
+        """The run's folder name under ``runs/<task>/``: the attempt, and the label if any."""
+        return f"{self.attempt}-{self.label}" if self.label else str(self.attempt)
 
     @property
     def run_id(self) -> str:
-        return f"{self.task_id}.{self.attempt}"
+        return f"{self.task_id}.{self.folder}"
 
 
 @dataclass
@@ -90,6 +98,11 @@ class RunStatus:
     ended: str | None = None
     outcome: str | None = None  # what the run's supervisor settled (outcome.json)
     settled: bool = False
+
+    @property
+    def folder(self) -> str:
+        """The run's folder name under ``runs/<task>/`` (see :attr:`RunSpec.folder`)."""
+        return self.run_id.rpartition(".")[2] or str(self.attempt)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,7 +133,7 @@ class LocalExecutor:
         self.records = layout.run_records(root)
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def run_dir(self, task_id: str, attempt: int) -> Path:
+    def run_dir(self, task_id: str, attempt: int | str) -> Path:
         return layout.run_dir(self.root, task_id, attempt)
 
     def submit(self, spec: RunSpec) -> RunStatus:
@@ -129,7 +142,7 @@ class LocalExecutor:
             # Checked here because `nice` would start and then fail to exec it (exit 127).
             program = spec.argv[0] if spec.argv else "(empty argv)"
             raise FileNotFoundError(f"{program}: no such program (or not executable)")
-        run_dir = self.run_dir(spec.task_id, spec.attempt)
+        run_dir = self.run_dir(spec.task_id, spec.folder)
         private_dir(layout.runs(self.root))  # run plans hold the lease token and coder env
         private_dir(run_dir)
         # A follow-up run in the same folder: the last run's ending and tmux session go.
@@ -207,7 +220,7 @@ class LocalExecutor:
             status.state = "exited"
         if status.state == "exited":
             status.ended = format_time(self.clock.now())
-            result = read_outcome(self.run_dir(status.task_id, status.attempt))
+            result = read_outcome(self.run_dir(status.task_id, status.folder))
             if result is not None:
                 status.outcome = result.get("outcome")
                 status.settled = bool(result.get("settled"))
@@ -247,8 +260,8 @@ class LocalExecutor:
         lives under the tmux server, not under the run's supervisor."""
         from .tmux import info
 
-        task_id, _, attempt = run_id.rpartition(".")
-        pane = info(self.run_dir(task_id, int(attempt or 0)))
+        task_id, _, folder = run_id.rpartition(".")
+        pane = info(self.run_dir(task_id, folder or "0"))
         if not pane or not pane.get("pane_pid"):
             return []
         pid = int(pane["pane_pid"])
@@ -262,8 +275,8 @@ class LocalExecutor:
         (self.records / f"{run_id}.json").unlink(missing_ok=True)
 
     def logs(self, run_id: str, lines: int = 50) -> str:
-        task_id, _, attempt = run_id.rpartition(".")
-        run_dir = self.run_dir(task_id, int(attempt or 0))
+        task_id, _, folder = run_id.rpartition(".")
+        run_dir = self.run_dir(task_id, folder or "0")
         out = []
         for name in ("stdout.log", "stderr.log"):
             try:

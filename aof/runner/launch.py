@@ -33,9 +33,12 @@ def run_spec(
     quick: bool = False,
     session_id: str | None = None,
     tmux: bool | None = None,
+    review: dict[str, str] | None = None,
 ) -> RunSpec:
     """The run of ``task`` (already claimed: its lease holds the token) with ``coder``;
-    ``tmux``: in a tmux session people can attach to (default: ``runner.tmux``)."""
+    ``tmux``: in a tmux session people can attach to (default: ``runner.tmux``).
+    ``review``: a reviewer's run ({gate, prompt, label}), not an attempt of the task: its
+    own prompt, ``AOF_GATE`` in its environment, headless, in a folder of its own."""
     config = fleet.config.data
     runner = config.get("runner") or {}
     in_tmux = bool(runner.get("tmux")) if tmux is None else tmux
@@ -67,8 +70,11 @@ def run_spec(
         branch=branch,
         attempt=attempt,
         session_id=session_id,
-        interactive=in_tmux,
+        interactive=in_tmux and review is None,
+        prompt=review["prompt"] if review else None,
     )
+    if review:
+        env["AOF_GATE"] = review["gate"]
     limits = {
         "budget": dict(task.meta.get("budget") or {}),
         "spent": dict(task.meta.get("spent") or {}),
@@ -90,8 +96,9 @@ def run_spec(
         limits=limits,
         config={"coders": {coder: (config.get("coders") or {}).get(coder) or {}}},
         tmux={"socket": socket_name(fleet.root), "session": session_name(task.id, attempt)}
-        if in_tmux
+        if in_tmux and review is None
         else None,
+        label=review["label"] if review else "",
     )
 
 

@@ -319,7 +319,7 @@ class Sessions:
         """The tmux session of a live run in tmux mode (None: headless)."""
         from .tmux import info
 
-        return info(layout.run_dir(self.fleet.root, run.task_id, run.attempt))
+        return info(layout.run_dir(self.fleet.root, run.task_id, run.folder))
 
     def _type(self, task: Task, run: RunStatus, pane: dict[str, Any], text: str) -> dict[str, Any]:
         """Type a prompt into a live tmux session; the task's work log records it."""

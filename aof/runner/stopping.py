@@ -76,7 +76,7 @@ def _signal(fleet: Fleet, executor: LocalExecutor, run: RunStatus, force: bool) 
     note["force"] = force
     if fleet.audit.reason:  # the caller's reason travels to the supervisor, which records it
         note["reason"] = fleet.audit.reason
-    run_dir = layout.run_dir(fleet.root, run.task_id, run.attempt)
+    run_dir = layout.run_dir(fleet.root, run.task_id, run.folder)
     write_text(run_dir / "kill.json", json.dumps(note) + "\n")
     pids = [run.pid, *descendants(run.pid)] if run.pid else []
     pids += executor.pane_pids(run.run_id)
@@ -93,4 +93,4 @@ def settle_forced(fleet: Fleet, run: RunStatus) -> None:
         result.update(outcome=final, task_state=task.state.value, settled=True)
     except AofError as exc:
         result.update(settled=False, settle_error=str(exc))
-    write_outcome(layout.run_dir(fleet.root, run.task_id, run.attempt), result)
+    write_outcome(layout.run_dir(fleet.root, run.task_id, run.folder), result)

@@ -52,6 +52,8 @@ from ..journal.audit import Actor
 from ..planner.plan import digest as plan_digest
 from ..runner.dispatch import dispatch
 from ..runner.executor import Executor, LocalExecutor
+from ..runner.gates import GateRunner, end_leftovers
+from ..runner.review import dispatch_review
 from ..service.scheduling import TICK_TRAILER
 from ..store.daemonstate import LOCK_NAME, daemon_info, take_lock, write_state
 from .idle import Outlook, assess
@@ -59,6 +61,7 @@ from .supervise import RunSupervisor
 
 DEBOUNCE_S = 0.2
 DISPATCH_THREADS = 8
+GATE_JOIN_S = 60.0  # a stopping daemon waits this long for running command gates
 
 
 class Daemon:
@@ -96,6 +99,8 @@ class Daemon:
         self.watch_note = "off"
         self._lock_fd: int | None = None
         self.supervisor = RunSupervisor(self.fleet, self.executor, self.log)
+        self.gates = GateRunner(self.fleet, self.log)
+        self.gates.wake = self.wake.set  # a gate's result: plan again now
         self._reported: dict[str, Any] = {}
         self._last_sweep = 0.0
         self._bad_config: int | None = None
@@ -158,6 +163,8 @@ class Daemon:
             self.interval,
         )
         self._commit_leftovers(force_sweep=True)
+        for task_id in end_leftovers(self.root):
+            self.log.info("ended the command gate of %s a previous daemon left running", task_id)
         report = self.fleet.doctor(fix=True)
         for p in report.problems:
             level = logging.INFO if p.fixed else logging.WARNING
@@ -198,6 +205,9 @@ class Daemon:
     def shutdown(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
+        if self.gates.active():
+            self.log.info("waiting for command gate(s) of %s", ", ".join(self.gates.active()))
+            self.gates.join(GATE_JOIN_S)
         live = [r.run_id for r in self.executor.runs() if r.state == "running"]
         if live:
             self.log.info(
@@ -286,6 +296,7 @@ class Daemon:
             started=[d["run"] for d in report["dispatched"]],
             not_started=report["not_started"],
             applied=report["applied"],
+            gates=self.gates.active(),
         )
         self.outlook = outlook
         report["runs"] = len(outlook.live)
@@ -383,12 +394,21 @@ class Daemon:
         """Claim and start every planned dispatch: a few at a time, because each claim waits
         on fsyncs and each start on a fork and exec (the plan already chose within limits)."""
         f = self.fleet
+        self._gate_work(result, report)
         todo = []
         for action in result["actions"]:
-            if action["kind"] != "dispatch":
+            if action["kind"] not in ("dispatch", "review"):
                 continue
             if coders.known(action["coder"], f.config.data):
                 todo.append(action)
+                continue
+            if action["kind"] == "review":
+                self.log.error(
+                    "%s: reviewer %s has an unknown coder %r",
+                    action["task"],
+                    action["agent"],
+                    action["coder"],
+                )
                 continue
             from ..coders.adapters import names
 
@@ -415,19 +435,46 @@ class Daemon:
                 "dispatched %s to %s (coder %s)", item["task"], item["holder"], item["coder"]
             )
 
+    def _gate_work(self, result: dict[str, Any], report: dict[str, Any]) -> None:
+        """Start the command gates the plan hands out (each on a thread of its own)."""
+        for action in result["actions"]:
+            if action["kind"] != "gate":
+                continue
+            why_not = self.gates.start(action["task"], action["gate"])
+            if why_not:
+                self.log.warning(
+                    "gate %s of %s not started: %s", action["gate"], action["task"], why_not
+                )
+                report["not_started"].append({"task": action["task"], "reason": why_not})
+            else:
+                self.log.info("gate %s of %s started", action["gate"], action["task"])
+                report.setdefault("gates", []).append(action["task"])
+
     def _start(self, action: dict[str, Any], projects: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """Claim and submit one dispatch: {task, holder, coder, run}, or {task, reason}."""
+        """Claim and submit one dispatch (or a reviewer's run): {task, holder, coder, run},
+        or {task, reason}."""
         holder = action["agent"] or action["coder"]
         try:
-            done = dispatch(
-                self.fleet,
-                self.executor,
-                action["task"],
-                holder,
-                projects=projects,
-                coder=action["coder"],
-                agent=action["agent"],
-            )
+            if action["kind"] == "review":
+                done = dispatch_review(
+                    self.fleet,
+                    self.executor,
+                    action["task"],
+                    holder,
+                    action["gate"],
+                    projects=projects,
+                    coder=action["coder"],
+                )
+            else:
+                done = dispatch(
+                    self.fleet,
+                    self.executor,
+                    action["task"],
+                    holder,
+                    projects=projects,
+                    coder=action["coder"],
+                    agent=action["agent"],
+                )
         except AofError as exc:  # the claim: the task was not taken
             self.log.info("not dispatching %s: %s", action["task"], exc)
             return {"task": action["task"], "reason": f"the claim failed: {exc}"}

@@ -19,7 +19,7 @@ files, no clock), so the daemon's log line, ``--until-idle`` and their tests agr
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..runner.executor import RunStatus
@@ -36,14 +36,17 @@ class Outlook:
     replan: int  # actions applied this tick
     held: list[dict[str, Any]]  # {task, holder, expires}
     waiting: list[dict[str, Any]]  # {task, reason}
+    gates: list[str] = field(default_factory=list)  # tasks whose command gate runs now
 
     @property
     def idle(self) -> bool:
-        return not (self.live or self.finishing or self.replan)
+        return not (self.live or self.finishing or self.replan or self.gates)
 
     def waits_on(self) -> str:
         """What keeps the daemon busy, in words ("" when idle)."""
         parts = []
+        if self.gates:
+            parts.append(f"{_count(len(self.gates), 'command gate')} {_ids(self.gates)}")
         if self.live:
             parts.append(f"{_count(len(self.live), 'live run')} of this daemon {_ids(self.live)}")
         if self.finishing:
@@ -85,12 +88,14 @@ def assess(
     started: Iterable[str] = (),
     not_started: Sequence[dict[str, Any]] = (),
     applied: Sequence[dict[str, Any]] = (),
+    gates: Sequence[str] = (),
 ) -> Outlook:
     """Where the daemon stands after a tick.
 
     ``snap`` and ``result``: the tick's snapshot and plan; ``runs``: every run the executor
     knows after the tick; ``started``: run ids dispatched this tick; ``not_started``: planned
-    dispatches that did not start ({task, reason}); ``applied``: the plan's applied actions.
+    dispatches that did not start ({task, reason}); ``applied``: the plan's applied actions;
+    ``gates``: the tasks whose command gate this daemon runs now.
     """
     rows = {str(t["id"]): t for t in snap["tasks"] if t["state"] == "in-progress"}
     expired = {str(a["task"]) for a in applied if a["ok"] and a["kind"] == "expire"}
@@ -116,6 +121,7 @@ def assess(
     waiting = [{"task": w["task"], "reason": w["reason"]} for w in result["waiting"]]
     waiting += [{"task": n["task"], "reason": n["reason"]} for n in not_started]
     return Outlook(
+        gates=list(gates),
         live=live,
         finishing=finishing,
         replan=sum(1 for a in applied if a["ok"]),

@@ -44,7 +44,7 @@ class ServiceContext(FleetContext, Protocol):
         self,
         result: dict[str, Any],
         *,
-        kinds: Sequence[str] = ("expire", "block", "notify"),
+        kinds: Sequence[str] = ("expire", "block", "notify", "review_waiting"),
         actor: Actor | None = None,
     ) -> list[dict[str, Any]]: ...
 

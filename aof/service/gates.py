@@ -197,7 +197,9 @@ class Gates:
         task.meta["lease"] = {**task.meta["lease"], "token": secret[0]}
         return task
 
-    def release(self, ref: str, token: str, *, reason: str) -> Task:
+    def release(
+        self, ref: str, token: str, *, reason: str, spent: dict[str, Any] | None = None
+    ) -> Task:
         """A gate's work ended without a result (a reviewer that exited without a verdict, a
         gate that could not start): the lease goes, the task waits at the same gate. A
         review that ends so :data:`REVIEW_FAILURES_MAX` times blocks the task for a person."""
@@ -207,6 +209,10 @@ class Gates:
             nonlocal blocked
             self.pipeline.check_token(task, token, self.pipeline.actor)
             meta.pop("lease", None)
+            if spent:
+                from .outcomes import add_spent
+
+                add_spent(meta, spent)
             gate = dict(meta.get("gate") or {})
             gate["failures"] = int(gate.get("failures") or 0) + 1
             meta["gate"] = _ordered_gate(gate)

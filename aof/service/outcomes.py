@@ -18,6 +18,9 @@ outcome                        what happens to the task
 ``killed``                     blocked: a person stopped it (``aof agent kill``)
 =============================  ==============================================================
 
+A reviewer's run (it holds the lease of a task in review) that ends without a verdict gives
+the lease back: ``no-verdict`` (:meth:`aof.service.gates.Gates.release`).
+
 Each settle is one audited change (``run_ended``) with the outcome as its reason.
 """
 
@@ -66,12 +69,15 @@ class Outcomes:
     def __init__(self, pipeline: Pipeline, lifecycle: Lifecycle) -> None:
         self.pipeline = pipeline
         self.lifecycle = lifecycle  # its back-off schedules the retry of a failed run
+        self.gates = lifecycle.gates  # a reviewer's run that ends gives its gate back
 
     def settle_run(self, ref: str, token: str, run: RunOutcome) -> tuple[Task, str]:
         """Record the end of the run that held ``token``; (task, final outcome)."""
         outcome, reason = run["outcome"], run["reason"]
         spent = {k: v for k, v in (run.get("spent") or {}).items() if v}
         task = self.pipeline.tasks.load(ref)
+        if task.state == State.REVIEW and lease_matches(task.lease, token):
+            return self._settle_gate(task, token, outcome, reason, spent)
         held = task.state == State.IN_PROGRESS and lease_matches(task.lease, token)
         if outcome == "exited" and held:  # the coder ended and the agent never reported
             outcome, reason = "exited-without-reporting", f"{reason} without reporting"
@@ -92,6 +98,20 @@ class Outcomes:
                 task.id, "run_ended", None, account, reason=f"{final}: {reason}"
             )
         return task, final
+
+    def _settle_gate(
+        self, task: Task, token: str, outcome: str, reason: str, spent: dict[str, Any]
+    ) -> tuple[Task, str]:
+        """A reviewer's run ended still holding the task's lease: no verdict was given. The
+        lease goes back (:meth:`Gates.release`: the review is handed out again, and a person
+        decides after a few such runs); what it spent is added to the task's."""
+        holder = (task.lease or {}).get("holder")
+        why = f"reviewer {holder} ended without a verdict ({outcome}: {reason})"
+        try:
+            task = self.gates.release(task.id, token, reason=why, spent=spent)
+        except (LeaseError, InvalidTransition, NotFound):
+            task = self.pipeline.tasks.load(task.id)  # it moved on meanwhile
+        return task, "no-verdict"
 
     def _settle_held(
         self, task_id: str, token: str, outcome: str, reason: str, spent: dict[str, Any]

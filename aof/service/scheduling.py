@@ -204,6 +204,8 @@ class Scheduling:
         """One sentence on why ``ref`` is (or is not) being worked on."""
         task = self.pipeline.get_task(ref)
         state = task.state
+        if state == State.REVIEW:
+            return self._why_review(task, at)
         if state == State.READY:
             result = self.plan(at)
             for action in result["actions"]:
@@ -221,13 +223,11 @@ class Scheduling:
         lease = task.lease or {}
         blocked = task.meta.get("blocked") or {}
         cause = blocked.get("question") or blocked.get("reason") or task.meta.get("last_error")
-        gate = (task.meta.get("gate") or {}).get("current")
         texts = {
             State.BACKLOG: "is in the backlog, which never dispatches: promote it with "
             f"`aof task ready {task.id}`",
             State.IN_PROGRESS: f"is being worked on by {lease.get('holder')} "
             f"(lease until {lease.get('expires')})",
-            State.REVIEW: f"is waiting for review at gate {gate}",
             State.BLOCKED: f"is blocked: {cause or 'see its body'}",
             State.DEADLETTER: f"is in deadletter: {cause or 'no attempts left'}; "
             f"`aof task resurrect {task.id}` brings it back",
@@ -237,11 +237,44 @@ class Scheduling:
         text = texts.get(state, f"is {state.value}")
         return f"{task.id} {text}."
 
+    def _why_review(self, task: Task, at: Any) -> str:
+        """Which gate a task in review is at, what it waits for, and the last gate result."""
+        gate = task.meta.get("gate") or {}
+        name = gate.get("current")
+        history = gate.get("history") or []
+        last = ""
+        if history:
+            h = history[-1]
+            sha = f" on {str(h['sha'])[:10]}" if h.get("sha") else ""
+            last = f" Last result: gate {h.get('gate')} {h.get('outcome')}{sha} by {h.get('by')}."
+        lease = task.lease or {}
+        if lease:
+            doing = "aof runs it" if lease.get("holder") == "aof" else f"{lease['holder']} reviews"
+            return (
+                f"{task.id} is in review at gate {name}: {doing} (lease until "
+                f"{lease.get('expires')}).{last}"
+            )
+        result = self.plan(at)
+        for action in result["actions"]:
+            if action["task"] != task.id:
+                continue
+            if action["kind"] == "gate":
+                return f"{task.id} is in review at gate {name}: aof runs it now.{last}"
+            if action["kind"] == "review":
+                return (
+                    f"{task.id} is in review at gate {name}: agent {action['agent']} would "
+                    f"review it now (coder {action['coder']}).{last}"
+                )
+        for wait in result["waiting"]:
+            if wait["task"] == task.id:
+                return f"{task.id} is in review: {wait['reason']}.{last}"
+        return f"{task.id} is in review at gate {name}.{last}"
+
     def apply(
         self,
         result: ActionsToApply,
         *,
-        kinds: Sequence[str] = ("expire", "block", "notify"),
+        kinds: Sequence[str] = ("expire", "block", "notify", "review_waiting"),
         actor: Actor | None = None,
     ) -> list[AppliedAction]:
         """Carry out the plan's actions of ``kinds`` through the pipeline, one by one.
@@ -272,7 +305,8 @@ class Scheduling:
                 if task.lease is None or expiry is None or expiry > now:
                     raise InvalidTransition(f"task {task.id}: the lease was renewed meanwhile")
                 meta.pop("lease", None)
-                meta["last_error"] = reason
+                if task.state == State.IN_PROGRESS:
+                    meta["last_error"] = reason
 
             self.pipeline.change(
                 action["task"],
@@ -281,7 +315,7 @@ class Scheduling:
                 expire,
                 actor=who,
                 reason=reason,
-                allowed_from=[State.IN_PROGRESS],
+                allowed_from=[State.REVIEW] if action["to"] == "review" else [State.IN_PROGRESS],
             )
         elif kind == "block":
 
@@ -296,6 +330,25 @@ class Scheduling:
                 actor=who,
                 reason=reason,
                 allowed_from=[State.READY, State.BACKLOG],
+            )
+        elif kind == "review_waiting":
+
+            def waiting(task: Task, meta: dict[str, Any]) -> None:
+                gate = dict(meta.get("gate") or {})
+                if gate.get("current") != action.get("gate") or task.lease:
+                    raise InvalidTransition(f"task {task.id}: its gate moved on meanwhile")
+                gate["notified"] = f"{gate.get('round')}:{gate.get('current')}"
+                meta["gate"] = gate
+
+            self.pipeline.change(
+                action["task"],
+                "review_waiting",
+                None,
+                waiting,
+                actor=who,
+                reason=reason,
+                allowed_from=[State.REVIEW],
+                event="review_waiting",
             )
         elif kind == "notify":
 

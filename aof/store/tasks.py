@@ -24,7 +24,7 @@ from ..files.safefs import NOT_REGULAR
 from ..files.stampcache import StampCache, fs_now_ns, settled
 from ..model.task import STATES, State, Task, check_ref, id_from_filename, rejections
 
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 IDS_VERSION = 2
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
@@ -82,7 +82,20 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
         "coder": meta.get("coder"),
         "branch": meta.get("branch"),
         "batch": meta.get("batch"),
+        "gate": _gate_summary(meta.get("gate")),
     }
+
+
+def _gate_summary(gate: Any) -> dict[str, Any] | None:
+    """Where a task stands in its workflow, without the history (the planner's view)."""
+    if not isinstance(gate, dict) or not gate.get("current"):
+        return (
+            {"worker": gate.get("worker")}
+            if isinstance(gate, dict) and gate.get("worker")
+            else None
+        )
+    keys = ("current", "kind", "role", "agent", "capabilities", "round", "worker", "notified")
+    return {k: gate[k] for k in keys if gate.get(k) is not None}
 
 
 class TaskStore:
