@@ -11,7 +11,11 @@ reason: the team's desired state (schedules, overrides), the project being enabl
 that can run it (one is configured: task, agent profile, project or ``defaults.coder``; and
 its program is installed, as the snapshot recorded), global ``scheduler.max_concurrent``, the
 team's ``max_concurrent``, the host's ``capacity_slots``, the agent's ``concurrency``, the
-coder's ``max_concurrent`` and pause.
+coder's ``max_concurrent`` and pause. Work a gate sent back goes to the agent that did it
+(``gate.worker``), when that agent may still take it.
+
+Tasks in review come first (:mod:`aof.planner.review`): the work of their gates, within the
+same limits, before any ready task is dispatched.
 
 ``pull=True`` plans for an agent that asks for work itself (``aof task next``, MCP
 ``aof_next``/``aof_claim``): that agent is the worker, so whether a coder is configured and
@@ -347,6 +351,9 @@ def _capacity(
         if used["host"].get(host, 0) >= slots:
             return f"host {host} is full ({slots} slot(s) in use)", None
     candidates = _agents_for(t, snap)
+    worker = (t.get("gate") or {}).get("worker")
+    if candidates and worker in candidates:
+        candidates = [worker]  # work sent back by a gate goes to the agent that did it
     agent = None
     if candidates is not None:
         free = [
