@@ -17,8 +17,10 @@ Each tick, in order:
    settle every run that ended: a coder that exited while still holding its lease did not
    report, which counts as a failed attempt (retry with back-off, or deadletter), never as
    done;
-4. snapshot -> plan -> apply: expire, block, notify, then dispatch (claim, then submit to
-   the executor: ``aof.runner.dispatch``); all of it one commit whose message carries the
+4. snapshot -> plan -> apply: expire, block, notify, then hand out the work
+   (``aof.scheduler.handout``): command gates (run by aof on threads of their own:
+   ``aof.runner.gates``), reviewer runs (``aof.runner.review``), dispatches (claim, then
+   submit to the executor: ``aof.runner.dispatch``); all of it one commit whose message carries the
    plan's time, the heartbeat expiries it used and its digest, so ``aof plan --replay REF``
    can recompute it;
 5. reconcile AO projects (``aof.ops.reconcile``), each applied action audited;
@@ -44,23 +46,20 @@ from typing import Any
 
 from .. import __version__, layout
 from ..clock import Clock, IdSource, format_time
-from ..coders import resolve as coders
 from ..errors import AofError, ConfigError, DaemonRunning
 from ..files import durability
 from ..fleet import Fleet
 from ..journal.audit import Actor
 from ..planner.plan import digest as plan_digest
-from ..runner.dispatch import dispatch
 from ..runner.executor import Executor, LocalExecutor
 from ..runner.gates import GateRunner, end_leftovers
-from ..runner.review import dispatch_review
 from ..service.scheduling import TICK_TRAILER
 from ..store.daemonstate import LOCK_NAME, daemon_info, take_lock, write_state
+from .handout import Handout
 from .idle import Outlook, assess
 from .supervise import RunSupervisor
 
 DEBOUNCE_S = 0.2
-DISPATCH_THREADS = 8
 GATE_JOIN_S = 60.0  # a stopping daemon waits this long for running command gates
 
 
@@ -391,103 +390,10 @@ class Daemon:
     # --- dispatch ---------------------------------------------------------------------------
 
     def _dispatch(self, result: dict[str, Any], report: dict[str, Any]) -> None:
-        """Claim and start every planned dispatch: a few at a time, because each claim waits
-        on fsyncs and each start on a fork and exec (the plan already chose within limits)."""
-        f = self.fleet
-        self._gate_work(result, report)
-        todo = []
-        for action in result["actions"]:
-            if action["kind"] not in ("dispatch", "review"):
-                continue
-            if coders.known(action["coder"], f.config.data):
-                todo.append(action)
-                continue
-            if action["kind"] == "review":
-                self.log.error(
-                    "%s: reviewer %s has an unknown coder %r",
-                    action["task"],
-                    action["agent"],
-                    action["coder"],
-                )
-                continue
-            from ..coders.adapters import names
-
-            reason = (
-                f"coder {action['coder']!r} is not known (registered: {', '.join(names())}; "
-                f"define coders.{action['coder']}.command in aof.yaml, then `aof task unblock`)"
-            )
-            block = {"kind": "block", "task": action["task"], "reason": reason}
-            f.apply({"actions": [block]}, kinds=("block",), actor=self.actor)
-            self.log.error("%s: %s", action["task"], reason)
-        if not todo:
-            return
-        projects = {p["slug"]: p for p in f.registry.rows("project")}
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(DISPATCH_THREADS, len(todo))) as pool:
-            started = list(pool.map(lambda a: self._start(a, projects), todo))
-        for item in started:
-            if "reason" in item:
-                report["not_started"].append(item)
-                continue
-            report["dispatched"].append(item)
-            self.log.info(
-                "dispatched %s to %s (coder %s)", item["task"], item["holder"], item["coder"]
-            )
-
-    def _gate_work(self, result: dict[str, Any], report: dict[str, Any]) -> None:
-        """Start the command gates the plan hands out (each on a thread of its own)."""
-        for action in result["actions"]:
-            if action["kind"] != "gate":
-                continue
-            why_not = self.gates.start(action["task"], action["gate"])
-            if why_not:
-                self.log.warning(
-                    "gate %s of %s not started: %s", action["gate"], action["task"], why_not
-                )
-                report["not_started"].append({"task": action["task"], "reason": why_not})
-            else:
-                self.log.info("gate %s of %s started", action["gate"], action["task"])
-                report.setdefault("gates", []).append(action["task"])
-
-    def _start(self, action: dict[str, Any], projects: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """Claim and submit one dispatch (or a reviewer's run): {task, holder, coder, run},
-        or {task, reason}."""
-        holder = action["agent"] or action["coder"]
-        try:
-            if action["kind"] == "review":
-                done = dispatch_review(
-                    self.fleet,
-                    self.executor,
-                    action["task"],
-                    holder,
-                    action["gate"],
-                    projects=projects,
-                    coder=action["coder"],
-                )
-            else:
-                done = dispatch(
-                    self.fleet,
-                    self.executor,
-                    action["task"],
-                    holder,
-                    projects=projects,
-                    coder=action["coder"],
-                    agent=action["agent"],
-                )
-        except AofError as exc:  # the claim: the task was not taken
-            self.log.info("not dispatching %s: %s", action["task"], exc)
-            return {"task": action["task"], "reason": f"the claim failed: {exc}"}
-        if done.spec is None or done.error is not None:
-            self.log.error("%s: %s", done.task.id, done.error)
-            if done.unrecorded:
-                self.log.error(
-                    "%s: could not record the failed start: %s", done.task.id, done.unrecorded
-                )
-            return {"task": done.task.id, "reason": done.error}
-        self.supervisor.started(done.spec.run_id)
-        run_id = done.spec.run_id
-        return {"task": done.task.id, "holder": holder, "coder": done.coder, "run": run_id}
+        """Hand out the plan's work (:class:`aof.scheduler.handout.Handout`)."""
+        Handout(self.fleet, self.executor, self.supervisor, self.gates, self.log).run(
+            result, report
+        )
 
     def _reconcile(self, report: dict[str, Any]) -> None:
         from ..ops.reconcile import ao_root, apply, evaluate

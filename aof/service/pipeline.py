@@ -32,15 +32,7 @@ from ..errors import (
 from ..files import cardfile
 from ..journal.audit import Actor, AuditLog, check_reason
 from ..model.config import Config, load_config
-from ..model.task import (
-    TRANSITIONS,
-    State,
-    Task,
-    lease_matches,
-    ordered,
-    seal_lease,
-    validate,
-)
+from ..model.task import TRANSITIONS, State, Task, lease_matches, ordered, seal_lease, validate
 from ..store.tasks import Located, TaskStore, check_card
 from . import reads
 
@@ -288,15 +280,9 @@ class Pipeline:
         """Append one audit record on task ``task_id`` and commit ``paths`` with it
         (``event``: the notification event the change raises, if its verb names one)."""
         who = actor or self.actor
+        entity = ("task", task_id)
         _, audit_path = self.audit.append(
-            who,
-            action,
-            ("task", task_id),
-            frm=frm,
-            to=to,
-            reason=reason,
-            changes=changes,
-            event=event,
+            who, action, entity, frm=frm, to=to, reason=reason, changes=changes, event=event
         )
         self.git.commit([*paths, audit_path], f"{message} ({who})", who)
 
