@@ -63,6 +63,7 @@ ROW_KEYS = {
     "coder",
     "branch",
     "batch",
+    "gate",
     "path",
 }
 

@@ -182,6 +182,12 @@ def row_line(r: dict[str, Any], state: bool = True) -> str:
     if r.get("invalid"):
         return safe_text(f"{r['id'] or '-':<10} {where}{'INVALID':<8} {r['reason']}")
     extra = f"  [{r['holder']}]" if r["holder"] else ""
+    gate = r.get("gate") or {}
+    if r["state"] == "review" and gate.get("current"):
+        extra = f"  @{gate['current']} ({gate.get('kind', 'human')}){extra}"
+    last = gate.get("last") or {}
+    if last and r["state"] in ("review", "ready", "blocked"):
+        extra += f"  last gate: {last.get('gate')} {last.get('outcome')}"
     labels_txt = f"  #{' #'.join(r['labels'])}" if r["labels"] else ""
     return safe_text(f"{r['id']:<10} {where}{r['priority']:<8} {r['title']}{labels_txt}{extra}")
 
@@ -203,6 +209,8 @@ def show(env: Env, ref: str, as_json: bool) -> None:
         emit(fleet.task_json(t), True)
     else:
         click.echo(safe_text(f"# {fleet.tasks.rel(t.path)}  ({t.state.value}, rev {t.rev})"))
+        if t.state.value == "review":
+            click.echo(safe_text(f"# {fleet.why(t.id)}"))
         click.echo(safe_text(t.card.text), nl=False)
 
 

@@ -87,15 +87,17 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _gate_summary(gate: Any) -> dict[str, Any] | None:
-    """Where a task stands in its workflow, without the history (the planner's view)."""
-    if not isinstance(gate, dict) or not gate.get("current"):
-        return (
-            {"worker": gate.get("worker")}
-            if isinstance(gate, dict) and gate.get("worker")
-            else None
-        )
+    """Where a task stands in its workflow and its last gate result, without the history
+    (what the planner and the board need)."""
+    if not isinstance(gate, dict):
+        return None
     keys = ("current", "kind", "role", "agent", "capabilities", "round", "worker", "notified")
-    return {k: gate[k] for k in keys if gate.get(k) is not None}
+    out = {k: gate[k] for k in keys if gate.get(k) is not None}
+    history = gate.get("history")
+    if isinstance(history, list) and history and isinstance(history[-1], dict):
+        last = history[-1]
+        out["last"] = {k: last.get(k) for k in ("gate", "outcome", "sha") if last.get(k)}
+    return out or None
 
 
 class TaskStore:
