@@ -2,7 +2,9 @@
 # The aof demo (`make demo`): a fleet root in a temp directory with two teams, three project
 # repositories and a dependency graph of tasks; the daemon dispatches them to the built-in
 # demo coder (each run edits and commits on branch aof/<task-id> of its project, in a
-# worktree of its own) until all are done; then the board, the daemon's log and `git log`.
+# worktree of its own) until all are done; the api project's tasks pass a command gate and a
+# review by another agent first (one is sent back once); then the board, the history of the
+# reviewed task, the daemon's log and `git log`.
 set -euo pipefail
 
 BASE="${AOF_DEMO_ROOT:-$(mktemp -d "${TMPDIR:-/tmp}/aof-demo.XXXXXX")}"
@@ -37,7 +39,22 @@ aof team create --slug growth --name Growth --mission "Site and launch" \
 aof schedule create --team platform --timezone UTC --policy always_on >/dev/null
 aof schedule create --team growth --timezone UTC --policy burst_on_backlog >/dev/null
 for p in api infra site; do repo "$p"; done
-aof project create --team platform --slug api --root-path "$BASE/repos/api" >/dev/null
+# Done means verified: the api project's tasks pass a command gate aof runs itself and a
+# review by another agent before they are done.
+mkdir -p "$ROOT/workflows"
+cat >"$ROOT/workflows/verified.yaml" <<'YAML'
+schema: aof/workflow/v1
+max_rejections: 3
+gates:
+  - name: tests
+    run: test -s "aof-demo/$AOF_TASK_ID.md"   # the work is there, committed
+    timeout_s: 60
+  - name: code-review
+    review: {role: reviewer}
+YAML
+for a in dev-1 dev-2 dev-3; do aof agent create --slug "$a" --role coder >/dev/null; done
+aof agent create --slug rev-1 --role reviewer >/dev/null
+aof project create --team platform --slug api --root-path "$BASE/repos/api" --workflow verified >/dev/null
 aof project create --team platform --slug infra --root-path "$BASE/repos/infra" >/dev/null
 aof project create --team growth --slug site --root-path "$BASE/repos/site" >/dev/null
 aof team list
@@ -46,7 +63,7 @@ say 'aof task create ... (a dependency graph across teams and projects)'
 new() { aof task create "$@" --ready --json | id_of; }
 SCHEMA=$(new "Design the API schema" --team platform --project api --priority high)
 DB=$(new "Provision the database" --team platform --project infra)
-IMPL=$(new "Implement the endpoints" --team platform --project api --depends-on "$SCHEMA" --depends-on "$DB")
+IMPL=$(new "Implement the endpoints" --team platform --project api --depends-on "$SCHEMA" --depends-on "$DB" --label demo:reject-once)
 TESTS=$(new "Write the API tests" --team platform --project api --depends-on "$IMPL")
 DOCS=$(new "Document the API" --team growth --project site --depends-on "$IMPL")
 PAGE=$(new "Build the launch page" --team growth --project site --priority high)
@@ -58,6 +75,7 @@ run aof daemon --until-idle --interval 0.5
 
 run aof board
 run aof why "$IMPL"
+run aof history "$IMPL"
 run aof daemon status
 say "git -C $BASE/repos/api log --oneline --all   # the demo coder's branches"
 git -C "$BASE/repos/api" log --oneline --all

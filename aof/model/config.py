@@ -38,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "git": {"commit": "each", "committer": None},
     "defaults": {"coder": None, "model": None, "workflow": None, "priority": "normal"},
     "coders": {},
-    "workflow": {"max_rejections": 3},
+    "workflow": {"max_rejections": 3, "max_concurrent_gates": 2},
     "runner": {
         "worktrees_dir": ".aof/worktrees",
         "stuck_notify_s": 600,
@@ -162,6 +162,9 @@ def validate_config(data: dict[str, Any], where: str) -> None:
     cap = (data.get("workflow") or {}).get("max_rejections", 3)
     if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
         raise bad("workflow.max_rejections", f"must be a whole number >= 1 (got {cap!r})")
+    gates = (data.get("workflow") or {}).get("max_concurrent_gates", 2)
+    if isinstance(gates, bool) or not isinstance(gates, int) or gates < 1:
+        raise bad("workflow.max_concurrent_gates", f"must be a whole number >= 1 (got {gates!r})")
     runner = data.get("runner", {})
     if not isinstance(runner, dict):
         raise bad("runner", f"must be a mapping (got {runner!r})")
