@@ -220,3 +220,16 @@ def test_end_group_ends_a_process_group(tmp_path: Path) -> None:
     proc = subprocess.Popen(["bash", "-c", "sleep 300 & sleep 300"], start_new_session=True)
     end_group(proc.pid, proc)
     assert proc.poll() is not None
+
+
+def test_a_task_names_its_workflow_and_role_and_a_missing_workflow_is_refused(
+    run: Cli, root: Path
+) -> None:
+    (root / "workflows" / "w.yaml").write_text("gates:\n  - name: tests\n    run: 'true'\n")
+    t = run.json("task", "create", "Gated", "--workflow", "w", "--role", "coder")
+    assert t["meta"]["workflow"] == "w" and t["meta"]["routing"] == {"role": "coder"}
+    bad = run("task", "create", "Nowhere", "--workflow", "nope", code=6)
+    assert "new task: workflow: no file workflows/nope.yaml" in bad.stderr
+    (root / "workflows" / "broken.yaml").write_text("gates:\n  - name: t\n    shell: make\n")
+    bad = run("task", "edit", t["id"], "--set", "workflow=broken", code=6)
+    assert "workflows/broken.yaml: gates[0] (t).shell: unknown key" in bad.stderr

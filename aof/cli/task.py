@@ -64,6 +64,12 @@ def task() -> None:
     "--coder", metavar="NAME", help="The coder that runs it (else agent, project, default)."
 )
 @click.option("--model", metavar="MODEL", help="The model to ask the coder for.")
+@click.option(
+    "--workflow",
+    metavar="NAME",
+    help="Its gates: workflows/NAME.yaml (else its project's, team's or defaults.workflow).",
+)
+@click.option("--role", metavar="ROLE", help="Only an agent with this role takes it (routing).")
 @reason_option
 @json_option
 @pass_env
@@ -81,6 +87,8 @@ def create(
     ready: bool,
     coder: str | None,
     model: str | None,
+    workflow: str | None,
+    role: str | None,
     as_json: bool,
 ) -> None:
     """Create a task (in backlog/, or ready/ with --ready).
@@ -102,7 +110,16 @@ def create(
         parent=parent,
         body=body,
         ready=ready,
-        fields={k: v for k, v in (("coder", coder), ("model", model)) if v},
+        fields={
+            k: v
+            for k, v in (
+                ("coder", coder),
+                ("model", model),
+                ("workflow", workflow),
+                ("routing", {"role": role} if role else None),
+            )
+            if v
+        },
     )
     out_task(env, t, as_json, "created")
 

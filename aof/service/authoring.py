@@ -82,6 +82,7 @@ class Authoring:
                 raise ValidationError(f"field {key}: cannot be set here")
             meta[key] = value
         self._check_owner(meta, "new task")
+        self._check_workflow(meta, "new task")
         meta = {k: v for k, v in meta.items() if v not in (None, [], {}) or k == "attempts"}
         validate(meta, "new task")
         text_body = body if body is not None else f"## Objective\n\n{meta['title']}\n"
@@ -248,6 +249,8 @@ class Authoring:
                 unset_field(meta, key)
             if {"team", "project"} & {*(set_fields or {}), *unset}:
                 self._check_owner(meta, self.pipeline.tasks.rel(task.path))
+            if "workflow" in (set_fields or {}):
+                self._check_workflow(meta, self.pipeline.tasks.rel(task.path))
             if add_labels or remove_labels:
                 labels = [x for x in meta.get("labels", []) if x not in remove_labels]
                 meta["labels"] = labels + [x for x in add_labels if x not in labels]
@@ -289,6 +292,14 @@ class Authoring:
                 f"{where}: team: {team!r} is not the team of project {project!r} ({owner!r}); "
                 f"leave --team out, or use --team {owner}"
             )
+
+    def _check_workflow(self, meta: dict[str, Any], where: str) -> None:
+        """A workflow the task names must be a readable, valid ``workflows/<name>.yaml``."""
+        name = meta.get("workflow")
+        if isinstance(name, str) and SLUG_RE.match(name):
+            from .gates import load_workflow
+
+            load_workflow(self.pipeline.root, name, where)
 
     def _refuse_cycle(self, task_id: str, deps: Sequence[str]) -> None:
         """ValidationError if ``task_id`` depending on ``deps`` closes a cycle."""
