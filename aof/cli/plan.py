@@ -47,16 +47,19 @@ def plan_cmd(env: Env, at: str | None, replay: str | None, as_json: bool) -> Non
         return
     lines = [f"plan at {result['at']}"]
     for a in result["actions"]:
-        extra = (
-            f" -> {a['agent'] or 'any agent'} ({a['coder']})"
-            if a["kind"] == "dispatch"
-            else f": {a.get('reason', '')}" + (f" -> {a['to']}" if a.get("to") else "")
-        )
+        if a["kind"] == "dispatch":
+            extra = f" -> {a['agent'] or 'any agent'} ({a['coder']})"
+        elif a["kind"] == "review":
+            extra = f" at gate {a['gate']} -> reviewer {a['agent']} ({a['coder']})"
+        elif a["kind"] == "gate":
+            extra = f": aof runs command gate {a['gate']}"
+        else:
+            extra = f": {a.get('reason', '')}" + (f" -> {a['to']}" if a.get("to") else "")
         lines.append(f"  {a['kind']:<9} {a['task']}{extra}")
     for w in result["waiting"]:
         lines.append(f"  waiting   {w['task']}: {w['reason']}")
     if len(lines) == 1:
-        lines.append("  nothing to do: no ready task, no expired lease")
+        lines.append("  nothing to do: no ready task, no gate to work on, no expired lease")
     click.echo("\n".join(lines))
 
 
