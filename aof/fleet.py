@@ -351,9 +351,9 @@ class Fleet:
         """Take a task in review for its gate's work (:meth:`Gates.claim`)."""
         return self._gates.claim(ref, holder, gate)
 
-    def release_gate(self, ref: str, token: str, *, reason: str) -> Task:
+    def release_gate(self, ref: str, token: str, *, reason: str, count: bool = True) -> Task:
         """A gate's work ended without a result (:meth:`Gates.release`)."""
-        return self._gates.release(ref, token, reason=reason)
+        return self._gates.release(ref, token, reason=reason, count=count)
 
     def record_gate(self, ref: str, token: str, result: dict[str, Any]) -> Task:
         """The result of a command gate aof ran (:meth:`Gates.record_command`)."""

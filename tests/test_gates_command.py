@@ -233,3 +233,25 @@ def test_a_task_names_its_workflow_and_role_and_a_missing_workflow_is_refused(
     (root / "workflows" / "broken.yaml").write_text("gates:\n  - name: t\n    shell: make\n")
     bad = run("task", "edit", t["id"], "--set", "workflow=broken", code=6)
     assert "workflows/broken.yaml: gates[0] (t).shell: unknown key" in bad.stderr
+
+
+def test_a_gate_a_dead_daemon_left_running_is_ended_and_handed_out_again(
+    fleet: Fleet, run: Cli, tmp_path: Path, root: Path
+) -> None:
+    import json
+
+    from aof import layout
+    from aof.runner.gates import end_leftovers
+
+    repo = project(run, tmp_path, "gates:\n  - name: tests\n    run: 'true'\n")
+    tid = worked(fleet, repo, "Orphaned", "v1")
+    _gate, tok = gate_of(fleet, tid)
+    orphan = subprocess.Popen(["bash", "-c", "sleep 300 & sleep 300"], start_new_session=True)
+    record = layout.gate_process(root, tid)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"pid": orphan.pid, "task": tid, "gate": "tests", "token": tok}))
+    assert end_leftovers(fleet) == [tid]
+    assert orphan.wait(timeout=30) is not None and not record.exists()
+    task = fleet.get_task(tid)
+    assert task.state == State.REVIEW and task.lease is None
+    assert task.meta["gate"]["current"] == "tests" and not task.meta["gate"].get("failures")

@@ -37,7 +37,8 @@ def build(fleet: SnapshotSource) -> dict[str, Any]:
     beats: dict[str, str] = {}
     for row in fleet.list_tasks(states=open_states):
         row = dict(row)  # the listing's rows are its cache's: never change them in place
-        if row["state"] == "in-progress" and row.get("holder") and row.get("expires"):
+        held = row["state"] in ("in-progress", "review")  # a gate's work holds a task in review
+        if held and row.get("holder") and row.get("expires"):
             expiry = format_time(fleet.expiry_of(row["id"], row.get("fence"), row["expires"]))
             if expiry != row["expires"]:
                 beats[row["id"]] = expiry

@@ -201,7 +201,8 @@ def run_gate(fleet: Fleet, task_id: str, token: str, gate: Gate) -> Task:
 
     def started(pid: int) -> None:
         record.parent.mkdir(parents=True, exist_ok=True)
-        write_text(record, json.dumps({"pid": pid, "task": task.id, "gate": gate.name}))
+        data = {"pid": pid, "task": task.id, "gate": gate.name, "token": token}
+        write_text(record, json.dumps(data), private=True)  # holds the lease token
 
     try:
         code, error, seconds = run_command(
@@ -226,17 +227,26 @@ def _beat(fleet: Fleet, task_id: str, token: str) -> None:
         fleet.heartbeat(task_id, token)
 
 
-def end_leftovers(root: Path) -> list[str]:
-    """End the process groups of gates a dead daemon left running; the tasks they were for."""
+def end_leftovers(fleet: Fleet) -> list[str]:
+    """End the process groups of the gates a dead daemon left running, and give their
+    tasks' leases back at once (the gate is run again, not counted as a failure); the tasks
+    they were for."""
     ended: list[str] = []
-    directory = layout.gate_process(root, "x").parent
+    directory = layout.gate_process(fleet.root, "x").parent
     if not directory.is_dir():
         return ended
     for path in sorted(directory.glob("*.json")):
         with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
             data = json.loads(path.read_text(encoding="utf-8"))
             end_group(int(data["pid"]))
-            ended.append(str(data.get("task")))
+            ended.append(str(data["task"]))
+            with contextlib.suppress(AofError):
+                fleet.release_gate(
+                    str(data["task"]),
+                    str(data["token"]),
+                    reason=f"gate {data.get('gate')}: the daemon running it stopped; run again",
+                    count=False,
+                )
         path.unlink(missing_ok=True)
     return ended
 

@@ -162,7 +162,7 @@ class Daemon:
             self.interval,
         )
         self._commit_leftovers(force_sweep=True)
-        for task_id in end_leftovers(self.root):
+        for task_id in end_leftovers(self.fleet):
             self.log.info("ended the command gate of %s a previous daemon left running", task_id)
         report = self.fleet.doctor(fix=True)
         for p in report.problems:

@@ -198,11 +198,19 @@ class Gates:
         return task
 
     def release(
-        self, ref: str, token: str, *, reason: str, spent: dict[str, Any] | None = None
+        self,
+        ref: str,
+        token: str,
+        *,
+        reason: str,
+        spent: dict[str, Any] | None = None,
+        count: bool = True,
     ) -> Task:
         """A gate's work ended without a result (a reviewer that exited without a verdict, a
-        gate that could not start): the lease goes, the task waits at the same gate. A
-        review that ends so :data:`REVIEW_FAILURES_MAX` times blocks the task for a person."""
+        gate that could not start): the lease goes, the task waits at the same gate. Gate
+        work that ends so :data:`REVIEW_FAILURES_MAX` times blocks the task for a person
+        (``count=False``: not its fault, e.g. the daemon running it stopped)."""
+        step = 1 if count else 0
         blocked = False
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
@@ -214,9 +222,9 @@ class Gates:
 
                 add_spent(meta, spent)
             gate = dict(meta.get("gate") or {})
-            gate["failures"] = int(gate.get("failures") or 0) + 1
+            gate["failures"] = int(gate.get("failures") or 0) + step
             meta["gate"] = _ordered_gate(gate)
-            if gate["failures"] >= REVIEW_FAILURES_MAX:
+            if count and gate["failures"] >= REVIEW_FAILURES_MAX:
                 blocked = True
                 meta["blocked"] = {
                     "reason": f"gate {gate.get('current')}: {gate['failures']} runs ended "
@@ -227,8 +235,8 @@ class Gates:
             return append_section(task.body, "Work Log", self.pipeline.note(f"gate: {reason}"))
 
         task = self.pipeline.tasks.load(ref)
-        failures = int((task.meta.get("gate") or {}).get("failures") or 0) + 1
-        target = State.BLOCKED if failures >= REVIEW_FAILURES_MAX else None
+        failures = int((task.meta.get("gate") or {}).get("failures") or 0) + step
+        target = State.BLOCKED if count and failures >= REVIEW_FAILURES_MAX else None
         return self.pipeline.change(
             ref,
             "gate_released",
