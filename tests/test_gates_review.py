@@ -15,7 +15,7 @@ from aof.runner.gates import run_gate
 from aof.runner.review import prompt
 
 from .conftest import Cli
-from .test_gates_command import commit_work, gate_of, project, worked
+from .test_gates_command import commit_work, gate_of, project
 
 WORKFLOW = """gates:
   - name: tests
