@@ -67,6 +67,7 @@ class TaskRow(TypedDict, total=False):
     acquired: str | None
     created: Any
     updated: Any
+    entered: str | None
     due: Any
     attempts: int
     max_attempts: int | None
@@ -83,13 +84,16 @@ class TaskRow(TypedDict, total=False):
 
 
 class PlanAction(TypedDict, total=False):
-    """One action of a plan: ``expire`` (with ``to``), ``block``, ``notify`` (with
-    ``reason``) or ``dispatch`` (with ``agent`` and ``coder``)."""
+    """One action of a plan: ``expire`` (with ``to``), ``block``, ``notify`` (an SLA
+    breach: ``reason``, the ``state`` and the ``since`` its period began) or ``dispatch``
+    (with ``agent`` and ``coder``)."""
 
     kind: str
     task: str
     to: str
     reason: str
+    state: str
+    since: str
     agent: str | None
     coder: str | None
 

@@ -49,6 +49,7 @@ from ..errors import AofError, ConfigError, DaemonRunning
 from ..files import durability
 from ..fleet import Fleet
 from ..journal.audit import Actor
+from ..notify.worker import DeliveryWorker
 from ..planner.plan import digest as plan_digest
 from ..runner.dispatch import dispatch
 from ..runner.executor import Executor, LocalExecutor
@@ -88,6 +89,7 @@ class Daemon:
         self.executor: Executor = executor or LocalExecutor(self.root, self.fleet.clock)
         self.ao = ao
         self.log = self._logger(log_to_stderr)
+        self.notices = DeliveryWorker.of(self.fleet, self.log, os.environ)  # notifications
         self.wake = threading.Event()
         self.stopping = False
         self.ticks = 0
@@ -150,6 +152,7 @@ class Daemon:
 
     def start(self) -> None:
         self.acquire()
+        self.notices.start()
         self.log.info(
             "aof daemon %s starting on %s (pid %d, interval %gs)",
             __version__,
@@ -176,6 +179,7 @@ class Daemon:
             why_not = self.watcher.start()
             if why_not:
                 self.log.warning(why_not)
+                self.notices.degraded("watcher", why_not)
                 self.watcher = None
             self.watch_note = why_not or "on"
         self._write_state("running")
@@ -196,6 +200,7 @@ class Daemon:
         self.wake.set()
 
     def shutdown(self) -> None:
+        self.notices.stop()  # sends what is due first (a few seconds at most)
         if self.watcher is not None:
             self.watcher.stop()
         live = [r.run_id for r in self.executor.runs() if r.state == "running"]
@@ -218,7 +223,7 @@ class Daemon:
         self.start()
         try:
             while not self.stopping:
-                report = self.tick()
+                report = self.notices.guard("tick", self.tick)
                 if once or (until_idle and report["idle"]):
                     break
                 self._sleep()
@@ -298,6 +303,7 @@ class Daemon:
             waiting=len(result["waiting"]),
         )
         self._write_state("running")
+        self.notices.poke()
         return report
 
     def _log_tick(self, report: dict[str, Any], outlook: Outlook, waiting: int) -> None:
@@ -330,6 +336,7 @@ class Daemon:
             stamp = _stamp(self.root / "aof.yaml")
             if self._bad_config != stamp:
                 self.log.error("aof.yaml not reloaded, keeping the last good one: %s", exc)
+                self.notices.degraded("config", f"aof.yaml not reloaded: {exc}")
                 self._bad_config = stamp
             return
         self._bad_config = None

@@ -24,7 +24,7 @@ from ..files.safefs import NOT_REGULAR
 from ..files.stampcache import StampCache, fs_now_ns, settled
 from ..model.task import STATES, State, Task, check_ref, id_from_filename, rejections
 
-CACHE_VERSION = 6
+CACHE_VERSION = 7
 IDS_VERSION = 2
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
@@ -71,6 +71,7 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
         "acquired": lease.get("acquired") if lease else None,
         "created": meta.get("created"),
         "updated": meta.get("updated"),
+        "entered": meta.get("entered"),
         "due": meta.get("due"),
         "attempts": meta.get("attempts", 0),
         "max_attempts": meta.get("max_attempts"),
