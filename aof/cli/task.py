@@ -64,6 +64,14 @@ def task() -> None:
     "--coder", metavar="NAME", help="The coder that runs it (else agent, project, default)."
 )
 @click.option("--model", metavar="MODEL", help="The model to ask the coder for.")
+@click.option(
+    "--sla",
+    "sla",
+    multiple=True,
+    metavar="SPEC",
+    help="How long it may stay in a state: 4h (each of ready, in-progress, review), or "
+    "STATE=DURATION (review=1d; repeat); none removes it. Durations: 30m, 4h, 2d, 1h30m.",
+)
 @reason_option
 @json_option
 @pass_env
@@ -81,6 +89,7 @@ def create(
     ready: bool,
     coder: str | None,
     model: str | None,
+    sla: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Create a task (in backlog/, or ready/ with --ready).
@@ -89,6 +98,7 @@ def create(
     Example:
       aof task create "Add rate limiting" --priority high --team platform \\
           --depends-on t-3kf9a2 --label api --ready --json
+      aof task create "Hotfix the checkout" --ready --sla 4h --sla review=1d
     """
     if body_file is not None:
         body = body_file.read()
@@ -103,6 +113,7 @@ def create(
         body=body,
         ready=ready,
         fields={k: v for k, v in (("coder", coder), ("model", model)) if v},
+        sla=sla,
     )
     out_task(env, t, as_json, "created")
 
@@ -242,6 +253,14 @@ def show(env: Env, ref: str, as_json: bool) -> None:
     help="Refuse if the task changed since this rev (from show --json).",
 )
 @token_option
+@click.option(
+    "--sla",
+    "sla",
+    multiple=True,
+    metavar="SPEC",
+    help="How long it may stay in a state: 4h (each of ready, in-progress, review), or "
+    "STATE=DURATION (review=1d; repeat); none removes it. Durations: 30m, 4h, 2d, 1h30m.",
+)
 @force_option
 @reason_option
 @json_option
@@ -263,6 +282,7 @@ def edit(
     body_file: Any,
     expect_rev: str | None,
     token: str | None,
+    sla: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Edit fields or the body of a task; comments and formatting in the file are kept.
@@ -273,6 +293,7 @@ def edit(
     Example:
       aof task edit t-3kf9 --priority critical --add-label urgent --set due=2026-12-01T17:00:00Z
       aof task edit t-3kf9 --set budget.usd=5 --set 'routing={role: reviewer}'
+      aof task edit t-3kf9 --sla review=1d --sla ready=2h
     """
     if body_file is not None:
         body = body_file.read()
@@ -295,6 +316,7 @@ def edit(
         body=body,
         token=token,
         expect_rev=expect_rev,
+        sla=sla,
     )
     out_task(env, t, as_json, "edited")
 

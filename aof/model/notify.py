@@ -127,7 +127,7 @@ def apprise_problem(url: str) -> str | None:
     if "://" not in url:
         return "not an Apprise URL (scheme://..., e.g. ntfy://topic, json://host/path)"
     try:
-        import apprise
+        apprise = import_apprise()
     except ImportError:  # pragma: no cover - apprise is a dependency
         return "Apprise URLs need the apprise package (pip install apprise)"
     with captured_apprise_log() as said:
@@ -136,6 +136,21 @@ def apprise_problem(url: str) -> str | None:
         detail = f" ({said[-1]})" if said else ""
         return f"not a URL Apprise can send to{detail}"
     return None
+
+
+def import_apprise() -> Any:
+    """The apprise module. Some of its plugins import modules Python deprecates (imghdr):
+    those warnings are Apprise's to fix, not the fleet's to see."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+        import apprise.apprise
+
+        # Apprise loads its plugins on first use; load them here, under this filter.
+        _ = "json" in apprise.apprise.N_MGR
+    return apprise
 
 
 class captured_apprise_log:
@@ -211,6 +226,8 @@ __all__ = [
     "STORM_PER_MINUTE",
     "VAR_RE",
     "apprise_problem",
+    "captured_apprise_log",
     "channel_kind",
+    "import_apprise",
     "validate_notify",
 ]

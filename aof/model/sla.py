@@ -103,7 +103,7 @@ def period_start(state: str, fields: Mapping[str, Any]) -> str | None:
     return None
 
 
-def apply_specs(current: Any, specs: Sequence[str], where: str = "--sla") -> Any:
+def apply_specs(current: Any, specs: Sequence[str], where: str = "sla") -> Any:
     """The ``sla`` after ``specs`` (``4h``; ``review=1d`` per state; ``none`` removes).
 
     A bare duration replaces the whole SLA; ``STATE=DURATION`` sets one state's limit on top

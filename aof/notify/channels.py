@@ -23,7 +23,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import layout
-from ..model.notify import VAR_RE, apprise_problem, captured_apprise_log, channel_kind
+from ..model.notify import (
+    VAR_RE,
+    apprise_problem,
+    captured_apprise_log,
+    channel_kind,
+    import_apprise,
+)
 
 TIMEOUT_S = 30.0
 ERROR_MAX = 300
@@ -136,7 +142,7 @@ def _to_file(root: Path, rel: str, title: str, body: str, ev: Mapping[str, Any])
     if base not in path.parents:
         return Sent(False, f"file:{rel}: not inside .aof/")
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = {**{k: v for k, v in ev.items() if k != "fp"}, "title": title, "message": body}
+    line = {**{k: v for k, v in ev.items() if k != "fp"}, "subject": title, "message": body}
     data = (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(path, flags, 0o600)
@@ -187,8 +193,7 @@ def _to_apprise(url: str, title: str, body: str, severity: str) -> Sent:
     problem = apprise_problem(url)
     if problem is not None:
         return Sent(False, problem)
-    import apprise
-
+    apprise = import_apprise()
     with captured_apprise_log() as said:
         plugin = apprise.Apprise.instantiate(url)
         if plugin is None:  # pragma: no cover - apprise_problem said it was fine

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFound, ValidationError
 from ..files import cardfile, yamlfast
 from ..journal.audit import Actor
+from ..model.sla import apply_specs
 from ..model.task import (
     KEY_ORDER,
     SCHEMA,
@@ -58,8 +59,11 @@ class Authoring:
         body: str | None = None,
         ready: bool = False,
         fields: dict[str, Any] | None = None,
+        sla: Sequence[str] = (),
     ) -> Task:
-        """Create a task in backlog (or ready); ValidationError for bad fields or unknown deps."""
+        """Create a task in backlog (or ready); ValidationError for bad fields or unknown deps.
+
+        ``sla``: specs like ``4h`` or ``review=1d`` (:func:`aof.model.sla.apply_specs`)."""
         state = State.READY if ready else State.BACKLOG
         deps = [self.pipeline.tasks.locate(d).id for d in depends_on]
         parent_id = self.pipeline.tasks.locate(parent).id if parent else None
@@ -81,6 +85,8 @@ class Authoring:
             if key in PROTECTED or (key in meta and key not in ("team", "project")):
                 raise ValidationError(f"field {key}: cannot be set here")
             meta[key] = value
+        if sla:
+            meta["sla"] = apply_specs(meta.get("sla"), sla)
         self._check_owner(meta, "new task")
         meta = {k: v for k, v in meta.items() if v not in (None, [], {}) or k == "attempts"}
         validate(meta, "new task")
@@ -205,8 +211,12 @@ class Authoring:
         body: str | None = None,
         token: str | None = None,
         expect_rev: str | None = None,
+        sla: Sequence[str] = (),
     ) -> Task:
         """Change fields and/or the body of a task; ValidationError for bad values or cycles.
+
+        ``sla``: specs applied to the task's SLA as it is (``4h`` replaces it, ``review=1d``
+        sets one state's limit, ``none`` removes it: :func:`aof.model.sla.apply_specs`).
 
         Keys of ``set_fields`` and ``unset`` may be dotted (``budget.usd``): the nested field
         is set, creating the mappings on the way. A top-level key that is not a task field is
@@ -246,6 +256,12 @@ class Authoring:
                 raise ValidationError(f"task {task.id}: {exc}") from None
             for key in unset:
                 unset_field(meta, key)
+            if sla:
+                new_sla = apply_specs(meta.get("sla"), sla)
+                if new_sla is None:
+                    meta.pop("sla", None)
+                else:
+                    meta["sla"] = new_sla
             if {"team", "project"} & {*(set_fields or {}), *unset}:
                 self._check_owner(meta, self.pipeline.tasks.rel(task.path))
             if add_labels or remove_labels:
