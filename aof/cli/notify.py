@@ -11,7 +11,9 @@ from . import Env, emit, json_option, pass_env
 
 @click.group("notify")
 def notify_group() -> None:
-    """Notifications: events routed by aof.yaml's notify rules to channels (docs/notifications.md).
+    """Notifications: send a test message, list recent events and their deliveries.
+
+    Events are routed to channels by the notify rules of aof.yaml (docs/notifications.md).
 
     \b
     Example:

@@ -31,9 +31,9 @@ HINTS: dict[str, str] = {
     "budget_stopped": "raise the budget (aof task edit {id} --set budget.usd=N), then "
     "aof task unblock {id}; or cancel it",
     "sla_breached": "see why it waits: aof why {id}",
-    "stuck": "look at its output: aof agent logs {id}; stop it with aof agent kill {id}",
-    "run_failed": "nothing yet: it is retried after a back-off (aof task show {id}, "
-    "aof agent logs {id})",
+    "stuck": "look at its run (aof agent list, aof agent logs AGENT); stop it with "
+    "aof agent kill {id}",
+    "run_failed": "nothing yet: it is retried after a back-off (aof task show {id})",
     "daemon_degraded": "see runs/daemon.log and aof daemon status",
 }
 

@@ -32,6 +32,17 @@ if TYPE_CHECKING:
     from ..store.drafts import Draft
 
 
+def _set_sla(meta: dict[str, Any], specs: Sequence[str]) -> None:
+    """Apply ``--sla`` specs to ``meta``'s ``sla`` (removed when nothing is left)."""
+    if not specs:
+        return
+    value = apply_specs(meta.get("sla"), specs)
+    if value is None:
+        meta.pop("sla", None)
+    else:
+        meta["sla"] = value
+
+
 def _draft_text(card: cardfile.Card, meta: dict[str, Any], body: str) -> str:
     """A hand-written task's new text: the person's frontmatter (comments and all) with the
     fields aof adds, or canonical frontmatter when they wrote none."""
@@ -214,9 +225,7 @@ class Authoring:
         sla: Sequence[str] = (),
     ) -> Task:
         """Change fields and/or the body of a task; ValidationError for bad values or cycles.
-
-        ``sla``: specs applied to the task's SLA as it is (``4h`` replaces it, ``review=1d``
-        sets one state's limit, ``none`` removes it: :func:`aof.model.sla.apply_specs`).
+        ``sla``: specs applied to the SLA as it is (:func:`aof.model.sla.apply_specs`).
 
         Keys of ``set_fields`` and ``unset`` may be dotted (``budget.usd``): the nested field
         is set, creating the mappings on the way. A top-level key that is not a task field is
@@ -256,12 +265,7 @@ class Authoring:
                 raise ValidationError(f"task {task.id}: {exc}") from None
             for key in unset:
                 unset_field(meta, key)
-            if sla:
-                new_sla = apply_specs(meta.get("sla"), sla)
-                if new_sla is None:
-                    meta.pop("sla", None)
-                else:
-                    meta["sla"] = new_sla
+            _set_sla(meta, sla)
             if {"team", "project"} & {*(set_fields or {}), *unset}:
                 self._check_owner(meta, self.pipeline.tasks.rel(task.path))
             if add_labels or remove_labels:
