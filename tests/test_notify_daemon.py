@@ -58,10 +58,11 @@ def ticks(root: Path, pid: int) -> int:
 
 def asked_by_cli(aof_bin: str, root: Path) -> str:
     """A question asked through the CLI: create, claim, block (one `asked` event)."""
-    created = json.loads(aof(aof_bin, root, "task", "create", "Fix login", "--ready", "--json").stdout)
-    tid = created["id"]
+    made = aof(aof_bin, root, "task", "create", "Fix login", "--ready", "--json")
+    tid = json.loads(made.stdout)["id"]
     claim = json.loads(aof(aof_bin, root, "task", "claim", tid, "--agent", "a1", "--json").stdout)
-    done = aof(aof_bin, root, "task", "block", tid, "--question", "which way?", "--token", claim["token"])
+    token = claim["token"]
+    done = aof(aof_bin, root, "task", "block", tid, "--question", "which way?", "--token", token)
     assert done.returncode == 0, done.stderr
     return tid
 

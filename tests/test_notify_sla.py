@@ -15,8 +15,8 @@ from aof.model.sla import apply_specs, limit_for, parse_duration
 from aof.planner.plan import plan
 
 from .conftest import Cli
-from .test_mcp import call, ok, serve
 from .notify_helpers import outbox_lines, set_notify
+from .test_mcp import call, ok, serve
 
 NOW = parse_time("2026-11-23T10:00:00Z")
 CFG: dict[str, Any] = {"scheduler": {"max_concurrent": 4}, "defaults": {"coder": "demo"}}
@@ -135,9 +135,7 @@ def test_a_breach_is_applied_once_per_period_and_again_after_a_move(
     assert fleet.apply(fleet.plan()) == []
     clock.advance(3600)
     applied = fleet.apply(fleet.plan())
-    assert [(a["kind"], a["state"], a["ok"]) for a in applied] == [
-        ("notify", "in-progress", True)
-    ]
+    assert [(a["kind"], a["state"], a["ok"]) for a in applied] == [("notify", "in-progress", True)]
     breaches = [r for r in fleet.audit.records() if r["action"] == "sla_breach"]
     assert [r["reason"].split(" for ")[0] for r in breaches] == ["ready", "in-progress"]
     assert [e["event"] for e in outbox_lines(root)] == ["sla_breached", "sla_breached"]
