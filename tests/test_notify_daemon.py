@@ -184,3 +184,24 @@ def test_daemon_once_delivers_what_it_raised_before_it_exits(root: Path, clock: 
         assert body["title"] == f"aof sla_breached: {task.id} Ship the release"
         assert "ready for longer than its SLA of 1h" in body["message"]
         assert f"aof why {task.id}" in body["message"]
+
+
+def test_a_tick_that_raises_is_reported_before_the_daemon_stops(
+    root: Path, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    set_notify(
+        root,
+        'notify:\n  channels:\n    log: "file:degraded.jsonl"\n'
+        "  rules:\n    - events: [all]\n      channels: [log]\n",
+    )
+    daemon = Daemon(root, clock=clock, watch=False, log_to_stderr=False)
+
+    def broken() -> dict[str, Any]:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(daemon, "tick", broken)
+    with pytest.raises(RuntimeError):
+        daemon.run(once=True)
+    [ev] = [json.loads(x) for x in (root / ".aof" / "degraded.jsonl").read_text().splitlines()]
+    assert ev["event"] == "daemon_degraded"
+    assert ev["reason"] == "a tick failed: RuntimeError: the disk is on fire"

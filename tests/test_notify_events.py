@@ -5,6 +5,8 @@ is loaded."""
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from aof.notify.route import channels_for
 
 from .conftest import Cli
 from .notify_helpers import ask, outbox_lines, set_notify
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ALL_TO_LOG = """
 notify:
@@ -226,3 +230,27 @@ def test_checking_a_url_prints_nothing_of_apprise(
     assert not logging.getLogger("apprise").handlers or all(
         type(h).__name__ != "Keep" for h in logging.getLogger("apprise").handlers
     )
+
+
+def test_the_hook_imports_no_network_library(root: Path) -> None:
+    set_notify(
+        root,
+        'notify:\n  channels:\n    ops: "json://127.0.0.1:9/x"\n'
+        "  rules:\n    - events: [all]\n      channels: [ops]\n",
+    )
+    load_config(root)  # aof.yaml checked (Apprise looks at the URL) and cached
+    code = (
+        "import sys\n"
+        "from aof import Fleet\n"
+        f"fleet = Fleet({str(root)!r}, commit=False)\n"
+        "task = fleet.create_task('x', ready=True)\n"
+        "token = fleet.claim(task.id, 'a').lease['token']\n"
+        "fleet.block(task.id, question='which way?', token=token)\n"
+        "names = ('apprise', 'requests', 'urllib3', 'http.client')\n"
+        "print([m for m in names if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"
+    assert [e["event"] for e in outbox_lines(root)] == ["asked"]
