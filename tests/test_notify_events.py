@@ -15,6 +15,7 @@ from aof import ConfigError, FixedClock, Fleet
 from aof.model.config import load_config
 from aof.notify.events import event_of
 from aof.notify.route import channels_for
+from aof.ops.lint import schema_errors
 
 from .conftest import Cli
 from .notify_helpers import ask, outbox_lines, set_notify
@@ -104,6 +105,8 @@ def test_a_change_that_names_its_event_reaches_the_outbox(root: Path, clock: Fix
     fleet._pipeline.change(task.id, "edited", None, lambda t, m: None, event="review_waiting")
     [ev] = outbox_lines(root)
     assert ev["event"] == "review_waiting" and ev["title"] == "needs review"
+    record = list(fleet.audit.records())[-1]
+    assert record["event"] == "review_waiting" and schema_errors("audit", record) == []
     assert f"aof gate approve {task.id}" in ev["hint"]
 
 
