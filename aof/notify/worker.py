@@ -65,6 +65,7 @@ class DeliveryWorker:
         self._held_since: dict[str, datetime] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self._drain_s = DRAIN_S
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -113,7 +114,7 @@ class DeliveryWorker:
             self._safe_step(draining=False)
             self._wake.wait(POLL_S)
             self._wake.clear()
-        deadline = time.monotonic() + getattr(self, "_drain_s", DRAIN_S)
+        deadline = time.monotonic() + self._drain_s
         while time.monotonic() < deadline:
             if not self._safe_step(draining=True):
                 break
