@@ -53,6 +53,12 @@ def test_an_asked_question_is_one_event_with_the_task_title_reason_and_what_to_d
     assert ev["reason"] == "OAuth or passwords?"
     assert f"aof task answer {tid} --text" in ev["hint"]
     assert len(ev["fp"]) == 24
+    # a caller's --reason is the record's reason; the event still carries the question
+    task = fleet.create_task("Other", ready=True)
+    token = fleet.claim(task.id, "a").lease["token"]  # type: ignore[index]
+    with fleet.reason("handing over"):
+        fleet.block(task.id, question="Which database?", token=token)
+    assert outbox_lines(root)[-1]["reason"] == "Which database?"
 
 
 def test_events_of_the_lifecycle(root: Path, clock: FixedClock) -> None:

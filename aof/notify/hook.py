@@ -43,12 +43,16 @@ def on_record(
         task = {}
     task.setdefault("id", entity.get("id"))
     actor = record.get("actor") or {}
+    reason = record.get("reason")
+    blocked = (record.get("changes") or {}).get("blocked")
+    if name == "asked" and isinstance(blocked, dict) and blocked.get("question"):
+        reason = blocked["question"]  # the question itself, whatever --reason said
     ev = make_event(
         name,
         section,
         fp=fingerprint(audit_file, record.get("seq"), entity.get("id"), record.get("action")),
         at=str(record.get("ts")),
-        reason=record.get("reason"),
+        reason=reason,
         task=task,
         actor=f"{actor.get('kind')}:{actor.get('id')}" if actor else None,
         action=str(record.get("action")),
