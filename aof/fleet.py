@@ -244,6 +244,7 @@ class Fleet:
         body: str | None = None,
         ready: bool = False,
         fields: dict[str, Any] | None = None,
+        sla: Sequence[str] = (),
     ) -> Task:
         """Create a task in backlog or ready (:meth:`Authoring.create_task`)."""
         return self._authoring.create_task(
@@ -257,6 +258,7 @@ class Fleet:
             body=body,
             ready=ready,
             fields=fields,
+            sla=sla,
         )
 
     def adopt(self, path: Path, *, actor: Actor | None = None) -> Task:
@@ -278,6 +280,7 @@ class Fleet:
         body: str | None = None,
         token: str | None = None,
         expect_rev: str | None = None,
+        sla: Sequence[str] = (),
     ) -> Task:
         """Change fields and/or the body of a task (:meth:`Authoring.edit_task`)."""
         return self._authoring.edit_task(
@@ -293,6 +296,7 @@ class Fleet:
             body=body,
             token=token,
             expect_rev=expect_rev,
+            sla=sla,
         )
 
     # --- claims and leases (Leases) -----------------------------------------------------

@@ -11,6 +11,7 @@ only for what it runs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -224,6 +225,30 @@ def sync_hosts(
     )
 
 
+# --- notifications -------------------------------------------------------------------------
+
+
+def notify_list(fleet: Fleet, limit: int = 20) -> dict[str, Any]:
+    """The last ``limit`` notification events and their deliveries per channel, with the
+    counts per channel and result (:func:`aof.notify.listing.recent`)."""
+    from .notify.listing import recent
+
+    return recent(fleet.root, fleet.config.data, limit)
+
+
+def notify_test(
+    fleet: Fleet, channel: str | None, environ: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Send a test message now to ``channel`` (None: every channel), ``${VAR}`` taken from
+    ``environ``: per channel ``{channel, target, ok, error}``
+    (:func:`aof.notify.listing.test_channels`)."""
+    from .clock import format_time
+    from .notify.listing import test_channels
+
+    at = format_time(fleet.clock.now())
+    return test_channels(fleet.root, fleet.config.data, channel, environ, at)
+
+
 __all__ = [
     "Actor",
     "ao_project_root",
@@ -237,6 +262,8 @@ __all__ = [
     "history",
     "import_snapshot",
     "load_snapshot",
+    "notify_list",
+    "notify_test",
     "overview",
     "parse_actor",
     "parse_value",

@@ -20,6 +20,9 @@ and what aof keeps for itself under ``.aof/`` (never committed: it can be lost a
     .aof/worktrees/<task>/        the git worktree of a task's runs (default place)
     .aof/pending-commits.jsonl    changes waiting for the daemon's batch commit
     .aof/conflicts/               duplicate task files set aside by ``aof doctor --fix``
+    .aof/notify/outbox.jsonl      notification events waiting for the daemon (``aof.notify``)
+    .aof/notify/state.json        the delivery worker's cursor, retries and counts
+    .aof/notify/deliveries.jsonl  every delivery attempt and its result
 
 Each function takes the fleet root and returns an absolute path; nothing here touches the
 disk. The rest of aof spells a path of the root only through this module.
@@ -102,6 +105,28 @@ def conflicts(root: Path) -> Path:
 def gate_process(root: Path, task_id: str) -> Path:
     """``.aof/gates/<task>.json``: the process of a command gate while it runs."""
     return root / AOF_DIR / "gates" / f"{task_id}.json"
+
+
+def notify_dir(root: Path) -> Path:
+    """``.aof/notify/``: notification events and their deliveries (``aof.notify``)."""
+    return root / AOF_DIR / "notify"
+
+
+def notify_outbox(root: Path, segment: int = 0) -> Path:
+    """``.aof/notify/outbox.jsonl``: events appended by every process, delivered by the
+    daemon (``segment`` 1: ``outbox.1.jsonl``, the one before it, kept for listings)."""
+    return notify_dir(root) / ("outbox.jsonl" if segment == 0 else f"outbox.{segment}.jsonl")
+
+
+def notify_state(root: Path) -> Path:
+    """``.aof/notify/state.json``: the delivery worker's cursor, retries, storm and counts."""
+    return notify_dir(root) / "state.json"
+
+
+def notify_deliveries(root: Path, segment: int = 0) -> Path:
+    """``.aof/notify/deliveries.jsonl``: every delivery attempt and its result."""
+    name = "deliveries.jsonl" if segment == 0 else f"deliveries.{segment}.jsonl"
+    return notify_dir(root) / name
 
 
 def worktrees(root: Path) -> Path:

@@ -52,6 +52,7 @@ ROW_KEYS = {
     "acquired",
     "created",
     "updated",
+    "entered",
     "due",
     "attempts",
     "max_attempts",

@@ -45,6 +45,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("registry", ("aof.registry",)),
     ("knowledge", ("aof.knowledge",)),
     ("planner", ("aof.planner",)),
+    ("notify", ("aof.notify",)),
     ("service", ("aof.service",)),
     ("ops", ("aof.ops",)),
     ("fleet", ("aof.fleet", "aof.fleetapi")),

@@ -58,6 +58,8 @@ NO_RECORD = {
     "lint": "reads",
     "mcp serve": "its tools take a reason argument each",
     "mcp tools": "reads",
+    "notify list": "reads",
+    "notify test": "sends a test message now; writes nothing",
     "plan": "reads",
     "project ao": "runs AO's CLI in an AO project, outside the fleet root",
     "project get": "reads",

@@ -49,6 +49,7 @@ LAZY_COMMANDS = {
     "daemon": "daemon:daemon_group",
     "reconcile": "daemon:reconcile_cmd",
     "mcp": "mcp:mcp_group",
+    "notify": "notify:notify_group",
     "knowledge": "knowledge:knowledge",
 }
 

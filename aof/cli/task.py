@@ -70,6 +70,14 @@ def task() -> None:
     help="Its gates: workflows/NAME.yaml (else its project's, team's or defaults.workflow).",
 )
 @click.option("--role", metavar="ROLE", help="Only an agent with this role takes it (routing).")
+@click.option(
+    "--sla",
+    "sla",
+    multiple=True,
+    metavar="SPEC",
+    help="How long it may stay in a state: 4h (each of ready, in-progress, review), or "
+    "STATE=DURATION (review=1d; repeat); none removes it. Durations: 30m, 4h, 2d, 1h30m.",
+)
 @reason_option
 @json_option
 @pass_env
@@ -89,6 +97,7 @@ def create(
     model: str | None,
     workflow: str | None,
     role: str | None,
+    sla: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Create a task (in backlog/, or ready/ with --ready).
@@ -97,6 +106,7 @@ def create(
     Example:
       aof task create "Add rate limiting" --priority high --team platform \\
           --depends-on t-3kf9a2 --label api --ready --json
+      aof task create "Hotfix the checkout" --ready --sla 4h --sla review=1d
     """
     if body_file is not None:
         body = body_file.read()
@@ -120,6 +130,7 @@ def create(
             )
             if v
         },
+        sla=sla,
     )
     out_task(env, t, as_json, "created")
 
@@ -267,6 +278,14 @@ def show(env: Env, ref: str, as_json: bool) -> None:
     help="Refuse if the task changed since this rev (from show --json).",
 )
 @token_option
+@click.option(
+    "--sla",
+    "sla",
+    multiple=True,
+    metavar="SPEC",
+    help="How long it may stay in a state: 4h (each of ready, in-progress, review), or "
+    "STATE=DURATION (review=1d; repeat); none removes it. Durations: 30m, 4h, 2d, 1h30m.",
+)
 @force_option
 @reason_option
 @json_option
@@ -288,6 +307,7 @@ def edit(
     body_file: Any,
     expect_rev: str | None,
     token: str | None,
+    sla: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Edit fields or the body of a task; comments and formatting in the file are kept.
@@ -298,6 +318,7 @@ def edit(
     Example:
       aof task edit t-3kf9 --priority critical --add-label urgent --set due=2026-12-01T17:00:00Z
       aof task edit t-3kf9 --set budget.usd=5 --set 'routing={role: reviewer}'
+      aof task edit t-3kf9 --sla review=1d --sla ready=2h
     """
     if body_file is not None:
         body = body_file.read()
@@ -320,6 +341,7 @@ def edit(
         body=body,
         token=token,
         expect_rev=expect_rev,
+        sla=sla,
     )
     out_task(env, t, as_json, "edited")
 

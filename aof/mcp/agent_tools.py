@@ -167,6 +167,13 @@ def _task_tools(t: Tools) -> None:
         labels: list[str] = [],  # noqa: B006
         agent: Annotated[str | None, Field(description="Route to this agent")] = None,
         ready: Annotated[bool, Field(description="Ready now, not backlog")] = False,
+        sla: Annotated[
+            list[str],
+            Field(
+                description="How long it may stay in a state: ['4h'] (each of ready, "
+                "in-progress, review) or per state ['review=1d', 'ready=2h']"
+            ),
+        ] = [],  # noqa: B006
         reason: ReasonArg = None,
     ) -> TaskRef:
         """Create a task, or hand off a child task of yours (parent, depends_on, agent)."""
@@ -183,6 +190,7 @@ def _task_tools(t: Tools) -> None:
                 body=body,
                 ready=ready,
                 fields={"routing": {"agent": agent}} if agent else None,
+                sla=sla,
             )
             return _ref(t, created)
 

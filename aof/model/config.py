@@ -175,6 +175,10 @@ def validate_config(data: dict[str, Any], where: str) -> None:
     if not isinstance(runner.get("tmux", False), bool):
         raise bad("runner.tmux", f"must be true or false (got {runner['tmux']!r})")
     _validate_knowledge(data.get("knowledge", {}), bad)
+    if data.get("notify") is not None:
+        from .notify import validate_notify
+
+        validate_notify(data["notify"], bad)
     wdir = runner.get("worktrees_dir", ".aof/worktrees")
     if not isinstance(wdir, str) or not wdir.strip():
         raise bad("runner.worktrees_dir", f"must be a directory path (got {wdir!r})")

@@ -67,6 +67,7 @@ class TaskRow(TypedDict, total=False):
     acquired: str | None
     created: Any
     updated: Any
+    entered: str | None
     due: Any
     attempts: int
     max_attempts: int | None
@@ -83,16 +84,19 @@ class TaskRow(TypedDict, total=False):
 
 
 class PlanAction(TypedDict, total=False):
-    """One action of a plan: ``expire`` (with ``to``), ``block``, ``notify`` (with
-    ``reason``), ``dispatch`` (with ``agent`` and ``coder``), and for a task in review
-    ``gate`` (run its command gate ``gate``), ``review`` (dispatch the reviewer ``agent``
-    with ``coder``) or ``review_waiting`` (no reviewer can take it: a person is told)."""
+    """One action of a plan: ``expire`` (with ``to``), ``block``, ``notify`` (an SLA
+    breach: ``reason``, the ``state`` and the ``since`` its period began), ``dispatch`` (with
+    ``agent`` and ``coder``), and for a task in review ``gate`` (run its command gate
+    ``gate``), ``review`` (dispatch the reviewer ``agent`` with ``coder``) or
+    ``review_waiting`` (no reviewer can take it: a person is told)."""
 
     kind: str
     task: str
     gate: str
     to: str
     reason: str
+    state: str
+    since: str
     agent: str | None
     coder: str | None
 

@@ -61,9 +61,9 @@ PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 # The order aof writes known keys in; unknown (human) keys follow in their own order.
 KEY_ORDER = (
     "schema", "id", "title", "priority", "team", "project", "routing", "depends_on", "parent",
-    "workflow", "created", "updated", "created_by", "due", "sla", "coder", "model", "budget",
-    "spent", "branch", "batch", "attempts", "max_attempts", "fence", "lease", "retry_after",
-    "sla_notified", "last_error", "blocked", "gate", "labels",
+    "workflow", "created", "updated", "entered", "created_by", "due", "sla", "coder", "model",
+    "budget", "spent", "branch", "batch", "attempts", "max_attempts", "fence", "lease",
+    "retry_after", "sla_notified", "last_error", "blocked", "gate", "labels",
 )  # fmt: skip
 
 # How alike an unknown key must be to a known one to be taken for a typo of it (difflib's
@@ -278,7 +278,7 @@ def validate(meta: dict[str, Any], where: str = "<task>", card: Card | None = No
         raise bad("created", f"must be an ISO 8601 time (got {meta.get('created')!r})")
     if "updated" in meta and not _is_time(meta["updated"]):
         raise bad("updated", f"must be an ISO 8601 time (got {meta['updated']!r})")
-    for key in ("due", "retry_after", "sla_notified"):
+    for key in ("entered", "due", "retry_after", "sla_notified"):
         if meta.get(key) is not None and not _is_time(meta[key]):
             raise bad(key, f"must be an ISO 8601 time (got {meta[key]!r})")
     for key in ("attempts", "fence"):
@@ -334,9 +334,15 @@ def _validate_mappings(meta: dict[str, Any], bad: Any) -> None:
         for key in ("acquired", "expires"):
             if not _is_time(lease.get(key)):
                 raise bad(f"lease.{key}", f"must be an ISO 8601 time (got {lease.get(key)!r})")
-    for key in ("sla", "gate", "blocked"):
+    for key in ("gate", "blocked"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             raise bad(key, f"must be a mapping (got {meta[key]!r})")
+    if meta.get("sla") is not None:
+        from .sla import sla_problem
+
+        problem = sla_problem(meta["sla"])
+        if problem is not None:
+            raise bad(*problem)
 
 
 def rejections(meta: dict[str, Any]) -> int:

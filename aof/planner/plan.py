@@ -31,6 +31,7 @@ from typing import Any
 from ..clock import format_time, parse_time
 from ..coders.resolve import NO_CODER, not_installed, resolve
 from ..model.shapes import Plan, PlanAction, Waiting
+from ..model.sla import format_duration, limit_for, period_start
 from ..model.task import PRIORITY_RANK
 from .desired import desired_team
 from .review import expired_reviews, place_reviews, review_rows
@@ -126,7 +127,9 @@ def plan(
     reviews = [t for t in reviews if t["id"] not in gone]
     # 2. Dependencies that failed block their dependents, visibly.
     actions.extend(_failed_dependencies(tasks, states))
-    # 3. Dispatch, in order, within every limit.
+    # 3. SLA breaches of the tasks that stay where they are.
+    actions.extend(_sla(tasks, now, {a["task"] for a in actions}))
+    # 4. Dispatch, in order, within every limit.
     blocked_ids = {a["task"] for a in actions if a["kind"] == "block"}
     ready = sorted(
         (t for t in tasks if t["state"] == "ready" and t["id"] not in blocked_ids),
@@ -162,8 +165,7 @@ def plan(
 def _leases(
     running: list[dict[str, Any]], beats: dict[str, str], now: datetime, max_attempts: int
 ) -> tuple[list[PlanAction], list[dict[str, Any]]]:
-    """The ``expire`` and ``notify`` actions of the tasks in progress, and those whose lease
-    is live."""
+    """The ``expire`` actions of the tasks in progress, and those whose lease is live."""
     actions: list[PlanAction] = []
     live = []
     for t in running:
@@ -184,18 +186,32 @@ def _leases(
             )
             continue
         live.append(t)
-        sla = (t.get("sla") or {}).get("max_in_progress_s")
-        if sla and t.get("acquired") and not t.get("sla_notified"):
-            due = parse_time(t["acquired"]).timestamp() + float(sla)
-            if now.timestamp() > due:
-                actions.append(
-                    {
-                        "kind": "notify",
-                        "task": t["id"],
-                        "reason": f"in progress longer than its SLA of {sla:g}s",
-                    }
-                )
     return actions, live
+
+
+def _sla(tasks: list[dict[str, Any]], now: datetime, skip: set[str]) -> list[PlanAction]:
+    """A ``notify`` action for each task longer in its state than its SLA allows, once per
+    period in the state (``aof.model.sla``); ``skip``: tasks another action moves now."""
+    actions: list[PlanAction] = []
+    for t in tasks:
+        state = str(t["state"])
+        limit = limit_for(t.get("sla"), state)
+        if not limit or t.get("sla_notified") or t["id"] in skip:
+            continue
+        since = period_start(state, t)
+        if since is None or now.timestamp() <= parse_time(since).timestamp() + limit:
+            continue
+        actions.append(
+            {
+                "kind": "notify",
+                "task": t["id"],
+                "state": state,
+                "since": since,
+                "reason": f"{state} for longer than its SLA of {format_duration(limit)} "
+                f"(since {since})",
+            }
+        )
+    return actions
 
 
 def _failed_dependencies(tasks: list[dict[str, Any]], states: dict[str, str]) -> list[PlanAction]:

@@ -50,6 +50,7 @@ from ..errors import AofError, ConfigError, DaemonRunning
 from ..files import durability
 from ..fleet import Fleet
 from ..journal.audit import Actor
+from ..notify.worker import DeliveryWorker
 from ..planner.plan import digest as plan_digest
 from ..runner.executor import Executor, LocalExecutor
 from ..runner.gates import GateRunner, end_leftovers
@@ -90,6 +91,7 @@ class Daemon:
         self.executor: Executor = executor or LocalExecutor(self.root, self.fleet.clock)
         self.ao = ao
         self.log = self._logger(log_to_stderr)
+        self.notices = DeliveryWorker.of(self.fleet, self.log, os.environ)  # notifications
         self.wake = threading.Event()
         self.stopping = False
         self.ticks = 0
@@ -154,6 +156,7 @@ class Daemon:
 
     def start(self) -> None:
         self.acquire()
+        self.notices.start()
         self.log.info(
             "aof daemon %s starting on %s (pid %d, interval %gs)",
             __version__,
@@ -182,6 +185,7 @@ class Daemon:
             why_not = self.watcher.start()
             if why_not:
                 self.log.warning(why_not)
+                self.notices.degraded("watcher", why_not)
                 self.watcher = None
             self.watch_note = why_not or "on"
         self._write_state("running")
@@ -202,6 +206,7 @@ class Daemon:
         self.wake.set()
 
     def shutdown(self) -> None:
+        self.notices.stop()  # sends what is due first (a few seconds at most)
         if self.watcher is not None:
             self.watcher.stop()
         if self.gates.active():
@@ -227,7 +232,7 @@ class Daemon:
         self.start()
         try:
             while not self.stopping:
-                report = self.tick()
+                report = self.notices.guard("tick", self.tick)
                 if once or (until_idle and report["idle"]):
                     break
                 self._sleep()
@@ -308,6 +313,7 @@ class Daemon:
             waiting=len(result["waiting"]),
         )
         self._write_state("running")
+        self.notices.poke()
         return report
 
     def _log_tick(self, report: dict[str, Any], outlook: Outlook, waiting: int) -> None:
@@ -340,6 +346,7 @@ class Daemon:
             stamp = _stamp(self.root / "aof.yaml")
             if self._bad_config != stamp:
                 self.log.error("aof.yaml not reloaded, keeping the last good one: %s", exc)
+                self.notices.degraded("config", f"aof.yaml not reloaded: {exc}")
                 self._bad_config = stamp
             return
         self._bad_config = None

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFound, ValidationError
 from ..files import cardfile, yamlfast
 from ..journal.audit import Actor
+from ..model.sla import apply_specs
 from ..model.task import (
     KEY_ORDER,
     SCHEMA,
@@ -29,6 +30,17 @@ from .pipeline import PROTECTED, Pipeline
 
 if TYPE_CHECKING:
     from ..store.drafts import Draft
+
+
+def _set_sla(meta: dict[str, Any], specs: Sequence[str]) -> None:
+    """Apply ``--sla`` specs to ``meta``'s ``sla`` (removed when nothing is left)."""
+    if not specs:
+        return
+    value = apply_specs(meta.get("sla"), specs)
+    if value is None:
+        meta.pop("sla", None)
+    else:
+        meta["sla"] = value
 
 
 def _draft_text(card: cardfile.Card, meta: dict[str, Any], body: str) -> str:
@@ -58,8 +70,11 @@ class Authoring:
         body: str | None = None,
         ready: bool = False,
         fields: dict[str, Any] | None = None,
+        sla: Sequence[str] = (),
     ) -> Task:
-        """Create a task in backlog (or ready); ValidationError for bad fields or unknown deps."""
+        """Create a task in backlog (or ready); ValidationError for bad fields or unknown deps.
+
+        ``sla``: specs like ``4h`` or ``review=1d`` (:func:`aof.model.sla.apply_specs`)."""
         state = State.READY if ready else State.BACKLOG
         deps = [self.pipeline.tasks.locate(d).id for d in depends_on]
         parent_id = self.pipeline.tasks.locate(parent).id if parent else None
@@ -81,6 +96,8 @@ class Authoring:
             if key in PROTECTED or (key in meta and key not in ("team", "project")):
                 raise ValidationError(f"field {key}: cannot be set here")
             meta[key] = value
+        if sla:
+            meta["sla"] = apply_specs(meta.get("sla"), sla)
         self._check_owner(meta, "new task")
         self._check_workflow(meta, "new task")
         meta = {k: v for k, v in meta.items() if v not in (None, [], {}) or k == "attempts"}
@@ -206,8 +223,10 @@ class Authoring:
         body: str | None = None,
         token: str | None = None,
         expect_rev: str | None = None,
+        sla: Sequence[str] = (),
     ) -> Task:
         """Change fields and/or the body of a task; ValidationError for bad values or cycles.
+        ``sla``: specs applied to the SLA as it is (:func:`aof.model.sla.apply_specs`).
 
         Keys of ``set_fields`` and ``unset`` may be dotted (``budget.usd``): the nested field
         is set, creating the mappings on the way. A top-level key that is not a task field is
@@ -223,19 +242,7 @@ class Authoring:
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
             self.pipeline.check_token(task, token, self.pipeline.actor)
-            for key in set_fields or {}:
-                top = field_path(key)[0]
-                if top in KEY_ORDER or top in task.meta:
-                    continue
-                guess = near_miss(top)
-                raise ValidationError(
-                    f"task {task.id}: {top}: not a task field; "
-                    + (
-                        f"did you mean `{guess}`?"
-                        if guess
-                        else "a field of your own is added in the file itself, where aof keeps it"
-                    )
-                )
+            _refuse_unknown(task, set_fields or {})
             if title is not None:
                 meta["title"] = title.strip()
             if priority is not None:
@@ -247,6 +254,7 @@ class Authoring:
                 raise ValidationError(f"task {task.id}: {exc}") from None
             for key in unset:
                 unset_field(meta, key)
+            _set_sla(meta, sla)
             if {"team", "project"} & {*(set_fields or {}), *unset}:
                 self._check_owner(meta, self.pipeline.tasks.rel(task.path))
             if "workflow" in (set_fields or {}):
@@ -319,3 +327,21 @@ class Authoring:
             except NotFound:
                 raise ValidationError(f"task {task_id}: depends_on: no task {current!r}") from None
             stack.extend((d, [*trail, d]) for d in dep.depends_on)
+
+
+def _refuse_unknown(task: Task, set_fields: dict[str, Any]) -> None:
+    """ValidationError for a key that is neither a task field nor already in the file,
+    naming the closest field."""
+    for key in set_fields:
+        top = field_path(key)[0]
+        if top in KEY_ORDER or top in task.meta:
+            continue
+        guess = near_miss(top)
+        raise ValidationError(
+            f"task {task.id}: {top}: not a task field; "
+            + (
+                f"did you mean `{guess}`?"
+                if guess
+                else "a field of your own is added in the file itself, where aof keeps it"
+            )
+        )

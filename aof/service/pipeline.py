@@ -23,7 +23,6 @@ from .. import layout
 from ..clock import Clock, IdSource, SystemClock, SystemIds, format_time, parse_time
 from ..errors import (
     ClaimConflict,
-    ConcurrentModification,
     InvalidTransition,
     LeaseError,
     NotFound,
@@ -32,9 +31,10 @@ from ..errors import (
 from ..files import cardfile
 from ..journal.audit import Actor, AuditLog, check_reason
 from ..model.config import Config, load_config
-from ..model.task import TRANSITIONS, State, Task, lease_matches, ordered, seal_lease, validate
+from ..model.task import State, Task, lease_matches, ordered, seal_lease, validate
 from ..store.tasks import Located, TaskStore, check_card
 from . import reads
+from .rules import check_move, check_revision
 
 if TYPE_CHECKING:
     from ..journal.git import Committer
@@ -276,15 +276,31 @@ class Pipeline:
         reason: str | None = None,
         changes: dict[str, Any] | None = None,
         event: str | None = None,
+        subject: dict[str, Any] | None = None,
     ) -> None:
         """Append one audit record on task ``task_id`` and commit ``paths`` with it
-        (``event``: the notification event the change raises, if its verb names one)."""
+        (``event``: the notification event the change raises, if its verb names one;
+        ``subject``: the task's fields as written, for the notification's title, team and
+        project). The record is handed to the notification hook (:mod:`aof.notify.hook`)
+        when aof.yaml has a ``notify`` section."""
         who = actor or self.actor
         entity = ("task", task_id)
-        _, audit_path = self.audit.append(
+        record, audit_path = self.audit.append(
             who, action, entity, frm=frm, to=to, reason=reason, changes=changes, event=event
         )
+        if self.config.data.get("notify"):  # else: nothing to route, nothing written
+            self._notify(record, audit_path, subject)
         self.git.commit([*paths, audit_path], f"{message} ({who})", who)
+
+    def _notify(
+        self, record: dict[str, Any], audit_path: Path, subject: dict[str, Any] | None
+    ) -> None:
+        from ..notify.hook import on_record
+
+        def lookup() -> dict[str, Any]:
+            return subject if subject is not None else self.tasks.load(record["entity"]["id"]).meta
+
+        on_record(self.root, self.config.data, record, self.tasks.rel(audit_path), lookup)
 
     def change(
         self,
@@ -313,13 +329,16 @@ class Pipeline:
         loc = self.tasks.locate(ref, prefer=allowed_from or ())
         with self.tasks.lock(loc.id):
             task = self._reread(loc, conflict_as_claim)
-            _check_revision(task, expect_rev)
-            target = _check_move(task, action, to, allowed_from, conflict_as_claim)
+            check_revision(task, expect_rev)
+            target = check_move(task, action, to, allowed_from, conflict_as_claim)
             meta = cardfile.copy_plain(task.meta)  # a deep copy the mutator may change freely
             self._overridden = None
             new_body = mutate(task, meta)
             seal_lease(meta)  # the file keeps a hash of the token, never the token
             meta["updated"] = self.now()
+            if target != task.state:  # a new period in a state: SLAs count from here
+                meta["entered"] = meta["updated"]
+                meta.pop("sla_notified", None)
             meta = ordered(meta)
             validate(meta, self.tasks.rel(task.path))
             text = cardfile.render(task.card, meta, new_body)
@@ -346,6 +365,7 @@ class Pipeline:
                 reason=reason,
                 changes=_jsonable(changed) or None,
                 event=event,
+                subject=meta,
             )
             card = cardfile.written(text, meta, new_body if new_body is not None else task.body)
             card.stamp = cardfile.Stamp.of(os.stat(new_path))
@@ -439,41 +459,6 @@ class Pipeline:
                 self.check_token(task, None, self.actor)
         else:
             self.check_token(task, None, self.actor)
-
-
-def _check_revision(task: Task, expect_rev: str | None) -> None:
-    if expect_rev is not None and task.rev != expect_rev:
-        raise ConcurrentModification(
-            f"task {task.id} changed since revision {expect_rev} (now {task.rev}); "
-            "re-read it and apply your change again"
-        )
-
-
-def _check_move(
-    task: Task,
-    action: str,
-    to: State | None,
-    allowed_from: Iterable[State] | None,
-    conflict_as_claim: bool,
-) -> State:
-    """The state ``action`` moves ``task`` to; InvalidTransition (ClaimConflict for a claim
-    that lost) when the lifecycle does not allow it."""
-    target = to or task.state
-    if allowed_from is not None and task.state not in set(allowed_from):
-        if conflict_as_claim and task.state == State.IN_PROGRESS:
-            holder = (task.lease or {}).get("holder", "another agent")
-            raise ClaimConflict(f"task {task.id} is already claimed by {holder}")
-        raise InvalidTransition(
-            f"task {task.id} is {task.state.value}; {action} needs it to be "
-            f"{' or '.join(s.value for s in allowed_from)}"
-        )
-    if target != task.state and target not in TRANSITIONS[task.state]:
-        raise InvalidTransition(
-            f"task {task.id}: {task.state.value} -> {target.value} is not allowed "
-            f"(from {task.state.value} it can go to "
-            f"{', '.join(sorted(s.value for s in TRANSITIONS[task.state])) or 'nowhere'})"
-        )
-    return target
 
 
 def _fence(task: Task) -> Any:

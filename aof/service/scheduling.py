@@ -351,8 +351,14 @@ class Scheduling:
                 event="review_waiting",
             )
         elif kind == "notify":
+            from ..model.sla import period_start
+
+            state = State(action.get("state") or State.IN_PROGRESS)
 
             def notify(task: Task, meta: dict[str, Any]) -> None:
+                since = action.get("since")
+                if since is not None and period_start(state.value, task.meta) != since:
+                    raise InvalidTransition(f"task {task.id}: it moved since the plan")
                 meta["sla_notified"] = format_time(now)
 
             self.pipeline.change(
@@ -362,7 +368,7 @@ class Scheduling:
                 notify,
                 actor=who,
                 reason=reason,
-                allowed_from=[State.IN_PROGRESS],
+                allowed_from=[state],
             )
 
 

@@ -71,6 +71,7 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
         "acquired": lease.get("acquired") if lease else None,
         "created": meta.get("created"),
         "updated": meta.get("updated"),
+        "entered": meta.get("entered"),
         "due": meta.get("due"),
         "attempts": meta.get("attempts", 0),
         "max_attempts": meta.get("max_attempts"),
