@@ -103,6 +103,12 @@ def test_an_agent_that_claims_done_while_its_gate_fails_never_reaches_done(
     (root / "workflows" / "verified.yaml").write_text(
         "max_rejections: 3\ngates:\n  - name: tests\n    run: exit 1\n"
     )
+    with open(root / "aof.yaml", "a") as f:
+        f.write(
+            "notify:\n  channels:\n    log: 'file:notifications.jsonl'\n"
+            "  rules:\n    - events: [rejected, rejected_cap]\n      channels: [log]\n"
+        )
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "gate, notify")
     tid = run.json("task", "create", "Claims done", "--project", "api", "--ready")["id"]
     finish(start_daemon(aof_bin, root, "--until-idle"), root, 600)
     task = Fleet(root).get_task(tid)
@@ -114,6 +120,13 @@ def test_an_agent_that_claims_done_while_its_gate_fails_never_reaches_done(
         for line in path.read_text().splitlines()
     ]
     assert events.count("rejected_cap") == 1
+    # One notification for the cap (and one for each rejection before it), sent once.
+    sent = [json.loads(x) for x in (root / ".aof" / "notifications.jsonl").read_text().splitlines()]
+    assert [(m["event"], m["task"]) for m in sent] == [
+        ("rejected", tid),
+        ("rejected", tid),
+        ("rejected_cap", tid),
+    ]
     why = subprocess.run(
         [aof_bin, "--root", str(root), "why", tid], capture_output=True, text=True, env=sub_env()
     ).stdout
