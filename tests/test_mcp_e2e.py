@@ -210,7 +210,7 @@ def test_the_mcp_inspector_cli_lists_and_calls_the_tools(live: Fleet) -> None:
         pytest.skip("the npm registry is not reachable")
     assert listed.returncode == 0, listed.stderr
     names = [t["name"] for t in json.loads(listed.stdout)["tools"]]
-    assert names[:2] == ["aof_next", "aof_claim"] and len(names) == 11
+    assert names[:2] == ["aof_next", "aof_claim"] and len(names) == 13
     board = inspector("--method", "tools/call", "--tool-name", "aof_board",
                       "--tool-arg", "limit=5")  # fmt: skip
     assert board.returncode == 0, board.stderr

@@ -43,6 +43,7 @@ LAZY_COMMANDS = {
     "worktree": "agents:worktree_group",
     "top": "agents:top_cmd",
     "fleet": "fleet:fleet_group",
+    "gate": "gate:gate",
     "plan": "plan:plan_cmd",
     "why": "plan:why_cmd",
     "snapshot": "fleet:snapshot_group",

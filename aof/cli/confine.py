@@ -1,7 +1,8 @@
 """What the CLI lets an agent do: its own task, reads, and hand-off children.
 
 An agent's environment is ``AOF_ACTOR=agent:<name>`` (the runner sets it, with the agent's
-``AOF_TASK_ID`` and ``AOF_LEASE_TOKEN``). In it the CLI reports on the agent's own task, reads
+``AOF_TASK_ID`` and ``AOF_LEASE_TOKEN``). In it the CLI reports on the agent's own task (a
+reviewer's verdict, ``aof gate approve|reject``, on the task it reviews), reads
 the fleet and creates tasks; it refuses ``--actor`` of another actor, ``--force``, acting on
 another task, an MCP server other than the agent tools over stdio, and every other command
 (teams, projects, hosts, schedules, agent profiles, setup commands, aof.yaml, the daemon).
@@ -23,8 +24,9 @@ READ_REGISTRY = frozenset({"list", "get", "profiles", "eval", "logs"})
 AGENT_COMMANDS: dict[str, frozenset[str]] = {
     "task": frozenset(
         {"show", "list", "create", "next", "claim", "heartbeat", "progress", "complete"}
-        | {"block", "fail", "release", "edit"}
+        | {"block", "fail", "release", "edit", "approve", "reject"}
     ),
+    "gate": frozenset({"approve", "reject"}),  # a reviewer's verdict, with its gate's token
     **{name: READ_REGISTRY for name in ("team", "project", "host", "schedule", "agent")},
     **{name: ANY for name in ("audit", "board", "history", "lint", "plan", "why", "top")},
     "completion": ANY,
@@ -35,7 +37,9 @@ AGENT_COMMANDS: dict[str, frozenset[str]] = {
     "mcp": frozenset({"tools", "serve"}),
 }
 # task subcommands that act on one task: an agent's must be its own (AOF_TASK_ID)
-OWN_TASK = frozenset({"claim", "heartbeat", "progress", "complete", "block", "fail", "release"})
+OWN_TASK = frozenset(
+    {"claim", "heartbeat", "progress", "complete", "block", "fail", "release", "approve", "reject"}
+)
 OWN_TASK_EDIT = "edit"
 
 
@@ -77,7 +81,8 @@ def check_command(ctx: click.Context, force: bool, ref_of: object = None) -> Non
         )
     own = os.environ.get("AOF_TASK_ID")
     ref = ctx.params.get("ref")
-    acting = path[:1] == ["task"] and len(path) > 1 and path[1] in OWN_TASK | {OWN_TASK_EDIT}
+    acting = path[:1] in (["task"], ["gate"]) and len(path) > 1
+    acting = acting and path[1] in OWN_TASK | {OWN_TASK_EDIT}
     if acting and own and ref and callable(ref_of) and ref_of(str(ref)) != ref_of(own):
         raise LeaseError(
             f"`{shown} {ref}`: an agent acts only on its own task ({own}); create a "

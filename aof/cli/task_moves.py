@@ -7,6 +7,7 @@ import click
 
 from ..model.task import STATES, State
 from . import Env, json_option, pass_env, reason_option
+from .gate import approve_command, reject_command
 from .task_options import force_option, out_task, task_arg
 
 
@@ -90,36 +91,9 @@ def resurrect(env: Env, ref: str, as_json: bool) -> None:
     out_task(env, env.fleet().resurrect(ref), as_json, "resurrected")
 
 
-@click.command("approve")
-@task_arg()
-@click.option("--note")
-@reason_option
-@json_option
-@pass_env
-def approve(env: Env, ref: str, note: str | None, as_json: bool) -> None:
-    """Pass the review gate of a task in review (done after the last gate).
-
-    \b
-    Example:
-      aof task approve t-3kf9 --note "LGTM"
-    """
-    out_task(env, env.fleet().approve(ref, note=note), as_json, "approved")
-
-
-@click.command("reject")
-@task_arg()
-@click.option("--feedback", required=True, help="What to change; appended to the body.")
-@reason_option
-@json_option
-@pass_env
-def reject(env: Env, ref: str, feedback: str, as_json: bool) -> None:
-    """Reject a task in review: back to ready with the feedback.
-
-    \b
-    Example:
-      aof task reject t-3kf9 --feedback "Missing tests for the 429 path"
-    """
-    out_task(env, env.fleet().reject(ref, feedback=feedback), as_json, "rejected")
+# The verdicts at a review gate: the very commands of `aof gate` (aof.cli.gate).
+approve = approve_command("task")
+reject = reject_command("task")
 
 
 @click.command("move")

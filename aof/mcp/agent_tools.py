@@ -29,6 +29,7 @@ def register(t: Tools) -> None:
     """The agent profile's tools, in the order ``tools/list`` shows them."""
     _claim_tools(t)
     _report_tools(t)
+    _gate_tools(t)
     _task_tools(t)
 
 
@@ -147,6 +148,44 @@ def _report_tools(t: Tools) -> None:
             tid, tok = t.callers.task_and_token(caller, task, token)
             tid = t.callers.own_task(caller, fleet, tid)
             return _ref(t, fleet.block(tid, question=question, token=tok))
+
+        return t.call(ctx, run, reason)
+
+
+def _gate_tools(t: Tools) -> None:
+    """A reviewer's verdict at a review gate, with its gate lease's token."""
+
+    @t.tool()
+    def aof_gate_approve(
+        ctx: Context,
+        task: Annotated[str, Field(description="Task id")],
+        feedback: Annotated[str | None, Field(description="A note")] = None,
+        token: TokenArg = None,
+        reason: ReasonArg = None,
+    ) -> TaskRef:
+        """Pass the review gate of the task you review."""
+
+        def run(fleet: Fleet, caller: Caller) -> TaskRef:
+            tid, tok = t.callers.task_and_token(caller, task, token)
+            tid = t.callers.own_review(caller, fleet, tid, tok)
+            return _ref(t, fleet.approve(tid, note=feedback, token=tok))
+
+        return t.call(ctx, run, reason)
+
+    @t.tool()
+    def aof_gate_reject(
+        ctx: Context,
+        task: Annotated[str, Field(description="Task id")],
+        feedback: Annotated[str, Field(description="What to change")],
+        token: TokenArg = None,
+        reason: ReasonArg = None,
+    ) -> TaskRef:
+        """Send the work you review back to its agent with feedback."""
+
+        def run(fleet: Fleet, caller: Caller) -> TaskRef:
+            tid, tok = t.callers.task_and_token(caller, task, token)
+            tid = t.callers.own_review(caller, fleet, tid, tok)
+            return _ref(t, fleet.reject(tid, feedback=feedback, token=tok))
 
         return t.call(ctx, run, reason)
 

@@ -152,6 +152,21 @@ class Callers:
             "you act only on tasks you claimed"
         )
 
+    def own_review(self, caller: Caller, fleet: Fleet, task: str, token: str | None) -> str:
+        """The id of ``task`` when the caller may give its verdict: a token only for a gate
+        lease of its own (its actor holds it, or the task is its environment's); without a
+        token, as a person (the gates refuse an agent without one)."""
+        found = fleet.get_task(task)
+        holder = (found.lease or {}).get("holder")
+        if token is None or holder is None:
+            return str(found.id)
+        if holder == caller.actor.id or found.id == caller.task:
+            return str(found.id)
+        raise LeaseError(
+            f"task {found.id}: its gate is held by {holder}, not by you ({caller.actor}): "
+            "you give a verdict only on a review you hold"
+        )
+
 
 def bearer(headers: Mapping[str, str] | None) -> str | None:
     if not headers:

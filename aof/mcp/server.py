@@ -42,9 +42,43 @@ _READING: contextvars.ContextVar[bool] = contextvars.ContextVar("aof_mcp_reading
 INSTRUCTIONS = (
     "aof: a fleet of coding agents run from files in a git repository. Agents: aof_next "
     "finds work, aof_claim takes it (keep the token), aof_progress logs, aof_complete "
-    "reports it done, aof_ask blocks it on a question. Every change is audited and "
-    "committed under your identity."
+    "reports it done, aof_ask blocks it on a question. Reviewers give their verdict with "
+    "aof_gate_approve or aof_gate_reject and the token of their review. Every change is "
+    "audited and committed under your identity."
 )
+
+
+class Server(MCPServer):
+    """The SDK's server, whose ``tools/list`` leaves out the ``title`` pydantic gives every
+    schema and property: it repeats the name (``"title": "Task"`` of ``task``) and made up
+    a seventh of the agent profile's bytes, which every agent reads on every session."""
+
+    async def list_tools(self) -> list[Any]:
+        return [
+            t.model_copy(
+                update={
+                    "input_schema": _untitled(t.input_schema),
+                    "output_schema": _untitled(t.output_schema),
+                }
+            )
+            for t in await super().list_tools()
+        ]
+
+
+def _untitled(schema: Any) -> Any:
+    """``schema`` without the ``title`` of each (sub)schema; a property named ``title`` stays."""
+    if isinstance(schema, list):
+        return [_untitled(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    named = ("properties", "$defs")  # maps of names to schemas: a name may be "title"
+    return {
+        k: {n: _untitled(p) for n, p in v.items()}
+        if k in named and isinstance(v, dict)
+        else _untitled(v)
+        for k, v in schema.items()
+        if not (k == "title" and isinstance(v, str))
+    }
 
 
 class Tools:
@@ -162,7 +196,7 @@ def make(
         from ..errors import ValidationError
 
         raise ValidationError(f"--tools: {profile!r} is not one of {', '.join(PROFILES)}")
-    server = MCPServer(
+    server = Server(
         name="aof", version=version("aof"), instructions=INSTRUCTIONS, log_level="WARNING"
     )
     callers = Callers(

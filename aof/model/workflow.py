@@ -161,7 +161,8 @@ def _command_gate(gname: str, data: dict[str, Any], where: str, bad: Any) -> Gat
     timeout = data.get("timeout_s", DEFAULT_TIMEOUT_S)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
         raise bad(f"{where}.timeout_s", f"must be a number of seconds > 0 (got {timeout!r})")
-    env = data.get("env") or {}
+    env = data.get("env")
+    env = {} if env is None else env
     if not isinstance(env, dict) or not all(
         isinstance(k, str) and ENV_RE.match(k) and isinstance(v, str | int | float)
         for k, v in env.items()
@@ -183,13 +184,15 @@ def _review_gate(gname: str, review: dict[str, Any], where: str, bad: Any) -> Ga
             f"{where}.review.{unknown[0]}",
             _unknown(str(unknown[0]), REVIEW_KEYS, "a review names a role, an agent or human"),
         )
-    who = [k for k in ("role", "agent", "human") if review.get(k) not in (None, False)]
+    # None or false is "not this one" (``human: false``); `is`, as 0 == False in Python.
+    who = [k for k in ("role", "agent", "human") if not _absent(review.get(k))]
     if len(who) != 1:
         raise bad(
             f"{where}.review",
             f"must name exactly one of role, agent or human: true (got {review!r})",
         )
-    caps = review.get("capabilities") or []
+    caps = review.get("capabilities")
+    caps = [] if caps is None else caps
     if not isinstance(caps, list) or not all(isinstance(c, str) and c for c in caps):
         raise bad(f"{where}.review.capabilities", f"must be a list of names (got {caps!r})")
     if who[0] == "human":
@@ -206,6 +209,10 @@ def _review_gate(gname: str, review: dict[str, Any], where: str, bad: Any) -> Ga
         agent=value if who[0] == "agent" else None,
         capabilities=tuple(caps),
     )
+
+
+def _absent(value: Any) -> bool:
+    return value is None or value is False
 
 
 def _unknown(key: str, known: tuple[str, ...], hint: str) -> str:

@@ -122,10 +122,9 @@ def problem_of(fleet: ServiceContext, rel: str) -> str | None:
             type_ = TYPE_OF_DIR[os.path.dirname(rel)]
             fleet.knowledge.get(type_, path.name[: -len(".md")])
         elif top == "workflows":
-            from .lint import _lint_workflows
+            from . import lint_workflows
 
-            findings = _lint_workflows(fleet, {rel})
-            return findings[0] if findings else None
+            return lint_workflows.problem(fleet.root, rel)
         elif rel == "aof.yaml":
             from ..model.config import load_config
 

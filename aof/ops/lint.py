@@ -6,8 +6,10 @@ it (:meth:`aof.store.tasks.TaskStore.read_checked`), a registry or knowledge car
 of its noun's validator; ``aof.yaml`` and audit records are checked against their JSON Schema
 files, whose errors are put in the same words (:func:`schema_errors`). Cross-file checks (ids
 match file names, dependencies, parents and references exist, no dependency cycles) come on
-top. Warnings are keys that are not fields but a near miss of one (``priorty:``): kept, as
-every key of yours is, but almost always a typo.
+top, and workflows are read as aof reads them and checked against the agent profiles and
+every place that names one (:mod:`aof.ops.lint_workflows`). Warnings are keys that are not
+fields but a near miss of one (``priorty:``): kept, as every key of yours is, but almost
+always a typo.
 
 With ``paths`` (``aof lint PATH...``, ``aof lint --staged``: the git hooks), only those files
 are checked, still against every other file (a dependency must exist anywhere in the root);
@@ -28,6 +30,7 @@ from ..errors import AofError, ValidationError
 from ..files import cardfile
 from ..model.resources import schemas_dir
 from ..model.task import KEY_ORDER, State, near_miss
+from . import lint_workflows
 
 if TYPE_CHECKING:
     from ..service.context import ServiceContext
@@ -120,17 +123,24 @@ def run(
     only = None if paths is None else selected(fleet, paths)
     from ..model.config import read_yaml_file
 
+    named: list[lint_workflows.Named] = []  # the places that name a workflow
     if only is None or "aof.yaml" in only:
         try:
             config = read_yaml_file(root / "aof.yaml")
             for where, msg in schema_errors("config", config):
                 findings.append(f"aof.yaml:{_line(root / 'aof.yaml', where)}: {where}: {msg}")
+            defaults = config.get("defaults") if isinstance(config, dict) else None
+            default = lint_workflows.workflow_name((defaults or {}).get("workflow"))
+            if isinstance(defaults, dict) and default:
+                line = lint_workflows.nested_line(root / "aof.yaml", "defaults", "workflow")
+                named.append((f"aof.yaml:{line}: defaults.workflow", default))
         except AofError as exc:
             findings.append(str(exc).replace(str(root) + "/", ""))
-    findings.extend(_lint_tasks(fleet, warned, only))
-    findings.extend(_lint_registry(fleet, warned, only))
+    metas: dict[str, dict[str, dict[str, Any]]] = {}
+    findings.extend(_lint_tasks(fleet, warned, only, named))
+    findings.extend(_lint_registry(fleet, warned, only, metas, named))
     findings.extend(_lint_knowledge(fleet, warned, only))
-    findings.extend(_lint_workflows(fleet, only))
+    findings.extend(lint_workflows.findings(fleet, warned, only, named, metas.get("agent", {})))
     if only is not None:
         return findings
     problems: list[str] = []
@@ -187,11 +197,15 @@ def _line(path: Path, dotted: str) -> int:
 
 
 def _lint_tasks(
-    fleet: ServiceContext, warnings: list[str], only: set[str] | None = None
+    fleet: ServiceContext,
+    warnings: list[str],
+    only: set[str] | None = None,
+    named: list[tuple[str, str]] | None = None,
 ) -> list[str]:
     """Each task file checked exactly as ``task list`` checks it (the same messages), then
     ids, dependencies, parents and cycles across files (with ``only``: those files, against
-    every other task)."""
+    every other task). The workflow each names goes to ``named`` (checked with the
+    workflows)."""
     findings: list[str] = []
     others: dict[str, str] = {}  # tasks not among ``only``: known to exist, not checked
     deps: dict[str, list[str]] = {}
@@ -225,6 +239,9 @@ def _lint_tasks(
             deps[tid] = [str(d) for d in card.meta["depends_on"]]
         if isinstance(card.meta.get("parent"), str):
             parents[tid] = card.meta["parent"]
+        workflow = lint_workflows.workflow_name(card.meta.get("workflow"))
+        if named is not None and workflow:
+            named.append((f"{rel}:{card.line_of('workflow')}: workflow", workflow))
     for tid, ds in sorted(deps.items()):
         for d in ds:
             if d not in where and d not in others:
@@ -265,12 +282,24 @@ def _cycles(deps: dict[str, list[str]], where: dict[str, str]) -> list[str]:
 
 
 def _lint_registry(
-    fleet: ServiceContext, warnings: list[str], only: set[str] | None = None
+    fleet: ServiceContext,
+    warnings: list[str],
+    only: set[str] | None = None,
+    metas: dict[str, dict[str, dict[str, Any]]] | None = None,
+    named: list[tuple[str, str]] | None = None,
 ) -> list[str]:
     """Every registry card against its noun's rules (the messages of `aof team show` and the
-    rest), then every reference across files (with ``only``: the findings in those files)."""
+    rest), then every reference across files (with ``only``: the findings in those files).
+    ``metas`` gets every card's frontmatter by noun and slug; ``named`` the workflow each
+    project and team names (of those in ``only``)."""
     found: list[str] = []
-    findings = _registry_findings(fleet, found, only)
+    metas = {} if metas is None else metas
+    findings = _registry_findings(fleet, found, only, metas)
+    for kind in ("project", "team"):
+        for meta in metas.get(kind, {}).values():
+            rel, workflow = meta["_rel"], lint_workflows.workflow_name(meta.get("workflow"))
+            if named is not None and workflow and (only is None or rel in only):
+                named.append((f"{rel}:{meta['_line']('workflow')}: workflow", workflow))
     if only is None:
         warnings.extend(found)
         return findings
@@ -279,14 +308,17 @@ def _lint_registry(
 
 
 def _registry_findings(
-    fleet: ServiceContext, warnings: list[str], only: set[str] | None
+    fleet: ServiceContext,
+    warnings: list[str],
+    only: set[str] | None,
+    metas: dict[str, dict[str, dict[str, Any]]],
 ) -> list[str]:
     from ..registry import NOUNS
     from ..registry.spec import references
     from ..registry.spec import validate as validate_noun
 
     findings: list[str] = []
-    metas: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in NOUNS}
+    metas.update({name: {} for name in NOUNS})
     for noun in NOUNS.values():
         for path, rel, card in _cards(fleet, noun, findings, warnings):
             try:
@@ -375,25 +407,3 @@ def _cards(
             continue
         warnings.extend(near_misses(rel, card, noun.key_order))
         yield path, rel, card
-
-
-def _lint_workflows(fleet: ServiceContext, only: set[str] | None = None) -> list[str]:
-    """Every ``workflows/*.yaml`` against schemas/workflow.schema.json."""
-    from ..model.config import read_yaml_file
-
-    findings: list[str] = []
-    directory = fleet.root / "workflows"
-    if not directory.is_dir():
-        return findings
-    for path in sorted(directory.iterdir()):
-        rel = f"workflows/{path.name}"
-        if not path.name.endswith((".yaml", ".yml")) or (only is not None and rel not in only):
-            continue
-        try:
-            data = read_yaml_file(path)
-        except (AofError, OSError) as exc:
-            findings.append(str(exc).replace(str(path), rel))
-            continue
-        for where, msg in schema_errors("workflow", data):
-            findings.append(f"{rel}:{_line(path, where)}: {where}: {msg}")
-    return findings

@@ -17,7 +17,7 @@ PROJECT = Noun(
         Field("ao_project_root", text),
         Field("coder", text),
         Field("model", text),
-        Field("workflow", slug),
+        Field("workflow", slug, help="the workflow of its tasks (workflows/<name>.yaml)"),
         Field("setup", text_list),
         Field("credential_files", text_list),
     ),

@@ -1,11 +1,13 @@
-"""Teams: ``teams/<slug>.md``. A team owns projects, has schedules and may carry an override."""
+"""Teams: ``teams/<slug>.md``. A team owns projects, has schedules and may carry an override;
+its ``workflow`` is the one of its tasks that name none of their own and whose project
+names none (docs/workflows.md)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..errors import ValidationError
-from .spec import Field, Noun, integer, mapping, text
+from .spec import Field, Noun, integer, mapping, slug, text
 
 OVERRIDE_STATES = ("running", "paused", "stopped")
 
@@ -40,6 +42,7 @@ TEAM = Noun(
         Field("business_priority", integer(0, 100), default=0),
         Field("lead", text),
         Field("max_concurrent", integer(0)),
+        Field("workflow", slug, help="the workflow of its tasks (workflows/<name>.yaml)"),
         Field("override", mapping),
     ),
     extra=_override,
