@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 TaskArg = Annotated[str | None, Field(description="Task id (default: your claimed task)")]
 TokenArg = Annotated[str | None, Field(description="Lease token (default: your claim's)")]
+ReviewToken = Annotated[str | None, Field(description="Your review's lease token")]
 Priority = Literal["critical", "high", "normal", "low"]
 
 
@@ -158,12 +159,12 @@ def _gate_tools(t: Tools) -> None:
     @t.tool()
     def aof_gate_approve(
         ctx: Context,
-        task: Annotated[str, Field(description="Task id")],
+        task: str,
         feedback: Annotated[str | None, Field(description="A note")] = None,
-        token: TokenArg = None,
+        token: ReviewToken = None,
         reason: ReasonArg = None,
     ) -> TaskRef:
-        """Pass the review gate of the task you review."""
+        """Approve the work you review."""
 
         def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
@@ -175,12 +176,12 @@ def _gate_tools(t: Tools) -> None:
     @t.tool()
     def aof_gate_reject(
         ctx: Context,
-        task: Annotated[str, Field(description="Task id")],
+        task: str,
         feedback: Annotated[str, Field(description="What to change")],
-        token: TokenArg = None,
+        token: ReviewToken = None,
         reason: ReasonArg = None,
     ) -> TaskRef:
-        """Send the work you review back to its agent with feedback."""
+        """Send the work you review back to its agent."""
 
         def run(fleet: Fleet, caller: Caller) -> TaskRef:
             tid, tok = t.callers.task_and_token(caller, task, token)
