@@ -23,7 +23,7 @@ WORKFLOW = """schema: aof/workflow/v1
 max_rejections: 3
 gates:
   - name: tests
-    run: grep -q "Attempt 2" aof-demo/$AOF_TASK_ID.md
+    run: "! grep -q 'Attempt 1[.]' aof-demo/$AOF_TASK_ID.md"   # fails on the first attempt only
     timeout_s: 60
   - name: code-review
     review: {role: reviewer}

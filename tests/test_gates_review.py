@@ -75,3 +75,20 @@ def test_the_worker_never_reviews_its_own_work_and_a_review_without_verdict_goes
             assert task.meta["gate"]["failures"] == n
     assert task.state == State.BLOCKED
     assert "3 runs ended without a result" in task.meta["blocked"]["reason"]
+
+
+def test_only_aof_takes_a_command_gate_and_nobody_takes_a_persons(
+    fleet: Fleet, run: Cli, tmp_path: Path
+) -> None:
+    repo = project(run, tmp_path, "gates:\n  - name: tests\n    run: 'true'\n  - qa\n")
+    t = fleet.create_task("Kinds", project="app", ready=True, fields={"workflow": "w"})
+    tok = str((fleet.claim(t.id, "coder-1").lease or {})["token"])
+    commit_work(repo, t.id, "v1")
+    fleet.complete(t.id, token=tok, summary="done")
+    with pytest.raises(InvalidTransition, match="command gate: aof runs it"):
+        fleet.claim_gate(t.id, "rev-1", "tests")
+    gate, gtok = gate_of(fleet, t.id)
+    assert run_gate(fleet, t.id, gtok, gate).meta["gate"]["current"] == "qa"
+    with pytest.raises(InvalidTransition, match="human gate: a person decides it"):
+        fleet.claim_gate(t.id, "rev-1", "qa")
+    assert fleet.approve(t.id).state == State.DONE

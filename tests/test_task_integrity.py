@@ -146,7 +146,7 @@ def test_max_rejections_from_workflow_then_config(fleet: Fleet, root: Path) -> N
     _review(fleet, root, strict)
     assert fleet.reject(strict, feedback="no").state == State.BLOCKED
     config = root / "aof.yaml"
-    config.write_text(config.read_text() + "\nworkflow:\n  max_rejections: 2\n")
+    config.write_text(config.read_text().replace("max_rejections: 3", "max_rejections: 2"))
     loose_fleet = Fleet(root, clock=fleet.clock, actor="human:tester")
     loose = loose_fleet.create_task("l", ready=True, fields={"workflow": "loose"}).id
     _review(loose_fleet, root, loose)
@@ -157,7 +157,7 @@ def test_max_rejections_from_workflow_then_config(fleet: Fleet, root: Path) -> N
 
 def test_bad_max_rejections_is_named(root: Path) -> None:
     config = root / "aof.yaml"
-    config.write_text(config.read_text() + "\nworkflow:\n  max_rejections: 0\n")
+    config.write_text(config.read_text().replace("max_rejections: 3", "max_rejections: 0"))
     with pytest.raises(Exception, match=r"workflow.max_rejections: must be a whole number >= 1"):
         Fleet(root).config  # noqa: B018
 

@@ -162,6 +162,13 @@ class Gates:
             current = (meta.get("gate") or {}).get("current")
             if current != gate:
                 raise InvalidTransition(f"task {task.id} is at gate {current!r}, not {gate!r}")
+            kind = (meta.get("gate") or {}).get("kind")
+            if kind == "human" or (kind == "command") != (holder == GATE_HOLDER):
+                who = {"command": "aof runs it", "human": "a person decides it"}
+                raise InvalidTransition(
+                    f"task {task.id}: gate {gate} is a {kind} gate: "
+                    + who.get(str(kind), "a reviewer agent takes it")
+                )
             if task.lease:
                 raise InvalidTransition(
                     f"task {task.id}: gate {gate} is already taken by {task.lease.get('holder')}"
@@ -297,6 +304,11 @@ class Gates:
         if task.state != State.REVIEW:
             raise InvalidTransition(f"task {task.id} is {task.state.value}, not in review")
         gate = task.meta.get("gate") or {}
+        if not gate.get("current"):
+            raise InvalidTransition(
+                f"task {task.id} is in review at no gate of a workflow (moved there by hand?): "
+                f"move it on with `aof task move {task.id} done` or `ready`"
+            )
         if gate.get("kind") == "command":
             raise InvalidTransition(
                 f"task {task.id} is at command gate {gate.get('current')}: aof runs it and its "
@@ -409,6 +421,9 @@ class Gates:
         if token is None and self.pipeline.actor.kind != "agent":
             return
         self.pipeline.check_token(task, token, self.pipeline.actor)
+        kind = (task.meta.get("gate") or {}).get("kind")
+        if kind == "command" and (task.lease or {}).get("holder") != GATE_HOLDER:
+            raise LeaseError(f"task {task.id}: only aof records the result of command gate {gate}")
         held = (task.lease or {}).get("gate")
         if held is not None and held != gate:
             raise LeaseError(f"task {task.id}: the lease is for gate {held}, not {gate}")
