@@ -86,8 +86,9 @@ def test_gates_and_a_reviewer_take_a_task_to_done_only_when_verified(
     commits = git(repo, "log", "--format=%s", f"main..aof/{tid}").splitlines()
     assert len(commits) == 3
     history_out = run("history", tid).stdout
-    for word in ("gate_started", "rejected", "gate_passed", "approved"):
+    for word in ("gate_started", "rejected", "gate_passed", "approved", "(reviewed: "):
         assert word in history_out
+    assert "(failed: " not in history_out  # a reviewer's run is not a failed attempt
     trail = git(root, "log", "--format=%s")
     assert f"task {tid}: review -> done" in trail
     # The reviewer's run had its own folder; the command gate's output is kept.

@@ -304,6 +304,8 @@ class Shim:
             ) + f": {self.meter.limit.get('message')}"
         if self.meter.context is not None:
             return "context-exhausted", f"the context window ran out: {self.meter.context}"
+        if str(self.spec.get("label") or "").startswith("review"):
+            return "reviewed", f"reviewer's coder {self.coder} exited with code {code}"
         return "exited", f"coder {self.coder} exited with code {code}"
 
     def settle(self, code: int | None, outcome: str, reason: str) -> dict[str, Any]:

@@ -19,7 +19,8 @@ outcome                        what happens to the task
 =============================  ==============================================================
 
 A reviewer's run (it holds the lease of a task in review) that ends without a verdict gives
-the lease back: ``no-verdict`` (:meth:`aof.service.gates.Gates.release`).
+the lease back: ``no-verdict`` (:meth:`aof.service.gates.Gates.release`); one that gave its
+verdict is ``reviewed``.
 
 Each settle is one audited change (``run_ended``) with the outcome as its reason.
 """
@@ -89,6 +90,8 @@ class Outcomes:
         final = REPORTED.get(task.state, "lost-lease")
         if task.state == State.IN_PROGRESS:
             final = "reported" if held else "lost-lease"
+        if outcome == "reviewed":  # a reviewer's run that gave its verdict
+            final = "reviewed"
 
         def account(task: Task, meta: dict[str, Any]) -> None:
             add_spent(meta, spent)
