@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("ops", ("aof.ops",)),
     ("fleet", ("aof.fleet", "aof.fleetapi")),
     ("runner", ("aof.runner",)),
+    ("forge", ("aof.forge",)),
     ("scheduler", ("aof.scheduler",)),
     ("mcp", ("aof.mcp",)),
     ("cli", ("aof.cli",)),
@@ -82,6 +83,7 @@ FRONT_DOOR = (
     "aof.registry.agent",
     "aof.knowledge.spec",
     "aof.runner.*",
+    "aof.forge.*",
     "aof.scheduler.*",
 )
 FRONT_DOOR_EXTRA = {"aof.cli": ("aof.mcp.*",)}
