@@ -6,9 +6,9 @@ repo, number, url}`` in the frontmatter (listings show it as ``owner/name#N``). 
 idempotent: an issue already imported, in any state, has its task's title and Objective
 updated when they changed on the forge, and is never imported twice.
 
-The issue's text is written by whoever opened the issue: a line of it that would start a
-``## `` section of the task body, or look like an entry aof writes, is shifted by one
-character so that it stays inside the Objective (Markdown renders it the same).
+The issue's text is written by whoever opened the issue: a ``## `` heading of it becomes a
+``### `` heading (a section of the task body starts only at a ``## `` line), and a line that
+looks like an entry aof writes is escaped, so everything it says stays inside the Objective.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 HEADING = "Objective"
 TITLE_MAX = 200
 _ENTRY = re.compile(r"[-*+]\s+_?\d{4}-\d\d-\d\dT")
+_SECTION = re.compile(r"##(?:\s|\Z)")  # what starts a section of a task body
 
 
 def project_row(fleet: Fleet, slug: str | None) -> dict[str, Any]:
@@ -66,8 +67,8 @@ def objective(issue: Issue) -> str:
     text = issue.body.replace("\r\n", "\n").replace("\r", "\n").strip("\n")
     lines = []
     for line in text.split("\n"):
-        if line.startswith("#"):
-            line = " " + line  # still a heading in Markdown; never a section of the task
+        if _SECTION.match(line):
+            line = "#" + line  # a heading one level down: inside the Objective
         elif _ENTRY.match(line):
             line = "\\" + line
         lines.append(line.rstrip())

@@ -13,7 +13,9 @@ from typing import Any
 # name is 1-100 of letters, digits, '.', '_' and '-', but not '.' or '..'. The pattern is
 # written so that JSON Schema (ECMA-262) and Python's re read it the same way.
 END = r"(?![\s\S])"
-REPO_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?" + END + r")[A-Za-z0-9._-]{1,100}" + END
+REPO_PATTERN = (
+    r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/(?!\.\.?" + END + r")[A-Za-z0-9._-]{1,100}" + END
+)
 REPO_RE = re.compile(REPO_PATTERN)
 
 FORGES = ("github",)

@@ -94,7 +94,9 @@ def push_branch(
     """Commit ``files`` (path -> text) on ``branch`` of ``bare`` as a push would: on top of the
     branch's tip, else ``parent`` (a branch or SHA), else the default branch; returns the SHA."""
     base = rev(bare, branch) or (
-        (rev(bare, parent) or parent) if parent else rev(bare, git(bare, "symbolic-ref", "--short", "HEAD"))
+        (rev(bare, parent) or parent)
+        if parent
+        else rev(bare, git(bare, "symbolic-ref", "--short", "HEAD"))
     )
     index = bare / f"fake-index-{threading.get_ident()}"
     env = {"GIT_INDEX_FILE": str(index)}
@@ -267,7 +269,9 @@ class FakeGitHub:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -304,7 +308,9 @@ class FakeGitHub:
         with self._lock:
             self.requests.clear()
 
-    def count(self, method: str | None = None, path: str | None = None, status: int | None = None) -> int:
+    def count(
+        self, method: str | None = None, path: str | None = None, status: int | None = None
+    ) -> int:
         """Requests logged with this method, path (a regex, searched) and status."""
         return sum(
             1
@@ -359,13 +365,17 @@ class FakeGitHub:
             )  # fmt: skip
             return cid
 
-    def set_check(self, cid: int, *, status: str | None = None, conclusion: str | None = None) -> None:
+    def set_check(
+        self, cid: int, *, status: str | None = None, conclusion: str | None = None
+    ) -> None:
         with self._lock:
             run = self.checks[cid]
             run.status = status or run.status
             run.conclusion = conclusion if conclusion is not None else run.conclusion
 
-    def open_pull(self, full_name: str, head: str, base: str | None = None, title: str = "PR", body: str = "") -> int:
+    def open_pull(
+        self, full_name: str, head: str, base: str | None = None, title: str = "PR", body: str = ""
+    ) -> int:
         """A pull request made by someone else than the client (for a test's set-up)."""
         with self._lock:
             repo = self.repo(full_name)
@@ -408,7 +418,9 @@ class FakeGitHub:
             repo = self.repo(full_name)
             pr = repo.pulls[number]
             sha = rev(repo.bare, pr.head) or "0" * 40
-            item = Comment(self._next() + 70000, user, path, line, body, sha, review_id, self._now())
+            item = Comment(
+                self._next() + 70000, user, path, line, body, sha, review_id, self._now()
+            )
             pr.comments.append(item)
             return item.id
 
@@ -507,7 +519,9 @@ class FakeGitHub:
             return 404, {}, b"not found"
         return 200, {"Content-Type": "text/plain; charset=utf-8"}, run.log.encode()
 
-    def _route(self, method: str, path: str, q: dict[str, list[str]], raw: bytes) -> tuple[int, Any, dict[str, str]]:
+    def _route(
+        self, method: str, path: str, q: dict[str, list[str]], raw: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
         from .fakegithub_routes import route
 
         return route(self, method, path, q, json.loads(raw) if raw else {})
@@ -516,7 +530,9 @@ class FakeGitHub:
         when = self._now()
         pr = Pull(repo.next_number, head, base, title, body, created_at=when, updated_at=when)
         repo.pulls[pr.number] = pr
-        repo.issues[pr.number] = IssueItem(pr.number, title, body, [], pr.user, when, when, is_pr=True)
+        repo.issues[pr.number] = IssueItem(
+            pr.number, title, body, [], pr.user, when, when, is_pr=True
+        )
         repo.next_number += 1
         return pr
 

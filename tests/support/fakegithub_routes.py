@@ -7,6 +7,7 @@ adds ETags, 304s and the rate-limit headers.
 from __future__ import annotations
 
 import re
+import subprocess
 from typing import Any
 
 from . import ghpayloads as P
@@ -34,14 +35,18 @@ def _one(q: dict[str, list[str]], key: str, default: str | None = None) -> str |
     return q.get(key, [default])[0]
 
 
-def _page(fake: FakeGitHub, repo: Repo, items: list[Any], q: dict[str, list[str]], path: str) -> tuple[list[Any], dict[str, str]]:
+def _page(
+    fake: FakeGitHub, repo: Repo, items: list[Any], q: dict[str, list[str]], path: str
+) -> tuple[list[Any], dict[str, str]]:
     per = min(int(_one(q, "per_page", "30") or 30), 100)
     page = max(int(_one(q, "page", "1") or 1), 1)
     chunk = items[(page - 1) * per : page * per]
     headers = {}
     if page * per < len(items):
         query = "&".join(f"{k}={v[0]}" for k, v in q.items() if k != "page")
-        headers["Link"] = f'<{fake.url}/repos/{repo.full_name}{path}?{query}&page={page + 1}>; rel="next"'
+        headers["Link"] = (
+            f'<{fake.url}/repos/{repo.full_name}{path}?{query}&page={page + 1}>; rel="next"'
+        )
     return chunk, headers
 
 
@@ -63,9 +68,19 @@ def _shas(repo: Repo, pr: Pull) -> tuple[str, str]:
     return head, base
 
 
+def _merged_tree(repo: Repo, base: str, head: str) -> str | None:
+    """The tree of ``head`` merged into ``base``, or None when they conflict."""
+    proc = subprocess.run(
+        ["git", "merge-tree", "--write-tree", base, head],
+        cwd=repo.bare,
+        capture_output=True,
+        text=True,
+    )
+    return proc.stdout.split("\n", 1)[0].strip() if proc.returncode == 0 else None
+
+
 def _conflicts(repo: Repo, base: str, head: str) -> bool:
-    out = git(repo.bare, "merge-tree", "--write-tree", base, head, check=False)
-    return not re.fullmatch(r"[0-9a-f]{40}", out.splitlines()[0] if out else "")
+    return _merged_tree(repo, base, head) is None
 
 
 def _mergeable(fake: FakeGitHub, repo: Repo, pr: Pull, head: str, base: str) -> str:
@@ -78,7 +93,10 @@ def _mergeable(fake: FakeGitHub, repo: Repo, pr: Pull, head: str, base: str) -> 
     if _conflicts(repo, base, head):
         return "dirty"
     runs = [c for c in fake.checks.values() if c.repo == repo.full_name and c.sha == head]
-    if any(c.status != "completed" or c.conclusion not in ("success", "neutral", "skipped") for c in runs):
+    if any(
+        c.status != "completed" or c.conclusion not in ("success", "neutral", "skipped")
+        for c in runs
+    ):
         return "unstable"
     return "clean"
 
@@ -104,7 +122,14 @@ def list_pulls(fake: FakeGitHub, repo: Repo, q: dict[str, list[str]], data: Any)
 
 
 def _invalid(message: str, **error: str) -> _Answer:
-    return _Answer(422, P.error("Validation Failed", 422, errors=[{"resource": "PullRequest", **error, "message": message}]))
+    return _Answer(
+        422,
+        P.error(
+            "Validation Failed",
+            422,
+            errors=[{"resource": "PullRequest", **error, "message": message}],
+        ),
+    )
 
 
 def create_pull(fake: FakeGitHub, repo: Repo, q: Any, data: dict[str, Any]) -> Result:
@@ -126,11 +151,12 @@ def create_pull(fake: FakeGitHub, repo: Repo, q: Any, data: dict[str, Any]) -> R
 
 
 def _is_ancestor(repo: Repo, a: str, b: str) -> bool:
-    import subprocess
-
-    return subprocess.run(
-        ["git", "merge-base", "--is-ancestor", a, b], cwd=repo.bare, capture_output=True
-    ).returncode == 0
+    return (
+        subprocess.run(
+            ["git", "merge-base", "--is-ancestor", a, b], cwd=repo.bare, capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 def _pull(repo: Repo, number: str) -> Pull:
@@ -165,13 +191,16 @@ def merge_pull(fake: FakeGitHub, repo: Repo, q: Any, data: dict[str, Any], numbe
         raise _Answer(405, P.error("Pull Request is not mergeable", 405))
     head, base = _shas(repo, pr)
     if data.get("sha") and data["sha"] != head:
-        raise _Answer(409, P.error("Head branch was modified. Review and try the merge again.", 409))
+        raise _Answer(
+            409, P.error("Head branch was modified. Review and try the merge again.", 409)
+        )
     method = data.get("merge_method") or "merge"
     if method not in ("merge", "squash"):
-        raise _Answer(405, P.error(f"{method.capitalize()} merges are not allowed on this repository.", 405))
-    out = git(repo.bare, "merge-tree", "--write-tree", base, head, check=False)
-    tree = out.splitlines()[0] if out else ""
-    if not re.fullmatch(r"[0-9a-f]{40}", tree):
+        raise _Answer(
+            405, P.error(f"{method.capitalize()} merges are not allowed on this repository.", 405)
+        )
+    tree = _merged_tree(repo, base, head)
+    if tree is None:
         raise _Answer(405, P.error("Pull Request is not mergeable", 405))
     title = data.get("commit_title") or (
         f"Merge pull request #{pr.number} from {repo.full_name.split('/')[0]}/{pr.head}"
@@ -194,25 +223,37 @@ def merge_pull(fake: FakeGitHub, repo: Repo, q: Any, data: dict[str, Any], numbe
     return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}, {}
 
 
-def list_reviews(fake: FakeGitHub, repo: Repo, q: dict[str, list[str]], data: Any, number: str) -> Result:
+def list_reviews(
+    fake: FakeGitHub, repo: Repo, q: dict[str, list[str]], data: Any, number: str
+) -> Result:
     pr = _pull(repo, number)
     chunk, headers = _page(fake, repo, pr.reviews, q, f"/pulls/{number}/reviews")
     full = repo.full_name
-    return 200, [P.review(fake.url, full, pr.number, r, P.user(fake.url, r.user, 9)) for r in chunk], headers
+    return (
+        200,
+        [P.review(fake.url, full, pr.number, r, P.user(fake.url, r.user, 9)) for r in chunk],
+        headers,
+    )
 
 
-def list_comments(fake: FakeGitHub, repo: Repo, q: dict[str, list[str]], data: Any, number: str) -> Result:
+def list_comments(
+    fake: FakeGitHub, repo: Repo, q: dict[str, list[str]], data: Any, number: str
+) -> Result:
     pr = _pull(repo, number)
     chunk, headers = _page(fake, repo, pr.comments, q, f"/pulls/{number}/comments")
     full = repo.full_name
-    rows = [P.review_comment(fake.url, full, pr.number, c, P.user(fake.url, c.user, 9)) for c in chunk]
+    rows = [
+        P.review_comment(fake.url, full, pr.number, c, P.user(fake.url, c.user, 9)) for c in chunk
+    ]
     return 200, rows, headers
 
 
 # --- checks, logs, branches ---------------------------------------------------------------
 
 
-def list_check_runs(fake: FakeGitHub, repo: Repo, q: dict[str, list[str]], data: Any, ref: str) -> Result:
+def list_check_runs(
+    fake: FakeGitHub, repo: Repo, q: dict[str, list[str]], data: Any, ref: str
+) -> Result:
     sha = rev(repo.bare, ref) or ref
     runs = [c for c in fake.checks.values() if c.repo == repo.full_name and c.sha == sha]
     chunk, headers = _page(fake, repo, runs, q, f"/commits/{ref}/check-runs")

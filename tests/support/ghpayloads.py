@@ -7,19 +7,56 @@ from __future__ import annotations
 from typing import Any
 
 # The URL templates a repository object carries (all required by the Repository schema).
-_REPO_URLS = (
-    "archive_url assignees_url blobs_url branches_url collaborators_url comments_url "
-    "commits_url compare_url contents_url contributors_url deployments_url downloads_url "
-    "events_url forks_url git_commits_url git_refs_url git_tags_url issue_comment_url "
-    "issue_events_url issues_url keys_url labels_url languages_url merges_url milestones_url "
-    "notifications_url pulls_url releases_url stargazers_url statuses_url subscribers_url "
-    "subscription_url tags_url teams_url trees_url hooks_url"
-).split()
+_REPO_URLS = [
+    "archive_url",
+    "assignees_url",
+    "blobs_url",
+    "branches_url",
+    "collaborators_url",
+    "comments_url",
+    "commits_url",
+    "compare_url",
+    "contents_url",
+    "contributors_url",
+    "deployments_url",
+    "downloads_url",
+    "events_url",
+    "forks_url",
+    "git_commits_url",
+    "git_refs_url",
+    "git_tags_url",
+    "issue_comment_url",
+    "issue_events_url",
+    "issues_url",
+    "keys_url",
+    "labels_url",
+    "languages_url",
+    "merges_url",
+    "milestones_url",
+    "notifications_url",
+    "pulls_url",
+    "releases_url",
+    "stargazers_url",
+    "statuses_url",
+    "subscribers_url",
+    "subscription_url",
+    "tags_url",
+    "teams_url",
+    "trees_url",
+    "hooks_url",
+]
 
-_USER_URLS = (
-    "followers_url following_url gists_url starred_url subscriptions_url organizations_url "
-    "repos_url events_url received_events_url"
-).split()
+_USER_URLS = [
+    "followers_url",
+    "following_url",
+    "gists_url",
+    "starred_url",
+    "subscriptions_url",
+    "organizations_url",
+    "repos_url",
+    "events_url",
+    "received_events_url",
+]
 
 
 def user(api: str, login: str, uid: int) -> dict[str, Any]:
@@ -266,7 +303,10 @@ def branch(api: str, full: str, name: str, sha: str, parents: list[str]) -> dict
             "committer": None,
             "parents": [{"sha": p, "url": f"{api}/repos/{full}/commits/{p}"} for p in parents],
         },
-        "_links": {"html": f"{api}/{full}/tree/{name}", "self": f"{api}/repos/{full}/branches/{name}"},
+        "_links": {
+            "html": f"{api}/{full}/tree/{name}",
+            "self": f"{api}/repos/{full}/branches/{name}",
+        },
         "protected": False,
         "protection": {"enabled": False},
         "protection_url": f"{api}/repos/{full}/branches/{name}/protection",
@@ -323,7 +363,9 @@ def review_comment(
     }
 
 
-def issue(api: str, full: str, item: Any, author: dict[str, Any], labels: list[Any]) -> dict[str, Any]:
+def issue(
+    api: str, full: str, item: Any, author: dict[str, Any], labels: list[Any]
+) -> dict[str, Any]:
     """An issue object; a pull request listed as an issue carries ``pull_request``."""
     url = f"{api}/repos/{full}/issues/{item.number}"
     out: dict[str, Any] = {
