@@ -93,7 +93,7 @@ def spawn_cmd(
     \b
     Example:
       aof agent spawn fix-login --prompt "Fix the login redirect loop" --project site
-      aof agent spawn --issue 42 --project site
+      aof agent spawn --issue=42 --project site
     """
     if issue is not None:
         if prompt:
