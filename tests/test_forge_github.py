@@ -205,6 +205,7 @@ def test_an_unchanged_pull_request_costs_only_304s(gh: dict[str, Any]) -> None:
     assert len(gets) == 6  # the PR, its checks, the base branch, its checks, reviews, comments
     assert all(r.status == 304 and r.if_none_match for r in gets)
     assert forge.budget.requests - sent == 6 and forge.budget.not_modified - free == 6
+    assert len({r.client_port for r in gets}) == 1  # one connection, kept alive
     assert forge.budget.remaining == left == fake.remaining  # a 304 costs nothing
     assert left < 5000 - 4  # every other answer did
     # a new review changes one answer: seen, and the observation is not unchanged

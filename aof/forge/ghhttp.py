@@ -17,10 +17,13 @@ request is made: a CLI call that does not talk to GitHub never loads it.
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from ..clock import format_time
 from ..model.forges import DEFAULT_API_URL, is_repo
@@ -39,6 +42,20 @@ CACHE_ENTRIES = 4096  # remembered answers (ETag and parsed data), least recentl
 
 Call = Callable[["GitHub[Any]", dict[str, str]], Any]
 Paged = Callable[["GitHub[Any]", dict[str, str], int], Any]
+P = ParamSpec("P")
+R = TypeVar("R")
+C = TypeVar("C", bound="GitHubClient")
+
+
+def in_session(method: Callable[Concatenate[C, P], R]) -> Callable[Concatenate[C, P], R]:
+    """A method whose requests share one HTTP session (:meth:`GitHubClient.session`)."""
+
+    @functools.wraps(method)
+    def run(self: C, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self.session():
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 def at(call: Paged, page: int) -> Call:
@@ -80,7 +97,36 @@ class GitHubClient:
         self._gh: GitHub[Any] | None = None
         self._blocked_until: float | None = None
         self._answers: OrderedDict[str, tuple[str, Any]] = OrderedDict()
-        self._fresh: list[bool] = []  # per request of the current observe: answered 304?
+        self._lock = threading.Lock()  # over _answers and budget: a poller may use threads
+        self._local = threading.local()  # per thread: its session, and its 304s (_fresh)
+
+    @property
+    def _fresh(self) -> list[bool]:
+        """Per request since the current observation began: did it answer 304?"""
+        fresh: list[bool] | None = getattr(self._local, "fresh", None)
+        if fresh is None:
+            fresh = self._local.fresh = []
+        return fresh
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """The requests inside share one HTTP connection pool (kept alive between them, where
+        each would otherwise open its own connection); sessions nest."""
+        if getattr(self._local, "depth", 0):
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        gh: Any = self._client()  # githubkit's context: one httpx.Client while inside
+        gh.__enter__()
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            gh.__exit__(None, None, None)
 
     # --- sending --------------------------------------------------------------------------
 
@@ -115,7 +161,8 @@ class GitHubClient:
         gh = self._client()
         from githubkit.exception import RequestError, RequestFailed
 
-        self.budget.requests += 1
+        with self._lock:
+            self.budget.requests += 1
         try:
             resp = call(gh)
         except RequestFailed as exc:
@@ -129,7 +176,8 @@ class GitHubClient:
             ) from None
         self._read_budget(resp.raw_response)
         if resp.status_code == 304:
-            self.budget.not_modified += 1
+            with self._lock:
+                self.budget.not_modified += 1
         return resp
 
     def _read_budget(self, raw: httpx.Response) -> None:
@@ -190,21 +238,22 @@ class GitHubClient:
 
     def _get(self, repo: str, what: str, key: str, call: Call, item: str = "") -> Any:
         """A conditional GET: the parsed answer, or the one kept from last time on a 304."""
-        kept = self._answers.get(key)
+        with self._lock:
+            kept = self._answers.get(key)
         headers = {"If-None-Match": kept[0]} if kept else {}
         resp = self._send(repo, what, lambda gh: call(gh, headers), item)
         if resp.status_code == 304 and kept is not None:
-            self._answers.move_to_end(key)
             self._fresh.append(True)
             return kept[1]
         self._fresh.append(False)
         data = resp.parsed_data
         etag = resp.headers.get("etag")
         if etag:
-            self._answers[key] = (etag, data)
-            self._answers.move_to_end(key)
-            while len(self._answers) > CACHE_ENTRIES:
-                self._answers.popitem(last=False)
+            with self._lock:
+                self._answers[key] = (etag, data)
+                self._answers.move_to_end(key)
+                while len(self._answers) > CACHE_ENTRIES:
+                    self._answers.popitem(last=False)
         return data
 
     def _pages(self, repo: str, what: str, key: str, call: Paged) -> list[Any]:

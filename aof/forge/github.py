@@ -26,7 +26,7 @@ from .base import (
 )
 from .ghaccess import NO_TOKEN, repo_of, resolve_token
 from .ghdata import check, comment, issue, pull_request, review
-from .ghhttp import API_URL, MAX_PAGES, PER_PAGE, GitHubClient, at, split
+from .ghhttp import API_URL, MAX_PAGES, PER_PAGE, GitHubClient, at, in_session, split
 
 MAX_ISSUE_PAGES = 50
 LOG_ENTRIES = 512  # remembered log excerpts (a finished job's log never changes)
@@ -59,6 +59,7 @@ class GitHubForge(GitHubClient):
 
     # --- pull requests --------------------------------------------------------------------
 
+    @in_session
     def find_pr(self, repo: str, head: str) -> PullRequest | None:
         owner, name = split(repo)
         items = self._get(
@@ -72,6 +73,7 @@ class GitHubForge(GitHubClient):
         found = [p for p in items if p.head.ref == head]
         return pull_request(found[0]) if found else None
 
+    @in_session
     def open_pr(self, repo: str, *, head: str, base: str, title: str, body: str) -> PullRequest:
         owner, name = split(repo)
         try:
@@ -89,6 +91,7 @@ class GitHubForge(GitHubClient):
             return existing  # already open (a retry after a lost answer): the same PR
         return pull_request(resp.parsed_data)
 
+    @in_session
     def update_pr(self, repo: str, number: int, *, title: str, body: str) -> PullRequest:
         owner, name = split(repo)
         resp = self._send(
@@ -109,9 +112,10 @@ class GitHubForge(GitHubClient):
             item=f"pull request #{number}",
         )
 
+    @in_session
     def observe(self, repo: str, number: int) -> Observation:
         owner, name = split(repo)
-        self._fresh = []
+        self._fresh.clear()
         pr = pull_request(self._pull(repo, number))
         runs = self._check_runs(repo, pr.head_sha)
         base_sha = self._branch_head(repo, pr.base_ref)
@@ -234,6 +238,7 @@ class GitHubForge(GitHubClient):
 
     # --- merging --------------------------------------------------------------------------
 
+    @in_session
     def merge(self, repo: str, number: int, *, sha: str, method: str) -> MergeResult:
         owner, name = split(repo)
         if method not in METHODS:
@@ -270,6 +275,7 @@ class GitHubForge(GitHubClient):
 
     # --- issues ---------------------------------------------------------------------------
 
+    @in_session
     def issues(self, repo: str, *, labels: list[str], limit: int) -> list[Issue]:
         from githubkit.utils import UNSET
 
@@ -303,6 +309,7 @@ class GitHubForge(GitHubClient):
                 break
         return out[:limit]
 
+    @in_session
     def issue(self, repo: str, number: int) -> Issue:
         owner, name = split(repo)
         data = self._get(

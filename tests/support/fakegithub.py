@@ -219,6 +219,7 @@ class Logged:
     status: int
     if_none_match: str | None
     authorized: bool
+    client_port: int = 0  # the connection it came on
 
 
 class _Answer(Exception):
@@ -258,6 +259,8 @@ class FakeGitHub:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as GitHub's
+
             def _any(self) -> None:
                 fake._serve(self)
 
@@ -458,7 +461,10 @@ class FakeGitHub:
         authorized = self.token is None or auth in (f"Bearer {self.token}", f"token {self.token}")
         status, headers, body = self._answer(h.command, path, parts.query, raw, inm, authorized)
         with self._lock:
-            self.requests.append(Logged(h.command, path, parts.query, status, inm, authorized))
+            port = int(h.client_address[1])
+            self.requests.append(
+                Logged(h.command, path, parts.query, status, inm, authorized, port)
+            )
         h.send_response(status)
         for key, value in headers.items():
             h.send_header(key, value)
