@@ -475,6 +475,7 @@ def test_checker_reads_every_kind_of_import(tmp_path: Path) -> None:
 # operations or the knowledge base, nor a heavy third-party package.
 NOT_FOR_CREATE = (
     "aof.runner",
+    "aof.forge",
     "aof.scheduler",
     "aof.mcp",
     "aof.knowledge",
@@ -488,6 +489,8 @@ NOT_FOR_CREATE = (
     "psutil",
     "jsonschema",
     "numpy",
+    "githubkit",
+    "httpx",
 )
 
 

@@ -89,6 +89,20 @@ FIELDS: dict[str, st.SearchStrategy[Any]] = {
     )
     | ANY,
     "sla": st.dictionaries(st.text(max_size=3), ANY, max_size=2) | ANY,
+    "issue": st.fixed_dictionaries(
+        {},
+        optional={
+            "forge": st.sampled_from(["github", "gitlab"]) | ANY,
+            "repo": st.sampled_from(
+                ["o/r", "acme/site.io", "-o/r", "o/..", "o/.", "o/r/x", "o", "a" * 40 + "/r"]
+            )
+            | ANY,
+            "number": st.integers(-1, 3) | st.just(2.0) | ANY,
+            "url": st.sampled_from(["https://github.com/o/r/issues/1", "ftp://x", "http://h"])
+            | ANY,
+        },
+    )
+    | ANY,
     "custom_key": ANY,
 }
 

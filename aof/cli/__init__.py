@@ -52,6 +52,7 @@ LAZY_COMMANDS = {
     "mcp": "mcp:mcp_group",
     "notify": "notify:notify_group",
     "knowledge": "knowledge:knowledge",
+    "issues": "issues:issues_group",
 }
 
 

@@ -70,17 +70,45 @@ def _started(rows: list[dict[str, Any]], as_json: bool, batch: str | None = None
 
 
 @agent.command("spawn")
-@click.argument("branch")
-@click.option("--prompt", "prompt", required=True, metavar="TEXT", help="What the agent is to do.")
+@click.argument("branch", required=False)
+@click.option("--prompt", "prompt", metavar="TEXT", help="What the agent is to do.")
+@click.option(
+    "--issue",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Work on issue N of the project's GitHub repository instead of a prompt: its task "
+    "(imported first when needed) is started.",
+)
 @run_options
 @pass_env
-def spawn_cmd(env: Env, /, branch: str, prompt: str, as_json: bool, **opts: Any) -> None:
+def spawn_cmd(
+    env: Env, /, branch: str | None, prompt: str | None, issue: int | None, as_json: bool,
+    **opts: Any,
+) -> None:  # fmt: skip
     """Start one agent on BRANCH now: a task created, claimed and run in a worktree.
+
+    With --issue N, the task is issue N's (`aof issues import`), on BRANCH if given, else
+    on the task's own branch.
 
     \b
     Example:
       aof agent spawn fix-login --prompt "Fix the login redirect loop" --project site
+      aof agent spawn --issue=42 --project site
     """
+    if issue is not None:
+        if prompt:
+            raise click.UsageError("--prompt: not with --issue (the issue says what to do)")
+        import os
+
+        from ..forge.github import forge_for
+        from ..forge.issues import spawn_issue
+
+        fleet = env.fleet()
+        forge = forge_for(fleet.config.data, os.environ)
+        _started([spawn_issue(fleet, forge, issue, branch=branch, **opts)], as_json)
+        return
+    if not branch or not prompt:
+        raise click.UsageError("give BRANCH and --prompt TEXT, or --issue N")
     rows = _sessions(env).start_many([(branch, prompt)], **opts)
     _started(rows, as_json)
 

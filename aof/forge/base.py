@@ -23,6 +23,8 @@ from ..errors import AofError
 class ForgeError(AofError):
     """The forge refused a request (names the repository, the request and its answer)."""
 
+    status: int | None = None  # the HTTP status of the forge's answer, when there was one
+
 
 class ForgeDown(ForgeError):
     """The forge did not answer (a network error, a timeout, a 5xx): try again later."""

@@ -47,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
         "kill_grace_s": 5,
         "tmux": False,
     },
+    "forges": {"github": {"api_url": "https://api.github.com", "poll_s": 60}},
 }
 
 
@@ -175,6 +176,10 @@ def validate_config(data: dict[str, Any], where: str) -> None:
     if not isinstance(runner.get("tmux", False), bool):
         raise bad("runner.tmux", f"must be true or false (got {runner['tmux']!r})")
     _validate_knowledge(data.get("knowledge", {}), bad)
+    if data.get("forges") is not None:
+        from .forges import validate_forges
+
+        validate_forges(data["forges"], bad)
     if data.get("notify") is not None:
         from .notify import validate_notify
 

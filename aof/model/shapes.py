@@ -79,6 +79,7 @@ class TaskRow(TypedDict, total=False):
     coder: str | None
     branch: str | None
     batch: Any
+    issue: str | None  # owner/name#N: the issue the task was imported from
     invalid: bool
     reason: str
 

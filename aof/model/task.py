@@ -60,9 +60,9 @@ PRIORITY_RANK = {p: i for i, p in enumerate(PRIORITIES)}
 
 # The order aof writes known keys in; unknown (human) keys follow in their own order.
 KEY_ORDER = (
-    "schema", "id", "title", "priority", "team", "project", "routing", "depends_on", "parent",
-    "workflow", "created", "updated", "entered", "created_by", "due", "sla", "coder", "model",
-    "budget", "spent", "branch", "batch", "attempts", "max_attempts", "fence", "lease",
+    "schema", "id", "title", "priority", "team", "project", "issue", "routing", "depends_on",
+    "parent", "workflow", "created", "updated", "entered", "created_by", "due", "sla", "coder",
+    "model", "budget", "spent", "branch", "batch", "attempts", "max_attempts", "fence", "lease",
     "retry_after", "sla_notified", "last_error", "blocked", "gate", "labels",
 )  # fmt: skip
 
@@ -337,6 +337,12 @@ def _validate_mappings(meta: dict[str, Any], bad: Any) -> None:
     for key in ("gate", "blocked"):
         if meta.get(key) is not None and not isinstance(meta[key], dict):
             raise bad(key, f"must be a mapping (got {meta[key]!r})")
+    if meta.get("issue") is not None:
+        from .forges import issue_problem
+
+        problem = issue_problem(meta["issue"])
+        if problem is not None:
+            raise bad(*problem)
     if meta.get("sla") is not None:
         from .sla import sla_problem
 

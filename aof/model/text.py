@@ -11,11 +11,16 @@ import re
 
 
 def section(body: str, heading: str) -> str:
-    """The text under ``## heading`` up to the next ``## `` heading ("" when absent)."""
+    """The text under the line ``## heading`` up to the next line that starts with ``## ``
+    ("" when absent). Only whole lines count: ``### heading`` or a mention of
+    ``## heading`` inside a line is text, not the section."""
     marker = f"## {heading}"
-    if marker not in body:
+    lines = body.split("\n")
+    start = next((i for i, ln in enumerate(lines) if ln.rstrip() == marker), None)
+    if start is None:
         return ""
-    return body.split(marker, 1)[1].split("\n## ", 1)[0].strip()
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), None)
+    return "\n".join(lines[start + 1 : end]).strip()
 
 
 def contained(text: str) -> str:

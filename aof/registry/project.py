@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ..model.forges import REPO_PATTERN, is_repo
 from .spec import Field, Noun, boolean, slug, text, text_list
+
+
+def repo_name(value: Any) -> str | None:
+    """The project's repository on its forge: ``owner/name``."""
+    return None if is_repo(value) else "must be 'owner/name', like acme/site"
+
+
+repo_name.json = {"type": "string", "pattern": REPO_PATTERN}  # type: ignore[attr-defined]
 
 PROJECT = Noun(
     name="project",
@@ -12,6 +23,11 @@ PROJECT = Noun(
         Field("root_path", text, required=True, help="the repository's directory"),
         Field("default_branch", text, default="main"),
         Field("remote_url", text),
+        Field(
+            "repo",
+            repo_name,
+            help="its repository on GitHub, owner/name (default: read from remote_url)",
+        ),
         Field("enabled", boolean, default=True),
         Field("host", slug, ref="host"),
         Field("ao_project_root", text),

@@ -22,9 +22,10 @@ from ..files import cardfile
 from ..files.locks import Lock, lock_for
 from ..files.safefs import NOT_REGULAR
 from ..files.stampcache import StampCache, fs_now_ns, settled
+from ..model.forges import issue_key
 from ..model.task import STATES, State, Task, check_ref, id_from_filename, rejections
 
-CACHE_VERSION = 7
+CACHE_VERSION = 8
 IDS_VERSION = 2
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
@@ -84,6 +85,7 @@ def summarize(meta: dict[str, Any]) -> dict[str, Any]:
         "branch": meta.get("branch"),
         "batch": meta.get("batch"),
         "gate": _gate_summary(meta.get("gate")),
+        "issue": issue_key(meta.get("issue")),
     }
 
 
