@@ -27,7 +27,7 @@ from .gates import Gates
 from .pipeline import Pipeline
 
 REACTED_KEPT = 200  # fingerprints a task keeps (the newest)
-NOTICE_EVENTS = {"base_red": "base_red", "merge_waiting": "review_waiting", "stuck": "stuck"}
+NOTICE_EVENTS = {"base_red": "base_red", "merge_waiting": "merge_waiting", "stuck": "pr_stuck"}
 
 
 class PrGate:
