@@ -3,6 +3,7 @@ for, fingerprints that make a persisting condition react once, and a new head re
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -193,3 +194,24 @@ def test_approvals_follow_each_reviewers_latest_verdict_and_no_checks_is_green()
         "action": "send_back",
         "retries": 5,
     }
+
+
+@pytest.mark.parametrize(
+    ("yaml", "message"),
+    [
+        ("reactions:\n  ci_fail: {retries: 2}\n", "reactions.ci_fail: is not a reaction"),
+        ("reactions:\n  ci_failed: {retries: -1}\n", "reactions.ci_failed.retries: must be"),
+        ("reactions:\n  ci_failed: {action: merge}\n", "reactions.ci_failed.action: must be"),
+        ("reactions:\n  stuck: {after: 60}\n", "reactions.stuck.after: is not a setting"),
+        ("reactions: 3\n", "reactions: must be a mapping"),
+    ],
+)
+def test_reaction_settings_are_checked_when_aof_yaml_is_loaded(
+    root: Path, yaml: str, message: str
+) -> None:
+    from aof.errors import ConfigError
+    from aof.model.config import load_config
+
+    (root / "aof.yaml").write_text((root / "aof.yaml").read_text() + yaml)
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        load_config(root)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ValidationError
+from .reactions import validate_reactions
 
 CONFIG_NAME = "aof.yaml"
 CONFIG_SCHEMA = "aof/config/v1"
@@ -175,6 +176,7 @@ def validate_config(data: dict[str, Any], where: str) -> None:
     if not isinstance(runner.get("tmux", False), bool):
         raise bad("runner.tmux", f"must be true or false (got {runner['tmux']!r})")
     _validate_knowledge(data.get("knowledge", {}), bad)
+    validate_reactions(data.get("reactions"), bad)
     if data.get("notify") is not None:
         from .notify import validate_notify
 
