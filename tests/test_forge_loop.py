@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from aof.forge.github import GitHubForge
 
 from aof import Fleet
 from aof.forge.base import NoToken
-from aof.forge.github import GitHubForge
 from aof.forge.poller import ForgePoller
 from aof.forge.status import forge_status
 from aof.journal.audit import AuditLog
@@ -171,7 +171,7 @@ def test_a_merge_records_its_commit_and_closes_the_issue(
 def test_a_spent_rate_limit_pauses_polling_and_a_304_changes_nothing(
     fleet: Fleet, run: Cli, root: Path, tmp_path: Path, fake_github: FakeGitHub
 ) -> None:
-    bare, clone = shipping_fleet(run, root, tmp_path, fake_github, gates=PR_ONLY)
+    _bare, clone = shipping_fleet(run, root, tmp_path, fake_github, gates=PR_ONLY)
     tid = at_pr_gate(fleet, clone, "Budget")
     p = poller(fleet, fake_github)
     due(p)
@@ -201,7 +201,7 @@ def test_a_forge_that_is_down_an_unknown_repo_and_no_token_leave_the_task_as_it_
     fake_github: FakeGitHub,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    bare, clone = shipping_fleet(run, root, tmp_path, fake_github, gates=PR_ONLY)
+    _bare, clone = shipping_fleet(run, root, tmp_path, fake_github, gates=PR_ONLY)
     tid = at_pr_gate(fleet, clone, "Weather")
     fake_github.down()
     p = poller(fleet, fake_github)
@@ -216,5 +216,5 @@ def test_a_forge_that_is_down_an_unknown_repo_and_no_token_leave_the_task_as_it_
     for name in ("GITHUB_TOKEN", "GH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "no-gh"))
-    with pytest.raises(NoToken, match="GITHUB_TOKEN.*GH_TOKEN.*gh auth token"):
+    with pytest.raises(NoToken, match=r"GITHUB_TOKEN.*GH_TOKEN.*gh auth token"):
         GitHubForge(fake_github.url).find_pr(REPO, "x")
