@@ -28,6 +28,7 @@ from .service.leases import Leases
 from .service.lifecycle import Lifecycle
 from .service.outcomes import Outcomes
 from .service.pipeline import Pipeline
+from .service.prgate import PrGate
 from .service.scheduling import Scheduling
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Fleet:
         self._lifecycle = Lifecycle(pipeline, self._gates)
         self._outcomes = Outcomes(pipeline, self._lifecycle)
         self._scheduling = Scheduling(pipeline, self._leases)
+        self.prs = PrGate(pipeline, self._gates)  # the pr gate's changes (docs/forge.md)
 
     @classmethod
     def init(

@@ -129,6 +129,11 @@ def notify_deliveries(root: Path, segment: int = 0) -> Path:
     return notify_dir(root) / name
 
 
+def forge_state(root: Path) -> Path:
+    """``.aof/forge/state.json``: what the daemon's forge poller last saw of each open PR."""
+    return root / AOF_DIR / "forge" / "state.json"
+
+
 def worktrees(root: Path) -> Path:
     """``.aof/worktrees/``: the runs' git worktrees, unless ``runner.worktrees_dir`` says."""
     return root / AOF_DIR / "worktrees"

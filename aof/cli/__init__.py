@@ -44,6 +44,7 @@ LAZY_COMMANDS = {
     "top": "agents:top_cmd",
     "fleet": "fleet:fleet_group",
     "gate": "gate:gate",
+    "forge": "forgestatus:forge_group",
     "plan": "plan:plan_cmd",
     "why": "plan:why_cmd",
     "snapshot": "fleet:snapshot_group",

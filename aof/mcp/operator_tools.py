@@ -34,6 +34,7 @@ def register(t: Tools) -> None:
     _registry_tools(t)
     _host_tools(t)
     _fleet_tools(t)
+    _forge_tools(t)
 
 
 def _registry_tools(t: Tools) -> None:
@@ -202,3 +203,15 @@ def _fleet_tools(t: Tools) -> None:
         from ..fleetapi import history
 
         return t.call(ctx, lambda fleet, caller: Data(data=history(fleet, task)))
+
+
+def _forge_tools(t: Tools) -> None:
+    """The code forge's pull requests."""
+
+    @t.tool(read_only=True)
+    def aof_forge_status(ctx: Context) -> Data:
+        """Tasks waiting at a pr gate: their pull request, its checks, approvals and next
+        reaction as the daemon last saw them, and the forge's rate-limit budget."""
+        from ..forge.status import forge_status
+
+        return t.call(ctx, lambda fleet, caller: Data(data=forge_status(fleet)))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, ValidationError
+from .reactions import validate_reactions
 
 CONFIG_NAME = "aof.yaml"
 CONFIG_SCHEMA = "aof/config/v1"
@@ -180,6 +181,7 @@ def validate_config(data: dict[str, Any], where: str) -> None:
         from .forges import validate_forges
 
         validate_forges(data["forges"], bad)
+    validate_reactions(data.get("reactions"), bad)
     if data.get("notify") is not None:
         from .notify import validate_notify
 

@@ -25,6 +25,9 @@ EVENTS: dict[str, str] = {
     "stuck": "warning",
     "run_failed": "info",
     "daemon_degraded": "urgent",
+    "base_red": "warning",
+    "merge_waiting": "warning",
+    "pr_stuck": "warning",
 }
 ALL = "all"  # in a rule's events: every event
 SEVERITIES = ("info", "warning", "urgent")

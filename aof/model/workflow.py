@@ -11,8 +11,9 @@
       - name: code-review
         review: {role: reviewer}   # or {agent: NAME} or {human: true}; capabilities: [...]
       - qa                       # a bare name: a review gate for a person
+      - pr: {merge: auto, method: squash, approvals: 1}   # a pull request (named pr)
 
-Three kinds of gate:
+Four kinds of gate:
 
 - **command** (``run``): aof runs it itself, never the agent, at the head commit of the
   task's branch; it passes on exit status 0 (``timeout_s``, default 900; ``env``).
@@ -21,6 +22,9 @@ Three kinds of gate:
   the agent that did the work.
 - **human** (``review: {human: true}``, a bare name, or a mapping with only a name): waits
   for ``aof gate approve|reject`` by a person.
+- **pr** (``pr: {merge, method, approvals}``): the branch is pushed and a pull request opened
+  on the project's forge; the daemon reacts to its checks and reviews and, with ``merge:
+  auto``, merges it at the head commit it saw green and approved (docs/forge.md).
 
 :func:`parse` checks a workflow's mapping and names the file, the field and the value of
 whatever is wrong: an unknown gate kind or key, two gates of one name, a timeout that is
@@ -35,12 +39,15 @@ from typing import Any, Literal
 
 from ..errors import ValidationError
 
-GateKind = Literal["command", "review", "human"]
-KINDS: tuple[GateKind, ...] = ("command", "review", "human")
+GateKind = Literal["command", "review", "human", "pr"]
+KINDS: tuple[GateKind, ...] = ("command", "review", "human", "pr")
 DEFAULT_TIMEOUT_S = 900.0
 DEFAULT_MAX_REJECTIONS = 3
 SCHEMA = "aof/workflow/v1"
-GATE_KEYS = ("name", "run", "timeout_s", "env", "review", "description")
+GATE_KEYS = ("name", "run", "timeout_s", "env", "review", "pr", "description")
+PR_KEYS = ("merge", "method", "approvals")
+MERGE_MODES = ("auto", "manual")
+MERGE_METHODS = ("squash", "merge", "rebase")
 REVIEW_KEYS = ("role", "agent", "human", "capabilities")
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\Z")
 ENV_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -58,6 +65,9 @@ class Gate:
     role: str | None = None  # review gates: who may review
     agent: str | None = None
     capabilities: tuple[str, ...] = ()
+    merge: str = "manual"  # pr gates: auto merges when approved and green, manual tells a person
+    method: str = "squash"
+    approvals: int = 1
 
     def describe(self) -> str:
         """The gate in a few words: ``tests (command: make test)``."""
@@ -65,6 +75,8 @@ class Gate:
             return f"{self.name} (command: {self.run})"
         if self.kind == "human":
             return f"{self.name} (review by a person)"
+        if self.kind == "pr":
+            return f"{self.name} (pull request, merge {self.merge})"
         who = f"agent {self.agent}" if self.agent else f"role {self.role}"
         caps = f" with {', '.join(self.capabilities)}" if self.capabilities else ""
         return f"{self.name} (review by {who}{caps})"
@@ -73,6 +85,8 @@ class Gate:
         out: dict[str, Any] = {"name": self.name, "kind": self.kind}
         if self.kind == "command":
             out.update(run=self.run, timeout_s=self.timeout_s)
+        if self.kind == "pr":
+            out.update(merge=self.merge, method=self.method, approvals=self.approvals)
         if self.role:
             out["role"] = self.role
         if self.agent:
@@ -131,6 +145,8 @@ def _gate(data: Any, i: int, bad: Any) -> Gate:
         data = {"name": data}
     if not isinstance(data, dict):
         raise bad(where, f"must be a gate name or a mapping (got {data!r})")
+    if "pr" in data and "name" not in data:
+        data = {"name": "pr", **data}  # `- pr: {...}`: a gate named pr
     gname = data.get("name")
     if not isinstance(gname, str) or not NAME_RE.match(gname):
         raise bad(f"{where}.name", f"must be a short name like 'tests' (got {gname!r})")
@@ -139,10 +155,13 @@ def _gate(data: Any, i: int, bad: Any) -> Gate:
     if unknown:
         raise bad(
             f"{where}.{unknown[0]}",
-            _unknown(str(unknown[0]), GATE_KEYS, "gate kinds: run (a command), review"),
+            _unknown(str(unknown[0]), GATE_KEYS, "gate kinds: run (a command), review, pr"),
         )
-    if "run" in data and "review" in data:
-        raise bad(where, "a gate is a command (run) or a review, not both")
+    kinds = [k for k in ("run", "review", "pr") if k in data]
+    if len(kinds) > 1:
+        raise bad(where, f"a gate is one of a command (run), a review or a pr, not {kinds}")
+    if "pr" in data:
+        return _pr_gate(gname, data["pr"], where, bad)
     if "run" in data:
         return _command_gate(gname, data, where, bad)
     for key in ("timeout_s", "env"):
@@ -152,6 +171,25 @@ def _gate(data: Any, i: int, bad: Any) -> Gate:
     if not isinstance(review, dict):
         raise bad(f"{where}.review", f"must be a mapping: role, agent or human (got {review!r})")
     return _review_gate(gname, review, where, bad)
+
+
+def _pr_gate(gname: str, pr: Any, where: str, bad: Any) -> Gate:
+    pr = {} if pr is None else pr
+    if not isinstance(pr, dict):
+        raise bad(f"{where}.pr", f"must be a mapping: merge, method, approvals (got {pr!r})")
+    unknown = [k for k in pr if k not in PR_KEYS]
+    if unknown:
+        raise bad(f"{where}.pr.{unknown[0]}", _unknown(str(unknown[0]), PR_KEYS, "a pr gate"))
+    merge = pr.get("merge", "manual")
+    if merge not in MERGE_MODES:
+        raise bad(f"{where}.pr.merge", f"must be auto or manual (got {merge!r})")
+    method = pr.get("method", "squash")
+    if method not in MERGE_METHODS:
+        raise bad(f"{where}.pr.method", f"must be squash, merge or rebase (got {method!r})")
+    approvals = pr.get("approvals", 1)
+    if isinstance(approvals, bool) or not isinstance(approvals, int) or approvals < 0:
+        raise bad(f"{where}.pr.approvals", f"must be a whole number >= 0 (got {approvals!r})")
+    return Gate(gname, "pr", merge=str(merge), method=str(method), approvals=int(approvals))
 
 
 def _command_gate(gname: str, data: dict[str, Any], where: str, bad: Any) -> Gate:

@@ -35,6 +35,11 @@ HINTS: dict[str, str] = {
     "aof agent kill {id}",
     "run_failed": "nothing yet: it is retried after a back-off (aof task show {id})",
     "daemon_degraded": "see runs/daemon.log and aof daemon status",
+    "base_red": "the base branch's own checks fail: fix it there; the task's pull request "
+    "waits (aof forge status)",
+    "merge_waiting": "merge its pull request on the forge (aof forge status names it)",
+    "pr_stuck": "look at its pull request (aof forge status): a check that never ends, a "
+    "reviewer who never answers",
 }
 
 

@@ -11,7 +11,9 @@ holds the task's lease, as a claim does:
   work, within the same limits as any dispatch (the fleet's, the agent's, its coder's). When
   no agent but the worker could take it, the task waits with that reason, and a
   ``review_waiting`` action (applied once per gate and round) brings a person in;
-- a **human** gate waits for ``aof gate approve|reject``: the reason says so.
+- a **human** gate waits for ``aof gate approve|reject``: the reason says so;
+- a **pr** gate is the forge poller's (:mod:`aof.forge.poller`): the reason names the pull
+  request and what it waits on.
 
 A lease in review that expired (a gate runner or a reviewer that died) is an ``expire``
 action back to ``review``: the gate is worked on again. Review work is placed before any ready
@@ -125,6 +127,8 @@ def place_reviews(
                 actions.append(action)
             if reason is not None:
                 waiting.append({"task": t["id"], "reason": reason})
+        elif kind == "pr":
+            waiting.append({"task": t["id"], "reason": _pr_reason(str(name), gate)})
         else:
             waiting.append(
                 {
@@ -163,3 +167,14 @@ def _review(
     action: PlanAction = {"kind": "review", "task": t["id"], "gate": name, "agent": agent}
     action["coder"] = coder
     return action, None
+
+
+def _pr_reason(name: str, gate: dict[str, Any]) -> str:
+    pr = gate.get("pr") or {}
+    if not pr.get("number"):
+        return f"gate {name}: the daemon pushes the branch and opens a pull request"
+    merge = "merges it" if gate.get("merge") == "auto" else "tells a person to merge it"
+    return (
+        f"gate {name}: pull request #{pr['number']} ({pr.get('url')}) waits on its checks and "
+        f"reviews; when approved and green aof {merge} (`aof forge status`)"
+    )

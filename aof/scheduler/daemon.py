@@ -23,7 +23,9 @@ Each tick, in order:
    submit to the executor: ``aof.runner.dispatch``); all of it one commit whose message carries the
    plan's time, the heartbeat expiries it used and its digest, so ``aof plan --replay REF``
    can recompute it;
-5. reconcile AO projects (``aof.ops.reconcile``), each applied action audited;
+5. reconcile AO projects (``aof.ops.reconcile``), each applied action audited; wake the
+   forge poller (``aof.forge.poller``: the pr gates' pushes, pull requests and reactions, on
+   a thread of its own);
 6. say where it stands (``aof.scheduler.idle``): the runs it waits on, or that it is idle and
    what it leaves behind. ``--until-idle`` stops at the first idle tick.
 
@@ -49,6 +51,7 @@ from ..clock import Clock, IdSource, format_time
 from ..errors import AofError, ConfigError, DaemonRunning
 from ..files import durability
 from ..fleet import Fleet
+from ..forge.poller import ForgePoller
 from ..journal.audit import Actor
 from ..notify.worker import DeliveryWorker
 from ..planner.plan import digest as plan_digest
@@ -61,6 +64,7 @@ from .idle import Outlook, assess
 from .supervise import RunSupervisor
 
 DEBOUNCE_S = 0.2
+FORGE = Actor("scheduler", "forge")
 GATE_JOIN_S = 60.0  # a stopping daemon waits this long for running command gates
 
 
@@ -102,6 +106,7 @@ class Daemon:
         self.supervisor = RunSupervisor(self.fleet, self.executor, self.log)
         self.gates = GateRunner(self.fleet, self.log)
         self.gates.wake = self.wake.set  # a gate's result: plan again now
+        self.forge = ForgePoller(Fleet(self.root, clock=clock, ids=ids, actor=FORGE), self.log)
         self._reported: dict[str, Any] = {}
         self._last_sweep = 0.0
         self._bad_config: int | None = None
@@ -157,6 +162,7 @@ class Daemon:
     def start(self) -> None:
         self.acquire()
         self.notices.start()
+        self.forge.start()
         self.log.info(
             "aof daemon %s starting on %s (pid %d, interval %gs)",
             __version__,
@@ -206,6 +212,7 @@ class Daemon:
         self.wake.set()
 
     def shutdown(self) -> None:
+        self.forge.stop()
         self.notices.stop()  # sends what is due first (a few seconds at most)
         if self.watcher is not None:
             self.watcher.stop()
@@ -314,6 +321,7 @@ class Daemon:
         )
         self._write_state("running")
         self.notices.poke()
+        self.forge.poke()  # pull requests whose poll is due (forges.github.poll_s)
         return report
 
     def _log_tick(self, report: dict[str, Any], outlook: Outlook, waiting: int) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 from ..clock import format_time
 from ..errors import InvalidTransition, LeaseError, ValidationError
 from ..journal.audit import Actor
-from ..model.task import State, Task, rejections, token_sha256
+from ..model.task import State, Task, token_sha256
 from ..model.text import append_section, defused
 from ..model.workflow import DEFAULT_MAX_REJECTIONS, Gate, Workflow, parse
 from .pipeline import Pipeline
@@ -41,6 +41,7 @@ from .pipeline import Pipeline
 FEEDBACK_LINES = 60  # of a failing command gate's output, into the task body
 REVIEW_FAILURES_MAX = 3  # reviewer runs that end without a verdict before a person decides
 GATE_HOLDER = "aof"  # who holds the lease while aof runs a command gate
+KEPT = ("round", "worker", "history", "pr")  # what a task's gate keeps from gate to gate
 
 
 class Gates:
@@ -119,13 +120,16 @@ class Gates:
             "round": int(gate.get("round") or 0) + 1,
             "worker": holder or gate.get("worker") or str(self.pipeline.actor.id),
             "history": list(gate.get("history") or []),
+            "pr": gate.get("pr"),  # a pull request lives on across rounds
         }
         meta["gate"] = state
         return self._enter(meta, workflow.gates[0])
 
     def _enter(self, meta: dict[str, Any], gate: Gate) -> str | None:
-        state = {k: v for k, v in meta["gate"].items() if k in ("round", "worker", "history")}
+        state = {k: v for k, v in meta["gate"].items() if k in KEPT}
         state.update(current=gate.name, kind=gate.kind)
+        if gate.kind == "pr":
+            state.update(merge=gate.merge, method=gate.method, approvals=gate.approvals)
         for key in ("role", "agent"):
             if getattr(gate, key):
                 state[key] = getattr(gate, key)
@@ -163,8 +167,12 @@ class Gates:
             if current != gate:
                 raise InvalidTransition(f"task {task.id} is at gate {current!r}, not {gate!r}")
             kind = (meta.get("gate") or {}).get("kind")
-            if kind == "human" or (kind == "command") != (holder == GATE_HOLDER):
-                who = {"command": "aof runs it", "human": "a person decides it"}
+            if kind in ("human", "pr") or (kind == "command") != (holder == GATE_HOLDER):
+                who = {
+                    "command": "aof runs it",
+                    "human": "a person decides it",
+                    "pr": "its pull request decides it",
+                }
                 raise InvalidTransition(
                     f"task {task.id}: gate {gate} is a {kind} gate: "
                     + who.get(str(kind), "a reviewer agent takes it")
@@ -309,6 +317,11 @@ class Gates:
                 f"task {task.id} is in review at no gate of a workflow (moved there by hand?): "
                 f"move it on with `aof task move {task.id} done` or `ready`"
             )
+        if gate.get("kind") == "pr":
+            raise InvalidTransition(
+                f"task {task.id} is at pr gate {gate.get('current')}: its pull request decides "
+                f"(merge or close it on the forge: {(gate.get('pr') or {}).get('url')})"
+            )
         if gate.get("kind") == "command":
             raise InvalidTransition(
                 f"task {task.id} is at command gate {gate.get('current')}: aof runs it and its "
@@ -365,7 +378,7 @@ class Gates:
         if nxt is not None:
             self._enter(after, nxt)
             return after["gate"], nxt
-        kept = {k: v for k, v in state.items() if k in ("round", "worker", "history")}
+        kept = {k: v for k, v in state.items() if k in KEPT}
         return _ordered_gate(kept), None
 
     def _reject(
@@ -373,7 +386,7 @@ class Gates:
     ) -> Task:
         task = self.pipeline.tasks.load(ref)
         cap = self.max_rejections(task)
-        count = rejections(task.meta) + 1
+        count = own_rejections(task.meta) + 1
         target = State.BLOCKED if count >= cap else State.READY
 
         def mutate(task: Task, meta: dict[str, Any]) -> str | None:
@@ -381,9 +394,7 @@ class Gates:
             meta.pop("lease", None)
             state = dict(meta.get("gate") or {})
             history = [*state.get("history", []), self._entry(entry, state)]
-            meta["gate"] = _ordered_gate(
-                {"round": state.get("round"), "worker": state.get("worker"), "history": history}
-            )
+            meta["gate"] = _ordered_gate({**{k: state.get(k) for k in KEPT}, "history": history})
             meta.pop("retry_after", None)  # a rejection goes back at once
             if target == State.BLOCKED:
                 meta["blocked"] = {
@@ -448,11 +459,22 @@ def _name(gate: Gate | None) -> str | None:
 
 
 GATE_KEY_ORDER = (
-    "current", "kind", "role", "agent", "capabilities", "round", "worker", "failures", "notified",
-    "history",
+    "current", "kind", "role", "agent", "capabilities", "merge", "method", "approvals", "round",
+    "worker", "failures", "notified", "pr", "history",
 )  # fmt: skip
 
 
 def _ordered_gate(state: dict[str, Any]) -> dict[str, Any]:
     known = {k: state[k] for k in GATE_KEY_ORDER if state.get(k) is not None}
     return {**known, **{k: v for k, v in state.items() if k not in known and v is not None}}
+
+
+def own_rejections(meta: dict[str, Any]) -> int:
+    """The rejections ``max_rejections`` caps: by gates and reviewers (a pull request's
+    reactions send work back under budgets of their own, ``reactions.*.retries``)."""
+    history = (meta.get("gate") or {}).get("history") or []
+    return sum(
+        1
+        for h in history
+        if isinstance(h, dict) and h.get("outcome") == "rejected" and h.get("kind") != "pr"
+    )

@@ -25,7 +25,7 @@ from ..files.stampcache import StampCache, fs_now_ns, settled
 from ..model.forges import issue_key
 from ..model.task import STATES, State, Task, check_ref, id_from_filename, rejections
 
-CACHE_VERSION = 8
+CACHE_VERSION = 9
 IDS_VERSION = 2
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
@@ -94,8 +94,12 @@ def _gate_summary(gate: Any) -> dict[str, Any] | None:
     (what the planner and the board need)."""
     if not isinstance(gate, dict):
         return None
-    keys = ("current", "kind", "role", "agent", "capabilities", "round", "worker", "notified")
+    keys: tuple[str, ...] = ("current", "kind", "role", "agent", "capabilities", "merge")
+    keys += ("approvals", "round", "worker", "notified")
     out = {k: gate[k] for k in keys if gate.get(k) is not None}
+    pr = gate.get("pr")
+    if isinstance(pr, dict) and pr.get("number"):
+        out["pr"] = {k: pr.get(k) for k in ("repo", "number", "url") if pr.get(k) is not None}
     history = gate.get("history")
     if isinstance(history, list) and history and isinstance(history[-1], dict):
         last = history[-1]
