@@ -50,7 +50,7 @@ def test_parser_errors_are_findings_on_the_line_of_their_gate(run: Cli, root: Pa
         "workflows/both.yaml:2: gates[0] (x): a gate is a command (run) or a review, not both",
         "workflows/cap.yaml:2: max_rejections: must be a whole number >= 1 (got 0)",
         "workflows/shell.yaml:4: gates[1] (lint).shell: unknown key (gate kinds: run (a "
-        "command), review; keys: name, run, timeout_s, env, review, description)",
+        "command), review, pr; keys: name, run, timeout_s, env, review, pr, description)",
         "workflows/slow.yaml:4: gates[1] (t).timeout_s: must be a number of seconds > 0 "
         "(got 'soon')",
     ]

@@ -101,16 +101,16 @@ def one(data: Any) -> str:
     return str(caught.value)
 
 
-GATE_KEYS = "keys: name, run, timeout_s, env, review, description"
+GATE_KEYS = "keys: name, run, timeout_s, env, review, pr, description"
 BAD: list[tuple[Any, str]] = [
     # an unknown gate kind, or a near miss of a key (did you mean)
     (
         {"gates": [{"name": "x", "shell": "y"}]},
-        f"gates[0] (x).shell: unknown key (gate kinds: run (a command), review; {GATE_KEYS})",
+        f"gates[0] (x).shell: unknown key (gate kinds: run (a command), review, pr; {GATE_KEYS})",
     ),
     (
         {"gates": [{"name": "x", "rn": "make"}]},
-        f"gates[0] (x).rn: unknown key; did you mean run? (gate kinds: run (a command), review; "
+        f"gates[0] (x).rn: unknown key; did you mean run? (gate kinds: run (a command), review, pr; "
         f"{GATE_KEYS})",
     ),
     (

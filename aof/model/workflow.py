@@ -158,6 +158,8 @@ def _gate(data: Any, i: int, bad: Any) -> Gate:
             _unknown(str(unknown[0]), GATE_KEYS, "gate kinds: run (a command), review, pr"),
         )
     kinds = [k for k in ("run", "review", "pr") if k in data]
+    if kinds == ["run", "review"]:
+        raise bad(where, "a gate is a command (run) or a review, not both")
     if len(kinds) > 1:
         raise bad(where, f"a gate is one of a command (run), a review or a pr, not {kinds}")
     if "pr" in data:
