@@ -97,13 +97,17 @@ def test_an_issue_ships_through_a_pull_request_red_then_green_then_merged(
     task = Fleet(root).get_task(tid)
     pull = fake_github.pull(REPO, number)
     assert pull.merged and pull.merge_commit_sha == task.meta["gate"]["pr"]["merge_commit"]
-    parents = subprocess.run(
-        ["git", "rev-list", "--parents", "-n", "1", str(pull.merge_commit_sha)],
-        cwd=bare,
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    assert second in parents  # the head that was seen green and approved
+
+    def tree(sha: object) -> str:
+        return subprocess.run(
+            ["git", "rev-parse", f"{sha}^{{tree}}"],
+            cwd=bare,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+
+    assert tree(pull.merge_commit_sha) == tree(second)  # squashed: the head seen green
     assert repo.issues[issue].state == "closed"
     story = run("history", tid).stdout
     for word in ("pr_opened", "pr_ci_failed", "pr_updated", "pr_merged"):
