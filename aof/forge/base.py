@@ -56,6 +56,7 @@ class PullRequest:
     merge_commit_sha: str | None = None
     title: str = ""
     body: str = ""
+    updated_at: str | None = None  # moves on a push, a review, a comment: not on a check
 
 
 @dataclass
@@ -116,6 +117,7 @@ class Observation:
     reviews: list[Review] = field(default_factory=list)
     comments: list[ReviewComment] = field(default_factory=list)
     unchanged: bool = False  # every request answered 304: nothing new since the last poll
+    reviewed: bool = True  # reviews and comments were read (else: the caller's last ones)
 
     def to_json(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -165,8 +167,23 @@ class Forge(Protocol):
 
     def update_pr(self, repo: str, number: int, *, title: str, body: str) -> PullRequest: ...
 
-    def observe(self, repo: str, number: int) -> Observation:
-        """The pull request's current condition (conditional requests: a 304 is free)."""
+    def open_prs(self, repo: str) -> dict[int, PullRequest]:
+        """Every open pull request of ``repo`` by number: one request per hundred."""
+        ...
+
+    def observe(
+        self,
+        repo: str,
+        number: int,
+        *,
+        pr: PullRequest | None = None,
+        reviews: bool = True,
+        checks: list[Check] | None = None,
+    ) -> Observation:
+        """The pull request's current condition (conditional requests: a 304 is free).
+        ``pr``: as :meth:`open_prs` listed it (not read again); ``reviews``: read its
+        reviews and comments (else they are left empty and ``reviewed`` is False);
+        ``checks``: the head's checks as last seen, all completed (not read again)."""
         ...
 
     def merge(self, repo: str, number: int, *, sha: str, method: str) -> MergeResult:

@@ -44,6 +44,7 @@ def pull_request(data: Any) -> PullRequest:
         merge_commit_sha=getattr(data, "merge_commit_sha", None) or None,
         title=data.title,
         body=data.body or "",
+        updated_at=str(data.updated_at) if getattr(data, "updated_at", None) else None,
     )
 
 

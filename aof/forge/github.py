@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal, cast
 
 from .base import (
+    Check,
     ForgeDown,
     ForgeError,
     Issue,
@@ -113,14 +114,42 @@ class GitHubForge(GitHubClient):
         )
 
     @in_session
-    def observe(self, repo: str, number: int) -> Observation:
+    def open_prs(self, repo: str) -> dict[int, PullRequest]:
+        owner, name = split(repo)
+        items = self._pages(
+            repo,
+            "list the open pull requests",
+            f"{repo} open pulls",
+            lambda gh, h, p: gh.rest.pulls.list(
+                owner, name, state="open", per_page=PER_PAGE, page=p, headers=h
+            ),
+        )
+        return {int(i.number): pull_request(i) for i in items}
+
+    @in_session
+    def observe(
+        self,
+        repo: str,
+        number: int,
+        *,
+        pr: PullRequest | None = None,
+        reviews: bool = True,
+        checks: list[Check] | None = None,
+    ) -> Observation:
         owner, name = split(repo)
         self._fresh.clear()
-        pr = pull_request(self._pull(repo, number))
-        runs = self._check_runs(repo, pr.head_sha)
-        base_sha = self._branch_head(repo, pr.base_ref)
+        pr = pr if pr is not None else pull_request(self._pull(repo, number))
+        runs = self._check_runs(repo, pr.head_sha) if checks is None else []
+        failing = any(c.failed for c in checks or []) or any(check(r).failed for r in runs)
+        # The base branch matters only when a check fails: is it red there too?
+        base_sha = self._branch_head(repo, pr.base_ref) if failing else None
         base_runs = self._check_runs(repo, base_sha) if base_sha else []
-        reviews = self._pages(
+        if not reviews:
+            seen = self._observed(repo, pr, runs, base_sha, base_runs, [], [], reviewed=False)
+            if checks is not None:
+                seen.checks = checks
+            return seen
+        review_items = self._pages(
             repo,
             f"read the reviews of pull request #{number}",
             f"{repo} reviews {number}",
@@ -136,6 +165,23 @@ class GitHubForge(GitHubClient):
                 owner, name, number, per_page=PER_PAGE, page=p, headers=h
             ),
         )
+        seen = self._observed(repo, pr, runs, base_sha, base_runs, review_items, comments)
+        if checks is not None:
+            seen.checks = checks
+        return seen
+
+    def _observed(
+        self,
+        repo: str,
+        pr: PullRequest,
+        runs: list[Any],
+        base_sha: str | None,
+        base_runs: list[Any],
+        reviews: list[Any],
+        comments: list[Any],
+        *,
+        reviewed: bool = True,
+    ) -> Observation:
         unchanged = bool(self._fresh) and all(self._fresh)
         checks = [check(r) for r in runs]
         for seen, run in zip(checks, runs, strict=True):
@@ -149,6 +195,7 @@ class GitHubForge(GitHubClient):
             reviews=[review(r) for r in reviews],
             comments=[comment(c) for c in comments],
             unchanged=unchanged,
+            reviewed=reviewed,
         )
 
     def _check_runs(self, repo: str, sha: str) -> list[Any]:

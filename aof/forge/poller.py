@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ..model.task import Task
 
 DEFAULT_POLL_S = 60.0
+CHECKS_EVERY = 5  # rounds between two reads of a PR's checks that all completed on its head
 
 
 class ForgePoller:
@@ -53,6 +54,7 @@ class ForgePoller:
         self.last_change: dict[str, tuple[str, float]] = {}  # task -> (condition, since)
         self.seen: dict[str, dict[str, Any]] = {}  # task -> what its last poll saw
         self.paused_until = 0.0  # epoch s: a spent rate limit
+        self.memory: dict[str, dict[str, Any]] = {}  # task -> its PR's last observation
         self.problem: str | None = None  # why the forge cannot be used now (no token ...)
 
     # --- the thread -------------------------------------------------------------------
@@ -95,7 +97,10 @@ class ForgePoller:
         return self._forge
 
     def round(self) -> None:
-        """One pass over the tasks at a pr gate whose poll is due."""
+        """One pass over the tasks at a pr gate whose poll is due: branches pushed and PRs
+        opened first, then each repository's open PRs listed in one request and each PR
+        observed from that list (its reviews read only when it moved, its completed checks
+        only every :data:`CHECKS_EVERY` rounds), and the reactions applied."""
         rows = [
             r
             for r in self.fleet.list_tasks(states=["review"])
@@ -105,27 +110,35 @@ class ForgePoller:
             self._save(rows)
             return
         due = time.monotonic() - self.poll_s()
-        for row in rows:
-            if self.stopping:
-                break
-            if self.last_poll.get(row["id"], -1e18) > due:
-                continue
-            self.last_poll[row["id"]] = time.monotonic()
-            try:
-                self.tend(self.fleet.get_task(row["id"]))
-            except RateLimited as exc:
-                self.paused_until = exc.reset_at
-                self.log.warning("forge: rate limit spent; polling paused until %s", _at(exc))
-                break
-            except ForgeDown as exc:
-                self.log.warning("forge: %s: %s (the task keeps its state)", row["id"], exc)
-            except AofError as exc:
-                self.log.error("forge: %s: %s", row["id"], exc)
-                self.seen.setdefault(row["id"], {})["error"] = str(exc)
+        watch: dict[str, list[tuple[Task, int]]] = {}
+        try:
+            for row in rows:
+                if self.stopping or self.last_poll.get(row["id"], -1e18) > due:
+                    continue
+                self.last_poll[row["id"]] = time.monotonic()
+                self._guard(row["id"], lambda r=row: self._prepare(r["id"], watch))
+            for repo, tasks in sorted(watch.items()):
+                self._guard(tasks[0][0].id, lambda r=repo, t=tasks: self._observe_repo(r, t))
+        except RateLimited as exc:
+            self.paused_until = exc.reset_at
+            self.log.warning("forge: rate limit spent; polling paused until %s", _at(exc))
         self._save(rows)
 
-    def tend(self, task: Task) -> None:
-        """Push and open, or observe and react, for one task at its pr gate."""
+    def _guard(self, task_id: str, work: Any) -> None:
+        """Run ``work``; a forge that is down or an error leaves the task as it is."""
+        try:
+            work()
+        except RateLimited:
+            raise
+        except ForgeDown as exc:
+            self.log.warning("forge: %s: %s (the task keeps its state)", task_id, exc)
+        except AofError as exc:
+            self.log.error("forge: %s: %s", task_id, exc)
+            self.seen.setdefault(task_id, {})["error"] = str(exc)
+
+    def _prepare(self, task_id: str, watch: dict[str, list[tuple[Task, int]]]) -> None:
+        """Push and open for a task that needs it; else queue its PR to be observed."""
+        task = self.fleet.get_task(task_id)
         project = self._project(task)
         from .github import repo_of
 
@@ -140,7 +153,32 @@ class ForgePoller:
         if not pr.get("number") or (head and pr.get("pushed") != head):
             self._push_and_open(task, project, repo, head, pr)
             return
-        obs = self.forge().observe(repo, int(pr["number"]))
+        watch.setdefault(repo, []).append((task, int(pr["number"])))
+
+    def _observe_repo(self, repo: str, tasks: list[tuple[Task, int]]) -> None:
+        listed = self.forge().open_prs(repo)
+        for task, number in tasks:
+            self._guard(task.id, lambda t=task, n=number: self._observe_one(repo, t, n, listed))
+
+    def _observe_one(self, repo: str, task: Task, number: int, listed: dict[int, Any]) -> None:
+        known = listed.get(number)  # not listed: merged or closed, read on its own
+        memory = self.memory.get(task.id) or {}
+        moved = known is None or memory.get("updated_at") != known.updated_at
+        same = known is not None and not moved and memory.get("head") == known.head_sha
+        fresh_enough = memory.get("final") and memory.get("skipped", 0) < CHECKS_EVERY - 1
+        reuse = memory["checks"] if same and fresh_enough else None
+        obs = self.forge().observe(repo, number, pr=known, reviews=moved, checks=reuse)
+        if not obs.reviewed:
+            obs.reviews, obs.comments = memory.get("reviews", []), memory.get("comments", [])
+        self.memory[task.id] = {
+            "updated_at": obs.pr.updated_at,
+            "head": obs.pr.head_sha,
+            "reviews": obs.reviews,
+            "comments": obs.comments,
+            "checks": obs.checks,
+            "final": all(c.status == "completed" for c in obs.checks),
+            "skipped": memory.get("skipped", 0) + 1 if reuse is not None else 0,
+        }
         self._react(task, repo, obs)
 
     # --- pushing and opening ------------------------------------------------------------
