@@ -96,7 +96,9 @@ class GitHubClient:
         self._timeout = timeout
         self._gh: GitHub[Any] | None = None
         self._blocked_until: float | None = None
-        self._answers: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        # key -> (ETag, parsed answer, whether the answer's Link header names a next page)
+        self._answers: OrderedDict[str, tuple[str, Any, bool]] = OrderedDict()
+        self._has_next = False  # of the last answer _get returned
         self._lock = threading.Lock()  # over _answers and budget: a poller may use threads
         self._local = threading.local()  # per thread: its session, and its 304s (_fresh)
 
@@ -244,13 +246,15 @@ class GitHubClient:
         resp = self._send(repo, what, lambda gh: call(gh, headers), item)
         if resp.status_code == 304 and kept is not None:
             self._fresh.append(True)
+            self._has_next = kept[2]
             return kept[1]
         self._fresh.append(False)
         data = resp.parsed_data
+        self._has_next = 'rel="next"' in (resp.headers.get("link") or "")
         etag = resp.headers.get("etag")
         if etag:
             with self._lock:
-                self._answers[key] = (etag, data)
+                self._answers[key] = (etag, data, self._has_next)
                 self._answers.move_to_end(key)
                 while len(self._answers) > CACHE_ENTRIES:
                     self._answers.popitem(last=False)
@@ -262,6 +266,6 @@ class GitHubClient:
         for page in range(1, MAX_PAGES + 1):
             items = self._get(repo, what, f"{key}?page={page}", at(call, page))
             out.extend(items)
-            if len(items) < PER_PAGE:
+            if len(items) < PER_PAGE or not self._has_next:  # the Link header names the next
                 break
         return out
