@@ -110,8 +110,8 @@ BAD: list[tuple[Any, str]] = [
     ),
     (
         {"gates": [{"name": "x", "rn": "make"}]},
-        f"gates[0] (x).rn: unknown key; did you mean run? (gate kinds: run (a command), review, pr; "
-        f"{GATE_KEYS})",
+        "gates[0] (x).rn: unknown key; did you mean run? "
+        f"(gate kinds: run (a command), review, pr; {GATE_KEYS})",
     ),
     (
         {"gates": [{"name": "x", "review": {"roles": "r"}}]},
