@@ -52,6 +52,7 @@ NO_RECORD = {
     "knowledge fact show": "reads",
     "knowledge kinds": "reads",
     "knowledge reindex": "rebuilds the derived index under .aof/",
+    "forge status": "reads",
     "knowledge search": "reads (and refreshes the derived index)",
     "knowledge source list": "reads",
     "knowledge source show": "reads",
