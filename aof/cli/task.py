@@ -22,6 +22,7 @@ from .task_options import (
     force_option,
     out_task,
     parse_set,
+    sla_option,
     task_arg,
     token_option,
 )
@@ -70,14 +71,7 @@ def task() -> None:
     help="Its gates: workflows/NAME.yaml (else its project's, team's or defaults.workflow).",
 )
 @click.option("--role", metavar="ROLE", help="Only an agent with this role takes it (routing).")
-@click.option(
-    "--sla",
-    "sla",
-    multiple=True,
-    metavar="SPEC",
-    help="How long it may stay in a state: 4h (each of ready, in-progress, review), or "
-    "STATE=DURATION (review=1d; repeat); none removes it. Durations: 30m, 4h, 2d, 1h30m.",
-)
+@sla_option
 @reason_option
 @json_option
 @pass_env
@@ -278,14 +272,7 @@ def show(env: Env, ref: str, as_json: bool) -> None:
     help="Refuse if the task changed since this rev (from show --json).",
 )
 @token_option
-@click.option(
-    "--sla",
-    "sla",
-    multiple=True,
-    metavar="SPEC",
-    help="How long it may stay in a state: 4h (each of ready, in-progress, review), or "
-    "STATE=DURATION (review=1d; repeat); none removes it. Durations: 30m, 4h, 2d, 1h30m.",
-)
+@sla_option
 @force_option
 @reason_option
 @json_option

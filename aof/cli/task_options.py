@@ -63,6 +63,16 @@ token_option = click.option(
 )
 
 
+sla_option = click.option(
+    "--sla",
+    "sla",
+    multiple=True,
+    metavar="SPEC",
+    help="How long it may stay in a state: 4h (each of ready, in-progress, review), or "
+    "STATE=DURATION (review=1d; repeat); none removes it. Durations: 30m, 4h, 2d, 1h30m.",
+)
+
+
 def force_option(command: FC) -> FC:
     """``--force``: act on a task another actor holds without its lease token, an explicit
     override that needs ``--reason`` (the audit record names the lease it overrode)."""
