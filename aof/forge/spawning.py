@@ -80,5 +80,5 @@ def start_task(
     if fields or SESSION_LABEL not in labels:
         add = [] if SESSION_LABEL in labels else [SESSION_LABEL]
         task = fleet.edit_task(task.id, set_fields=fields or None, add_labels=add)
-    row: dict[str, Any] = Sessions(fleet)._run(task, project, quick=quick, tmux=tmux)
+    row: dict[str, Any] = Sessions(fleet).start(task, project, quick=quick, tmux=tmux)
     return row

@@ -178,9 +178,9 @@ class Sessions:
             ready=True,
             fields=fields,
         )
-        return self._run(task, project, quick=quick, tmux=tmux)
+        return self.start(task, project, quick=quick, tmux=tmux)
 
-    def _run(
+    def start(
         self,
         task: Task,
         project: dict[str, Any] | None,
@@ -189,6 +189,8 @@ class Sessions:
         session_id: str | None = None,
         tmux: bool | None = None,
     ) -> dict[str, Any]:
+        """Claim ``task`` (ready) and start its agent now, in ``project``'s worktree: the
+        row ``aof agent list`` shows (a session is resumed when ``session_id`` is given)."""
         branch = branch_for(task.id, task.meta)
         try:
             done = dispatch(
@@ -297,7 +299,7 @@ class Sessions:
                 ready=True,
                 fields=fields,
             )
-            row = self._run(child, project, quick=quick, session_id=session)
+            row = self.start(child, project, quick=quick, session_id=session)
             return {**row, "follow_up_of": task.id, "resumed": session}
         if task.state == State.BLOCKED:
             f.answer(task.id, text=text)
@@ -312,7 +314,7 @@ class Sessions:
 
             current = f.get_task(task.id)
             f.edit_task(task.id, body=append_section(current.body, "Follow-ups", f"- {note}"))
-        row = self._run(f.get_task(task.id), project, quick=quick, session_id=session)
+        row = self.start(f.get_task(task.id), project, quick=quick, session_id=session)
         return {**row, "resumed": session}
 
     def pane_of(self, run: RunStatus) -> dict[str, Any] | None:
