@@ -218,3 +218,17 @@ def test_a_forge_that_is_down_an_unknown_repo_and_no_token_leave_the_task_as_it_
     monkeypatch.setenv("PATH", str(tmp_path / "no-gh"))
     with pytest.raises(NoToken, match=r"GITHUB_TOKEN.*GH_TOKEN.*gh auth token"):
         GitHubForge(fake_github.url).find_pr(REPO, "x")
+
+
+def test_a_project_that_names_labels_has_its_issues_imported_every_poll_once(
+    fleet: Fleet, run: Cli, root: Path, tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    shipping_fleet(run, root, tmp_path, fake_github, gates=PR_ONLY)
+    run("project", "update", "api", "--import-label", "aof")
+    wanted = fake_github.add_issue(REPO, "Fix the login loop", "It loops", labels=["aof", "bug"])
+    fake_github.add_issue(REPO, "Someday", "later", labels=["idea"])
+    p = poller(fleet, fake_github)
+    due(p)
+    due(p)
+    rows = [t for t in fleet.list_tasks(states=["backlog"]) if t.get("issue")]
+    assert [(t["title"], t["issue"]) for t in rows] == [("Fix the login loop", f"{REPO}#{wanted}")]

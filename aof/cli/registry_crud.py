@@ -25,6 +25,7 @@ LIST_FLAGS = {
     "capabilities": "--capability",
     "projects": "--project",
     "windows": "--window",
+    "import_labels": "--import-label",
 }
 RENAMED = {"policy": "--policy"}
 EXAMPLES = {

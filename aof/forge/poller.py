@@ -3,6 +3,8 @@
 For each task in review at a pr gate, once per ``forges.github.poll_s`` (default 60 s) and
 driven by the daemon's ticks:
 
+0. (every poll interval) the open issues of each project that names ``import_labels`` are
+   imported as tasks, into backlog (:func:`aof.forge.issues.import_issues`);
 1. its branch is pushed to the project's remote when the forge does not have its head yet,
    and its pull request opened (or its description updated);
 2. the PR is observed (conditional requests: an unchanged PR costs no rate limit) and the
@@ -103,13 +105,13 @@ class ForgePoller:
         opened first, then each repository's open PRs listed in one request and each PR
         observed from that list (its reviews read only when it moved, checks that all
         completed on its head only every :data:`CHECKS_EVERY` rounds), and the reactions
-        applied."""
+        applied; last, the issues of projects that name ``import_labels``."""
         rows = [
             r
             for r in self.fleet.list_tasks(states=["review"])
             if ((r.get("gate") or {}).get("kind")) == "pr"
         ]
-        if not rows or time.time() < self.paused_until:
+        if time.time() < self.paused_until:
             self._save(rows)
             return
         due = time.monotonic() - self.poll_s()
@@ -123,10 +125,35 @@ class ForgePoller:
                 self._guard(row["id"], lambda r=row: self._prepare(r["id"], watch))
             for repo, tasks in sorted(watch.items()):
                 self._guard(tasks[0][0].id, lambda r=repo, t=tasks: self._observe_repo(r, t))
+            self._import_issues()
         except RateLimited as exc:
             self.paused_until = exc.reset_at
             self.log.warning("forge: rate limit spent; polling paused until %s", _at(exc))
-        self._save(rows)
+        if rows or self._forge is not None:  # a fleet without a forge writes nothing
+            self._save(rows)
+
+    def _import_issues(self) -> None:
+        """Import the issues of every project that names ``import_labels``, once a poll
+        interval (into backlog: a person promotes what should run)."""
+        from .issues import import_issues
+
+        due = time.monotonic() - self.poll_s()
+        for project in self.fleet.registry.rows("project"):
+            labels = [str(x) for x in project.get("import_labels") or []]
+            key = f"issues:{project['slug']}"
+            if not labels or self.stopping or self.last_poll.get(key, -1e18) > due:
+                continue
+            self.last_poll[key] = time.monotonic()
+
+            def work(slug: str = str(project["slug"]), wanted: list[str] = labels) -> None:
+                rows = import_issues(self.fleet, self.forge(), slug, labels=wanted, limit=100)
+                for row in rows:
+                    if row["action"] != "unchanged":
+                        self.log.info(
+                            "forge: issue #%s %s as %s", row["issue"], row["action"], row["task"]
+                        )
+
+            self._guard(key, work)
 
     def _guard(self, task_id: str, work: Any) -> None:
         """Run ``work``; a forge that is down or an error leaves the task as it is."""

@@ -36,5 +36,11 @@ PROJECT = Noun(
         Field("workflow", slug, help="the workflow of its tasks (workflows/<name>.yaml)"),
         Field("setup", text_list),
         Field("credential_files", text_list),
+        Field(
+            "import_labels",
+            text_list,
+            help="the daemon imports its repository's open issues with every one of these "
+            "labels, into backlog, once a poll interval (none: only `aof issues import`)",
+        ),
     ),
 )
