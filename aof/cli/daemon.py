@@ -31,6 +31,12 @@ from . import Env, emit, json_option, parse_at, pass_env, reason_option
     help="The default coder for this daemon (replaces defaults.coder of aof.yaml; a task's, "
     "agent's or project's own coder still wins).",
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    metavar="P",
+    help="Serve Prometheus metrics at http://127.0.0.1:P/metrics (0: a free port, logged).",
+)
 @click.pass_context
 def daemon_group(
     ctx: click.Context,
@@ -40,6 +46,7 @@ def daemon_group(
     no_watch: bool,
     quiet: bool,
     coder: str | None,
+    metrics_port: int | None,
 ) -> None:
     """Run the scheduler: dispatch ready tasks to coders, supervise runs, commit per tick.
 
@@ -56,6 +63,7 @@ def daemon_group(
       aof daemon                      # until stopped
       aof daemon --until-idle --interval 1
       aof daemon --coder claude       # claude unless a task, agent or project says otherwise
+      aof daemon --metrics-port 9108  # Prometheus metrics at http://127.0.0.1:9108/metrics
       aof daemon status --json
     """
     if ctx.invoked_subcommand is not None:
@@ -72,7 +80,12 @@ def daemon_group(
 
         check_coder(root, coder)  # unknown: exit 6 before starting
     daemon = Daemon(
-        root, interval_s=interval, watch=not no_watch, log_to_stderr=not quiet, coder=coder
+        root,
+        interval_s=interval,
+        watch=not no_watch,
+        log_to_stderr=not quiet,
+        coder=coder,
+        metrics_port=metrics_port,
     )
     daemon.install_signals()
     code = daemon.run(once=once, until_idle=until_idle)

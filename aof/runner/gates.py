@@ -260,6 +260,7 @@ class GateRunner:
         self.running: dict[str, threading.Thread] = {}
         self.lock = threading.Lock()
         self.wake: Callable[[], None] | None = None  # the daemon's: a result is in
+        self.on_result: Callable[[str], None] | None = None  # counts each gate's outcome
 
     def start(self, task_id: str, gate_name: str) -> str | None:
         """Take the task's lease for ``gate_name`` and run it on a thread; the reason it did
@@ -297,6 +298,8 @@ class GateRunner:
         try:
             task = run_gate(fleet, task_id, token, gate)
             last = ((task.meta.get("gate") or {}).get("history") or [{}])[-1]
+            if self.on_result is not None:
+                self.on_result(str(last.get("outcome")))
             self.log.info(
                 "gate %s of %s: %s (task %s)", gate.name, task_id, last.get("outcome"), task.state
             )

@@ -83,6 +83,7 @@ class Daemon:
         ao: Any = None,
         log_to_stderr: bool = True,
         coder: str | None = None,
+        metrics_port: int | None = None,
     ) -> None:
         self.actor = Actor("scheduler", "daemon")
         self.fleet = Fleet(root, clock=clock, ids=ids, actor=self.actor)
@@ -107,6 +108,8 @@ class Daemon:
         self.gates = GateRunner(self.fleet, self.log)
         self.gates.wake = self.wake.set  # a gate's result: plan again now
         self.forge = ForgePoller(Fleet(self.root, clock=clock, ids=ids, actor=FORGE), self.log)
+        self.metrics_port = metrics_port  # serve Prometheus /metrics (aof.scheduler.metrics)
+        self.metrics: Any = None
         self._reported: dict[str, Any] = {}
         self._last_sweep = 0.0
         self._bad_config: int | None = None
@@ -163,6 +166,13 @@ class Daemon:
         self.acquire()
         self.notices.start()
         self.forge.start()
+        if self.metrics_port is not None:
+            from .metrics import DaemonMetrics
+
+            self.metrics = DaemonMetrics(self)
+            self.gates.on_result = self.metrics.count_gate
+            port = self.metrics.serve(self.metrics_port)
+            self.log.info("metrics on http://127.0.0.1:%d/metrics", port)
         self.log.info(
             "aof daemon %s starting on %s (pid %d, interval %gs)",
             __version__,
@@ -213,6 +223,8 @@ class Daemon:
 
     def shutdown(self) -> None:
         self.forge.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         self.notices.stop()  # sends what is due first (a few seconds at most)
         if self.watcher is not None:
             self.watcher.stop()
@@ -297,6 +309,8 @@ class Daemon:
             self._dispatch(result, report)
             self._reconcile(report)
         report["ms"] = round((time.perf_counter() - began) * 1000, 1)
+        if self.metrics is not None:
+            self.metrics.count_tick(report)
         report["at"] = result["at"]
         report["digest"] = digest
         report["commit"] = batch.commit
