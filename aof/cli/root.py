@@ -66,33 +66,68 @@ def init(
 
 
 @click.command()
+@click.option(
+    "--by",
+    type=click.Choice(["team", "project"]),
+    help="Swimlanes: a row of columns per team or project.",
+)
+@click.option("--watch", is_flag=True, help="Refresh in place on a terminal (Ctrl-C stops).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.2),
+    default=2.0,
+    show_default=True,
+    metavar="S",
+    help="Seconds between refreshes with --watch.",
+)
 @json_option
 @pass_env
-def board(env: Env, as_json: bool) -> None:
+def board(env: Env, by: str | None, watch: bool, interval: float, as_json: bool) -> None:
     """Show tasks by state: counts for every state, the open tasks in each column.
 
-    A file that is not a valid task shows in its directory's column, marked INVALID.
+    On a terminal the columns stand side by side (a kanban), with --by a row of them per
+    team or project; piped, it is plain text. A file that is not a valid task shows in its
+    directory's column, marked INVALID.
 
     \b
     Example:
       aof board
+      aof board --by team --watch
     """
+    import sys
+
+    from .boardview import board_json, board_table, board_text
     from .task import row_line
 
-    data = env.fleet().board()
-    counts, columns = data["counts"], data["columns"]
+    fleet = env.fleet()
     if as_json:
-        emit(data, True)
+        emit(board_json(fleet.board(), by), True)
         return
-    click.echo("  ".join(f"{s}: {n}" for s, n in counts.items()))
-    for state, items in columns.items():
-        if not items:
-            continue
-        click.echo(f"\n{state.upper()} ({len(items)})")
-        for r in items[:20]:
-            click.echo("  " + row_line(r, state=False))
-        if len(items) > 20:
-            click.echo(f"  ... and {len(items) - 20} more (aof task list --state {state})")
+    if not sys.stdout.isatty():
+        if watch:
+            raise click.UsageError("--watch needs a terminal (run it without --watch)")
+        click.echo(board_text(fleet.board(), by, row_line))
+        return
+    import shutil
+    import time
+
+    from rich.console import Console  # type: ignore[import-not-found,unused-ignore]
+
+    def render() -> Any:
+        return board_table(fleet.board(), by, shutil.get_terminal_size((100, 24)).columns)
+
+    if not watch:
+        Console().print(render())
+        return
+    from rich.live import Live  # type: ignore[import-not-found,unused-ignore]
+
+    try:
+        with Live(render(), refresh_per_second=4, screen=False) as live:
+            while True:
+                time.sleep(interval)
+                live.update(render())
+    except KeyboardInterrupt:
+        pass
 
 
 @click.command()
