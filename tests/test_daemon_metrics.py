@@ -27,8 +27,7 @@ def test_a_daemon_serves_its_metrics_on_loopback(aof_bin: str, run: Cli, root: P
         [aof_bin, "--root", str(root), "daemon", "--interval", "0.2", "--metrics-port", "0"],
         env=sub_env(AOF_DEMO_SECONDS="0.1"),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=subprocess.DEVNULL,
     )
     try:
         log = root / "runs" / "daemon.log"
