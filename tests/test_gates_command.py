@@ -255,3 +255,20 @@ def test_a_gate_a_dead_daemon_left_running_is_ended_and_handed_out_again(
     task = fleet.get_task(tid)
     assert task.state == State.REVIEW and task.lease is None
     assert task.meta["gate"]["current"] == "tests" and not task.meta["gate"].get("failures")
+
+
+def test_a_worker_run_that_ends_after_its_work_was_sent_back_is_completed_not_failed(
+    fleet: Fleet, run: Cli, tmp_path: Path
+) -> None:
+    repo = project(run, tmp_path, "gates:\n  - name: tests\n    run: 'false'\n")
+    t = fleet.create_task("Late settle", project="app", ready=True, fields={"workflow": "w"})
+    tok = str((fleet.claim(t.id, "coder-1").lease or {})["token"])
+    commit_work(repo, t.id, "v1")
+    fleet.complete(t.id, token=tok, summary="done")
+    gate, gtok = gate_of(fleet, t.id)
+    assert run_gate(fleet, t.id, gtok, gate).state == State.READY  # sent back first ...
+    task, final = fleet.settle_run(t.id, tok, outcome="exited", reason="exit 0")
+    assert final == "completed" and task.state == State.READY  # ... then the run ended
+    tok2 = str((fleet.claim(t.id, "coder-1").lease or {})["token"])
+    fleet.fail(t.id, error="could not finish", token=tok2)
+    assert fleet.settle_run(t.id, tok2, outcome="exited", reason="exit 1")[1] == "failed"

@@ -92,6 +92,8 @@ class Outcomes:
             final = "reported" if held else "lost-lease"
         if outcome == "reviewed":  # a reviewer's run that gave its verdict
             final = "reviewed"
+        elif final in ("failed", "asked") and _sent_back(task):
+            final = "completed"  # the agent completed; a gate sent the work back since
 
         def account(task: Task, meta: dict[str, Any]) -> None:
             add_spent(meta, spent)
@@ -174,3 +176,16 @@ class Outcomes:
         return self.pipeline.change(
             ref, "stuck", None, mutate, allowed_from=[State.IN_PROGRESS], reason=note
         )
+
+
+def _sent_back(task: Task) -> bool:
+    """Whether the task's last move was a gate's rejection (back to ready, or blocked at the
+    cap), not a failure the agent reported: a failure sets ``retry_after`` (or deadletters),
+    a rejection clears it."""
+    history = (task.meta.get("gate") or {}).get("history") or []
+    last = history[-1] if history and isinstance(history[-1], dict) else {}
+    if last.get("outcome") != "rejected" or task.meta.get("retry_after"):
+        return False
+    if task.state == State.BLOCKED:
+        return str((task.meta.get("blocked") or {}).get("reason", "")).startswith("rejected")
+    return task.state == State.READY
