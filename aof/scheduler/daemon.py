@@ -112,6 +112,7 @@ class Daemon:
         self.metrics: Any = None
         self._reported: dict[str, Any] = {}
         self._last_sweep = 0.0
+        self._young = False  # the last sweep left a hand edit too fresh to judge
         self._bad_config: int | None = None
         self._last_status = ""
         self.last: dict[str, Any] = {}
@@ -252,7 +253,8 @@ class Daemon:
         try:
             while not self.stopping:
                 report = self.notices.guard("tick", self.tick)
-                if once or (until_idle and report["idle"]):
+                # Idle leaves no hand edit behind: one too fresh to judge waits a tick.
+                if once or (until_idle and report["idle"] and not self._young):
                     break
                 self._sleep()
         finally:
@@ -405,6 +407,7 @@ class Daemon:
         from ..ops.edits import sweep
 
         result = sweep(f, self._reported)
+        self._young = bool(result.young)
         if result.young:
             self._last_sweep = 0.0  # a file too fresh to judge: look again next tick
         for rel, problem in sorted(result.invalid.items()):
