@@ -147,7 +147,8 @@ def test_a_reviewer_approves_with_its_gate_lease_token(run: Cli, root: Path) -> 
         fleet.claim_gate(tid, "rev", "qa")
     token = str((fleet.claim_gate(tid, "rev", "code-review").lease or {})["token"])
     env = {"AOF_ACTOR": "agent:rev", "AOF_TASK_ID": tid}
-    stale = run("gate", "approve", tid, "--token", token[:-1] + "x", code=8, env=env).stderr
+    forged = token[:-1] + ("y" if token.endswith("x") else "x")
+    stale = run("gate", "approve", tid, "--token", forged, code=8, env=env).stderr
     assert "the token is stale or foreign: the lease is held by rev" in stale
     # the token from the environment, the task from AOF_TASK_ID
     out = run("gate", "approve", "--feedback", "Clean diff", env={**env, "AOF_LEASE_TOKEN": token})
