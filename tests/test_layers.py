@@ -33,8 +33,8 @@ PACKAGE = ROOT / "aof"
 
 # The contract: layer name -> module prefixes, lowest layer first. A module may import from
 # its own layer and from the layers above it in this table, never from one below it.
-# registry/knowledge and mcp/cli are siblings, ordered explicitly: knowledge may import
-# registry and cli may import mcp, never the other way round.
+# registry/knowledge and the front ends mcp/web/cli are siblings, ordered explicitly:
+# knowledge may import registry, web may import mcp, cli both, never the other way round.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("aof.errors", "aof.clock", "aof.layout")),
     ("files", ("aof.files",)),
@@ -53,6 +53,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("forge", ("aof.forge",)),
     ("scheduler", ("aof.scheduler",)),
     ("mcp", ("aof.mcp",)),
+    ("web", ("aof.web",)),
     ("cli", ("aof.cli",)),
 ]
 
@@ -65,7 +66,7 @@ DOOR_NAME_PREFIXES = ("aof.model",)
 
 # Rule (c): the only modules of the library the front ends may import (besides their own
 # package). A name ending in ".*" means the package and everything under it.
-FRONT_ENDS = ("aof.cli", "aof.mcp")
+FRONT_ENDS = ("aof.cli", "aof.mcp", "aof.web")
 FRONT_DOOR = (
     "aof",
     "aof.fleet",
@@ -86,7 +87,7 @@ FRONT_DOOR = (
     "aof.forge.*",
     "aof.scheduler.*",
 )
-FRONT_DOOR_EXTRA = {"aof.cli": ("aof.mcp.*",)}
+FRONT_DOOR_EXTRA = {"aof.cli": ("aof.mcp.*", "aof.web.*"), "aof.web": ("aof.mcp.*",)}
 
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 80
