@@ -198,3 +198,29 @@ def test_sigterm_stops_it_promptly_with_a_stream_open(server: Server) -> None:
     reader.join(timeout=10)
     assert server.proc.returncode == 0, server.rest
     assert took < 20  # generous: the grace period is two seconds
+
+
+def test_metrics_relay_the_daemons_when_it_serves_them(root: Path, server: Server) -> None:
+    def families() -> set[str]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        return {
+            f.name for f in text_string_to_metric_families(httpx.get(f"{server.url}/metrics").text)
+        }
+
+    assert "aof_tick_seconds" not in families()  # no daemon: what the files say
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "aof", "--root", str(root), "daemon", "--interval", "0.2",
+         "--metrics-port", "0"],
+        env=sub_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "aof_tick_seconds" not in families():
+            time.sleep(0.2)
+        assert {"aof_tick_seconds", "aof_dispatches", "aof_tasks"} <= families()
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
