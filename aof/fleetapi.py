@@ -251,6 +251,7 @@ def notify_test(
 
 # --- cost -----------------------------------------------------------------------------------
 
+
 def cost(fleet: Fleet, month: str | None = None, by: str = "team") -> dict[str, Any]:
     """What runs cost in ``month`` (``YYYY-MM``; default: the clock's month), added up by
     team, project, coder, agent, task or model (:func:`aof.service.costs.report`); each
@@ -289,4 +290,3 @@ __all__ = [
     "stop_searches",
     "sync_hosts",
 ]
-

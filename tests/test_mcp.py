@@ -30,7 +30,8 @@ AGENT_TOOLS = ["aof_next", "aof_claim", "aof_heartbeat", "aof_progress", "aof_co
                "aof_board", "aof_knowledge_search", "aof_knowledge_add"]  # fmt: skip
 OPERATOR_TOOLS = ["aof_registry_list", "aof_registry_get", "aof_registry_create",
                   "aof_registry_update", "aof_host_sync", "aof_overview", "aof_plan",
-                  "aof_why", "aof_reconcile", "aof_audit", "aof_history", "aof_forge_status",
+                  "aof_why", "aof_cost", "aof_reconcile", "aof_audit", "aof_history",
+                  "aof_forge_status",
                   "aof_knowledge_search", "aof_knowledge_add"]  # fmt: skip
 
 
@@ -82,7 +83,7 @@ def test_profiles_list_their_tools_with_read_only_hints_and_stay_small(
     assert len(json.dumps(agent, separators=(",", ":"))) < 4000 * 3
     operator = tool_list(serve(root, clock, profile="operator"))
     assert [t["name"] for t in operator] == OPERATOR_TOOLS
-    assert len(tool_list(serve(root, clock, profile="all"))) == 25
+    assert len(tool_list(serve(root, clock, profile="all"))) == 26
 
 
 def test_an_agent_finds_claims_reports_and_completes(fleet: Fleet, clock: FixedClock) -> None:

@@ -59,7 +59,7 @@ def _text(report: dict[str, Any]) -> str:
                 f" ({used:.0%})" if used is not None else ""
             )
         lines.append(
-            f"{str(row['key'] or '-'):<20} {row['cost_usd']:>10,.2f} {row['runs']:>5} "
+            f"{row['key'] or '-'!s:<20} {row['cost_usd']:>10,.2f} {row['runs']:>5} "
             f"{row['input']:>10,} {row['cached_input']:>11,} "
             f"{row['output'] + row['reasoning']:>9,}{budget}"
         )

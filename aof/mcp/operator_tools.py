@@ -148,6 +148,18 @@ def _fleet_tools(t: Tools) -> None:
         """Why a task is (or is not) being dispatched."""
         return t.call(ctx, lambda fleet, caller: Why(task=task, why=fleet.why(task)))
 
+    @t.tool(read_only=True)
+    def aof_cost(
+        ctx: Context,
+        month: Annotated[str | None, Field(description="YYYY-MM; default: this month")] = None,
+        by: Literal["team", "project", "coder", "agent", "task", "model"] = "team",
+    ) -> Data:
+        """What the fleet's runs cost in a month (USD and tokens, reported or estimated),
+        by team, project, coder, agent, task or model, with the monthly budgets."""
+        from ..fleetapi import cost
+
+        return t.call(ctx, lambda fleet, caller: Data(data=cost(fleet, month, by)))
+
     @t.tool(idempotent=True, open_world=True)
     def aof_reconcile(
         ctx: Context,

@@ -107,9 +107,7 @@ def spend(
     return {
         "month": month,
         "team": {k: round(v, 6) for k, v in sorted(totals["team"].items()) if k in teams},
-        "project": {
-            k: round(v, 6) for k, v in sorted(totals["project"].items()) if k in projects
-        },
+        "project": {k: round(v, 6) for k, v in sorted(totals["project"].items()) if k in projects},
     }
 
 

@@ -7,13 +7,13 @@ every ready task that is not dispatched, the reason in words a person understand
 
 Dispatch order: priority, then the team's business_priority (higher first), then the deadline
 (``due``), then creation time, then id. Limits, checked in this order and named in the
-reason: the team's desired state (schedules, overrides), the project being enabled, a coder
-that can run it (one is configured: task, agent profile, project or ``defaults.coder``; and
-its program is installed, as the snapshot recorded), global ``scheduler.max_concurrent``, the
+reason: the team's desired state (schedules, overrides), the project being enabled, the
 team's and the project's monthly budget (``budget.usd_month``, against the month's spend the
-snapshot carries), the team's ``max_concurrent``, the host's ``capacity_slots``, the agent's ``concurrency``, the
-coder's ``max_concurrent`` and pause. Work a gate sent back goes to the agent that did it
-(``gate.worker``), when that agent may still take it.
+snapshot carries), a coder that can run it (one is configured: task, agent profile, project
+or ``defaults.coder``; and its program is installed, as the snapshot recorded), global
+``scheduler.max_concurrent``, the team's ``max_concurrent``, the host's ``capacity_slots``,
+the agent's ``concurrency``, the coder's ``max_concurrent`` and pause. Work a gate sent back goes to
+the agent that did it (``gate.worker``), when that agent may still take it.
 
 Tasks in review come first (:mod:`aof.planner.review`): the work of their gates, within the
 same limits, before any ready task is dispatched.

@@ -114,9 +114,7 @@ class Meter:
         """What the run used, for its ledger row: ``model`` (the one with the most tokens,
         else the one the coder named), ``models`` (model -> tokens by kind; an unnamed
         model is the run's), ``cost_usd`` when the coder reported it (else None)."""
-        models = {
-            (m or self.model or ""): u for m, u in self.models.items() if any(u.values())
-        }
+        models = {(m or self.model or ""): u for m, u in self.models.items() if any(u.values())}
         main = max(models, key=lambda m: sum(models[m].values()), default=self.model or "")
         return {
             "model": main or self.model,

@@ -85,9 +85,7 @@ def run_row(
     return {k: v for k, v in row.items() if v is not None or k == "cost_usd"}
 
 
-def crossings(
-    before: float, after: float, budget: float
-) -> list[tuple[float, str]]:
+def crossings(before: float, after: float, budget: float) -> list[tuple[float, str]]:
     """The thresholds (fraction, event) that spend going from ``before`` to ``after`` USD
     crosses for a budget of ``budget`` USD, highest first."""
     if budget <= 0:

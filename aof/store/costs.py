@@ -93,9 +93,7 @@ def read(root: Path, month: str) -> list[dict[str, Any]]:
     return [row for line in text.splitlines() if (row := parse_row(line)) is not None]
 
 
-def append(
-    root: Path, row: dict[str, Any], month: str
-) -> tuple[Path, list[dict[str, Any]] | None]:
+def append(root: Path, row: dict[str, Any], month: str) -> tuple[Path, list[dict[str, Any]] | None]:
     """Append ``row`` to ``month``'s file; (the file, the month's rows before it). The rows
     are None, and nothing is written, when the run already has a row this month or the
     month before."""

@@ -3,8 +3,9 @@
 Stream events (one JSON object per line): ``system``/``init`` (session id, model),
 ``assistant`` messages (text and ``tool_use`` blocks, with the message's token usage),
 ``user`` tool results, and a final ``result`` (``total_cost_usd``, total ``usage``,
-``modelUsage`` per model, sub-agents' models included, ``is_error``; a usage limit arrives here as "Claude AI usage limit reached|<epoch>" or
-"... limit reached · resets 3pm"). Follow-ups resume with ``--resume SESSION``.
+``modelUsage`` per model, sub-agents' models included, ``is_error``; a usage limit arrives
+here as "Claude AI usage limit reached|<epoch>" or "... limit reached · resets 3pm").
+Follow-ups resume with ``--resume SESSION``.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ class OpencodeParser(JsonLinesParser):
             )
         elif kind == "step_finish":
             tokens = part.get("tokens") or {}
-            cache = tokens.get("cache") if isinstance(tokens.get("cache"), dict) else {}
+            cache: dict[str, Any] = tokens.get("cache") or {}
             out.append(
                 usage(
                     tokens.get("input"),
