@@ -199,7 +199,7 @@ def report(root: Path, month: str, by: str) -> dict[str, Any]:
     out = sorted(groups.values(), key=lambda g: (-g["cost_usd"], str(g["key"])))
     for g in (*out, total):
         for key in ("cost_usd", "reported_usd", "estimated_usd"):
-            g[key] = round(g[key], 6)
+            g[key] = round(g[key], 9)
     total.pop("key")
     return {
         "month": month,
