@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from aof import FixedClock, Fleet
 from aof.coders.adapters import get
-from aof.fleetapi import cost as fleet_cost
 from aof.coders.pricing import estimate, price, rates, version
+from aof.fleetapi import cost as fleet_cost
 from aof.runner.meter import Meter
 from aof.store.costs import format_row, parse_row
 
