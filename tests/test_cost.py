@@ -21,6 +21,7 @@ from aof.store.costs import format_row, parse_row
 
 from .conftest import git, git_clean, set_default_coder
 from .notify_helpers import outbox_lines, set_notify
+from .test_agents import aof, daemon, task, world  # noqa: F401  (world: a fixture)
 
 USAGE = Path(__file__).parent / "fakes" / "usage"
 
@@ -257,3 +258,28 @@ def test_a_ledger_row_survives_format_and_parse(row: dict[str, Any]) -> None:
 @pytest.mark.parametrize("line", ["", "{", "[1]", '{"task": "t"}', "not json"])
 def test_a_torn_or_foreign_line_is_no_row(line: str) -> None:
     assert parse_row(line) is None
+
+
+def test_real_runs_through_the_supervisor_leave_their_rows(world: dict[str, Any]) -> None:
+    """Claude and Codex transcripts replayed by fake coders under the daemon: each settled
+    run has its row, committed; Claude's to the cent of its result event."""
+    claude = task(world, "Fix dates", "--ready", "--coder", "claude")
+    daemon(world, FAKE_TRANSCRIPT=str(USAGE / "claude.jsonl"))
+    codex = task(world, "Fix dates again", "--ready", "--coder", "codex", "--model", "gpt-5-codex")
+    daemon(world, FAKE_TRANSCRIPT=str(USAGE / "codex.jsonl"))
+    root = Path(world["root"])
+    (month_file,) = sorted((root / "costs").iterdir())
+    rows = {r["task"]: r for r in map(json.loads, month_file.read_text().splitlines())}
+    assert rows[claude]["cost_usd"] == CLAUDE_USD and rows[claude]["cost_source"] == "reported"
+    assert rows[claude]["team"] == "core" and rows[claude]["project"] == "proj"
+    assert rows[claude]["outcome"] == "completed" and rows[claude]["run"] == f"{claude}.1"
+    assert rows[codex]["model"] == "gpt-5-codex" and rows[codex]["cost_source"] == "estimated"
+    assert rows[codex]["cost_usd"] == round(CODEX_USD, 6)
+    assert git(root, "status", "--porcelain") == ""
+    out = json.loads(
+        aof(world, "cost", "--month", month_file.stem, "--by", "coder", "--json").stdout
+    )
+    assert {r["key"]: r["cost_usd"] for r in out["rows"]} == {
+        "claude": CLAUDE_USD,
+        "codex": round(CODEX_USD, 6),
+    }
