@@ -260,7 +260,7 @@ def test_a_torn_or_foreign_line_is_no_row(line: str) -> None:
     assert parse_row(line) is None
 
 
-def test_real_runs_through_the_supervisor_leave_their_rows(world: dict[str, Any]) -> None:
+def test_real_runs_through_the_supervisor_leave_their_rows(world: dict[str, Any]) -> None:  # noqa: F811
     """Claude and Codex transcripts replayed by fake coders under the daemon: each settled
     run has its row, committed; Claude's to the cent of its result event."""
     claude = task(world, "Fix dates", "--ready", "--coder", "claude")
