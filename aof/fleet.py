@@ -413,10 +413,15 @@ class Fleet:
         outcome: str,
         reason: str,
         spent: dict[str, Any] | None = None,
+        usage: dict[str, Any] | None = None,
     ) -> tuple[Task, str]:
         """Record the end of the run that held ``token`` (:meth:`Outcomes.settle_run`)."""
-        run = {"outcome": outcome, "reason": reason, "spent": spent}
+        run = {"outcome": outcome, "reason": reason, "spent": spent, "usage": usage}
         return self._outcomes.settle_run(ref, token, run)  # type: ignore[arg-type]
+
+    def record_cost(self, ref: str, usage: dict[str, Any], *, outcome: str) -> bool:
+        """The ledger row of a run that ended without settling (:meth:`Outcomes.record_cost`)."""
+        return self._outcomes.record_cost(ref, usage, outcome)
 
     def flag_stuck(self, ref: str, token: str, *, idle_s: float) -> Task:
         """Note that a running coder is silent (:meth:`Outcomes.flag_stuck`)."""

@@ -38,6 +38,7 @@ NO_RECORD = {
     "audit search": "reads",
     "board": "reads",
     "completion": "prints a script",
+    "cost": "reads",
     "daemon": "the scheduler: each action it takes records its own reason",
     "daemon health": "reads",
     "daemon status": "reads",

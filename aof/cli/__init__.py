@@ -47,6 +47,7 @@ LAZY_COMMANDS = {
     "forge": "forgestatus:forge_group",
     "plan": "plan:plan_cmd",
     "why": "plan:why_cmd",
+    "cost": "cost:cost_cmd",
     "snapshot": "fleet:snapshot_group",
     "daemon": "daemon:daemon_group",
     "reconcile": "daemon:reconcile_cmd",

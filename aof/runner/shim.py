@@ -49,6 +49,7 @@ class Shim:
             self.run_dir / "events.jsonl", {"task": self.task_id, "attempt": s["attempt"]}
         )
         self.meter = Meter()
+        self.meter.model = s.get("model")  # the model asked for, until the coder names one
         self.started = time.monotonic()
         self.started_at = utc_stamp()
         self.stop_reason: tuple[str, str] | None = None
@@ -156,6 +157,7 @@ class Shim:
             "cost_usd": round(m.cost, 6),
             "session_id": m.session_id,
             "model": m.model,
+            "usage": m.usage(),
             "events": m.events,
             "tools": m.tools,
             "idle_s": round(now - m.last_output, 1),
@@ -323,14 +325,22 @@ class Shim:
             "cost_usd": spent["usd"],
             "settled": False,
         }
+        usage = self._usage()
         if outcome == "lost-lease":
-            result["settled"] = True  # the task is someone else's now: nothing to record
+            result["settled"] = True  # the task is someone else's now: only its cost is ours
+            with contextlib.suppress(Exception):
+                self._fleet().record_cost(self.task_id, usage, outcome=outcome)
             return result
         try:
             fleet = self._fleet()
             with fleet.reason(self._kill_reason() if outcome == "killed" else None):
                 task, final = fleet.settle_run(
-                    self.task_id, self.token, outcome=outcome, reason=reason, spent=spent
+                    self.task_id,
+                    self.token,
+                    outcome=outcome,
+                    reason=reason,
+                    spent=spent,
+                    usage=usage,
                 )
             result.update(outcome=final, task_state=task.state.value, settled=True)
             if final == "usage-limited":  # not when the agent finished regardless
@@ -340,6 +350,21 @@ class Shim:
         except Exception as exc:  # the daemon settles it from outside
             result["settle_error"] = f"{type(exc).__name__}: {exc}"
         return result
+
+    def _usage(self) -> dict[str, Any]:
+        """What the run used, for its row in the cost ledger (:mod:`aof.service.costs`)."""
+        import socket
+
+        s = self.spec
+        return {
+            **self.meter.usage(),
+            "run": s.get("run_id"),
+            "attempt": s.get("attempt"),
+            "label": s.get("label") or None,
+            "coder": self.coder,
+            "agent": s.get("holder"),
+            "host": socket.gethostname(),
+        }
 
     def _kill_reason(self) -> str | None:
         """The reason a person gave `aof agent kill` for stopping this run, if any."""

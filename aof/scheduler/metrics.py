@@ -5,7 +5,8 @@ Counted as the daemon works: ``aof_dispatches_total{kind}`` (dispatch, review, g
 ``aof_lease_expiries_total``, ``aof_tick_seconds`` (a histogram). Read at each scrape, from
 the files: ``aof_tasks{state,team,project}``, ``aof_notifications_total{channel,result}``
 (``.aof/notify/state.json``), ``aof_forge_requests_total``, ``aof_forge_not_modified_total``
-and ``aof_forge_ratelimit_remaining`` (the forge poller's budget).
+and ``aof_forge_ratelimit_remaining`` (the forge poller's budget); this month's cost by
+team, project and coder from the cost ledger (:mod:`aof.scheduler.costmetrics`).
 
 The server listens on 127.0.0.1 unless told otherwise; it reads only, and never takes a lock
 the daemon holds.
@@ -126,6 +127,10 @@ class FromFiles:
         for (channel, result), n in sorted(_notify_counts(self.daemon).items()):
             sent.add_metric([channel, result], n)
         yield sent
+        from .costmetrics import collect
+
+        fleet = self.daemon.fleet
+        yield from collect(fleet.root, fleet.clock.now(), fleet.registry)
         budget = getattr(getattr(self.daemon.forge, "_forge", None), "budget", None)
         if budget is not None:
             yield CounterMetricFamily(
