@@ -26,8 +26,8 @@ def cost_cmd(env: Env, month: str | None, by: str, as_json: bool) -> None:
     """What the fleet's runs cost in a month: USD and tokens, by team, project, coder,
     agent, task or model, with the teams' and projects' monthly budgets.
 
-    Each run's cost is the one its coder reported (``reported``), else its tokens priced
-    from aof's pinned price table (``estimated``), else ``unknown`` (tokens kept).
+    Each run's cost is the one its coder reported (`reported`), else its tokens priced
+    from aof's pinned price table (`estimated`), else `unknown` (tokens kept).
 
     \b
     Example:
