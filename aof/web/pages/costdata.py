@@ -9,6 +9,7 @@ Everything the views know of cost goes through this module.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,9 +47,9 @@ def usd(spent: dict[str, Any] | None) -> float:
 
 
 def _agent_of(meta: dict[str, Any]) -> str | None:
-    lease = meta.get("lease") if isinstance(meta.get("lease"), dict) else None
-    gate = meta.get("gate") if isinstance(meta.get("gate"), dict) else {}
-    return (lease or {}).get("holder") or gate.get("worker") or meta.get("agent")
+    lease: dict[str, Any] = meta["lease"] if isinstance(meta.get("lease"), dict) else {}
+    gate: dict[str, Any] = meta["gate"] if isinstance(meta.get("gate"), dict) else {}
+    return lease.get("holder") or gate.get("worker") or meta.get("agent")
 
 
 def _budgets(fleet: Fleet, kind: str) -> dict[str, float]:
@@ -66,10 +67,8 @@ def _budgets(fleet: Fleet, kind: str) -> dict[str, float]:
 def _add(table: dict[str, dict[str, float]], key: str, spent: dict[str, Any]) -> None:
     row = table.setdefault(key, {"usd": 0.0, "tokens": 0.0, "tasks": 0.0})
     row["usd"] += usd(spent)
-    try:
+    with contextlib.suppress(TypeError, ValueError):
         row["tokens"] += float(spent.get("tokens") or 0)
-    except (TypeError, ValueError):
-        pass
     row["tasks"] += 1
 
 
@@ -124,5 +123,7 @@ def _budget_rows(fleet: Fleet, by: dict[str, dict[str, dict[str, float]]]) -> li
         for slug, limit in sorted(_budgets(fleet, kind).items()):
             used = round(by[kind].get(slug, {}).get("usd", 0.0), 4)
             pct = round(100 * used / limit, 1) if limit > 0 else None
-            out.append({"kind": kind, "slug": slug, "usd_month": limit, "used_usd": used, "pct": pct})
+            out.append(
+                {"kind": kind, "slug": slug, "usd_month": limit, "used_usd": used, "pct": pct}
+            )
     return out

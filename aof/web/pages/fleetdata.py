@@ -46,7 +46,7 @@ def audit_filters(params: Any) -> dict[str, str]:
 
 def audit(fleet: Fleet, filters: dict[str, str], limit: int = AUDIT_LIMIT) -> list[dict[str, Any]]:
     """The most recent ``limit`` audit records passing ``filters``, oldest first."""
-    return fleet.audit.query(**filters, limit=limit)  # type: ignore[arg-type]
+    return fleet.audit.query(**filters, limit=limit)
 
 
 def knowledge(fleet: Fleet, q: str | None, limit: int = 50) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from ...errors import AofError
 from ...fleet import Fleet
 from ...fleetapi import history
 from ...model.branches import branch_for
-from ...runner.executor import read_outcome
 from ...runner.review import diff_of
 from ...runner.runlogs import render_event
 
@@ -26,10 +25,12 @@ TAIL_LINES = 40
 TAIL_BYTES = 64 * 1024
 RUNS_SHOWN = 10
 DIFF_MAX = 60_000
+FRONTMATTER_MAX = 256 * 1024
 
 
-def tail_file(path: Path, lines: int = TAIL_LINES) -> str:
-    """The last ``lines`` lines of a regular file, never following a link (empty if none)."""
+def read_safe(path: Path, *, limit: int = TAIL_BYTES, tail: bool = True) -> str:
+    """Up to ``limit`` bytes of a regular file (its end with ``tail``, else its start),
+    never through a link and never blocking on a FIFO; empty when there is no such file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -38,11 +39,35 @@ def tail_file(path: Path, lines: int = TAIL_LINES) -> str:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return ""
-        os.lseek(fd, max(st.st_size - TAIL_BYTES, 0), os.SEEK_SET)
-        data = os.read(fd, TAIL_BYTES).decode("utf-8", errors="replace")
+        if tail:
+            os.lseek(fd, max(st.st_size - limit, 0), os.SEEK_SET)
+        return os.read(fd, limit).decode("utf-8", errors="replace")
     finally:
         os.close(fd)
-    return "\n".join(data.splitlines()[-lines:])
+
+
+def tail_file(path: Path, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines of a regular file (of its last :data:`TAIL_BYTES`)."""
+    return "\n".join(read_safe(path).splitlines()[-lines:])
+
+
+def read_small_json(path: Path) -> dict[str, Any]:
+    """A small JSON object file, never through a link; empty when it is not one."""
+    import json
+
+    text = read_safe(path, tail=False)
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def frontmatter_text(fleet: Fleet, rel: str) -> str:
+    """The task file's frontmatter as written (between its ``---`` lines)."""
+    text = read_safe(fleet.root / rel, limit=FRONTMATTER_MAX, tail=False)
+    parts = text.split("\n---", 1) if text.startswith("---") else []
+    return parts[0][3:].strip("\n") if parts else ""
 
 
 def _attempts(root: Path, task_id: str) -> list[str]:
@@ -59,7 +84,7 @@ def runs(fleet: Fleet, task_id: str) -> list[dict[str, Any]]:
     out = []
     for n in reversed(_attempts(fleet.root, task_id)):
         folder = layout.run_dir(fleet.root, task_id, n)
-        outcome = read_outcome(folder) or {}
+        outcome = read_small_json(layout.sealed_outcome(fleet.root, task_id, n))
         events = tail_file(folder / "events.jsonl")
         log = "\n".join(render_event(x) for x in events.splitlines()) if events else ""
         out.append(
@@ -107,7 +132,7 @@ def task_page(fleet: Fleet, ref: str) -> dict[str, Any]:
     task = fleet.get_task(ref)
     data = fleet.task_json(task, body=True)
     meta = task.meta
-    gate = meta.get("gate") if isinstance(meta.get("gate"), dict) else {}
+    gate: dict[str, Any] = meta["gate"] if isinstance(meta.get("gate"), dict) else {}
     try:
         hist = history(fleet, task.id)
     except AofError:
@@ -121,6 +146,7 @@ def task_page(fleet: Fleet, ref: str) -> dict[str, Any]:
         "runs": runs(fleet, task.id),
         "diff": diff(fleet, meta, task.id),
         "history": hist,
+        "frontmatter_text": frontmatter_text(fleet, str(data["path"])),
         "pending": [{"id": d, "state": s} for d, s in fleet.pending_dependencies(task)],
     }
 
@@ -128,8 +154,8 @@ def task_page(fleet: Fleet, ref: str) -> dict[str, Any]:
 def available(task: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     """The actions a person can take on the task in its state (the dashboard's names)."""
     state = task["state"]
-    gate = meta.get("gate") if isinstance(meta.get("gate"), dict) else {}
-    blocked = meta.get("blocked") if isinstance(meta.get("blocked"), dict) else {}
+    gate: dict[str, Any] = meta["gate"] if isinstance(meta.get("gate"), dict) else {}
+    blocked: dict[str, Any] = meta["blocked"] if isinstance(meta.get("blocked"), dict) else {}
     if state == "blocked":
         return (["answer"] if blocked.get("reason") == "question" else []) + ["ready", "cancel"]
     if state == "review":

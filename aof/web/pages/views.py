@@ -14,7 +14,7 @@ from ...fleet import Fleet
 from ..context import read
 from . import attention as attn
 from . import boarddata, costdata, fleetdata, taskdata
-from .render import page
+from .render import page, query
 
 FRAGMENTS = {"board": "_board.html", "attention": "_attention.html", "task": "_task.html"}
 
@@ -40,15 +40,9 @@ async def board(request: Request) -> Response:
         f=f,
         priorities=boarddata.PRIORITIES,
         terminal=("done", "cancelled"),
-        fragment_query=boarddata_query({**params, "fragment": "board"}),
+        fragment_query=query({**params, "fragment": "board"}),
         **ctx,
     )
-
-
-def boarddata_query(params: dict[str, Any]) -> str:
-    from .render import query
-
-    return query(params)
 
 
 async def attention(request: Request) -> Response:
@@ -58,15 +52,8 @@ async def attention(request: Request) -> Response:
 
 
 def _task(fleet: Fleet, ref: str) -> dict[str, Any]:
-    import yaml
-
     data = taskdata.task_page(fleet, ref)
-    meta = data["frontmatter"]
-    return {
-        "data": data,
-        "available": taskdata.available(data["task"], meta),
-        "frontmatter_yaml": yaml.safe_dump(meta, sort_keys=False, allow_unicode=True),
-    }
+    return {"data": data, "available": taskdata.available(data["task"], data["frontmatter"])}
 
 
 async def task(request: Request) -> Response:
