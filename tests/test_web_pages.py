@@ -109,9 +109,9 @@ def test_attention_puts_each_waiting_task_in_its_lane_with_its_actions(
     lanes = {
         lane: [(i["id"], i["actions"]) for i in items] for lane, items in data["lanes"].items()
     }
-    assert lanes["respond"] == [(ids["question"], ["answer"])]
+    assert lanes["respond"] == [(ids["question"], ["answer", "cancel"])]
     assert lanes["review"] == [(ids["gate"], ["approve", "reject"])]
-    assert lanes["blocked"] == [(ids["budget"], ["ready", "cancel"])]
+    assert lanes["blocked"] == [(ids["budget"], ["retry", "cancel"])]
     assert lanes["deadletter"] == [(ids["dead"], ["resurrect", "cancel"])]
     assert lanes["merge"] == [] and lanes["stuck"] == []
     assert data["total"] == 4
@@ -153,7 +153,7 @@ def test_the_task_page_has_the_file_history_runs_and_actions(
     ]  # fmt: skip
     assert data["runs"][0]["attempt"] == 1 and "reading the importer" in data["runs"][0]["log"]
     assert data["diff"]["text"] is None and data["diff"]["branch"] == f"aof/{ids['budget']}"
-    assert taskdata.available(data["task"], data["frontmatter"]) == ["ready", "cancel"]
+    assert taskdata.available(data["task"], data["frontmatter"]) == ["retry", "cancel"]
     gate = taskdata.task_page(fleet, ids["gate"])
     assert taskdata.available(gate["task"], gate["frontmatter"]) == ["approve", "reject", "cancel"]
     assert gate["gate"]["current"] == "design" and gate["gate"]["kind"] == "human"

@@ -4,7 +4,7 @@
 - **review**: a human gate (in review at a gate of kind ``human``): approve or reject;
 - **merge**: a pull request green and approved, waiting for a person to merge it;
 - **blocked**: a task stopped for a person: over its budget, at its rejection cap, a gate
-  that kept failing, a credential on its branch: move it back to ready, or cancel it;
+  that kept failing, a credential on its branch: retry it (back to ready), or cancel it;
 - **deadletter**: out of attempts: fix the cause, resurrect it;
 - **stuck**: a running agent that has printed nothing for too long: look at its run.
 
@@ -85,15 +85,15 @@ def _blocked(fleet: Fleet, row: dict[str, Any], last: dict[str, Any] | None) -> 
     except AofError:
         blocked = {}
     if blocked.get("reason") == "question":
-        item = _item(row, "respond", str(blocked.get("question") or ""), ["answer"])
+        item = _item(row, "respond", str(blocked.get("question") or ""), ["answer", "cancel"])
         item["asked_by"] = blocked.get("by")
         return item
     reason = str(blocked.get("reason") or "blocked")
     if last and last.get("action") == "run_ended" and "budget" in str(last.get("reason")):
-        item = _item(row, "blocked", reason, ["ready", "cancel"])
+        item = _item(row, "blocked", reason, ["retry", "cancel"])
         item["kind"] = "budget"
         return item
-    item = _item(row, "blocked", reason, ["ready", "cancel"])
+    item = _item(row, "blocked", reason, ["retry", "cancel"])
     item["kind"] = "cap" if "reject" in str((last or {}).get("event") or "") else "blocked"
     return item
 

@@ -157,15 +157,13 @@ def available(task: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     gate: dict[str, Any] = meta["gate"] if isinstance(meta.get("gate"), dict) else {}
     blocked: dict[str, Any] = meta["blocked"] if isinstance(meta.get("blocked"), dict) else {}
     if state == "blocked":
-        return (["answer"] if blocked.get("reason") == "question" else []) + ["ready", "cancel"]
+        return ["answer" if blocked.get("reason") == "question" else "retry", "cancel"]
     if state == "review":
         return (["approve", "reject"] if gate.get("kind") == "human" else []) + ["cancel"]
     if state == "deadletter":
         return ["resurrect", "cancel"]
     if state == "backlog":
         return ["ready", "cancel"]
-    if state == "ready":
-        return (["retry"] if meta.get("retry_after") else []) + ["cancel"]
-    if state == "in-progress":
+    if state in ("ready", "in-progress"):
         return ["cancel"]
     return []
