@@ -162,8 +162,10 @@ def test_signing_in_opens_the_board_and_a_task_made_by_the_cli_appears_live(
     live(browser)
     browser.execute_script("window.notReloaded = true")
     made = subprocess.run(
-        [sys.executable, "-m", "aof", "--root", str(root), "task", "create", "Fresh from the CLI"]
-        + ["--ready", "--team", "web", "--json"],
+        [
+            *(sys.executable, "-m", "aof", "--root", str(root)),
+            *("task", "create", "Fresh from the CLI", "--ready", "--team", "web", "--json"),
+        ],
         capture_output=True,
         text=True,
         env=sub_env(),
