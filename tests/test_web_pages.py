@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -251,3 +253,105 @@ def test_markdown_is_rendered_without_raw_html_or_script_links() -> None:
     assert "&lt;script&gt;" in html and 'href="javascript' not in html
     assert safe_url("javascript:alert(1)") == "" and safe_url("https://x.test/1") != ""
     assert str(snippet("a **<b>** c")) == "a <mark>&lt;b&gt;</mark> c"
+
+
+# --- through the server ------------------------------------------------------------------
+
+TOKEN = "pages-token-0123456789"
+
+
+@pytest.fixture
+def client(root: Path, ids: dict[str, str]) -> Iterator[Any]:
+    from starlette.testclient import TestClient
+
+    from aof.web.app import build_app
+
+    app = build_app(root, tokens={TOKEN: "human:ada"}, actor="human:ada")
+    with TestClient(app, base_url="http://testserver", follow_redirects=False) as c:
+        assert c.get("/signin", params={"token": TOKEN}).status_code == 303
+        yield c
+
+
+PAGES = ["/", "/?by=team", "/?by=project&priority=high", "/attention", "/agents", "/fleet"]
+PAGES += ["/cost", "/cost?month=2026-10", "/audit?actor=human:tester", "/knowledge?q=launch"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_complete_without_javascript(client: Any, path: str) -> None:
+    page = client.get(path)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "<main>" in page.text and "human:ada" in page.text
+    assert 'sse-connect="/api/events"' in page.text and "setInterval" not in page.text
+
+
+def test_the_board_page_shows_cards_with_their_facts_and_links_done_work(
+    client: Any, ids: dict[str, str]
+) -> None:
+    page = client.get("/").text
+    for tid in ids.values():
+        assert f'id="card-{tid}"' in page
+    assert "$2.10" in page and "⚙ coder-1" in page and "⛩ design (human)" in page
+    assert 'href="/?show=done"' in page
+    fragment = client.get("/?fragment=board&team=web").text
+    assert fragment.startswith('\n<section id="board"') or fragment.lstrip().startswith(
+        '<section id="board"'
+    )
+    assert "<html" not in fragment and ids["ready"] in fragment and ids["question"] not in fragment
+    assert 'hx-get="/?team=web&amp;fragment=board"' in fragment
+
+
+def test_the_task_page_has_the_body_history_and_the_actions_of_its_state(
+    client: Any, ids: dict[str, str]
+) -> None:
+    page = client.get(f"/tasks/{ids['gate']}").text
+    assert "Redesign the footer" in page and "New footer" in page  # the completion summary
+    assert f'action="/api/tasks/{ids["gate"]}/approve"' in page
+    assert f'action="/api/tasks/{ids["gate"]}/reject"' in page
+    assert 'name="expect" value="review"' in page and "/answer" not in page
+    assert "completed" in page and "human:tester" in page  # the history
+    missing = client.get("/tasks/t-zzzzzz")
+    assert missing.status_code == 404 and "t-zzzzzz" in missing.text
+
+
+def test_what_people_wrote_is_escaped_everywhere(client: Any, fleet: Fleet) -> None:
+    evil = '<img src=x onerror="alert(1)">'
+    task = fleet.create_task(
+        f"Title {evil}", body=f"## Objective\n\n{evil} [x](javascript:alert(1))"
+    )
+    token = (fleet.claim(fleet.promote(task.id).id, "coder-1").lease or {})["token"]
+    fleet.block(task.id, question=f"Question {evil}", token=token)
+    for path in ("/", "/attention", f"/tasks/{task.id}", "/audit"):
+        page = client.get(path).text
+        assert "<img src=x" not in page and 'href="javascript' not in page, path
+        assert "&lt;img src=x" in page, path
+
+
+def test_an_action_form_posted_without_javascript_comes_back_to_its_page(
+    client: Any, root: Path, ids: dict[str, str]
+) -> None:
+    page = client.get("/attention").text
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    answer = client.post(
+        f"/api/tasks/{ids['question']}/answer",
+        data={"csrf": csrf, "text": "Drop it", "expect": "blocked", "next": "/attention"},
+        headers={"Origin": "http://testserver", "Accept": "text/html"},
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/attention"
+    assert Fleet(root).get_task(ids["question"]).state.value == "ready"
+    assert ids["question"] not in client.get("/attention").text
+
+
+def test_the_json_twins_are_the_views_reads(client: Any, fleet: Fleet, ids: dict[str, str]) -> None:
+    assert client.get("/api/board?by=team").json() == boarddata.board(
+        fleet, boarddata.Filters(by="team")
+    )
+    assert client.get("/api/attention").json() == attention.attention(fleet)
+    month = costdata.cost(fleet, month="2026-11")  # the server's clock is the wall clock
+    assert client.get("/api/cost?month=2026-11").json() == month and month["total"]["usd"] == 2.1
+    assert client.get("/api/agents").json() == fleetdata.agents(fleet)
+    assert set(client.get("/api/fleet").json()) >= {"counts", "teams", "hosts", "daemon"}
+    records = client.get(f"/api/audit?task={ids['dead']}&limit=2").json()
+    assert records == fleetdata.audit(fleet, {"task": ids["dead"]}, limit=2) and len(records) == 2
+    assert client.get("/api/knowledge?q=nothing").json()["total"] == 0
+    client.cookies.clear()
+    assert client.get("/api/board").status_code == 401
