@@ -290,7 +290,7 @@ def test_the_board_page_shows_cards_with_their_facts_and_links_done_work(
     page = client.get("/").text
     for tid in ids.values():
         assert f'id="card-{tid}"' in page
-    assert "$2.10" in page and "⚙ coder-1" in page and "⛩ design (human)" in page
+    assert "$2.10" in page and "⚙ coder-1" in page and "gate design (human)" in page
     assert 'href="/?show=done"' in page
     fragment = client.get("/?fragment=board&team=web").text
     assert fragment.startswith('\n<section id="board"') or fragment.lstrip().startswith(
