@@ -59,6 +59,7 @@ NO_RECORD = {
     "lint": "reads",
     "mcp serve": "its tools take a reason argument each",
     "mcp tools": "reads",
+    "serve": "its actions are made by the person signed in; a page says why in its form",
     "notify list": "reads",
     "notify test": "sends a test message now; writes nothing",
     "plan": "reads",

@@ -51,6 +51,7 @@ LAZY_COMMANDS = {
     "daemon": "daemon:daemon_group",
     "reconcile": "daemon:reconcile_cmd",
     "mcp": "mcp:mcp_group",
+    "serve": "serve:serve_cmd",
     "notify": "notify:notify_group",
     "knowledge": "knowledge:knowledge",
     "issues": "issues:issues_group",
