@@ -7,18 +7,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from ...errors import AofError
+from ..api import error_response
 from ..context import read
 from . import attention as attn
 from . import boarddata, costdata, fleetdata
 from .views import month_of
-
-
-def _error(exc: AofError) -> Response:
-    from ...errors import NotFound
-
-    status = 404 if isinstance(exc, NotFound) else 400
-    kind = "not_found" if status == 404 else "invalid"
-    return JSONResponse({"error": kind, "message": str(exc)}, status_code=status)
 
 
 async def board(request: Request) -> Response:
@@ -57,4 +50,4 @@ async def knowledge(request: Request) -> Response:
     try:
         return JSONResponse(await read(request, fleetdata.knowledge, q))
     except AofError as exc:
-        return _error(exc)
+        return error_response(exc)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from ...errors import AofError, NotFound
 from ...fleet import Fleet
+from ..api import status_of
 from ..context import read
 from . import attention as attn
 from . import boarddata, costdata, fleetdata, taskdata
@@ -24,8 +25,8 @@ def _template(request: Request, full: str, fragment: str) -> str:
 
 
 def error_page(request: Request, exc: AofError) -> Response:
-    status = 404 if isinstance(exc, NotFound) else 400
-    title = "Not found" if status == 404 else "Refused"
+    status = status_of(exc)
+    title = "Not found" if isinstance(exc, NotFound) else "Refused"
     return page(request, "error.html", status_code=status, title=title, message=str(exc))
 
 
