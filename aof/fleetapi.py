@@ -262,12 +262,20 @@ def cost(fleet: Fleet, month: str | None = None, by: str = "team") -> dict[str, 
     return with_budgets(report(fleet.root, month, by), fleet.registry)
 
 
+def cost_months(fleet: Fleet) -> list[str]:
+    """The months the cost ledger has runs in (``YYYY-MM``), newest first."""
+    from .store.costs import months
+
+    return months(fleet.root)[::-1]
+
+
 __all__ = [
     "Actor",
     "ao_project_root",
     "check_coder",
     "check_reason",
     "cost",
+    "cost_months",
     "daemon_info",
     "export_snapshot",
     "find_root",

@@ -16,7 +16,7 @@ from aof.web.pages import attention, boarddata, costdata, fleetdata, taskdata
 from aof.web.pages.render import markdown, safe_url, snippet
 
 sys.path.insert(0, str(Path(__file__).parent))
-from web_fleet import claimed, populate
+from web_fleet import claimed, populate, usage
 
 
 @pytest.fixture
@@ -212,10 +212,25 @@ def test_cost_sums_what_tasks_spent_by_team_and_month_against_budgets(
 ) -> None:
     fleet.registry.update("team", "data", {"budget": {"usd_month": 10}})
     tid, token = claimed(fleet, "Cheap fix", team="web")
-    fleet.settle_run(tid, token, outcome="killed", reason="stopped", spent={"usd": 0.4})
+    fleet.settle_run(
+        tid, token, outcome="killed", reason="stopped", spent={"usd": 0.4}, usage=usage(0.4, 0)
+    )
     data = costdata.cost(fleet)
     assert data["month"] == "2026-11"
-    assert data["total"] == {"usd": 2.5, "tokens": 52000, "tasks": 2}
+    assert data["total"] == {
+        "usd": 2.5,
+        "reported_usd": 2.5,
+        "estimated_usd": 0.0,
+        "runs": 2,
+        "unknown_runs": 0,
+        "tokens": 52000,
+    }
+    from aof.fleetapi import cost as ledger  # what `aof cost --by team --json` prints
+
+    rows = ledger(fleet, "2026-11", "team")["rows"]
+    assert {r["key"]: (r["cost_usd"], r["runs"]) for r in rows} == {
+        name: (row["usd"], row["runs"]) for name, row in data["by"]["team"].items()
+    }
     assert data["by"]["team"]["data"]["usd"] == 2.1 and data["by"]["team"]["web"]["usd"] == 0.4
     assert data["months"] == {"2026-11": 2.5}
     assert data["budgets"] == [

@@ -41,7 +41,18 @@ def populate(fleet: Fleet) -> dict[str, str]:
         outcome="over-budget",
         reason="spent $2.10 of a $2.00 budget",
         spent={"usd": 2.1, "tokens": 52000},
+        usage=usage(2.1, 52000),
     )
     ids["dead"], token = claimed(fleet, "Upgrade the queue", team="data", priority="critical")
     fleet.fail(ids["dead"], error="the queue's API changed", token=token, permanent=True)
     return ids
+
+
+def usage(usd: float, tokens: int, coder_model: str = "claude-sonnet-4-5") -> dict[str, Any]:
+    """A run's usage as the runner's meter hands it over: a cost its coder reported."""
+    split = {"input": tokens // 2, "cached_input": 0, "cache_write": 0, "output": tokens // 2}
+    return {
+        "model": coder_model,
+        "models": {coder_model: {**split, "reasoning": 0}},
+        "cost_usd": usd,
+    }

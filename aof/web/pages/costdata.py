@@ -1,15 +1,14 @@
 """What the fleet spent, for the Cost view and the cards' "cost so far".
 
-The one source is each task's ``spent`` (``{usd, tokens, wall_s}``, written by the runner
-when a run ends: docs/file-formats.md). Only tasks that ran (``attempts`` above 0, or a gate
-history) can have spent anything, so only their files are read. Spending is counted in the
-month the task was last updated; a budget is a team's or project's ``budget: {usd_month: N}``.
-Everything the views know of cost goes through this module.
+The Cost view reads the cost ledger (``costs/YYYY-MM.jsonl``, one row per run: docs/cost.md)
+through :func:`aof.fleetapi.cost`, the same figures as ``aof cost``; a budget is a team's or
+project's ``budget: {usd_month: N}``. A card's cost so far is its task's ``spent.usd`` (what
+its runs spent, written when each run ends). Everything the views know of cost goes through
+this module.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +16,7 @@ from ...errors import AofError
 from ...fleet import Fleet
 
 KEYS = ("team", "project", "coder", "agent")
+TOKEN_KINDS = ("input", "cached_input", "cache_write", "output", "reasoning")
 MONTHS_SHOWN = 6
 
 
@@ -46,84 +46,52 @@ def usd(spent: dict[str, Any] | None) -> float:
         return 0.0
 
 
-def _agent_of(meta: dict[str, Any]) -> str | None:
-    lease: dict[str, Any] = meta["lease"] if isinstance(meta.get("lease"), dict) else {}
-    gate: dict[str, Any] = meta["gate"] if isinstance(meta.get("gate"), dict) else {}
-    return lease.get("holder") or gate.get("worker") or meta.get("agent")
-
-
-def _budgets(fleet: Fleet, kind: str) -> dict[str, float]:
-    out = {}
-    for row in fleet.registry.rows(kind):
-        budget = row.get("budget")
-        if isinstance(budget, dict) and budget.get("usd_month") is not None:
-            try:
-                out[str(row["slug"])] = float(budget["usd_month"])
-            except (TypeError, ValueError):
-                continue
-    return out
-
-
-def _add(table: dict[str, dict[str, float]], key: str, spent: dict[str, Any]) -> None:
-    row = table.setdefault(key, {"usd": 0.0, "tokens": 0.0, "tasks": 0.0})
-    row["usd"] += usd(spent)
-    with contextlib.suppress(TypeError, ValueError):
-        row["tokens"] += float(spent.get("tokens") or 0)
-    row["tasks"] += 1
-
-
 def cost(fleet: Fleet, *, month: str | None = None) -> dict[str, Any]:
-    """The spending of ``month`` (``YYYY-MM``, default this month) by team, project, coder and
-    agent, the months before it in total, and the budgets with what is used of them."""
-    now = fleet.clock.now()
-    month = month or now.strftime("%Y-%m")
-    rows = [r for r in fleet.list_tasks() if _ran(r)]
-    months: dict[str, float] = {}
-    by: dict[str, dict[str, dict[str, float]]] = {k: {} for k in KEYS}
-    total = {"usd": 0.0, "tokens": 0.0, "tasks": 0.0}
-    for row in rows:
-        try:
-            meta = fleet.get_task(str(row["id"])).meta
-        except AofError:
-            continue
-        spent = meta.get("spent")
-        if not isinstance(spent, dict) or not spent:
-            continue
-        when = str(meta.get("updated") or meta.get("created") or "")[:7]
-        months[when] = months.get(when, 0.0) + usd(spent)
-        if when != month:
-            continue
-        keys = {
-            "team": meta.get("team"),
-            "project": meta.get("project"),
-            "coder": meta.get("coder"),
-            "agent": _agent_of(meta),
-        }
-        for k, v in keys.items():
-            _add(by[k], str(v or "(none)"), spent)
-        _add({"": total}, "", spent)
+    """``month``'s cost (``YYYY-MM``, default this month) from the cost ledger, by team,
+    project, coder and agent; the latest months' totals; the teams' and projects' budgets with
+    what is used of them."""
+    from ...fleetapi import cost as ledger
+    from ...fleetapi import cost_months
+
+    month = month or fleet.clock.now().strftime("%Y-%m")
+    reports = {key: ledger(fleet, month, key) for key in KEYS}
+    by = {
+        key: {str(r["key"] or "(none)"): _row(r) for r in rep["rows"]}
+        for key, rep in reports.items()
+    }
+    latest = cost_months(fleet)[:MONTHS_SHOWN]
     return {
         "month": month,
-        "total": _rounded(total),
-        "by": {k: {n: _rounded(v) for n, v in sorted(t.items())} for k, t in by.items()},
-        "months": {
-            m: round(v, 4) for m, v in sorted(months.items(), reverse=True)[:MONTHS_SHOWN] if m
-        },
-        "budgets": _budget_rows(fleet, by),
+        "total": _row(reports["team"]["total"]),
+        "by": by,
+        "months": {m: round(ledger(fleet, m, "team")["total"]["cost_usd"], 4) for m in latest},
+        "budgets": _budget_rows(reports),
+        "price_table": reports["team"]["price_table"],
     }
 
 
-def _rounded(row: dict[str, float]) -> dict[str, Any]:
-    return {"usd": round(row["usd"], 4), "tokens": int(row["tokens"]), "tasks": int(row["tasks"])}
+def _row(group: dict[str, Any]) -> dict[str, Any]:
+    tokens = sum(int(group.get(k) or 0) for k in TOKEN_KINDS)
+    return {
+        "usd": round(float(group["cost_usd"]), 4),
+        "reported_usd": round(float(group["reported_usd"]), 4),
+        "estimated_usd": round(float(group["estimated_usd"]), 4),
+        "runs": int(group["runs"]),
+        "unknown_runs": int(group["unknown_runs"]),
+        "tokens": tokens,
+    }
 
 
-def _budget_rows(fleet: Fleet, by: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, Any]]:
+def _budget_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for kind in ("team", "project"):
-        for slug, limit in sorted(_budgets(fleet, kind).items()):
-            used = round(by[kind].get(slug, {}).get("usd", 0.0), 4)
+        for row in reports[kind]["rows"]:
+            limit = row.get("budget_usd_month")
+            if limit is None:
+                continue
+            used = round(float(row["cost_usd"]), 4)
             pct = round(100 * used / limit, 1) if limit > 0 else None
             out.append(
-                {"kind": kind, "slug": slug, "usd_month": limit, "used_usd": used, "pct": pct}
+                {"kind": kind, "slug": row["key"], "usd_month": limit, "used_usd": used, "pct": pct}
             )
     return out
