@@ -413,9 +413,10 @@ class Fleet:
         outcome: str,
         reason: str,
         spent: dict[str, Any] | None = None,
+        handoff: str | None = None,
     ) -> tuple[Task, str]:
         """Record the end of the run that held ``token`` (:meth:`Outcomes.settle_run`)."""
-        run = {"outcome": outcome, "reason": reason, "spent": spent}
+        run = {"outcome": outcome, "reason": reason, "spent": spent, "handoff": handoff}
         return self._outcomes.settle_run(ref, token, run)  # type: ignore[arg-type]
 
     def flag_stuck(self, ref: str, token: str, *, idle_s: float) -> Task:

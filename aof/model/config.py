@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
         "stuck_kill_s": 1800,
         "usage_pause_s": 3600,
         "kill_grace_s": 5,
+        "context_stop_pct": 85,
         "tmux": False,
     },
     "forges": {"github": {"api_url": "https://api.github.com", "poll_s": 60}},
@@ -174,6 +175,14 @@ def validate_config(data: dict[str, Any], where: str) -> None:
         value = runner.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             raise bad(f"runner.{key}", f"must be a number >= 0; 0 turns it off (got {value!r})")
+    stop = runner.get("context_stop_pct")
+    if stop is not None and (
+        isinstance(stop, bool) or not isinstance(stop, int | float) or not 0 < stop <= 100
+    ):
+        raise bad(
+            "runner.context_stop_pct",
+            f"must be a number above 0 and at most 100, or null to never stop (got {stop!r})",
+        )
     if not isinstance(runner.get("tmux", False), bool):
         raise bad("runner.tmux", f"must be true or false (got {runner['tmux']!r})")
     _validate_knowledge(data.get("knowledge", {}), bad)

@@ -138,6 +138,8 @@ class RunOutcome(TypedDict):
     reason: str
     # What the run spent (``tokens``, ``usd``, ``wall_s`` ...): added to the task's ``spent``.
     spent: NotRequired[dict[str, Any] | None]
+    # A note for the next attempt (a run that ended as its context filled): under ## Hand-off.
+    handoff: NotRequired[str | None]
 
 
 class NextTask(TypedDict):

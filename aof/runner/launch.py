@@ -81,7 +81,13 @@ def run_spec(
         "lease_ttl_s": float(fleet.config.scheduler["lease_ttl_s"]),
         **{
             k: runner.get(k)
-            for k in ("stuck_notify_s", "stuck_kill_s", "usage_pause_s", "kill_grace_s")
+            for k in (
+                "stuck_notify_s",
+                "stuck_kill_s",
+                "usage_pause_s",
+                "kill_grace_s",
+                "context_stop_pct",
+            )
         },
     }
     return RunSpec(

@@ -8,13 +8,14 @@ It:
 2. starts the coder there, its stdout and stderr into ``stdout.log`` / ``stderr.log``, and
    each line through the coder's adapter into normalized ``events.jsonl``;
 3. while it runs: renews the task's lease, keeps ``meter.json`` (tokens, cost, idle time)
-   for ``aof agent list``, stops it when a budget (wall clock, tokens, USD) is spent, flags
-   it after ``runner.stuck_notify_s`` without output and stops it after
-   ``runner.stuck_kill_s``;
-4. when the coder exits: classifies the outcome (usage-limited, context-exhausted, killed,
-   over-budget, stuck, or exited and then whatever the agent reported), pauses the coder on
-   a usage limit, and settles the task through :meth:`aof.Fleet.settle_run`; the result is
-   ``outcome.json``.
+   for ``aof agent list``, stops it when a budget (wall clock, tokens, USD) is spent or
+   when its context use reaches ``runner.context_stop_pct`` of the window, flags it after
+   ``runner.stuck_notify_s`` without output and stops it after ``runner.stuck_kill_s``;
+4. when the coder exits: classifies the outcome (usage-limited, context-stopped,
+   context-exhausted, killed, over-budget, stuck, or exited and then whatever the agent
+   reported), pauses the coder on a usage limit, and settles the task through
+   :meth:`aof.Fleet.settle_run` (with a hand-off note for the next attempt when the context
+   filled: :mod:`aof.runner.handoff`); the result is ``outcome.json``.
 
 If the shim itself dies, the daemon settles the run from outside (exited without
 reporting). Only the standard library is imported before the coder has started.
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,8 @@ class Shim:
         self.reported: str | None = None  # tmux mode: the agent reported, so the pane ends
         self.fleet: Any = None
         self._meter_written = 0.0
+        self.start_head: str | None = None  # the worktree's commit when the coder started
+        self.said: deque[str] = deque(maxlen=3)  # the model's last messages
 
     # --- start ----------------------------------------------------------------------------
 
@@ -69,6 +73,9 @@ class Shim:
 
         path, repo = Path(wt["path"]), Path(wt["repo"])
         made = ensure(path, repo, wt["branch"], wt["base"])
+        from .handoff import head_of
+
+        self.start_head = head_of(path)
         copied = copy_credentials(path, repo, wt.get("credential_files") or []) if made else []
         if made and wt.get("setup") and not wt.get("quick"):
             setup(path, list(wt["setup"]), self.run_dir / "setup.log", self.spec.get("env") or {})
@@ -142,6 +149,8 @@ class Shim:
                 for event in events:
                     self.meter.take(event)
                     self.events.write(event)
+                    if event.get("event") == "text":
+                        self.said.append(str(event.get("text") or ""))
 
     def _write_meter(self, final: bool = False) -> None:
         now = time.monotonic()
@@ -158,6 +167,8 @@ class Shim:
             "model": m.model,
             "events": m.events,
             "tools": m.tools,
+            "context_pct": m.context_pct,
+            "context_peak_pct": m.context_peak_pct,
             "idle_s": round(now - m.last_output, 1),
             "wall_s": round(now - self.started, 1),
             "updated": utc_stamp(),
@@ -184,6 +195,16 @@ class Shim:
                     f"{fmt.format(limit)} (budget.{key})"
                 )
         return None
+
+    def _context_full(self) -> str | None:
+        """Why to stop the run when its context use reached ``runner.context_stop_pct``."""
+        stop, m = self.limits.get("context_stop_pct"), self.meter
+        if stop is None or m.context_pct is None or m.context_pct < float(stop):
+            return None
+        return (
+            f"its context use reached {m.context_pct:g}% of the window ({m.context_used:,} of "
+            f"{m.context_window:,} tokens; runner.context_stop_pct {float(stop):g})"
+        )
 
     def _fleet(self) -> Any:
         if self.fleet is None:
@@ -220,6 +241,10 @@ class Shim:
             over = self._over_budget()
             if over:
                 self.stop("over-budget", over)
+                continue
+            full = self._context_full()
+            if full:
+                self.stop("context-stopped", full)
                 continue
             idle = time.monotonic() - self.meter.last_output
             if kill_s and idle >= kill_s:
@@ -321,6 +346,7 @@ class Shim:
             "session_id": m.session_id,
             **{k: spent[k] for k in ("tokens", "wall_s")},
             "cost_usd": spent["usd"],
+            "context_peak_pct": m.context_peak_pct,
             "settled": False,
         }
         if outcome == "lost-lease":
@@ -330,7 +356,12 @@ class Shim:
             fleet = self._fleet()
             with fleet.reason(self._kill_reason() if outcome == "killed" else None):
                 task, final = fleet.settle_run(
-                    self.task_id, self.token, outcome=outcome, reason=reason, spent=spent
+                    self.task_id,
+                    self.token,
+                    outcome=outcome,
+                    reason=reason,
+                    spent=spent,
+                    handoff=self._handoff(outcome, reason),
                 )
             result.update(outcome=final, task_state=task.state.value, settled=True)
             if final == "usage-limited":  # not when the agent finished regardless
@@ -340,6 +371,19 @@ class Shim:
         except Exception as exc:  # the daemon settles it from outside
             result["settle_error"] = f"{type(exc).__name__}: {exc}"
         return result
+
+    def _handoff(self, outcome: str, reason: str) -> str | None:
+        """The note the next attempt reads when this run ended as its context filled."""
+        if outcome not in ("context-stopped", "context-exhausted"):
+            return None
+        from .handoff import handoff_note
+
+        headline, wt = f"{outcome}: {reason}", self.spec.get("worktree")
+        try:
+            return handoff_note(headline, list(self.said), wt, self.start_head)
+        except Exception as exc:  # the run still settles, with what the reason says
+            self.events.write({"event": "runner_error", "message": f"hand-off: {exc}"})
+            return headline
 
     def _kill_reason(self) -> str | None:
         """The reason a person gave `aof agent kill` for stopping this run, if any."""

@@ -9,6 +9,7 @@ process ends (outcome ``exited`` when nothing else was observed). If the agent r
 outcome                        what happens to the task
 =============================  ==============================================================
 ``usage-limited``              back to ready, the attempt not counted (the coder is paused)
+``context-stopped``            back to ready, not counted: runner.context_stop_pct reached
 ``context-exhausted``          back to ready, the attempt not counted (a fresh session next)
 ``interrupted``                back to ready, not counted (SIGTERM from outside: a shutdown)
 ``exited-without-reporting``   a failed attempt: retry with back-off, or deadletter
@@ -22,7 +23,11 @@ A reviewer's run (it holds the lease of a task in review) that ends without a ve
 the lease back: ``no-verdict`` (:meth:`aof.service.gates.Gates.release`); one that gave its
 verdict is ``reviewed``.
 
-Each settle is one audited change (``run_ended``) with the outcome as its reason.
+Each settle is one audited change (``run_ended``) with the outcome as its reason. A run that
+ended as its context filled leaves a hand-off note (``handoff``: what it did) under
+``## Hand-off``, which the next attempt's prompt carries; the section keeps the newest
+:data:`~aof.model.text.HANDOFF_KEEP` notes of :data:`~aof.model.text.HANDOFF_MAX`
+characters at most.
 """
 
 from __future__ import annotations
@@ -33,11 +38,11 @@ from ..clock import format_time
 from ..errors import InvalidTransition, LeaseError, NotFound
 from ..model.shapes import RunOutcome
 from ..model.task import State, Task, failed_attempts, lease_matches
-from ..model.text import append_section
+from ..model.text import HANDOFF, HANDOFF_KEEP, HANDOFF_MAX, append_capped, append_section
 from .lifecycle import Lifecycle
 from .pipeline import Pipeline
 
-NOT_COUNTED = ("usage-limited", "context-exhausted", "interrupted")
+NOT_COUNTED = ("usage-limited", "context-stopped", "context-exhausted", "interrupted")
 BLOCKING = ("over-budget", "killed")
 FAILING = ("exited-without-reporting", "stuck", "start-failed")
 REPORTED = {
@@ -84,7 +89,9 @@ class Outcomes:
             outcome, reason = "exited-without-reporting", f"{reason} without reporting"
         if held and outcome in (*NOT_COUNTED, *BLOCKING, *FAILING):
             try:
-                return self._settle_held(task.id, token, outcome, reason, spent), outcome
+                handoff = run.get("handoff") if outcome in NOT_COUNTED else None
+                settled = self._settle_held(task.id, token, outcome, reason, spent, handoff)
+                return settled, outcome
             except (LeaseError, InvalidTransition, NotFound):
                 task = self.pipeline.tasks.load(ref)  # it moved on meanwhile: only account
         final = REPORTED.get(task.state, "lost-lease")
@@ -119,7 +126,13 @@ class Outcomes:
         return task, "no-verdict"
 
     def _settle_held(
-        self, task_id: str, token: str, outcome: str, reason: str, spent: dict[str, Any]
+        self,
+        task_id: str,
+        token: str,
+        outcome: str,
+        reason: str,
+        spent: dict[str, Any],
+        handoff: str | None = None,
     ) -> Task:
         limit = None
         task = self.pipeline.tasks.load(task_id)
@@ -153,7 +166,11 @@ class Outcomes:
                     meta["retry_after"] = format_time(
                         self.pipeline.clock.now() + self.lifecycle.backoff(attempts)
                     )
-            return append_section(task.body, "Work Log", self.pipeline.note(f"{outcome}: {reason}"))
+            body = append_section(task.body, "Work Log", self.pipeline.note(f"{outcome}: {reason}"))
+            if handoff:
+                note = self.pipeline.note(handoff)
+                body = append_capped(body, HANDOFF, note, limit=HANDOFF_MAX, keep=HANDOFF_KEEP)
+            return body
 
         return self.pipeline.change(
             task_id,

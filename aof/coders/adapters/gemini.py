@@ -4,6 +4,8 @@ Stream events: ``init`` (session id, model), ``message`` (user and assistant chu
 ``tool_use`` (tool name and parameters), ``tool_result``, ``error`` and a final ``result``
 (``status`` and ``stats`` with input, output and total tokens). Quota errors read
 "Quota exceeded" / ``RESOURCE_EXHAUSTED``. Follow-ups: ``--resume SESSION``.
+
+No ``context_use``: the stream reports token totals at the end only, and no window.
 """
 
 from __future__ import annotations
