@@ -104,11 +104,11 @@ class ClaudeParser(JsonLinesParser):
             )
         return out
 
-
     def _context(self, u: dict[str, Any], model: Any) -> list[dict[str, Any]]:
         keys = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
         self.used = sum(_positive(u.get(k)) for k in keys)
-        window = self.window or claude_window(str(model or self.model or ""))
+        # init names the variant (``...[1m]``); a message, the API model without it
+        window = self.window or claude_window(str(self.model or model or ""))
         return context_use(self.used, window)
 
     def _final_window(self, model_usage: Any) -> list[dict[str, Any]]:
