@@ -136,6 +136,40 @@ def _notes(text: str) -> None:
             f.write(text + "\n")
 
 
+def _scripted(task_id: str, labels: set[str], handoff: bool) -> int | None:
+    """The exit code of a scripted ending (see the module docstring); None: do the work."""
+    if "demo:expensive" in labels:
+        _event("usage", tokens_in=50000, tokens_out=10000, cost_usd=1.5)
+        time.sleep(5)  # long enough for the runner to see the budget is spent
+    if "demo:crash" in labels:
+        _event("end", ok=False, outcome="crash")
+        return 3
+    if "demo:silent" in labels:
+        _event("end", outcome="silent")
+        return 0
+    if "demo:hang" in labels:
+        time.sleep(3600)
+        return 0
+    if "demo:limit" in labels:
+        _event("error", message="You've hit your usage limit. Try again in 1 hour.")
+        return 1
+    if "demo:fill-context" in labels and not handoff:
+        from pathlib import Path
+
+        worktree = os.environ.get("AOF_WORKTREE")
+        if not worktree:
+            sys.stderr.write("demo coder: demo:fill-context needs a project worktree\n")
+            return 2
+        return _fill_context(task_id, Path(worktree))
+    if "demo:context" in labels:
+        _event("error", message="Prompt is too long: the context window is exhausted")
+        return 1
+    if "demo:fail" in labels:
+        _event("end", ok=False, outcome="fail")
+        return _aof("task", "fail", "--error", "the demo coder was told to fail (demo:fail)")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     task_id = os.environ.get("AOF_TASK_ID")
@@ -163,34 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("AOF_GATE"):
         return _review(task_id, labels, dict(task.meta.get("gate") or {}))
     try:
-        if "demo:expensive" in labels:
-            _event("usage", tokens_in=50000, tokens_out=10000, cost_usd=1.5)
-            time.sleep(5)  # long enough for the runner to see the budget is spent
-        if "demo:crash" in labels:
-            _event("end", ok=False, outcome="crash")
-            return 3
-        if "demo:silent" in labels:
-            _event("end", outcome="silent")
-            return 0
-        if "demo:hang" in labels:
-            time.sleep(3600)
-            return 0
-        if "demo:limit" in labels:
-            _event("error", message="You've hit your usage limit. Try again in 1 hour.")
-            return 1
         handoff = section(task.body, "Hand-off")
-        if "demo:fill-context" in labels and not handoff:
-            worktree = os.environ.get("AOF_WORKTREE")
-            if not worktree:
-                sys.stderr.write("demo coder: demo:fill-context needs a project worktree\n")
-                return 2
-            return _fill_context(task_id, Path(worktree))
-        if "demo:context" in labels:
-            _event("error", message="Prompt is too long: the context window is exhausted")
-            return 1
-        if "demo:fail" in labels:
-            _event("end", ok=False, outcome="fail")
-            return _aof("task", "fail", "--error", "the demo coder was told to fail (demo:fail)")
+        scripted = _scripted(task_id, labels, bool(handoff))
+        if scripted is not None:
+            return scripted
         answers = [
             line.split("**A**", 1)[1].strip() for line in task.body.splitlines() if "**A**" in line
         ]
@@ -206,8 +216,6 @@ def main(argv: list[str] | None = None) -> int:
         if handoff:
             text += "\n\nContinued from the hand-off of an earlier attempt."
             _notes("Read the hand-off of the earlier attempt and finished the work.")
-        from pathlib import Path
-
         scratch = Path(tempfile.mkdtemp(prefix=f"aof-demo-{task_id}-"))
         try:
             where = _work(task_id, task.title, text, scratch)

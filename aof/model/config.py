@@ -168,7 +168,21 @@ def validate_config(data: dict[str, Any], where: str) -> None:
     gates = (data.get("workflow") or {}).get("max_concurrent_gates", 2)
     if isinstance(gates, bool) or not isinstance(gates, int) or gates < 1:
         raise bad("workflow.max_concurrent_gates", f"must be a whole number >= 1 (got {gates!r})")
-    runner = data.get("runner", {})
+    _validate_runner(data.get("runner", {}), bad)
+    _validate_knowledge(data.get("knowledge", {}), bad)
+    if data.get("forges") is not None:
+        from .forges import validate_forges
+
+        validate_forges(data["forges"], bad)
+    validate_reactions(data.get("reactions"), bad)
+    if data.get("notify") is not None:
+        from .notify import validate_notify
+
+        validate_notify(data["notify"], bad)
+
+
+def _validate_runner(runner: Any, bad: Any) -> None:
+    """ValidationError (made by ``bad``) for anything wrong in ``runner``."""
     if not isinstance(runner, dict):
         raise bad("runner", f"must be a mapping (got {runner!r})")
     for key in ("stuck_notify_s", "stuck_kill_s", "usage_pause_s", "kill_grace_s"):
@@ -185,16 +199,6 @@ def validate_config(data: dict[str, Any], where: str) -> None:
         )
     if not isinstance(runner.get("tmux", False), bool):
         raise bad("runner.tmux", f"must be true or false (got {runner['tmux']!r})")
-    _validate_knowledge(data.get("knowledge", {}), bad)
-    if data.get("forges") is not None:
-        from .forges import validate_forges
-
-        validate_forges(data["forges"], bad)
-    validate_reactions(data.get("reactions"), bad)
-    if data.get("notify") is not None:
-        from .notify import validate_notify
-
-        validate_notify(data["notify"], bad)
     wdir = runner.get("worktrees_dir", ".aof/worktrees")
     if not isinstance(wdir, str) or not wdir.strip():
         raise bad("runner.worktrees_dir", f"must be a directory path (got {wdir!r})")
