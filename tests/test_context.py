@@ -234,8 +234,10 @@ def test_the_demo_coder_fills_its_context_hands_off_and_top_shows_the_peak(
     assert row["state"] == "ready" and row["context_peak_pct"] == 70.0
     head, line = aof(world, "top", "--once").stdout.splitlines()[:2]
     assert "CTX" in head.split() and "70%" in line.split()
-    aof(world, "daemon", "--until-idle", "--interval", "0.2", "--quiet")
-    assert fleet_of(world).get_task(tid).state == State.DONE
+    # A follow-up starts a fresh conversation (the old one is full) that reads the hand-off.
+    follow = json.loads(aof(world, "agent", "prompt", tid, "Carry on", "--json").stdout)
+    assert follow["resumed"] is None and follow["task"] == tid
+    wait_for(lambda: fleet_of(world).get_task(tid).state == State.DONE, timeout=60)
     note = git(world["repo"], "show", f"aof/{tid}:aof-demo/{tid}.md")
     assert "Continued from the hand-off of an earlier attempt." in note
 
