@@ -20,8 +20,9 @@ install: $(STAMP) ## Create .venv and install aof with its dev tools
 	@echo "aof installed: $(BIN)/aof  (activate with: . $(BIN)/activate)"
 
 # Debian packages the tests use for real: a C compiler (the suite on another day), tmux
-# (agents in tmux), bash (completion). Installed when missing, as root or through sudo.
-SYSTEM_PACKAGES := gcc libc6-dev tmux bash
+# (agents in tmux), bash (completion), chromium and its driver (the dashboard in a real
+# browser). Installed when missing, as root or through sudo.
+SYSTEM_PACKAGES := gcc libc6-dev tmux bash chromium chromium-driver
 
 system: ## Install the system packages the tests use (Debian/Ubuntu: apt-get)
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \

@@ -249,11 +249,25 @@ def notify_test(
     return test_channels(fleet.root, fleet.config.data, channel, environ, at)
 
 
+# --- cost -----------------------------------------------------------------------------------
+
+
+def cost(fleet: Fleet, month: str | None = None, by: str = "team") -> dict[str, Any]:
+    """What runs cost in ``month`` (``YYYY-MM``; default: the clock's month), added up by
+    team, project, coder, agent, task or model (:func:`aof.service.costs.report`); each
+    group of teams and projects with its monthly budget."""
+    from .service.costs import report, with_budgets
+
+    month = month or fleet.clock.now().strftime("%Y-%m")
+    return with_budgets(report(fleet.root, month, by), fleet.registry)
+
+
 __all__ = [
     "Actor",
     "ao_project_root",
     "check_coder",
     "check_reason",
+    "cost",
     "daemon_info",
     "export_snapshot",
     "find_root",

@@ -7,6 +7,7 @@ The fleet's own files (committed to git)::
     teams/ projects/ hosts/ schedules/ agents/ workflows/ knowledge/   registry and memory
     audit/YYYY/MM/DD.jsonl        the audit trail
     runs/<task>/<attempt>/        one run of an agent: its plan, log, report and outcome
+    costs/YYYY-MM.jsonl           the cost ledger: one row per settled run, by the month it ended
 
 and what aof keeps for itself under ``.aof/`` (never committed: it can be lost and rebuilt)::
 
@@ -166,6 +167,19 @@ def daemon_log(root: Path) -> Path:
 def schemas(root: Path) -> Path:
     """``schemas/``: aof's JSON schemas, copied for editors (``aof.ops.rootschemas``)."""
     return root / SCHEMAS
+
+
+COSTS = "costs"
+
+
+def costs(root: Path) -> Path:
+    """``costs/``: the cost ledger, one file per month."""
+    return root / COSTS
+
+
+def cost_month(root: Path, month: str) -> Path:
+    """``costs/YYYY-MM.jsonl``: one row per run settled in ``month`` (``aof.store.costs``)."""
+    return root / COSTS / f"{month}.jsonl"
 
 
 def tasks(root: Path) -> Path:

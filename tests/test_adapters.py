@@ -58,7 +58,11 @@ def test_codex_exec_json_is_normalized() -> None:
     events, meter = feed("codex", FAKES / "codex.jsonl")
     assert meter.session_id == "0199a213-81c0-7800-8aa1-bbab2a035a53"
     assert [e["tool"] for e in events if e["event"] == "tool"] == ["shell", "edit"]
-    assert (meter.tokens_in, meter.tokens_out) == (24763, 122)
+    # Codex's input counts the cached part: the normalized input is what was not cached.
+    assert (meter.tokens_in, meter.tokens_out) == (24763 - 24448, 122)
+    assert meter.usage()["models"] == {
+        "": {"input": 315, "cached_input": 24448, "cache_write": 0, "output": 122, "reasoning": 0}
+    }
     assert any(e["event"] == "text" and "hello.txt" in e["text"] for e in events)
 
 

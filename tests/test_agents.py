@@ -58,7 +58,7 @@ def world(tmp_path: Path) -> dict[str, Any]:
         exe.chmod(0o755)
     # The fakes are steered by FAKE_* variables and run this checkout's aof: the coders'
     # clean environment lets those through by name.
-    passthrough = "{env_passthrough: [FAKE_LOG, FAKE_MODE, PYTHONPATH]}"
+    passthrough = "{env_passthrough: [FAKE_LOG, FAKE_MODE, FAKE_TRANSCRIPT, PYTHONPATH]}"
     configure(
         root, "coders:\n" + "".join(f"  {c}: {passthrough}\n" for c in ("claude", "codex", "aider"))
     )

@@ -30,7 +30,8 @@ AGENT_TOOLS = ["aof_next", "aof_claim", "aof_heartbeat", "aof_progress", "aof_co
                "aof_board", "aof_knowledge_search", "aof_knowledge_add"]  # fmt: skip
 OPERATOR_TOOLS = ["aof_registry_list", "aof_registry_get", "aof_registry_create",
                   "aof_registry_update", "aof_host_sync", "aof_overview", "aof_plan",
-                  "aof_why", "aof_reconcile", "aof_audit", "aof_history", "aof_forge_status",
+                  "aof_why", "aof_reconcile", "aof_audit", "aof_history", "aof_cost",
+                  "aof_forge_status",
                   "aof_knowledge_search", "aof_knowledge_add"]  # fmt: skip
 
 
@@ -82,7 +83,7 @@ def test_profiles_list_their_tools_with_read_only_hints_and_stay_small(
     assert len(json.dumps(agent, separators=(",", ":"))) < 4000 * 3
     operator = tool_list(serve(root, clock, profile="operator"))
     assert [t["name"] for t in operator] == OPERATOR_TOOLS
-    assert len(tool_list(serve(root, clock, profile="all"))) == 25
+    assert len(tool_list(serve(root, clock, profile="all"))) == 26
 
 
 def test_an_agent_finds_claims_reports_and_completes(fleet: Fleet, clock: FixedClock) -> None:
@@ -348,7 +349,7 @@ def test_mcp_cli_lists_tool_sizes_and_refuses_bad_serve_options(run: Cli) -> Non
     assert [t["name"] for t in agent["tools"]] == AGENT_TOOLS
     assert agent["bytes"] == sum(t["bytes"] for t in agent["tools"]) + len(AGENT_TOOLS) + 1
     assert agent["tokens"] < 4000 and agent["tools"][0]["read_only"] is True
-    assert "25 tools" in run("mcp", "tools", "--tools", "all").stdout
+    assert "26 tools" in run("mcp", "tools", "--tools", "all").stdout
     bad_port = run("mcp", "serve", "--http", "localhost:http", code=2)
     assert "'localhost:http' is not [HOST:]PORT" in bad_port.stderr
     assert "out of range" in run("mcp", "serve", "--http", "70000", code=2).stderr

@@ -263,3 +263,30 @@ def test_the_hook_imports_no_network_library(root: Path) -> None:
     )
     assert out.stdout.strip() == "[]"
     assert [e["event"] for e in outbox_lines(root)] == ["asked"]
+
+
+def test_the_config_schema_knows_every_event() -> None:
+    """schemas/config.schema.json (what editors and `aof lint` check aof.yaml with) names
+    the same events as the code, in rules and in the SLA list."""
+    import json
+
+    from aof.model.notify import ALL, EVENTS
+
+    schema = json.loads((ROOT / "schemas" / "config.schema.json").read_text())
+    enums: list[list[str]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            values = node.get("enum")
+            if isinstance(values, list) and "asked" in values:
+                enums.append(values)
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(schema)
+    assert enums, "no event list in the schema"
+    for values in enums:
+        assert [v for v in values if v != ALL] == list(EVENTS)

@@ -54,6 +54,17 @@ def _options(noun: Noun, creating: bool) -> list[click.Option]:
         if f.name == "override":
             continue  # set with `aof team override`
         help_ = f.help or f.name.replace("_", " ")
+        if f.name == "budget":
+            opts.append(
+                click.Option(
+                    ["--budget-usd-month", "budget"],
+                    type=click.FloatRange(min=0),
+                    metavar="USD",
+                    help="Its monthly budget in US dollars: over it, no new work is "
+                    "dispatched to it until the next month.",
+                )
+            )
+            continue
         if f.check is boolean:
             flag = f"--{f.name}/--disabled" if f.name == "enabled" else f"--{f.name}/--no-{f.name}"
             shown = f" (default: {f.default})" if creating and f.default is not None else ""
@@ -93,6 +104,8 @@ def _fields(noun: Noun, params: dict[str, Any]) -> dict[str, Any]:
             value = [parse_window(v) for v in value] if f.name == "windows" else list(value)
         if value is None:
             continue
+        if f.name == "budget":  # --budget-usd-month N
+            value = {"usd_month": int(value) if float(value).is_integer() else value}
         out[f.name] = value
     return out
 

@@ -34,6 +34,7 @@ def register(t: Tools) -> None:
     _registry_tools(t)
     _host_tools(t)
     _fleet_tools(t)
+    _cost_tools(t)
     _forge_tools(t)
 
 
@@ -203,6 +204,22 @@ def _fleet_tools(t: Tools) -> None:
         from ..fleetapi import history
 
         return t.call(ctx, lambda fleet, caller: Data(data=history(fleet, task)))
+
+
+def _cost_tools(t: Tools) -> None:
+    """What runs cost, from the cost ledger."""
+
+    @t.tool(read_only=True)
+    def aof_cost(
+        ctx: Context,
+        month: Annotated[str | None, Field(description="YYYY-MM; default: this month")] = None,
+        by: Literal["team", "project", "coder", "agent", "task", "model"] = "team",
+    ) -> Data:
+        """What the fleet's runs cost in a month (USD and tokens, reported or estimated),
+        by team, project, coder, agent, task or model, with the monthly budgets."""
+        from ..fleetapi import cost
+
+        return t.call(ctx, lambda fleet, caller: Data(data=cost(fleet, month, by)))
 
 
 def _forge_tools(t: Tools) -> None:

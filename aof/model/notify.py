@@ -28,6 +28,8 @@ EVENTS: dict[str, str] = {
     "base_red": "warning",
     "merge_waiting": "warning",
     "pr_stuck": "warning",
+    "budget_warning": "warning",
+    "budget_exhausted": "urgent",
 }
 ALL = "all"  # in a rule's events: every event
 SEVERITIES = ("info", "warning", "urgent")

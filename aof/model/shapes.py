@@ -138,6 +138,9 @@ class RunOutcome(TypedDict):
     reason: str
     # What the run spent (``tokens``, ``usd``, ``wall_s`` ...): added to the task's ``spent``.
     spent: NotRequired[dict[str, Any] | None]
+    # What the run used (``model``, ``models``, ``cost_usd`` reported, ``coder``, ``run``,
+    # ``attempt``, ``agent``, ``host``): its row in the cost ledger (aof.service.costs).
+    usage: NotRequired[dict[str, Any] | None]
     # A note for the next attempt (a run that ended as its context filled): under ## Hand-off.
     handoff: NotRequired[str | None]
 

@@ -38,6 +38,10 @@ HINTS: dict[str, str] = {
     "base_red": "the base branch's own checks fail: fix it there; the task's pull request "
     "waits (aof forge status)",
     "merge_waiting": "merge its pull request on the forge (aof forge status names it)",
+    "budget_warning": "see where it goes: aof cost --by task; raise the budget with "
+    "aof team update TEAM --budget-usd-month N (or aof project update)",
+    "budget_exhausted": "no new work is dispatched to it this month: aof cost --by task; "
+    "raise the budget with aof team update TEAM --budget-usd-month N (or aof project update)",
     "pr_stuck": "look at its pull request (aof forge status): a check that never ends, a "
     "reviewer who never answers",
 }

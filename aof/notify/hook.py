@@ -68,20 +68,30 @@ def raise_event(
     *,
     at: str,
     key: str = "",
+    once: bool = False,
+    team: str | None = None,
+    project: str | None = None,
 ) -> dict[str, Any] | None:
-    """Queue an event no audit record carries (the daemon's ``daemon_degraded``): ``key``
-    and ``at`` tell one occurrence from another. Returns the event queued, or None."""
+    """Queue an event no audit record carries (the daemon's ``daemon_degraded``, a budget's
+    ``budget_warning``): ``key`` and ``at`` tell one occurrence from another; with ``once``
+    the ``key`` alone does, so the delivery worker sends it once however often it is raised.
+    ``team`` and ``project``: whose event it is (for the rules' ``teams``/``projects``).
+    Returns the event queued, or None."""
     section = config.get("notify")
     if not section or not section.get("rules"):
         return None
+    owner = {"team": team, "project": project} if team or project else None
     ev = make_event(
         event,
         section,
-        fp=fingerprint(event, key, reason, at),
+        fp=fingerprint(event, key) if once else fingerprint(event, key, reason, at),
         at=at,
         reason=reason,
-        actor="scheduler:daemon",
+        task=owner,
+        actor="scheduler:daemon" if owner is None else None,
     )
+    if owner is not None:
+        ev.pop("title", None)
     return _queue(root, section, ev)
 
 

@@ -9,12 +9,14 @@ never touches the disk.
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..clock import format_time
 from ..coders import resolve as coders
 from ..model.task import STATES, TERMINAL
-from ..store import pauses
+from ..store import costs, pauses
 from ..store.context import FleetContext
 
 if TYPE_CHECKING:
@@ -44,7 +46,7 @@ def build(fleet: SnapshotSource) -> dict[str, Any]:
                 beats[row["id"]] = expiry
         rows.append(row)
     reg = fleet.registry
-    keep = ("team", "enabled", "host", "coder")
+    keep = ("team", "enabled", "host", "coder", "budget")
     projects = {r["slug"]: {k: r.get(k) for k in keep} for r in reg.rows("project")}
     for row in rows:
         # A task of a project without a team of its own is the project's team's work: that
@@ -58,15 +60,19 @@ def build(fleet: SnapshotSource) -> dict[str, Any]:
         }
         for r in reg.rows("agent")
     }
+    teams = {
+        r["slug"]: {k: r.get(k) for k in ("business_priority", "max_concurrent", "override")}
+        for r in reg.rows("team")
+    }
+    for r in reg.rows("team"):
+        if r.get("budget"):
+            teams[r["slug"]]["budget"] = r["budget"]
     return {
         "tasks": rows,
         # The state of every open task and of every task one depends on: enough for the
         # planner, and its cost follows the open work, not the finished tasks.
         "states": _states(fleet, rows),
-        "teams": {
-            r["slug"]: {k: r.get(k) for k in ("business_priority", "max_concurrent", "override")}
-            for r in reg.rows("team")
-        },
+        "teams": teams,
         "schedules": reg.rows("schedule"),
         "projects": projects,
         "hosts": {
@@ -83,6 +89,25 @@ def build(fleet: SnapshotSource) -> dict[str, Any]:
         # Coders in use whose program is not installed on this machine (recorded with the
         # tick's commit too: trailer ``Plan-Coders-Missing``).
         "coders_missing": _coders_missing(fleet, rows, projects, agents),
+        # What teams and projects with a monthly budget spent this month (the cost ledger,
+        # ``costs/YYYY-MM.jsonl``: in git, so a replay reads it again).
+        "spend": spend(fleet.root, fleet.clock.now(), teams, projects),
+    }
+
+
+def spend(
+    root: Path, at: datetime, teams: dict[str, Any], projects: dict[str, Any]
+) -> dict[str, Any]:
+    """USD spent in ``at``'s month by each team and project that has a budget (nothing is
+    read when none has one)."""
+    if not any(t.get("budget") for t in (*teams.values(), *projects.values())):
+        return {}
+    month = at.strftime("%Y-%m")
+    totals = costs.totals(root, month)
+    return {
+        "month": month,
+        "team": {k: round(v, 6) for k, v in sorted(totals["team"].items()) if k in teams},
+        "project": {k: round(v, 6) for k, v in sorted(totals["project"].items()) if k in projects},
     }
 
 

@@ -7,12 +7,13 @@ every ready task that is not dispatched, the reason in words a person understand
 
 Dispatch order: priority, then the team's business_priority (higher first), then the deadline
 (``due``), then creation time, then id. Limits, checked in this order and named in the
-reason: the team's desired state (schedules, overrides), the project being enabled, a coder
-that can run it (one is configured: task, agent profile, project or ``defaults.coder``; and
-its program is installed, as the snapshot recorded), global ``scheduler.max_concurrent``, the
-team's ``max_concurrent``, the host's ``capacity_slots``, the agent's ``concurrency``, the
-coder's ``max_concurrent`` and pause. Work a gate sent back goes to the agent that did it
-(``gate.worker``), when that agent may still take it.
+reason: the team's desired state (schedules, overrides), the project being enabled, the
+team's and the project's monthly budget (``budget.usd_month``, against the month's spend the
+snapshot carries), a coder that can run it (one is configured: task, agent profile, project
+or ``defaults.coder``; and its program is installed, as the snapshot recorded), global
+``scheduler.max_concurrent``, the team's ``max_concurrent``, the host's ``capacity_slots``,
+the agent's ``concurrency``, the coder's ``max_concurrent`` and pause. Work a gate sent back goes to
+the agent that did it (``gate.worker``), when that agent may still take it.
 
 Tasks in review come first (:mod:`aof.planner.review`): the work of their gates, within the
 same limits, before any ready task is dispatched.
@@ -340,6 +341,27 @@ def _why_not(
     project = snap["projects"].get(str(t.get("project")))
     if project is not None and project.get("enabled") is False:
         return f"project {t['project']} is disabled"
+    return _over_budget(t, snap, now)
+
+
+def _over_budget(t: dict[str, Any], snap: dict[str, Any], now: datetime) -> str | None:
+    """Why ``t`` waits for its team's or project's monthly budget, else None. The spend is
+    the snapshot's, of its month; in another month nothing is spent yet."""
+    spend = snap.get("spend") or {}
+    month = now.strftime("%Y-%m")
+    if spend.get("month") != month:
+        return None
+    for kind, name, entry in (
+        ("team", t.get("team"), snap["teams"].get(str(t.get("team")))),
+        ("project", t.get("project"), snap["projects"].get(str(t.get("project")))),
+    ):
+        usd = ((entry or {}).get("budget") or {}).get("usd_month")
+        spent = float((spend.get(kind) or {}).get(str(name), 0.0))
+        if usd is not None and spent >= float(usd):
+            return (
+                f"{kind} {name} is over its monthly budget: ${spent:,.2f} of ${float(usd):,.2f} "
+                f"spent in {month}"
+            )
     return None
 
 

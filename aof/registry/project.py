@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..model.forges import REPO_PATTERN, is_repo
-from .spec import Field, Noun, boolean, slug, text, text_list
+from .spec import Field, Noun, boolean, budget, slug, text, text_list
 
 
 def repo_name(value: Any) -> str | None:
@@ -41,6 +41,12 @@ PROJECT = Noun(
             text_list,
             help="the daemon imports its repository's open issues with every one of these "
             "labels, into backlog, once a poll interval (none: only `aof issues import`)",
+        ),
+        Field(
+            "budget",
+            budget,
+            help="monthly budget, {usd_month: N}: over it, no new work is dispatched to it "
+            "until the next month (docs/cost.md)",
         ),
     ),
 )

@@ -139,6 +139,20 @@ def mapping(value: Any) -> str | None:
     return None if isinstance(value, dict) else "must be a mapping"
 
 
+@_json(
+    {
+        "type": "object",
+        "properties": {"usd_month": {"type": "number", "minimum": 0}},
+        "required": ["usd_month"],
+    }
+)
+def budget(value: Any) -> str | None:
+    usd = value.get("usd_month") if isinstance(value, dict) else None
+    if isinstance(usd, int | float) and not isinstance(usd, bool) and usd >= 0:
+        return None
+    return "must be a mapping with usd_month: a number of US dollars >= 0, e.g. {usd_month: 200}"
+
+
 def json_schema(noun: Noun) -> dict[str, Any]:
     """The JSON Schema (2020-12) of ``noun``'s frontmatter, generated from its fields."""
     props: dict[str, Any] = {"schema": {"const": noun.schema}, noun.key: {**SLUG}}

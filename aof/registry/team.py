@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ValidationError
-from .spec import Field, Noun, integer, mapping, slug, text
+from .spec import Field, Noun, budget, integer, mapping, slug, text
 
 OVERRIDE_STATES = ("running", "paused", "stopped")
 
@@ -44,6 +44,12 @@ TEAM = Noun(
         Field("max_concurrent", integer(0)),
         Field("workflow", slug, help="the workflow of its tasks (workflows/<name>.yaml)"),
         Field("override", mapping),
+        Field(
+            "budget",
+            budget,
+            help="monthly budget, {usd_month: N}: over it, no new work is dispatched to it "
+            "until the next month (docs/cost.md)",
+        ),
     ),
     extra=_override,
 )

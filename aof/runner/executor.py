@@ -70,6 +70,9 @@ class RunSpec:
     # A run that is not an attempt of its task (a reviewer's: ``review<fence>``): its folder
     # is ``runs/<task>/<attempt>-<label>/``.
     label: str = ""
+    # The model asked for (None: the coder's default), for the run's cost until the coder
+    # names the model it used.
+    model: str | None = None
 
     @property
     def folder(self) -> str:

@@ -11,6 +11,7 @@ later attempt's prompt carries.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,22 @@ from ..journal.git import run as run_git
 SAID_MAX = 400  # characters of each of the model's last messages
 COMMITS_MAX = 20
 FILES_MAX = 30
+
+
+CONTEXT_OUTCOMES = ("context-stopped", "context-exhausted")
+
+
+def handoff_for(
+    outcome: str, reason: str, said: Iterable[str], worktree: Any, start: str | None
+) -> str | None:
+    """The note of a run that ended with ``outcome`` (None unless its context filled)."""
+    if outcome not in CONTEXT_OUTCOMES:
+        return None
+    headline = f"{outcome}: {reason}"
+    try:
+        return handoff_note(headline, list(said), worktree, start)
+    except Exception as exc:  # the run still settles, with what the reason says
+        return f"{headline}.\nWhat it did could not be read: {exc}"
 
 
 def head_of(path: Path) -> str | None:

@@ -101,6 +101,7 @@ def run_spec(
         if in_tmux and review is None
         else None,
         label=review["label"] if review else "",
+        model=model,
     )
 
 

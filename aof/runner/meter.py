@@ -52,6 +52,8 @@ class Meter:
         self.context_peak_pct: float | None = None
         self.events = 0
         self.tools = 0
+        self.models: dict[str, dict[str, Any]] = {}  # model -> its tokens by kind
+        self.reported = False  # the coder reported what the run cost
 
     @property
     def tokens(self) -> int:
@@ -63,6 +65,7 @@ class Meter:
         if kind == "usage":
             tin, tout = int(event.get("tokens_in") or 0), int(event.get("tokens_out") or 0)
             cost = event.get("cost_usd")
+            self._take_models(event)
             if event.get("cumulative"):
                 if tin + tout >= self.tokens:
                     self.tokens_in, self.tokens_out = tin, tout
@@ -93,3 +96,57 @@ class Meter:
         self.context_used, self.context_window = used, window
         self.context_pct = round(100 * used / window, 1)
         self.context_peak_pct = max(self.context_peak_pct or 0.0, self.context_pct)
+
+    def context_over(self, stop: Any) -> str | None:
+        """Why to end the run, when its context use reached ``stop`` percent (None: never)."""
+        if stop is None or self.context_pct is None or self.context_pct < float(stop):
+            return None
+        return (
+            f"its context use reached {self.context_pct:g}% of the window ({self.context_used:,}"
+            f" of {self.context_window:,} tokens; runner.context_stop_pct {float(stop):g})"
+        )
+
+    def _take_models(self, event: dict[str, Any]) -> None:
+        """Keep the usage of each model: a step's adds up, a cumulative figure (totals so far,
+        per model when the coder gives them) replaces what was added when it is no smaller."""
+        self.reported = self.reported or event.get("cost_usd") is not None
+        models = event.get("models")
+        if not isinstance(models, dict):
+            name = str(event.get("model") or self.model or "")
+            models = {
+                name: {
+                    "input": event.get("tokens_in"),
+                    "cached_input": event.get("cached_in"),
+                    "cache_write": event.get("cache_write"),
+                    "output": event.get("tokens_out"),
+                    "reasoning": event.get("reasoning"),
+                }
+            }
+        clean = {m: {k: int(u.get(k) or 0) for k in KINDS} for m, u in models.items()}
+        if event.get("cumulative"):
+            if _sum(clean) and _sum(clean) >= _sum(self.models):
+                self.models = clean
+            return
+        for model, usage in clean.items():
+            mine = self.models.setdefault(model, dict.fromkeys(KINDS, 0))
+            for k, n in usage.items():
+                mine[k] += n
+
+    def usage(self) -> dict[str, Any]:
+        """What the run used, for its ledger row: ``model`` (the one with the most tokens,
+        else the one the coder named), ``models`` (model -> tokens by kind; an unnamed
+        model is the run's), ``cost_usd`` when the coder reported it (else None)."""
+        models = {(m or self.model or ""): u for m, u in self.models.items() if any(u.values())}
+        main = max(models, key=lambda m: sum(models[m].values()), default=self.model or "")
+        return {
+            "model": main or self.model,
+            "models": models,
+            "cost_usd": self.cost if self.reported else None,
+        }
+
+
+KINDS = ("input", "cached_input", "cache_write", "output", "reasoning")
+
+
+def _sum(models: dict[str, dict[str, int]]) -> int:
+    return sum(sum(u.values()) for u in models.values())

@@ -51,6 +51,7 @@ class Shim:
             self.run_dir / "events.jsonl", {"task": self.task_id, "attempt": s["attempt"]}
         )
         self.meter = Meter()
+        self.meter.model = s.get("model")  # the model asked for, until the coder names one
         self.started = time.monotonic()
         self.started_at = utc_stamp()
         self.stop_reason: tuple[str, str] | None = None
@@ -165,6 +166,7 @@ class Shim:
             "cost_usd": round(m.cost, 6),
             "session_id": m.session_id,
             "model": m.model,
+            "usage": m.usage(),
             "events": m.events,
             "tools": m.tools,
             "context_pct": m.context_pct,
@@ -195,16 +197,6 @@ class Shim:
                     f"{fmt.format(limit)} (budget.{key})"
                 )
         return None
-
-    def _context_full(self) -> str | None:
-        """Why to stop the run when its context use reached ``runner.context_stop_pct``."""
-        stop, m = self.limits.get("context_stop_pct"), self.meter
-        if stop is None or m.context_pct is None or m.context_pct < float(stop):
-            return None
-        return (
-            f"its context use reached {m.context_pct:g}% of the window ({m.context_used:,} of "
-            f"{m.context_window:,} tokens; runner.context_stop_pct {float(stop):g})"
-        )
 
     def _fleet(self) -> Any:
         if self.fleet is None:
@@ -242,7 +234,7 @@ class Shim:
             if over:
                 self.stop("over-budget", over)
                 continue
-            full = self._context_full()
+            full = self.meter.context_over(self.limits.get("context_stop_pct"))
             if full:
                 self.stop("context-stopped", full)
                 continue
@@ -349,11 +341,16 @@ class Shim:
             "context_peak_pct": m.context_peak_pct,
             "settled": False,
         }
+        usage = self._usage()
         if outcome == "lost-lease":
-            result["settled"] = True  # the task is someone else's now: nothing to record
+            result["settled"] = True  # the task is someone else's now: only its cost is ours
+            with contextlib.suppress(Exception):
+                self._fleet().record_cost(self.task_id, usage, outcome=outcome)
             return result
         try:
-            fleet = self._fleet()
+            from .handoff import handoff_for
+
+            fleet, wt = self._fleet(), self.spec.get("worktree")
             with fleet.reason(self._kill_reason() if outcome == "killed" else None):
                 task, final = fleet.settle_run(
                     self.task_id,
@@ -361,7 +358,8 @@ class Shim:
                     outcome=outcome,
                     reason=reason,
                     spent=spent,
-                    handoff=self._handoff(outcome, reason),
+                    usage=usage,
+                    handoff=handoff_for(outcome, reason, self.said, wt, self.start_head),
                 )
             result.update(outcome=final, task_state=task.state.value, settled=True)
             if final == "usage-limited":  # not when the agent finished regardless
@@ -372,18 +370,20 @@ class Shim:
             result["settle_error"] = f"{type(exc).__name__}: {exc}"
         return result
 
-    def _handoff(self, outcome: str, reason: str) -> str | None:
-        """The note the next attempt reads when this run ended as its context filled."""
-        if outcome not in ("context-stopped", "context-exhausted"):
-            return None
-        from .handoff import handoff_note
+    def _usage(self) -> dict[str, Any]:
+        """What the run used, for its row in the cost ledger (:mod:`aof.service.costs`)."""
+        import socket
 
-        headline, wt = f"{outcome}: {reason}", self.spec.get("worktree")
-        try:
-            return handoff_note(headline, list(self.said), wt, self.start_head)
-        except Exception as exc:  # the run still settles, with what the reason says
-            self.events.write({"event": "runner_error", "message": f"hand-off: {exc}"})
-            return headline
+        s = self.spec
+        return {
+            **self.meter.usage(),
+            "run": s.get("run_id"),
+            "attempt": s.get("attempt"),
+            "label": s.get("label") or None,
+            "coder": self.coder,
+            "agent": s.get("holder"),
+            "host": socket.gethostname(),
+        }
 
     def _kill_reason(self) -> str | None:
         """The reason a person gave `aof agent kill` for stopping this run, if any."""

@@ -110,6 +110,7 @@ class Daemon:
         self.forge = ForgePoller(Fleet(self.root, clock=clock, ids=ids, actor=FORGE), self.log)
         self.metrics_port = metrics_port  # serve Prometheus /metrics (aof.scheduler.metrics)
         self.metrics: Any = None
+        self.metrics_bound: int | None = None  # the port /metrics listens on
         self._reported: dict[str, Any] = {}
         self._last_sweep = 0.0
         self._young = False  # the last sweep left a hand edit too fresh to judge
@@ -173,6 +174,7 @@ class Daemon:
             self.metrics = DaemonMetrics(self)
             self.gates.on_result = self.metrics.count_gate
             port = self.metrics.serve(self.metrics_port)
+            self.metrics_bound = port
             self.log.info("metrics on http://127.0.0.1:%d/metrics", port)
         self.log.info(
             "aof daemon %s starting on %s (pid %d, interval %gs)",
@@ -463,6 +465,7 @@ class Daemon:
             "started": self.started,
             "interval_s": self.interval,
             "watch": self.watch_note,
+            "metrics_port": self.metrics_bound,
             "ticks": self.ticks,
             "last_tick": self.last or None,
             "updated": format_time(self.fleet.clock.now()),

@@ -5,7 +5,8 @@ Counted as the daemon works: ``aof_dispatches_total{kind}`` (dispatch, review, g
 ``aof_lease_expiries_total``, ``aof_tick_seconds`` (a histogram). Read at each scrape, from
 the files: ``aof_tasks{state,team,project}``, ``aof_notifications_total{channel,result}``
 (``.aof/notify/state.json``), ``aof_forge_requests_total``, ``aof_forge_not_modified_total``
-and ``aof_forge_ratelimit_remaining`` (the forge poller's budget).
+and ``aof_forge_ratelimit_remaining`` (the forge poller's budget); this month's cost by
+team, project and coder from the cost ledger (:mod:`aof.scheduler.costmetrics`).
 
 The server listens on 127.0.0.1 unless told otherwise; it reads only, and never takes a lock
 the daemon holds.
@@ -16,12 +17,27 @@ from __future__ import annotations
 import json
 from collections import Counter as Tally
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import layout
 
 if TYPE_CHECKING:
+    from ..fleet import Fleet
     from .daemon import Daemon
+
+
+class Source(Protocol):
+    """What the metrics read from the files need: a daemon, or the dashboard's stand-in
+    (its ``forge`` is None: the forge's budget lives in the daemon)."""
+
+    @property
+    def fleet(self) -> Fleet: ...
+    @property
+    def root(self) -> Path: ...
+    @property
+    def forge(self) -> Any: ...
+
 
 TICK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -48,7 +64,7 @@ class DaemonMetrics:
         self.tick = Histogram(
             "aof_tick_seconds", "How long a daemon tick took", buckets=TICK_BUCKETS, registry=reg
         )
-        reg.register(_FromFiles(daemon))
+        reg.register(FromFiles(daemon))
         self.server: Any = None
 
     def serve(self, port: int, host: str = "127.0.0.1") -> int:
@@ -83,10 +99,10 @@ class DaemonMetrics:
         self.gates.labels(outcome).inc()
 
 
-class _FromFiles:
+class FromFiles:
     """The metrics read from the fleet root at each scrape."""
 
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: Source) -> None:
         self.daemon = daemon
 
     def collect(self) -> Iterator[Any]:
@@ -111,6 +127,10 @@ class _FromFiles:
         for (channel, result), n in sorted(_notify_counts(self.daemon).items()):
             sent.add_metric([channel, result], n)
         yield sent
+        from .costmetrics import collect
+
+        fleet = self.daemon.fleet
+        yield from collect(fleet.root, fleet.clock.now(), fleet.registry)
         budget = getattr(getattr(self.daemon.forge, "_forge", None), "budget", None)
         if budget is not None:
             yield CounterMetricFamily(
@@ -127,7 +147,7 @@ class _FromFiles:
                 )
 
 
-def _notify_counts(daemon: Daemon) -> dict[tuple[str, str], int]:
+def _notify_counts(daemon: Source) -> dict[tuple[str, str], int]:
     try:
         data = json.loads(layout.notify_state(daemon.root).read_text(encoding="utf-8"))
     except (OSError, ValueError):

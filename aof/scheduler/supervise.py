@@ -74,6 +74,7 @@ class RunSupervisor:
                     run.token,
                     outcome="exited",
                     reason=f"coder {run.coder} exited with {code}",
+                    usage=self.usage(run),
                 )
             except AofError as exc:
                 outcome = f"exited; could not record it: {exc}"
@@ -85,6 +86,20 @@ class RunSupervisor:
         self.log.info(
             "run %s (%s) exited with %s: %s", run.run_id, run.coder, run.exit_code, outcome
         )
+
+    def usage(self, run: RunStatus) -> dict[str, Any] | None:
+        """What a run whose supervisor died used, as its last ``meter.json`` says (for its
+        ledger row; the ledger keeps one row per run however often it is settled)."""
+        from .. import layout
+        from ..store.runfiles import read_json
+
+        meter = read_json(layout.run_dir(self.fleet.root, run.task_id, run.folder) / "meter.json")
+        used = (meter or {}).get("usage")
+        if not isinstance(used, dict):
+            return None
+        extra = {"run": run.run_id, "attempt": run.attempt, "coder": run.coder}
+        label = run.folder.partition("-")[2]
+        return {**used, **extra, "agent": run.holder, "label": label or None}
 
     def clean_worktrees(self, task_ids: list[str]) -> None:
         """Remove the worktrees of the settled runs' tasks that are done or cancelled (their

@@ -23,15 +23,18 @@ A reviewer's run (it holds the lease of a task in review) that ends without a ve
 the lease back: ``no-verdict`` (:meth:`aof.service.gates.Gates.release`); one that gave its
 verdict is ``reviewed``.
 
-Each settle is one audited change (``run_ended``) with the outcome as its reason. A run that
-ended as its context filled leaves a hand-off note (``handoff``: what it did) under
-``## Hand-off``, which the next attempt's prompt carries; the section keeps the newest
-:data:`~aof.model.text.HANDOFF_KEEP` notes of :data:`~aof.model.text.HANDOFF_MAX`
+Each settle is one audited change (``run_ended``) with the outcome as its reason. What the
+run used (``usage``, from the runner's meter) becomes its row in the cost ledger
+(:mod:`aof.service.costs`), committed with that change, or on its own when the task does not
+change. A run that ended as its context filled leaves a hand-off note (``handoff``: what it
+did) under ``## Hand-off``, which the next attempt's prompt carries; the section keeps the
+newest :data:`~aof.model.text.HANDOFF_KEEP` notes of :data:`~aof.model.text.HANDOFF_MAX`
 characters at most.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..clock import format_time
@@ -39,6 +42,7 @@ from ..errors import InvalidTransition, LeaseError, NotFound
 from ..model.shapes import RunOutcome
 from ..model.task import State, Task, failed_attempts, lease_matches
 from ..model.text import HANDOFF, HANDOFF_KEEP, HANDOFF_MAX, append_capped, append_section
+from .costs import Ledger
 from .lifecycle import Lifecycle
 from .pipeline import Pipeline
 
@@ -76,22 +80,28 @@ class Outcomes:
         self.pipeline = pipeline
         self.lifecycle = lifecycle  # its back-off schedules the retry of a failed run
         self.gates = lifecycle.gates  # a reviewer's run that ends gives its gate back
+        self.ledger = Ledger(pipeline)
 
     def settle_run(self, ref: str, token: str, run: RunOutcome) -> tuple[Task, str]:
         """Record the end of the run that held ``token``; (task, final outcome)."""
         outcome, reason = run["outcome"], run["reason"]
         spent = {k: v for k, v in (run.get("spent") or {}).items() if v}
+        usage = run.get("usage")
         task = self.pipeline.tasks.load(ref)
         if task.state == State.REVIEW and lease_matches(task.lease, token):
-            return self._settle_gate(task, token, outcome, reason, spent)
+            row = self._cost(task, usage, "no-verdict")
+            settled = self._settle_gate(task, token, outcome, reason, spent)
+            self._commit_cost(task.id, row)
+            return settled
         held = task.state == State.IN_PROGRESS and lease_matches(task.lease, token)
         if outcome == "exited" and held:  # the coder ended and the agent never reported
             outcome, reason = "exited-without-reporting", f"{reason} without reporting"
         if held and outcome in (*NOT_COUNTED, *BLOCKING, *FAILING):
             try:
+                row = self._cost(task, usage, outcome)
                 handoff = run.get("handoff") if outcome in NOT_COUNTED else None
-                settled = self._settle_held(task.id, token, outcome, reason, spent, handoff)
-                return settled, outcome
+                done = self._settle_held(task.id, token, outcome, reason, spent, row, handoff)
+                return done, outcome
             except (LeaseError, InvalidTransition, NotFound):
                 task = self.pipeline.tasks.load(ref)  # it moved on meanwhile: only account
         final = REPORTED.get(task.state, "lost-lease")
@@ -105,11 +115,35 @@ class Outcomes:
         def account(task: Task, meta: dict[str, Any]) -> None:
             add_spent(meta, spent)
 
+        row = self._cost(task, usage, final)
         if spent:
             task = self.pipeline.change(
-                task.id, "run_ended", None, account, reason=f"{final}: {reason}"
+                task.id, "run_ended", None, account, reason=f"{final}: {reason}", also=row
             )
+        else:
+            self._commit_cost(task.id, row)
         return task, final
+
+    def record_cost(self, ref: str, usage: dict[str, Any], outcome: str) -> bool:
+        """Only the ledger row of a run that ended without settling its task (it had lost its
+        lease); False when the run already has its row."""
+        task = self.pipeline.tasks.load(ref)
+        row = self._cost(task, usage, outcome)
+        self._commit_cost(task.id, row)
+        return bool(row)
+
+    def _cost(self, task: Task, usage: dict[str, Any] | None, outcome: str) -> list[Path]:
+        """The run's ledger row, appended: the file to commit (none without ``usage``, or
+        when the run already has its row)."""
+        if not usage:
+            return []
+        path = self.ledger.record(task.id, task.meta, usage, outcome)
+        return [path] if path is not None else []
+
+    def _commit_cost(self, task_id: str, row: list[Path]) -> None:
+        if row:
+            who = self.pipeline.actor
+            self.pipeline.git.commit(row, f"costs: a run of task {task_id} ({who})", who)
 
     def _settle_gate(
         self, task: Task, token: str, outcome: str, reason: str, spent: dict[str, Any]
@@ -132,6 +166,7 @@ class Outcomes:
         outcome: str,
         reason: str,
         spent: dict[str, Any],
+        row: list[Path],
         handoff: str | None = None,
     ) -> Task:
         limit = None
@@ -179,6 +214,7 @@ class Outcomes:
             mutate,
             allowed_from=[State.IN_PROGRESS],
             reason=f"{outcome}: {reason}",
+            also=row,
         )
 
     def flag_stuck(self, ref: str, token: str, *, idle_s: float) -> Task:

@@ -315,6 +315,7 @@ class Pipeline:
         expect_rev: str | None = None,
         conflict_as_claim: bool = False,
         event: str | None = None,
+        also: Iterable[Path] = (),
     ) -> Task:
         """Apply ``mutate`` to a task under its lock and move it to ``to`` (None: stay).
 
@@ -324,7 +325,7 @@ class Pipeline:
         ``expect_rev`` (when given); with ``conflict_as_claim`` a task taken meanwhile is a
         ClaimConflict. One audit record (``action``, by ``actor``, default this pipeline's;
         ``event`` when the change raises a notification event)
-        and one commit.
+        and one commit (with ``also``: files the change wrote besides the task's).
         """
         loc = self.tasks.locate(ref, prefer=allowed_from or ())
         with self.tasks.lock(loc.id):
@@ -355,7 +356,7 @@ class Pipeline:
             self.record(
                 action,
                 task.id,
-                [task.path, new_path] if moved else [task.path],
+                [task.path, new_path, *also] if moved else [task.path, *also],
                 f"task {task.id}: {task.state.value} -> {target.value}"
                 if moved
                 else f"task {task.id}: {action}",

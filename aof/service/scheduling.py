@@ -89,7 +89,7 @@ class Scheduling:
         """
         import tempfile
 
-        from ..planner.inputs import build
+        from ..planner.inputs import build, spend
         from ..planner.plan import digest, plan
 
         target, sha, trailers = self._tick_at(ref)
@@ -105,6 +105,7 @@ class Scheduling:
             snap["heartbeats"] = json.loads(trailers.get("Plan-Heartbeats") or "{}")
             snap["coder_pauses"] = json.loads(trailers.get("Plan-Pauses") or "{}")
             snap["coders_missing"] = json.loads(trailers.get("Plan-Coders-Missing") or "{}")
+            snap["spend"] = spend(tree, at, snap["teams"], snap["projects"])  # at's month
             config = past.config.data
             if trailers.get("Plan-Coder"):  # the tick ran under `aof daemon --coder`
                 config = {

@@ -12,7 +12,8 @@ and reports through the aof CLI like an agent. Installed as ``claude``, ``codex`
   typed lines (each is logged); ``finish`` makes it edit, commit and report, after which it
   waits at its prompt like a real one, for its supervisor to close the session.
 
-Every run appends its argv to ``$FAKE_LOG`` (if set), so tests can check the flags.
+Every run appends its argv to ``$FAKE_LOG`` (if set), so tests can check the flags;
+``$FAKE_TRANSCRIPT`` (a file) replays that transcript instead of the coder's own.
 """
 
 import json
@@ -38,6 +39,8 @@ def main() -> int:
     if mode == "fill":
         return fill(name)
     recording = HERE / f"{name}-limit.jsonl" if mode == "limit" else next(HERE.glob(f"{name}.*"))
+    if os.environ.get("FAKE_TRANSCRIPT"):
+        recording = Path(os.environ["FAKE_TRANSCRIPT"])
     reset = str(int(time.time()) + 3600)  # the recorded reset time, moved to an hour ahead
     for line in recording.read_text().splitlines():
         print(line.replace("1795300200", reset), flush=True)

@@ -8,8 +8,12 @@ each line the coder prints into normalized events (``events.jsonl``):
 ``session_start``    ``session_id``, ``model``: the coder's conversation began
 ``text``             ``text``: what the model said (truncated to 2,000 characters)
 ``tool``             ``tool``, ``input``: the model used a tool
-``usage``            ``tokens_in``, ``tokens_out``, ``cost_usd``; ``cumulative`` when the
-                     figures are totals so far rather than one step's
+``usage``            ``tokens_in`` (input not read from a cache), ``tokens_out``,
+                     ``cost_usd``; ``cumulative`` when the figures are totals so far rather
+                     than one step's; where the coder says: ``cached_in`` (cache reads),
+                     ``cache_write``, ``reasoning``, ``model``, and ``models`` (per model:
+                     ``input``, ``cached_input``, ``cache_write``, ``output``,
+                     ``reasoning``, ``cost_usd``; see :mod:`aof.coders.pricing`)
 ``limit``            ``reset_at`` (ISO time or null), ``message``: a usage/rate limit hit
 ``context``          ``message``: the context window is exhausted
 ``context_use``      ``used``, ``window``: tokens of the context window in use now, and its
@@ -128,7 +132,16 @@ def short(value: Any, limit: int = 300) -> str:
 
 
 def usage(
-    tokens_in: Any = 0, tokens_out: Any = 0, cost: Any = None, *, cumulative: bool = False
+    tokens_in: Any = 0,
+    tokens_out: Any = 0,
+    cost: Any = None,
+    *,
+    cumulative: bool = False,
+    cached_in: Any = 0,
+    cache_write: Any = 0,
+    reasoning: Any = 0,
+    model: Any = None,
+    models: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
         "event": "usage",
@@ -138,6 +151,15 @@ def usage(
     }
     if isinstance(cost, int | float) and not isinstance(cost, bool):
         event["cost_usd"] = float(cost)
+    for key, value in (("cached_in", cached_in), ("cache_write", cache_write)):
+        if _int(value):
+            event[key] = _int(value)
+    if _int(reasoning):
+        event["reasoning"] = _int(reasoning)
+    if model:
+        event["model"] = str(model)
+    if models:
+        event["models"] = models
     return event
 
 

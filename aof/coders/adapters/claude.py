@@ -3,8 +3,9 @@
 Stream events (one JSON object per line): ``system``/``init`` (session id, model),
 ``assistant`` messages (text and ``tool_use`` blocks, with the message's token usage),
 ``user`` tool results, and a final ``result`` (``total_cost_usd``, total ``usage``,
-``is_error``; a usage limit arrives here as "Claude AI usage limit reached|<epoch>" or
-"... limit reached · resets 3pm"). Follow-ups resume with ``--resume SESSION``.
+``modelUsage`` per model, sub-agents' models included, ``is_error``; a usage limit arrives
+here as "Claude AI usage limit reached|<epoch>" or "... limit reached · resets 3pm").
+Follow-ups resume with ``--resume SESSION``.
 
 Context in use: each assistant message of the main conversation (not a sub-agent's: those
 carry ``parent_tool_use_id``) reports the prompt it was sent as ``input_tokens`` +
@@ -77,7 +78,15 @@ class ClaudeParser(JsonLinesParser):
             u = message.get("usage") or {}
             if u and mid not in self.seen:
                 self.seen.add(mid)
-                out.append(usage(u.get("input_tokens"), u.get("output_tokens")))
+                out.append(
+                    usage(
+                        u.get("input_tokens"),
+                        u.get("output_tokens"),
+                        cached_in=u.get("cache_read_input_tokens"),
+                        cache_write=u.get("cache_creation_input_tokens"),
+                        model=message.get("model"),
+                    )
+                )
                 if not data.get("parent_tool_use_id"):  # a sub-agent has a context of its own
                     out.extend(self._context(u, message.get("model")))
         elif kind == "result":
@@ -89,6 +98,9 @@ class ClaudeParser(JsonLinesParser):
                     u.get("output_tokens"),
                     data.get("total_cost_usd"),
                     cumulative=True,
+                    cached_in=u.get("cache_read_input_tokens"),
+                    cache_write=u.get("cache_creation_input_tokens"),
+                    models=_model_usage(data.get("modelUsage")),
                 )
             )
             text = str(data.get("result") or "")
@@ -128,6 +140,25 @@ class ClaudeParser(JsonLinesParser):
 
 def _positive(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _model_usage(value: Any) -> dict[str, dict[str, Any]] | None:
+    """The result's ``modelUsage`` (every model the run used, sub-agents' too) in aof's
+    kinds of token, with each model's ``costUSD``."""
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, dict[str, Any]] = {}
+    for model, u in value.items():
+        if not isinstance(u, dict):
+            continue
+        out[str(model)] = {
+            "input": u.get("inputTokens") or 0,
+            "cached_input": u.get("cacheReadInputTokens") or 0,
+            "cache_write": u.get("cacheCreationInputTokens") or 0,
+            "output": u.get("outputTokens") or 0,
+            **({"cost_usd": u["costUSD"]} if isinstance(u.get("costUSD"), int | float) else {}),
+        }
+    return out or None
 
 
 def _short(block: dict[str, Any]) -> bool:

@@ -2,8 +2,9 @@
 
 Stream events: ``thread.started`` (thread id), ``turn.started``, ``item.started|updated|
 completed`` (items: ``agent_message``, ``reasoning``, ``command_execution``, ``file_change``,
-``mcp_tool_call``, ``web_search``, ``todo_list``), ``turn.completed`` (``usage``: input,
-cached input and output tokens), ``turn.failed`` and ``error`` (a usage limit reads "You've
+``mcp_tool_call``, ``web_search``, ``todo_list``), ``turn.completed`` (``usage``: input
+tokens, the cached part of them, output tokens and, where reported, reasoning tokens; no
+cost: aof prices them from its table), ``turn.failed`` and ``error`` (a usage limit reads "You've
 hit your usage limit ... try again in 2 hours"). Follow-ups: ``codex exec resume THREAD``.
 
 No ``context_use``: ``exec --json`` reports neither the context in use nor the window (the
@@ -45,8 +46,14 @@ class CodexParser(JsonLinesParser):
             return []
         if kind == "turn.completed":
             u = data.get("usage") or {}
+            cached = _int(u.get("cached_input_tokens"))
             return [
-                usage(u.get("input_tokens"), u.get("output_tokens")),
+                usage(
+                    max(_int(u.get("input_tokens")) - cached, 0),  # input counts the cached
+                    u.get("output_tokens"),
+                    cached_in=cached,
+                    reasoning=u.get("reasoning_output_tokens"),
+                ),
                 {"event": "session_end", "ok": True, "result": ""},
             ]
         if kind in ("turn.failed", "error"):
@@ -57,6 +64,10 @@ class CodexParser(JsonLinesParser):
                 out.append({"event": "session_end", "ok": False, "result": short(msg)})
             return out
         return []
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 class Codex(Adapter):

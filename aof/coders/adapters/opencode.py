@@ -34,11 +34,14 @@ class OpencodeParser(JsonLinesParser):
             )
         elif kind == "step_finish":
             tokens = part.get("tokens") or {}
+            cache: dict[str, Any] = tokens.get("cache") or {}
             out.append(
                 usage(
                     tokens.get("input"),
                     int(tokens.get("output") or 0) + int(tokens.get("reasoning") or 0),
                     part.get("cost"),
+                    cached_in=cache.get("read"),
+                    cache_write=cache.get("write"),
                 )
             )
             if part.get("reason") == "stop":
