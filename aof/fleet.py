@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from .model.resources import template_dir
-from .model.shapes import ActionsToApply
+from .model.shapes import ActionsToApply, RunOutcome
 from .model.text import append_section
 from .service import newroot
 from .service.authoring import Authoring
@@ -405,19 +405,10 @@ class Fleet:
 
     # --- run outcomes (Outcomes) --------------------------------------------------------
 
-    def settle_run(
-        self,
-        ref: str,
-        token: str,
-        *,
-        outcome: str,
-        reason: str,
-        spent: dict[str, Any] | None = None,
-        usage: dict[str, Any] | None = None,
-    ) -> tuple[Task, str]:
-        """Record the end of the run that held ``token`` (:meth:`Outcomes.settle_run`)."""
-        run = {"outcome": outcome, "reason": reason, "spent": spent, "usage": usage}
-        return self._outcomes.settle_run(ref, token, run)  # type: ignore[arg-type]
+    def settle_run(self, ref: str, token: str, **run: Unpack[RunOutcome]) -> tuple[Task, str]:
+        """Record the end of the run that held ``token``: ``outcome``, ``reason`` and what
+        else the runner saw (:class:`~aof.model.shapes.RunOutcome`, :meth:`Outcomes.settle_run`)."""
+        return self._outcomes.settle_run(ref, token, run)
 
     def record_cost(self, ref: str, usage: dict[str, Any], *, outcome: str) -> bool:
         """The ledger row of a run that ended without settling (:meth:`Outcomes.record_cost`)."""

@@ -278,7 +278,7 @@ def _fmt(row: dict[str, Any], key: str) -> str:
         return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
     if key == "cost_usd":
         return f"${value:.2f}"
-    if key == "cpu_pct":
+    if key in ("cpu_pct", "context_peak_pct"):
         return f"{value:.0f}%"
     if key == "mem_mb":
         return f"{value:.0f}M"
@@ -288,12 +288,12 @@ def _fmt(row: dict[str, Any], key: str) -> str:
 COLUMNS = [
     ("AGENT", "agent"), ("STATE", "state"), ("CODER", "coder"), ("CPU", "cpu_pct"),
     ("MEM", "mem_mb"), ("ELAPSED", "elapsed_s"), ("IDLE", "idle_s"), ("TOKENS", "tokens"),
-    ("COST", "cost_usd"), ("TASK", "task"),
+    ("CTX", "context_peak_pct"), ("COST", "cost_usd"), ("TASK", "task"),
 ]  # fmt: skip
 
 
 # The columns a narrow terminal gives up first, in order; AGENT, STATE, ELAPSED and TASK stay.
-DROP_ORDER = ("idle_s", "tokens", "mem_mb", "cpu_pct", "cost_usd", "coder")
+DROP_ORDER = ("idle_s", "tokens", "mem_mb", "cpu_pct", "context_peak_pct", "cost_usd", "coder")
 MIN_TEXT = 8  # AGENT and TASK are shortened, never below this many characters
 
 
@@ -376,7 +376,8 @@ def live_table(rows: list[dict[str, Any]], width: int) -> Any:
 @json_option
 @pass_env
 def list_cmd(env: Env, grouped: bool, all_: bool, as_json: bool) -> None:
-    """Live agents and open agent sessions: state, CPU, memory, elapsed, idle, tokens, cost.
+    """Live agents and open agent sessions: state, CPU, memory, elapsed, idle, tokens, peak
+    context use (CTX), cost.
 
     \b
     Example:
@@ -453,18 +454,21 @@ def worktree_prune(env: Env, dry_run: bool, as_json: bool) -> None:
     help="Seconds between refreshes.",
 )
 @click.option("--once", is_flag=True, help="Print the table once and exit.")
+@json_option
 @pass_env
-def top_cmd(env: Env, interval: float, once: bool) -> None:
+def top_cmd(env: Env, interval: float, once: bool, as_json: bool) -> None:
     """A live table of running agents, refreshed in place (plain text when not on a
-    terminal, or with --once).
+    terminal, or with --once; --json: the rows once, as aof agent list --json). CTX is
+    the peak context use of the run, in percent of the coder's context window.
 
     \b
     Example:
       aof top --interval 1
     """
     s = _sessions(env)
-    if once or not sys.stdout.isatty():
-        click.echo(table_text(s.listing()))
+    if once or as_json or not sys.stdout.isatty():
+        rows = s.listing()
+        emit(rows, as_json, table_text(rows))
         return
     from rich.live import Live  # type: ignore[import-not-found,unused-ignore]
 

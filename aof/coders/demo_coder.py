@@ -16,6 +16,10 @@ Labels on the task steer it, so tests and demos can show every outcome:
 - ``demo:crash``     exits 3 without reporting;
 - ``demo:limit``     prints a usage-limit notice (resets in an hour) and exits 1;
 - ``demo:context``   prints a context-window error and exits 1;
+- ``demo:fill-context`` works in steps, committing one file a step and reporting its
+  context use rising (50,000 tokens of a 200,000 window, then 30,000 more each step) until
+  the runner stops it (``runner.context_stop_pct``) or the window is full (then as
+  ``demo:context``); an attempt whose task holds a ``## Hand-off`` reads it and finishes;
 - ``demo:hang``      prints nothing more and sleeps (for stuck detection and kill);
 - ``demo:expensive`` reports 60,000 tokens and $1.50 before it works (for budgets).
 
@@ -106,11 +110,64 @@ def _work(task_id: str, title: str, text: str, scratch: Path) -> str:
     return where
 
 
+def _fill_context(task_id: str, tree: Path) -> int:
+    """Commit a step at a time as the context fills (see ``demo:fill-context``)."""
+    window = 200_000
+    for step in range(1, 100):
+        used = min(20_000 + 30_000 * step, window)
+        note = tree / "aof-demo" / f"{task_id}-step-{step}.md"
+        note.parent.mkdir(parents=True, exist_ok=True)
+        note.write_text(f"Step {step} of the long task.\n")
+        _git(tree, "add", "-A")
+        _git(tree, "commit", "-q", "-m", f"{task_id}: step {step}")
+        _event("text", text=f"Step {step} is committed ({note.name}); on to the next one.")
+        _event("context_use", used=used, window=window)
+        if used >= window:
+            break
+        time.sleep(float(os.environ.get("AOF_DEMO_SECONDS", "0.2")))
+    _event("error", message="Prompt is too long: the context window is exhausted")
+    return 1
+
+
 def _notes(text: str) -> None:
     run_dir = os.environ.get("AOF_RUN_DIR")
     if run_dir:
         with open(os.path.join(run_dir, "notes.md"), "a", encoding="utf-8") as f:
             f.write(text + "\n")
+
+
+def _scripted(task_id: str, labels: set[str], handoff: bool) -> int | None:
+    """The exit code of a scripted ending (see the module docstring); None: do the work."""
+    if "demo:expensive" in labels:
+        _event("usage", tokens_in=50000, tokens_out=10000, cost_usd=1.5)
+        time.sleep(5)  # long enough for the runner to see the budget is spent
+    if "demo:crash" in labels:
+        _event("end", ok=False, outcome="crash")
+        return 3
+    if "demo:silent" in labels:
+        _event("end", outcome="silent")
+        return 0
+    if "demo:hang" in labels:
+        time.sleep(3600)
+        return 0
+    if "demo:limit" in labels:
+        _event("error", message="You've hit your usage limit. Try again in 1 hour.")
+        return 1
+    if "demo:fill-context" in labels and not handoff:
+        from pathlib import Path
+
+        worktree = os.environ.get("AOF_WORKTREE")
+        if not worktree:
+            sys.stderr.write("demo coder: demo:fill-context needs a project worktree\n")
+            return 2
+        return _fill_context(task_id, Path(worktree))
+    if "demo:context" in labels:
+        _event("error", message="Prompt is too long: the context window is exhausted")
+        return 1
+    if "demo:fail" in labels:
+        _event("end", ok=False, outcome="fail")
+        return _aof("task", "fail", "--error", "the demo coder was told to fail (demo:fail)")
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,27 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("AOF_GATE"):
         return _review(task_id, labels, dict(task.meta.get("gate") or {}))
     try:
-        if "demo:expensive" in labels:
-            _event("usage", tokens_in=50000, tokens_out=10000, cost_usd=1.5)
-            time.sleep(5)  # long enough for the runner to see the budget is spent
-        if "demo:crash" in labels:
-            _event("end", ok=False, outcome="crash")
-            return 3
-        if "demo:silent" in labels:
-            _event("end", outcome="silent")
-            return 0
-        if "demo:hang" in labels:
-            time.sleep(3600)
-            return 0
-        if "demo:limit" in labels:
-            _event("error", message="You've hit your usage limit. Try again in 1 hour.")
-            return 1
-        if "demo:context" in labels:
-            _event("error", message="Prompt is too long: the context window is exhausted")
-            return 1
-        if "demo:fail" in labels:
-            _event("end", ok=False, outcome="fail")
-            return _aof("task", "fail", "--error", "the demo coder was told to fail (demo:fail)")
+        handoff = section(task.body, "Hand-off")
+        scripted = _scripted(task_id, labels, bool(handoff))
+        if scripted is not None:
+            return scripted
         answers = [
             line.split("**A**", 1)[1].strip() for line in task.body.splitlines() if "**A**" in line
         ]
@@ -173,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         text += f"\n\nAttempt {task.meta.get('attempts') or 1}."
         if answers:
             text += f"\n\nAnswer taken: {answers[-1]}"
-        from pathlib import Path
-
+        if handoff:
+            text += "\n\nContinued from the hand-off of an earlier attempt."
+            _notes("Read the hand-off of the earlier attempt and finished the work.")
         scratch = Path(tempfile.mkdtemp(prefix=f"aof-demo-{task_id}-"))
         try:
             where = _work(task_id, task.title, text, scratch)

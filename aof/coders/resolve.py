@@ -33,6 +33,7 @@ from .. import layout
 from ..errors import ConfigError, ValidationError
 from ..files.safefs import read_text_or_none
 from ..model.task import Task
+from ..model.text import HANDOFF
 
 if TYPE_CHECKING:  # the adapters load on use: the planner imports resolve() only
     from .adapters import Adapter
@@ -40,6 +41,12 @@ if TYPE_CHECKING:  # the adapters load on use: the planner imports resolve() onl
 NO_CODER = "no coder configured (set defaults.coder in aof.yaml, or --coder)"
 ARTIFACTS = ("plan.md", "status.md", "notes.md", "questions.md")
 ARTIFACT_MAX = 4000
+HANDOFF_HINT = """
+## Where the last attempt stopped
+
+An earlier attempt ended as its context window filled. Its notes are under ## Hand-off in
+the task above: read them, check its commits on your branch, and carry on from there.
+"""
 
 PROMPT = """You are a coding agent working on task {task_id}: {title}
 {where}
@@ -210,13 +217,16 @@ def prompt_for(
         if worktree:
             where += f", in a git worktree at {worktree} on branch {branch}: commit your work there"
         where += ".\n"
+    earlier = earlier_artifacts(run_root, attempt) if run_root else ""
+    if section(body, HANDOFF):
+        earlier = HANDOFF_HINT + earlier
     return PROMPT.format(
         task_id=task.id,
         title=task.title,
         where=where,
         body=body or task.title,
         criteria=criteria or "None written down: the task above is done when its objective is met.",
-        earlier=earlier_artifacts(run_root, attempt) if run_root else "",
+        earlier=earlier,
     )
 
 

@@ -46,6 +46,7 @@ DEFAULTS: dict[str, Any] = {
         "stuck_kill_s": 1800,
         "usage_pause_s": 3600,
         "kill_grace_s": 5,
+        "context_stop_pct": 85,
         "tmux": False,
     },
     "forges": {"github": {"api_url": "https://api.github.com", "poll_s": 60}},
@@ -167,15 +168,7 @@ def validate_config(data: dict[str, Any], where: str) -> None:
     gates = (data.get("workflow") or {}).get("max_concurrent_gates", 2)
     if isinstance(gates, bool) or not isinstance(gates, int) or gates < 1:
         raise bad("workflow.max_concurrent_gates", f"must be a whole number >= 1 (got {gates!r})")
-    runner = data.get("runner", {})
-    if not isinstance(runner, dict):
-        raise bad("runner", f"must be a mapping (got {runner!r})")
-    for key in ("stuck_notify_s", "stuck_kill_s", "usage_pause_s", "kill_grace_s"):
-        value = runner.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise bad(f"runner.{key}", f"must be a number >= 0; 0 turns it off (got {value!r})")
-    if not isinstance(runner.get("tmux", False), bool):
-        raise bad("runner.tmux", f"must be true or false (got {runner['tmux']!r})")
+    _validate_runner(data.get("runner", {}), bad)
     _validate_knowledge(data.get("knowledge", {}), bad)
     if data.get("forges") is not None:
         from .forges import validate_forges
@@ -186,6 +179,26 @@ def validate_config(data: dict[str, Any], where: str) -> None:
         from .notify import validate_notify
 
         validate_notify(data["notify"], bad)
+
+
+def _validate_runner(runner: Any, bad: Any) -> None:
+    """ValidationError (made by ``bad``) for anything wrong in ``runner``."""
+    if not isinstance(runner, dict):
+        raise bad("runner", f"must be a mapping (got {runner!r})")
+    for key in ("stuck_notify_s", "stuck_kill_s", "usage_pause_s", "kill_grace_s"):
+        value = runner.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise bad(f"runner.{key}", f"must be a number >= 0; 0 turns it off (got {value!r})")
+    stop = runner.get("context_stop_pct")
+    if stop is not None and (
+        isinstance(stop, bool) or not isinstance(stop, int | float) or not 0 < stop <= 100
+    ):
+        raise bad(
+            "runner.context_stop_pct",
+            f"must be a number above 0 and at most 100, or null to never stop (got {stop!r})",
+        )
+    if not isinstance(runner.get("tmux", False), bool):
+        raise bad("runner.tmux", f"must be true or false (got {runner['tmux']!r})")
     wdir = runner.get("worktrees_dir", ".aof/worktrees")
     if not isinstance(wdir, str) or not wdir.strip():
         raise bad("runner.worktrees_dir", f"must be a directory path (got {wdir!r})")

@@ -141,6 +141,8 @@ class RunOutcome(TypedDict):
     # What the run used (``model``, ``models``, ``cost_usd`` reported, ``coder``, ``run``,
     # ``attempt``, ``agent``, ``host``): its row in the cost ledger (aof.service.costs).
     usage: NotRequired[dict[str, Any] | None]
+    # A note for the next attempt (a run that ended as its context filled): under ## Hand-off.
+    handoff: NotRequired[str | None]
 
 
 class NextTask(TypedDict):

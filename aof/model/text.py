@@ -68,4 +68,22 @@ def append_section(body: str, heading: str, text: str) -> str:
     return (base + "\n\n" if base else "") + f"{marker}\n\n{text}\n"
 
 
-__all__ = ["append_section", "contained", "defused", "section"]
+HANDOFF = "Hand-off"  # notes a run left for the next attempt as its context filled
+HANDOFF_MAX = 3000  # characters of one hand-off note
+HANDOFF_KEEP = 3  # hand-off notes a body keeps (the newest)
+
+
+def append_capped(body: str, heading: str, text: str, *, limit: int, keep: int) -> str:
+    """:func:`append_section` of ``text`` cut to ``limit`` characters, keeping only the
+    newest ``keep`` entries (lines starting ``- ``, with their indented lines) of the section."""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    lines = append_section(body, heading, text).split("\n")
+    start = next(i for i, ln in enumerate(lines) if ln.rstrip() == f"## {heading}") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
+    entries = [i for i in range(start, end) if lines[i].startswith("- ")]
+    if len(entries) <= keep:
+        return "\n".join(lines)
+    return "\n".join([*lines[: entries[0]], *lines[entries[-keep] :]])
+
+
+__all__ = ["HANDOFF", "append_capped", "append_section", "contained", "defused", "section"]

@@ -1,9 +1,10 @@
 """``aof agent list``: one row per agent (its live run, or its session's last state) with
-CPU, memory, elapsed and idle time, tokens and cost.
+CPU, memory, elapsed and idle time, tokens, cost and peak context use.
 
 CPU and memory are of the run's whole process tree (and, in tmux mode, of its pane's), from
-one pass over the process table; tokens and cost are the run's ``meter.json`` while it
-runs, its sealed outcome after.
+one pass over the process table; tokens, cost and the peak context use (percent of the
+window, when the coder reports it) are the run's ``meter.json`` while it runs, its sealed
+outcome after.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def _run_row(
         "idle_s": _idle(run_dir, meter, now) if live else None,
         "tokens": int(meter.get("tokens") or 0),
         "cost_usd": float(meter.get("cost_usd") or 0.0),
+        "context_peak_pct": _pct(meter.get("context_peak_pct")),
     }
 
 
@@ -99,7 +101,13 @@ def _session_row(root: Path, tid: str, meta: dict[str, Any]) -> dict[str, Any]:
         "idle_s": None,
         "tokens": int((outcome or {}).get("tokens") or 0),
         "cost_usd": float((outcome or {}).get("cost_usd") or 0.0),
+        "context_peak_pct": _pct((outcome or {}).get("context_peak_pct")),
     }
+
+
+def _pct(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok else None
 
 
 def _idle(run_dir: Path, meter: dict[str, Any], now: float) -> float:

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from ..fleet import Fleet
     from ..model.task import Task
 
+# The settings of aof.yaml's runner section a run's supervisor enforces.
+RUNNER_LIMITS = (
+    "stuck_notify_s", "stuck_kill_s", "usage_pause_s", "kill_grace_s", "context_stop_pct",
+)  # fmt: skip
+
 
 def run_spec(
     fleet: Fleet,
@@ -79,10 +84,7 @@ def run_spec(
         "budget": dict(task.meta.get("budget") or {}),
         "spent": dict(task.meta.get("spent") or {}),
         "lease_ttl_s": float(fleet.config.scheduler["lease_ttl_s"]),
-        **{
-            k: runner.get(k)
-            for k in ("stuck_notify_s", "stuck_kill_s", "usage_pause_s", "kill_grace_s")
-        },
+        **{k: runner.get(k) for k in RUNNER_LIMITS},
     }
     return RunSpec(
         task_id=task.id,

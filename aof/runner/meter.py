@@ -1,6 +1,6 @@
 """What a run's supervisor records as the coder works: the normalized event log
 (``events.jsonl``, one JSON object a line) and the meter of what the run used and said so
-far (tokens, cost, conversation id, model, usage limit, context exhaustion).
+far (tokens, cost, conversation id, model, usage limit, context use and exhaustion).
 
 Standard library only: the supervisor imports this before the coder has started.
 """
@@ -47,6 +47,9 @@ class Meter:
         self.last_output = time.monotonic()
         self.limit: dict[str, Any] | None = None
         self.context: str | None = None
+        self.context_used = self.context_window = 0  # the last ``context_use`` event's
+        self.context_pct: float | None = None  # of the window in use now (None: not reported)
+        self.context_peak_pct: float | None = None
         self.events = 0
         self.tools = 0
         self.models: dict[str, dict[str, Any]] = {}  # model -> its tokens by kind
@@ -81,8 +84,27 @@ class Meter:
             self.limit = event
         elif kind == "context":
             self.context = str(event.get("message") or "context window exhausted")
+        elif kind == "context_use":
+            self._context_use(event)
         elif kind == "tool":
             self.tools += 1
+
+    def _context_use(self, event: dict[str, Any]) -> None:
+        used, window = int(event.get("used") or 0), int(event.get("window") or 0)
+        if used <= 0 or window <= 0:
+            return
+        self.context_used, self.context_window = used, window
+        self.context_pct = round(100 * used / window, 1)
+        self.context_peak_pct = max(self.context_peak_pct or 0.0, self.context_pct)
+
+    def context_over(self, stop: Any) -> str | None:
+        """Why to end the run, when its context use reached ``stop`` percent (None: never)."""
+        if stop is None or self.context_pct is None or self.context_pct < float(stop):
+            return None
+        return (
+            f"its context use reached {self.context_pct:g}% of the window ({self.context_used:,}"
+            f" of {self.context_window:,} tokens; runner.context_stop_pct {float(stop):g})"
+        )
 
     def _take_models(self, event: dict[str, Any]) -> None:
         """Keep the usage of each model: a step's adds up, a cumulative figure (totals so far,

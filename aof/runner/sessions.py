@@ -247,10 +247,13 @@ class Sessions:
         return latest_run_dir(self.fleet.root, task_id)
 
     def session_of(self, task_id: str) -> str | None:
-        """The coder's conversation id of the task's latest run (to resume it)."""
+        """The coder's conversation id of the task's latest run (to resume it); None when
+        that run ended as its context filled (a fresh conversation reads its hand-off)."""
         root = self.fleet.root
         for n in reversed(attempts(root, task_id)):
             data = read_outcome(layout.run_dir(root, task_id, n))  # sealed, never the agent's
+            if data and data.get("outcome") in ("context-stopped", "context-exhausted"):
+                return None
             if data and data.get("session_id"):
                 return str(data["session_id"])
         return None

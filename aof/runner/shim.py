@@ -8,13 +8,14 @@ It:
 2. starts the coder there, its stdout and stderr into ``stdout.log`` / ``stderr.log``, and
    each line through the coder's adapter into normalized ``events.jsonl``;
 3. while it runs: renews the task's lease, keeps ``meter.json`` (tokens, cost, idle time)
-   for ``aof agent list``, stops it when a budget (wall clock, tokens, USD) is spent, flags
-   it after ``runner.stuck_notify_s`` without output and stops it after
-   ``runner.stuck_kill_s``;
-4. when the coder exits: classifies the outcome (usage-limited, context-exhausted, killed,
-   over-budget, stuck, or exited and then whatever the agent reported), pauses the coder on
-   a usage limit, and settles the task through :meth:`aof.Fleet.settle_run`; the result is
-   ``outcome.json``.
+   for ``aof agent list``, stops it when a budget (wall clock, tokens, USD) is spent or
+   when its context use reaches ``runner.context_stop_pct`` of the window, flags it after
+   ``runner.stuck_notify_s`` without output and stops it after ``runner.stuck_kill_s``;
+4. when the coder exits: classifies the outcome (usage-limited, context-stopped,
+   context-exhausted, killed, over-budget, stuck, or exited and then whatever the agent
+   reported), pauses the coder on a usage limit, and settles the task through
+   :meth:`aof.Fleet.settle_run` (with a hand-off note for the next attempt when the context
+   filled: :mod:`aof.runner.handoff`); the result is ``outcome.json``.
 
 If the shim itself dies, the daemon settles the run from outside (exited without
 reporting). Only the standard library is imported before the coder has started.
@@ -30,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,8 @@ class Shim:
         self.reported: str | None = None  # tmux mode: the agent reported, so the pane ends
         self.fleet: Any = None
         self._meter_written = 0.0
+        self.start_head: str | None = None  # the worktree's commit when the coder started
+        self.said: deque[str] = deque(maxlen=3)  # the model's last messages
 
     # --- start ----------------------------------------------------------------------------
 
@@ -70,6 +74,9 @@ class Shim:
 
         path, repo = Path(wt["path"]), Path(wt["repo"])
         made = ensure(path, repo, wt["branch"], wt["base"])
+        from .handoff import head_of
+
+        self.start_head = head_of(path)
         copied = copy_credentials(path, repo, wt.get("credential_files") or []) if made else []
         if made and wt.get("setup") and not wt.get("quick"):
             setup(path, list(wt["setup"]), self.run_dir / "setup.log", self.spec.get("env") or {})
@@ -143,6 +150,8 @@ class Shim:
                 for event in events:
                     self.meter.take(event)
                     self.events.write(event)
+                    if event.get("event") == "text":
+                        self.said.append(str(event.get("text") or ""))
 
     def _write_meter(self, final: bool = False) -> None:
         now = time.monotonic()
@@ -160,6 +169,8 @@ class Shim:
             "usage": m.usage(),
             "events": m.events,
             "tools": m.tools,
+            "context_pct": m.context_pct,
+            "context_peak_pct": m.context_peak_pct,
             "idle_s": round(now - m.last_output, 1),
             "wall_s": round(now - self.started, 1),
             "updated": utc_stamp(),
@@ -222,6 +233,10 @@ class Shim:
             over = self._over_budget()
             if over:
                 self.stop("over-budget", over)
+                continue
+            full = self.meter.context_over(self.limits.get("context_stop_pct"))
+            if full:
+                self.stop("context-stopped", full)
                 continue
             idle = time.monotonic() - self.meter.last_output
             if kill_s and idle >= kill_s:
@@ -323,6 +338,7 @@ class Shim:
             "session_id": m.session_id,
             **{k: spent[k] for k in ("tokens", "wall_s")},
             "cost_usd": spent["usd"],
+            "context_peak_pct": m.context_peak_pct,
             "settled": False,
         }
         usage = self._usage()
@@ -332,7 +348,9 @@ class Shim:
                 self._fleet().record_cost(self.task_id, usage, outcome=outcome)
             return result
         try:
-            fleet = self._fleet()
+            from .handoff import handoff_for
+
+            fleet, wt = self._fleet(), self.spec.get("worktree")
             with fleet.reason(self._kill_reason() if outcome == "killed" else None):
                 task, final = fleet.settle_run(
                     self.task_id,
@@ -341,6 +359,7 @@ class Shim:
                     reason=reason,
                     spent=spent,
                     usage=usage,
+                    handoff=handoff_for(outcome, reason, self.said, wt, self.start_head),
                 )
             result.update(outcome=final, task_state=task.state.value, settled=True)
             if final == "usage-limited":  # not when the agent finished regardless

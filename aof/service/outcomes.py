@@ -9,6 +9,7 @@ process ends (outcome ``exited`` when nothing else was observed). If the agent r
 outcome                        what happens to the task
 =============================  ==============================================================
 ``usage-limited``              back to ready, the attempt not counted (the coder is paused)
+``context-stopped``            back to ready, not counted: runner.context_stop_pct reached
 ``context-exhausted``          back to ready, the attempt not counted (a fresh session next)
 ``interrupted``                back to ready, not counted (SIGTERM from outside: a shutdown)
 ``exited-without-reporting``   a failed attempt: retry with back-off, or deadletter
@@ -25,7 +26,10 @@ verdict is ``reviewed``.
 Each settle is one audited change (``run_ended``) with the outcome as its reason. What the
 run used (``usage``, from the runner's meter) becomes its row in the cost ledger
 (:mod:`aof.service.costs`), committed with that change, or on its own when the task does not
-change.
+change. A run that ended as its context filled leaves a hand-off note (``handoff``: what it
+did) under ``## Hand-off``, which the next attempt's prompt carries; the section keeps the
+newest :data:`~aof.model.text.HANDOFF_KEEP` notes of :data:`~aof.model.text.HANDOFF_MAX`
+characters at most.
 """
 
 from __future__ import annotations
@@ -37,12 +41,12 @@ from ..clock import format_time
 from ..errors import InvalidTransition, LeaseError, NotFound
 from ..model.shapes import RunOutcome
 from ..model.task import State, Task, failed_attempts, lease_matches
-from ..model.text import append_section
+from ..model.text import HANDOFF, HANDOFF_KEEP, HANDOFF_MAX, append_capped, append_section
 from .costs import Ledger
 from .lifecycle import Lifecycle
 from .pipeline import Pipeline
 
-NOT_COUNTED = ("usage-limited", "context-exhausted", "interrupted")
+NOT_COUNTED = ("usage-limited", "context-stopped", "context-exhausted", "interrupted")
 BLOCKING = ("over-budget", "killed")
 FAILING = ("exited-without-reporting", "stuck", "start-failed")
 REPORTED = {
@@ -95,7 +99,9 @@ class Outcomes:
         if held and outcome in (*NOT_COUNTED, *BLOCKING, *FAILING):
             try:
                 row = self._cost(task, usage, outcome)
-                return self._settle_held(task.id, token, outcome, reason, spent, row), outcome
+                handoff = run.get("handoff") if outcome in NOT_COUNTED else None
+                done = self._settle_held(task.id, token, outcome, reason, spent, row, handoff)
+                return done, outcome
             except (LeaseError, InvalidTransition, NotFound):
                 task = self.pipeline.tasks.load(ref)  # it moved on meanwhile: only account
         final = REPORTED.get(task.state, "lost-lease")
@@ -161,6 +167,7 @@ class Outcomes:
         reason: str,
         spent: dict[str, Any],
         row: list[Path],
+        handoff: str | None = None,
     ) -> Task:
         limit = None
         task = self.pipeline.tasks.load(task_id)
@@ -194,7 +201,11 @@ class Outcomes:
                     meta["retry_after"] = format_time(
                         self.pipeline.clock.now() + self.lifecycle.backoff(attempts)
                     )
-            return append_section(task.body, "Work Log", self.pipeline.note(f"{outcome}: {reason}"))
+            body = append_section(task.body, "Work Log", self.pipeline.note(f"{outcome}: {reason}"))
+            if handoff:
+                note = self.pipeline.note(handoff)
+                body = append_capped(body, HANDOFF, note, limit=HANDOFF_MAX, keep=HANDOFF_KEEP)
+            return body
 
         return self.pipeline.change(
             task_id,

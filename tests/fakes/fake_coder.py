@@ -6,6 +6,8 @@ and reports through the aof CLI like an agent. Installed as ``claude``, ``codex`
 - ``complete`` (default): edit, commit, ``aof task complete``;
 - ``silent``: edit and commit, then exit 0 without reporting;
 - ``limit``: replay the usage-limit transcript and exit 1;
+- ``fill``: (claude) commit a step at a time, each assistant message's usage showing the
+  context growing by 30,000 tokens, until it is stopped;
 - ``interactive``: like a coder in a terminal (tmux mode): print a prompt and wait for
   typed lines (each is logged); ``finish`` makes it edit, commit and report, after which it
   waits at its prompt like a real one, for its supervisor to close the session.
@@ -34,6 +36,8 @@ def main() -> int:
             f.write(json.dumps(call) + "\n")
     if mode == "interactive":
         return interactive(name)
+    if mode == "fill":
+        return fill(name)
     recording = HERE / f"{name}-limit.jsonl" if mode == "limit" else next(HERE.glob(f"{name}.*"))
     if os.environ.get("FAKE_TRANSCRIPT"):
         recording = Path(os.environ["FAKE_TRANSCRIPT"])
@@ -47,6 +51,37 @@ def main() -> int:
     if mode == "silent":
         return 0
     return report(name)
+
+
+def fill(name: str) -> int:
+    """Claude's stream-json as a long session fills its context (it never ends by itself)."""
+    sid = "9c1e-fill-session"
+    init = {"type": "system", "subtype": "init", "session_id": sid, "model": "claude-sonnet-4-5"}
+    print(json.dumps(init), flush=True)
+    ident = ["-c", f"user.name=fake {name}", "-c", "user.email=fake@example.com"]
+    for step in range(1, 1000):
+        Path(f"step-{step}.txt").write_text(f"step {step}\n")
+        subprocess.run(["git", *ident, "add", "-A"], check=True)
+        subprocess.run(["git", *ident, "commit", "-qm", f"{name}: step {step}"], check=True)
+        usage = {
+            "input_tokens": 6,
+            "cache_creation_input_tokens": 4000,
+            "cache_read_input_tokens": 16000 + 30000 * step,
+            "output_tokens": 200,
+        }
+        text = f"Step {step} done: step-{step}.txt committed."
+        message = {
+            "id": f"msg_fill_{step}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5",
+            "content": [{"type": "text", "text": text}],
+            "usage": usage,
+        }
+        line = {"type": "assistant", "message": message, "parent_tool_use_id": None}
+        print(json.dumps({**line, "session_id": sid}), flush=True)
+        time.sleep(0.3)
+    return 0
 
 
 def commit(name: str) -> None:

@@ -16,6 +16,8 @@ each line the coder prints into normalized events (``events.jsonl``):
                      ``reasoning``, ``cost_usd``; see :mod:`aof.coders.pricing`)
 ``limit``            ``reset_at`` (ISO time or null), ``message``: a usage/rate limit hit
 ``context``          ``message``: the context window is exhausted
+``context_use``      ``used``, ``window``: tokens of the context window in use now, and its
+                     size (from coders that report it; :func:`context_use`)
 ``error``            ``message``
 ``session_end``      ``ok``, ``result``: the coder said it finished
 ===================  =================================================================
@@ -159,6 +161,14 @@ def usage(
     if models:
         event["models"] = models
     return event
+
+
+def context_use(used: Any, window: Any) -> list[dict[str, Any]]:
+    """A ``context_use`` event, or nothing when the figures are not positive numbers."""
+    used, window = _int(used), _int(window)
+    if used <= 0 or window <= 0:
+        return []
+    return [{"event": "context_use", "used": used, "window": window}]
 
 
 def _int(value: Any) -> int:

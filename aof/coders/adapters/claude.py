@@ -6,23 +6,51 @@ Stream events (one JSON object per line): ``system``/``init`` (session id, model
 ``modelUsage`` per model, sub-agents' models included, ``is_error``; a usage limit arrives
 here as "Claude AI usage limit reached|<epoch>" or "... limit reached · resets 3pm").
 Follow-ups resume with ``--resume SESSION``.
+
+Context in use: each assistant message of the main conversation (not a sub-agent's: those
+carry ``parent_tool_use_id``) reports the prompt it was sent as ``input_tokens`` +
+``cache_read_input_tokens`` + ``cache_creation_input_tokens``; the window is the final
+result's ``modelUsage[model].contextWindow`` (or ``context_window`` in ``init`` when given),
+until then the model family's (:func:`claude_window`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import TEXT_MAX, Adapter, Invocation, JsonLinesParser, Parser, short, signals, usage
+from .base import (
+    TEXT_MAX,
+    Adapter,
+    Invocation,
+    JsonLinesParser,
+    Parser,
+    context_use,
+    short,
+    signals,
+    usage,
+)
+
+
+def claude_window(model: str | None) -> int:
+    """The context window of a Claude model when the stream has not said: 1,000,000 tokens
+    for a long-context variant (``...[1m]``), else 200,000."""
+    name = (model or "").lower()
+    return 1_000_000 if name.endswith(("[1m]", "-1m")) else 200_000
 
 
 class ClaudeParser(JsonLinesParser):
     def __init__(self) -> None:
         self.seen: set[str] = set()  # stream-json repeats a message's usage per content block
+        self.model: str | None = None
+        self.window = 0  # as the stream reported it (0: not yet)
+        self.used = 0  # the context in use at the last assistant message
 
     def event(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         kind = data.get("type")
         out: list[dict[str, Any]] = []
         if kind == "system" and data.get("subtype") == "init":
+            self.model = data.get("model") or self.model
+            self.window = _positive(data.get("context_window")) or self.window
             out.append(
                 {
                     "event": "session_start",
@@ -59,7 +87,10 @@ class ClaudeParser(JsonLinesParser):
                         model=message.get("model"),
                     )
                 )
+                if not data.get("parent_tool_use_id"):  # a sub-agent has a context of its own
+                    out.extend(self._context(u, message.get("model")))
         elif kind == "result":
+            out.extend(self._final_window(data.get("modelUsage")))
             u = data.get("usage") or {}
             out.append(
                 usage(
@@ -84,6 +115,31 @@ class ClaudeParser(JsonLinesParser):
                 }
             )
         return out
+
+    def _context(self, u: dict[str, Any], model: Any) -> list[dict[str, Any]]:
+        keys = ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+        self.used = sum(_positive(u.get(k)) for k in keys)
+        # init names the variant (``...[1m]``); a message, the API model without it
+        window = self.window or claude_window(str(self.model or model or ""))
+        return context_use(self.used, window)
+
+    def _final_window(self, model_usage: Any) -> list[dict[str, Any]]:
+        """The last context in use against the window the result reports for the model."""
+        if not isinstance(model_usage, dict) or not self.used:
+            return []
+        rows = [v for v in model_usage.values() if isinstance(v, dict)]
+        main = model_usage.get(self.model) if self.model else None
+        pick = [main] if isinstance(main, dict) else rows
+        windows = [_positive(r.get("contextWindow")) for r in pick]
+        window = max(windows, default=0)
+        if not window:
+            return []
+        self.window = window
+        return context_use(self.used, window)
+
+
+def _positive(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _model_usage(value: Any) -> dict[str, dict[str, Any]] | None:

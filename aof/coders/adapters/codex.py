@@ -6,6 +6,11 @@ completed`` (items: ``agent_message``, ``reasoning``, ``command_execution``, ``f
 tokens, the cached part of them, output tokens and, where reported, reasoning tokens; no
 cost: aof prices them from its table), ``turn.failed`` and ``error`` (a usage limit reads "You've
 hit your usage limit ... try again in 2 hours"). Follow-ups: ``codex exec resume THREAD``.
+
+No ``context_use``: ``exec --json`` reports neither the context in use nor the window (the
+``token_count`` events that carry ``model_context_window`` and ``last_token_usage`` go to
+the session log under ``~/.codex/sessions/`` only), and ``turn.completed``'s usage is the
+sum over every model call of the turn, not one prompt's size.
 """
 
 from __future__ import annotations

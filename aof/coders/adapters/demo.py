@@ -16,7 +16,7 @@ class DemoParser(JsonLinesParser):
         kind = data.get("demo")
         if kind == "start":
             return [{"event": "session_start", "session_id": data.get("session"), "model": "demo"}]
-        if kind in ("usage", "text", "tool"):
+        if kind in ("usage", "text", "tool", "context_use"):
             return [{"event": kind, **{k: v for k, v in data.items() if k != "demo"}}]
         if kind == "error":
             msg = str(data.get("message") or "")

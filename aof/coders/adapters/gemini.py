@@ -10,6 +10,8 @@ With ``--output-format json`` (``coders.gemini.args``) the CLI prints one JSON d
 instead, over many lines: ``response``, and ``stats.models.<model>.tokens`` (``prompt``,
 ``candidates``, ``cached``, ``thoughts``); it is read whole and gives the same events. No
 cost is reported: aof prices the tokens from its table.
+
+No ``context_use``: the stream reports token totals at the end only, and no window.
 """
 
 from __future__ import annotations
