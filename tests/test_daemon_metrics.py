@@ -45,13 +45,13 @@ def test_a_daemon_serves_its_metrics_on_loopback(aof_bin: str, run: Cli, root: P
         while time.monotonic() < deadline:
             text = scrape(port)
             done = 'aof_tasks{project="",state="done",team=""} 1.0' in text
-            if done and 'aof_run_outcomes_total{outcome="completed"} 1.0' in text:
+            if done and 'aof_run_outcomes_total{coder="demo",outcome="completed"} 1.0' in text:
                 break
             time.sleep(0.2)
         assert 'aof_tasks{project="",state="done",team=""} 1.0' in text, text
         assert 'aof_dispatches_total{kind="dispatch"} 1.0' in text
         assert re.search(r"aof_tick_seconds_count \d+", text)
-        assert 'aof_run_outcomes_total{outcome="completed"} 1.0' in text
+        assert 'aof_run_outcomes_total{coder="demo",outcome="completed"} 1.0' in text
     finally:
         proc.terminate()
         proc.wait(timeout=60)

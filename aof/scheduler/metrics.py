@@ -1,7 +1,7 @@
 """Prometheus metrics of a daemon (``aof daemon --metrics-port P``), with prometheus_client.
 
 Counted as the daemon works: ``aof_dispatches_total{kind}`` (dispatch, review, gate),
-``aof_run_outcomes_total{outcome}``, ``aof_gate_results_total{outcome}``,
+``aof_run_outcomes_total{outcome,coder}``, ``aof_gate_results_total{outcome}``,
 ``aof_lease_expiries_total``, ``aof_tick_seconds`` (a histogram). Read at each scrape, from
 the files: ``aof_tasks{state,team,project}``, ``aof_notifications_total{channel,result}``
 (``.aof/notify/state.json``), ``aof_forge_requests_total``, ``aof_forge_not_modified_total``
@@ -55,7 +55,10 @@ class DaemonMetrics:
             "aof_dispatches", "Work the daemon handed out, by kind", ["kind"], registry=reg
         )
         self.outcomes = Counter(
-            "aof_run_outcomes", "Runs that ended, by outcome", ["outcome"], registry=reg
+            "aof_run_outcomes",
+            "Runs that ended, by outcome and coder",
+            ["outcome", "coder"],
+            registry=reg,
         )
         self.gates = Counter(
             "aof_gate_results", "Command gate results, by outcome", ["outcome"], registry=reg
@@ -90,7 +93,8 @@ class DaemonMetrics:
         for _task in report.get("gates") or []:
             self.dispatches.labels("gate").inc()
         for settled in report.get("settled") or []:
-            self.outcomes.labels(str(settled.get("outcome") or "unknown")).inc()
+            outcome = str(settled.get("outcome") or "unknown")
+            self.outcomes.labels(outcome, str(settled.get("coder") or "")).inc()
         for done in report.get("applied") or []:
             if done.get("kind") == "expire" and done.get("ok"):
                 self.expiries.inc()

@@ -81,7 +81,12 @@ class RunSupervisor:
         self.executor.forget(run.run_id)
         self.renewed.pop(run.run_id, None)
         self.terminating.pop(run.run_id, None)
-        settled = {"run": run.run_id, "exit_code": run.exit_code, "outcome": outcome}
+        settled = {
+            "run": run.run_id,
+            "coder": run.coder,
+            "exit_code": run.exit_code,
+            "outcome": outcome,
+        }
         report["settled"].append(settled)
         self.log.info(
             "run %s (%s) exited with %s: %s", run.run_id, run.coder, run.exit_code, outcome
