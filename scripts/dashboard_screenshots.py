@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from aof import Fleet  # noqa: E402
 from tests.test_web_browser import CHROMEDRIVER, CHROMIUM, TOKEN, Server  # noqa: E402
-from tests.web_fleet import claimed, populate  # noqa: E402
+from tests.web_fleet import claimed, populate, usage  # noqa: E402
 
 OUT = REPO / "docs" / "img"
 WIDTH, HEIGHT = 1400, 900
@@ -36,7 +36,14 @@ def demo(base: Path) -> tuple[Path, dict[str, str]]:
     fleet.registry.update("team", "web", {"budget": {"usd_month": 10}})
     for i, (title, usd) in enumerate((("Tune the search ranking", 3.4), ("Add an RSS feed", 1.2))):
         tid, token = claimed(fleet, title, team="web" if i else "data", priority="normal")
-        fleet.settle_run(tid, token, outcome="killed", reason="stopped", spent={"usd": usd})
+        fleet.settle_run(
+            tid,
+            token,
+            outcome="killed",
+            reason="stopped",
+            spent={"usd": usd},
+            usage=usage(usd, int(usd * 40_000)),
+        )
     for title in ("Write the changelog", "Rotate the API keys", "Profile the checkout"):
         fleet.promote(fleet.create_task(title, team="web").id)
     fleet.answer(ids["question"], text="Drop it after the nightly backup")
