@@ -262,6 +262,14 @@ def cost(fleet: Fleet, month: str | None = None, by: str = "team") -> dict[str, 
     return with_budgets(report(fleet.root, month, by), fleet.registry)
 
 
+def recent_audit(fleet: Fleet, n: int) -> list[dict[str, Any]]:
+    """The last ``n`` readable audit records, oldest first (:func:`aof.journal.audit.tail`:
+    the cost follows ``n``, not the length of the trail)."""
+    from .journal.audit import tail
+
+    return tail(fleet.audit, n)
+
+
 def cost_months(fleet: Fleet) -> list[str]:
     """The months the cost ledger has runs in (``YYYY-MM``), newest first."""
     from .store.costs import months
@@ -292,6 +300,7 @@ __all__ = [
     "parse_window",
     "person",
     "project_states",
+    "recent_audit",
     "reconcile",
     "snapshot_host_changes",
     "staged_files",

@@ -5,20 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..model.shapes import lanes
 from .safe_text import safe_text
 
 CARDS_SHOWN = 20  # cards of one column (or one cell) before "... and N more"
-NO_LANE = "(none)"
-
-
-def lanes(columns: dict[str, list[dict[str, Any]]], by: str) -> dict[str, dict[str, list[Any]]]:
-    """The board's columns cut into swimlanes by ``by`` (team or project), lanes sorted."""
-    out: dict[str, dict[str, list[Any]]] = {}
-    for state, items in columns.items():
-        for row in items:
-            lane = str(row.get(by) or NO_LANE)
-            out.setdefault(lane, {s: [] for s in columns})[state].append(row)
-    return dict(sorted(out.items(), key=lambda kv: (kv[0] == NO_LANE, kv[0])))
 
 
 def board_json(data: dict[str, Any], by: str | None) -> dict[str, Any]:

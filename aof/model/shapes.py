@@ -168,3 +168,18 @@ __all__ = [
     "TaskRow",
     "Waiting",
 ]
+
+
+NO_LANE = "(none)"  # the swimlane of the cards without a team (or project)
+
+
+def lanes(columns: dict[str, list[dict[str, Any]]], by: str) -> dict[str, dict[str, list[Any]]]:
+    """A board's columns (state -> rows) cut into swimlanes by ``by`` (``team`` or
+    ``project``): lane -> state -> rows, lanes sorted, the cards without one last (the shape
+    of ``aof board --by`` and of the dashboard's board)."""
+    out: dict[str, dict[str, list[Any]]] = {}
+    for state, items in columns.items():
+        for row in items:
+            lane = str(row.get(by) or NO_LANE)
+            out.setdefault(lane, {s: [] for s in columns})[state].append(row)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0] == NO_LANE, kv[0])))

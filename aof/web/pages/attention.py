@@ -15,7 +15,6 @@ moved on since is no longer waiting). The ``actions`` are the dashboard's action
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ...errors import AofError
@@ -35,24 +34,10 @@ RECENT_RECORDS = 2000  # the audit records looked at for merge_waiting and stuck
 
 
 def recent_records(fleet: Fleet, n: int = RECENT_RECORDS) -> list[dict[str, Any]]:
-    """The last ``n`` readable audit records, oldest first (day files read from the newest
-    back, so the cost follows ``n``, not the length of the trail)."""
-    out: list[dict[str, Any]] = []
-    for path in reversed(fleet.audit.files()):
-        try:
-            lines = path.read_bytes().splitlines()
-        except OSError:
-            continue
-        for raw in reversed(lines):
-            try:
-                rec = json.loads(raw)
-            except ValueError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
-                if len(out) >= n:
-                    return out[::-1]
-    return out[::-1]
+    """The last ``n`` readable audit records, oldest first."""
+    from ...fleetapi import recent_audit
+
+    return recent_audit(fleet, n)
 
 
 def _last_by_task(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

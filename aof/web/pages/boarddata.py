@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...fleet import Fleet
+from ...model.shapes import lanes
 from ...model.task import STATES, TERMINAL
 
 OPEN = tuple(s for s in STATES if s not in TERMINAL)
-NO_LANE = "(none)"
 LANES = ("team", "project")
 PRIORITIES = ("critical", "high", "normal", "low")
 
@@ -64,17 +64,6 @@ class Filters:
         }
         values.update(change)
         return {k: v for k, v in values.items() if v}
-
-
-def lanes(columns: dict[str, list[dict[str, Any]]], by: str) -> dict[str, dict[str, list[Any]]]:
-    """The columns cut into swimlanes by ``by`` (team or project), lanes sorted, the cards
-    without one last (the shape of ``aof board --by``)."""
-    out: dict[str, dict[str, list[Any]]] = {}
-    for state, items in columns.items():
-        for row in items:
-            lane = str(row.get(by) or NO_LANE)
-            out.setdefault(lane, {s: [] for s in columns})[state].append(row)
-    return dict(sorted(out.items(), key=lambda kv: (kv[0] == NO_LANE, kv[0])))
 
 
 def _terminal_counts(fleet: Fleet, f: Filters) -> dict[str, int]:
