@@ -80,6 +80,8 @@ def run_spec(
     )
     if review:
         env["AOF_GATE"] = review["gate"]
+    folder = f"{attempt}-{review['label']}" if review else str(attempt)
+    env.update(api_env(fleet, task.id, f"{task.id}.{folder}", holder))
     limits = {
         "budget": dict(task.meta.get("budget") or {}),
         "spent": dict(task.meta.get("spent") or {}),
@@ -103,6 +105,19 @@ def run_spec(
         label=review["label"] if review else "",
         model=model,
     )
+
+
+def api_env(fleet: Fleet, task_id: str, run_id: str, holder: str) -> dict[str, str]:
+    """``AOF_API_URL`` and a new run token ``AOF_API_TOKEN`` when aof.yaml names the remote
+    API (``executor.api_url``): the coder's ``aof task ...`` calls may go to it from any
+    host. The token opens only this task's lease verbs and this run's uploads."""
+    url = ((fleet.config.data.get("executor") or {}).get("api_url") or "").strip()
+    if not url:
+        return {}
+    from ..fleetapi import mint_run_token
+
+    token = mint_run_token(fleet, task_id, run_id, f"agent:{holder}")
+    return {"AOF_API_URL": url.rstrip("/"), "AOF_API_TOKEN": token}
 
 
 def coder_and_model(
