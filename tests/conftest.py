@@ -36,6 +36,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "AOF_ACTOR",
         "AOF_TASK_ID",
         "AOF_LEASE_TOKEN",
+        "AOF_API_URL",
+        "AOF_API_TOKEN",
         "GIT_DIR",
         "GIT_WORK_TREE",
         "GIT_INDEX_FILE",
