@@ -168,7 +168,7 @@ def test_log_uploads_append_at_their_offset_and_a_retry_doubles_nothing(fleet: F
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     with pytest.raises(ValidationError, match="past its end"):
         run_log(fleet, "t-abcd12.1", "events.jsonl", b"x", 20)
-    with pytest.raises(ValidationError, match="log name 'run.json'"):
+    with pytest.raises(ValidationError, match=r"log name 'run\.json'"):
         run_log(fleet, "t-abcd12.1", "run.json", b"{}", 0)
     for bad in ("../x.1", "t-abcd12", "t-abcd12.1/../..", "t-ab.1"):
         with pytest.raises(ValidationError, match="not a run id"):
