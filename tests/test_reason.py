@@ -47,6 +47,7 @@ NO_RECORD = {
     "history": "reads",
     "host get": "reads",
     "host list": "reads",
+    "host token": "writes a token's hash to .aof/api-tokens.json (runtime state, no record)",
     "knowledge document list": "reads",
     "knowledge document show": "reads",
     "knowledge fact list": "reads",
