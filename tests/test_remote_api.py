@@ -5,6 +5,7 @@ run tokens scoped to one task, worker tokens to one host, and the client's retri
 from __future__ import annotations
 
 import json
+import secrets
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from .conftest import Cli, git, sub_env
 
 pytestmark = pytest.mark.slow
 
-SERVE = "serve-token-remote-0123456789"  # a person's: human:alice
+SERVE = "serve-" + secrets.token_hex(16)  # a person's (human:alice), new each run
 
 
 def free_port() -> int:
