@@ -143,12 +143,57 @@ def project_states(
 
 
 def health(fleet: Fleet, *, team: str | None = None) -> dict[str, Any]:
-    """ao-fleet's rollup of desired vs observed, and whether the daemon runs."""
+    """ao-fleet's rollup of desired vs observed, whether the daemon runs, and the hosts
+    whose workers went silent (``hosts_down``)."""
+    from .ops.hosts import host_rows
     from .ops.reconcile import evaluate
     from .ops.reconcile import health as rollup
 
     running = daemon_info(fleet)["running"]
-    return {"daemon_running": running, **rollup(evaluate(fleet, team=team))}
+    down = [r["slug"] for r in host_rows(fleet) if r["down"]]
+    return {"daemon_running": running, **rollup(evaluate(fleet, team=team)), "hosts_down": down}
+
+
+# --- hosts and their runs ----------------------------------------------------------------
+
+
+def host_heartbeat(fleet: Fleet, slug: str, **fields: Any) -> dict[str, Any]:
+    """A heartbeat of host ``slug``'s workers ({workers, slots, slots_used, version});
+    answers the host's capacity (:func:`aof.ops.hosts.heartbeat`)."""
+    from .ops.hosts import heartbeat
+
+    return heartbeat(fleet, slug, fields)
+
+
+def host_rows(fleet: Fleet) -> list[dict[str, Any]]:
+    """Every host with its workers, slots in use, last heartbeat and whether it is down."""
+    from .ops.hosts import host_rows as rows
+
+    return rows(fleet)
+
+
+def record_run_status(fleet: Fleet, run_id: str, **fields: Any) -> dict[str, Any]:
+    """A worker's status report of a remote run ({state, pid, exit_code, outcome, meter,
+    ending}; :func:`aof.store.remoteruns.write_report`)."""
+    from .clock import format_time
+    from .store.remoteruns import write_report
+
+    return write_report(fleet.root, run_id, fields, format_time(fleet.clock.now()))
+
+
+def append_run_log(fleet: Fleet, run_id: str, name: str, data: bytes, offset: int) -> int:
+    """Append a remote run's uploaded log bytes at ``offset`` (idempotent); the new size."""
+    from .store.remoteruns import append_log
+
+    return append_log(fleet.root, run_id, name, data, offset)
+
+
+def remote_run(fleet: Fleet, run_id: str) -> dict[str, Any] | None:
+    """The coordinator's record of a remote run ({task, host, ...}), None if it has none:
+    what the API checks a run token or a worker token against."""
+    from .store.remoteruns import read_record
+
+    return read_record(fleet.root, run_id)
 
 
 def reconcile(
