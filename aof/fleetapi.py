@@ -157,67 +157,11 @@ def health(fleet: Fleet, *, team: str | None = None) -> dict[str, Any]:
 # --- hosts and their runs ----------------------------------------------------------------
 
 
-def host_heartbeat(fleet: Fleet, slug: str, **fields: Any) -> dict[str, Any]:
-    """A heartbeat of host ``slug``'s workers ({workers, slots, slots_used, version});
-    answers the host's capacity (:func:`aof.ops.hosts.heartbeat`)."""
-    from .ops.hosts import heartbeat
-
-    return heartbeat(fleet, slug, fields)
-
-
 def host_rows(fleet: Fleet) -> list[dict[str, Any]]:
     """Every host with its workers, slots in use, last heartbeat and whether it is down."""
     from .ops.hosts import host_rows as rows
 
     return rows(fleet)
-
-
-def record_run_status(fleet: Fleet, run_id: str, **fields: Any) -> dict[str, Any]:
-    """A worker's status report of a remote run ({state, pid, exit_code, outcome, meter,
-    ending}; :func:`aof.store.remoteruns.write_report`)."""
-    from .clock import format_time
-    from .store.remoteruns import write_report
-
-    return write_report(fleet.root, run_id, fields, format_time(fleet.clock.now()))
-
-
-def append_run_log(fleet: Fleet, run_id: str, name: str, data: bytes, offset: int) -> int:
-    """Append a remote run's uploaded log bytes at ``offset`` (idempotent); the new size."""
-    from .store.remoteruns import append_log
-
-    return append_log(fleet.root, run_id, name, data, offset)
-
-
-def remote_run(fleet: Fleet, run_id: str) -> dict[str, Any] | None:
-    """The coordinator's record of a remote run ({task, host, ...}), None if it has none:
-    what the API checks a run token or a worker token against."""
-    from .store.remoteruns import read_record
-
-    return read_record(fleet.root, run_id)
-
-
-def reconcile(
-    fleet: Fleet, *, at: datetime | None = None, team: str | None = None, do_apply: bool = False
-) -> tuple[list[Row], dict[str, Any]]:
-    """Evaluate (and with ``do_apply`` carry out) reconcile: the rows and the JSON
-    (:func:`aof.ops.reconcile.run`)."""
-    from .ops.reconcile import run
-
-    return run(fleet, at=at, team=team, do_apply=do_apply)
-
-
-def ao_project_root(fleet: Fleet, slug: str) -> str:
-    """The AO project root of the project ``slug``; ValidationError if it is not one."""
-    from .errors import ValidationError
-    from .ops.reconcile import ao_root
-
-    root = ao_root(fleet.registry.get("project", slug).meta)
-    if root is None:
-        raise ValidationError(
-            f"project {slug} is not an AO project (no ao_project_root, and no .ao/ in its "
-            "root_path)"
-        )
-    return root
 
 
 # --- the registry as a whole ------------------------------------------------------------

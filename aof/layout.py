@@ -15,8 +15,8 @@ and what aof keeps for itself under ``.aof/`` (never committed: it can be lost a
     .aof/cache/<name>             derived data (listings, config, search index)
     .aof/heartbeats/<task>.json   the latest heartbeat of a held task
     .aof/runs/<run id>.json       the executor's record of each live run
-    .aof/remote-runs/<run id>.json  a run on another host: its record and worker's reports
-    .aof/hosts/<slug>.json        the latest heartbeat of a host's workers
+    .aof/remote-runs/<run id>.json  the executor's record of each run on another host
+    .aof/hosts-down.json          the hosts found silent for hosts.down_after_s
     .aof/outcomes/<task>.<n>.json the sealed copy of a settled run's outcome
     .aof/daemon.json              what the running daemon says about itself
     .aof/coder-pauses.json        coders paused on a usage limit
@@ -74,14 +74,14 @@ def run_records(root: Path) -> Path:
 
 
 def remote_runs(root: Path) -> Path:
-    """``.aof/remote-runs/``: each run on another host, ``<run id>.json`` (the coordinator's
-    record), and ``<run id>.report.json`` (the latest its worker reported)."""
+    """``.aof/remote-runs/``: the RQ executor's record of each run it handed to another
+    host, ``<run id>.json``."""
     return root / AOF_DIR / "remote-runs"
 
 
-def host_beats(root: Path) -> Path:
-    """``.aof/hosts/``: the latest heartbeat of each host's workers, ``<slug>.json``."""
-    return root / AOF_DIR / "hosts"
+def hosts_down(root: Path) -> Path:
+    """``.aof/hosts-down.json``: the hosts the daemon found silent, and since when."""
+    return root / AOF_DIR / "hosts-down.json"
 
 
 def sealed_outcomes(root: Path) -> Path:
