@@ -164,6 +164,30 @@ def host_rows(fleet: Fleet) -> list[dict[str, Any]]:
     return rows(fleet)
 
 
+def reconcile(
+    fleet: Fleet, *, at: datetime | None = None, team: str | None = None, do_apply: bool = False
+) -> tuple[list[Row], dict[str, Any]]:
+    """Evaluate (and with ``do_apply`` carry out) reconcile: the rows and the JSON
+    (:func:`aof.ops.reconcile.run`)."""
+    from .ops.reconcile import run
+
+    return run(fleet, at=at, team=team, do_apply=do_apply)
+
+
+def ao_project_root(fleet: Fleet, slug: str) -> str:
+    """The AO project root of the project ``slug``; ValidationError if it is not one."""
+    from .errors import ValidationError
+    from .ops.reconcile import ao_root
+
+    root = ao_root(fleet.registry.get("project", slug).meta)
+    if root is None:
+        raise ValidationError(
+            f"project {slug} is not an AO project (no ao_project_root, and no .ao/ in its "
+            "root_path)"
+        )
+    return root
+
+
 # --- the registry as a whole ------------------------------------------------------------
 
 
@@ -279,6 +303,7 @@ __all__ = [
     "founder",
     "health",
     "history",
+    "host_rows",
     "import_snapshot",
     "load_snapshot",
     "notify_list",

@@ -46,16 +46,22 @@ def run_spec(
     own prompt, ``AOF_GATE`` in its environment, headless, in a folder of its own."""
     config = fleet.config.data
     runner = config.get("runner") or {}
-    in_tmux = bool(runner.get("tmux")) if tmux is None else tmux
+    host = placed_host(config, project)
+    in_tmux = bool(runner.get("tmux")) if tmux is None and not host else bool(tmux and not host)
     token = str((task.lease or {})["token"])
     attempt = int(task.meta.get("attempts", 1))
     worktree: dict[str, Any] | None = None
     branch = branch_for(task.id, task.meta)
-    if project and is_repo(project.get("root_path")):
-        path = worktrees_dir(fleet.root, config) / task.id
+    if project and (host or is_repo(project.get("root_path"))):
+        # On another host, the project's root_path is a path there; so is its worktree.
+        repo = str(project["root_path"])
+        path = remote_worktree(config, task.id)
+        if not host:
+            repo = str(Path(repo).expanduser())
+            path = str(worktrees_dir(fleet.root, config) / task.id)
         worktree = {
-            "path": str(path),
-            "repo": str(Path(str(project["root_path"])).expanduser()),
+            "path": path,
+            "repo": repo,
             "branch": branch,
             "base": str(project.get("default_branch") or "main"),
             "setup": list(project.get("setup") or []),
@@ -102,7 +108,23 @@ def run_spec(
         else None,
         label=review["label"] if review else "",
         model=model,
+        host=host,
     )
+
+
+def placed_host(config: dict[str, Any], project: dict[str, Any] | None) -> str | None:
+    """The host a run of ``project`` goes to: its placement (``host:``) when aof.yaml's
+    ``executor.kind`` is ``rq``; None: this machine."""
+    if not project or not project.get("host"):
+        return None
+    kind = (config.get("executor") or {}).get("kind") or "local"
+    return str(project["host"]) if kind == "rq" else None
+
+
+def remote_worktree(config: dict[str, Any], task_id: str) -> str:
+    """Where a run on another host works: ``~/.aof/worktrees/<fleet>/<task>`` of the user
+    its ``aof worker`` runs as (``~`` is that host's home)."""
+    return f"~/.aof/worktrees/{config.get('name') or 'fleet'}/{task_id}"
 
 
 def coder_and_model(

@@ -39,6 +39,7 @@ class RunSupervisor:
         """Renew, stop or settle every run of the executor (settled ones go to the report)."""
         ttl = float(self.fleet.config.scheduler["lease_ttl_s"])
         now = self.fleet.clock.now().timestamp()  # the injected clock: leases are in its time
+        remote: list[RunStatus] = []
         for run in self.executor.runs():
             if run.state != "running":
                 self.settle(run, report)
@@ -46,6 +47,9 @@ class RunSupervisor:
             if run.run_id in self.terminating:
                 if time.monotonic() - self.terminating[run.run_id] > KILL_AFTER_S:
                     self.executor.cancel(run.run_id, force=True)
+                continue
+            if run.host:
+                remote.append(run)  # renews its own lease through the API
                 continue
             if now - self.renewed.get(run.run_id, 0.0) < ttl / 4:
                 continue
@@ -57,6 +61,25 @@ class RunSupervisor:
                 # reports would be refused by the fencing token; stop wasting the slot.
                 self.log.warning("stopping run %s: %s", run.run_id, exc)
                 self.terminate(run)
+        self.stop_unleased(remote)
+
+    def stop_unleased(self, runs: list[RunStatus]) -> None:
+        """Stop the remote attempts whose task left in-progress (cancelled, expired, settled
+        by a person): their worker hears it through RQ at once, not at their next heartbeat.
+        A reviewer's run holds no attempt's lease: its own supervisor sees to it."""
+        from ..model.task import State
+
+        attempts = [r for r in runs if "-" not in r.folder]
+        states = self.fleet.tasks.states_of(r.task_id for r in attempts)
+        for run in attempts:
+            if states.get(run.task_id) != State.IN_PROGRESS:
+                self.log.warning(
+                    "stopping run %s on host %s: its task is %s",
+                    run.run_id,
+                    run.host,
+                    getattr(states.get(run.task_id), "value", "gone"),
+                )
+                self.terminate(run)
 
     def terminate(self, run: RunStatus) -> None:
         self.executor.cancel(run.run_id)
@@ -66,7 +89,9 @@ class RunSupervisor:
         """A run ended. Its supervisor normally settled it (outcome.json); if the supervisor
         died first and the coder still holds the lease, it exited without reporting."""
         outcome = run.outcome or "reported"
-        if not run.settled and run.run_id not in self.terminating:
+        if run.ending and not run.settled and run.run_id not in self.terminating:
+            outcome = self.settle_ending(run)
+        elif not run.settled and run.run_id not in self.terminating:
             code = "an unknown code" if run.exit_code is None else f"code {run.exit_code}"
             try:
                 _task, outcome = self.fleet.settle_run(
@@ -91,6 +116,26 @@ class RunSupervisor:
         self.log.info(
             "run %s (%s) exited with %s: %s", run.run_id, run.coder, run.exit_code, outcome
         )
+
+    def settle_ending(self, run: RunStatus) -> str:
+        """Settle a remote run with the ending its supervisor reported (or the kill a person
+        asked for): the typed outcome, what it spent, its usage and hand-off note."""
+        ending = dict(run.ending or {})
+        keep = ("spent", "usage", "handoff")
+        fields: dict[str, Any] = {k: ending[k] for k in keep if k in ending}
+        try:
+            _task, outcome = self.fleet.settle_run(
+                run.task_id,
+                run.token,
+                outcome=str(ending.get("outcome") or "exited"),
+                reason=str(ending.get("reason") or f"run on host {run.host} ended"),
+                **fields,
+            )
+        except AofError as exc:
+            if ending.get("outcome") == "lost-lease":
+                return "lost-lease"  # the task is someone else's now: nothing to settle
+            return f"{ending.get('outcome')}; could not record it: {exc}"
+        return outcome
 
     def usage(self, run: RunStatus) -> dict[str, Any] | None:
         """What a run whose supervisor died used, as its last ``meter.json`` says (for its
