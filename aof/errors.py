@@ -86,10 +86,26 @@ class GitError(AofError):
 
 
 class RemoteError(AofError):
-    """A remote host (hostd) could not be reached, or answered with an error."""
+    """A remote host (hostd) or the remote API could not be reached, or answered with an
+    error."""
 
     exit_code = 12
     kind = "remote"
+
+
+class Unauthorized(AofError):
+    """The remote API refused the token: missing, wrong, expired or revoked (HTTP 401)."""
+
+    exit_code = 14
+    kind = "unauthorized"
+
+
+class Forbidden(Unauthorized):
+    """The remote API refused the call for this token's scope (HTTP 403): another task's,
+    another run's or another host's, or a verb the token does not open."""
+
+    exit_code = 14
+    kind = "forbidden"
 
 
 class DaemonRunning(AofError):
@@ -119,7 +135,10 @@ EXIT_CODES: dict[int, str] = {
     9: "concurrent modification: the file changed under us, or a lock timed out",
     10: "git error: the change is written but could not be committed",
     11: "refused to overwrite an existing fleet root",
-    12: "remote error: a host's hostd could not be reached or answered with an error",
+    12: "remote error: a host's hostd or the remote API (AOF_API_URL) could not be reached "
+    "or answered with an error",
     13: "a daemon is already running on this fleet root",
+    14: "remote API refused: the token is wrong, revoked or expired (401), or not for this "
+    "task, run or host (403)",
     70: "internal error (a bug): please report it with the traceback from AOF_DEBUG=1",
 }

@@ -407,8 +407,13 @@ class Fleet:
 
     def settle_run(self, ref: str, token: str, **run: Unpack[RunOutcome]) -> tuple[Task, str]:
         """Record the end of the run that held ``token``: ``outcome``, ``reason`` and what
-        else the runner saw (:class:`~aof.model.shapes.RunOutcome`, :meth:`Outcomes.settle_run`)."""
-        return self._outcomes.settle_run(ref, token, run)
+        else the runner saw (:class:`~aof.model.shapes.RunOutcome`, :meth:`Outcomes.settle_run`).
+        The run's remote API token, if it had one, stops working."""
+        task, final = self._outcomes.settle_run(ref, token, run)
+        from .store.apitokens import TokenStore
+
+        TokenStore(self.root, clock=self.clock).revoke(kind="run", task=str(task.id))
+        return task, final
 
     def record_cost(self, ref: str, usage: dict[str, Any], *, outcome: str) -> bool:
         """The ledger row of a run that ended without settling (:meth:`Outcomes.record_cost`)."""

@@ -290,6 +290,110 @@ def cost_months(fleet: Fleet) -> list[str]:
     return months(fleet.root)[::-1]
 
 
+# --- the remote API: scoped tokens and what remote runs and hosts report -------------------
+
+
+def mint_run_token(
+    fleet: Fleet, task_id: str, run_id: str, actor: str, *, host: str | None = None
+) -> str:
+    """A run token for ``actor`` (``agent:coder-1``): only task ``task_id``'s lease verbs and
+    run ``run_id``'s uploads (``host``: where the run is placed). Revoked when the run
+    settles (:func:`revoke_token`). The secret is returned once and kept nowhere."""
+    from .store.apitokens import TokenStore
+
+    store = TokenStore(fleet.root, clock=fleet.clock, ids=fleet.ids)
+    return store.mint("run", actor, task=task_id, run=run_id, host=host)
+
+
+def mint_worker_token(fleet: Fleet, host: str, *, rotate: bool = False) -> str:
+    """A worker token for the host ``host`` (registered): its heartbeat and its runs'
+    uploads, as ``system:worker-<host>``. A host has one: ``rotate`` replaces it (the old
+    one stops working at once); without it, a second is refused."""
+    from .errors import NotFound, ValidationError
+    from .store.apitokens import TokenStore
+
+    if host not in {row["slug"] for row in fleet.registry.rows("host")}:
+        raise NotFound(f"host {host!r}: no such host (hosts/{host}.md); `aof host list`")
+    store = TokenStore(fleet.root, clock=fleet.clock, ids=fleet.ids)
+    had = [e for e in store.entries().values() if e["kind"] == "worker" and e["host"] == host]
+    if had and not rotate:
+        raise ValidationError(
+            f"host {host}: it has a worker token already (made {had[0]['created']}); "
+            "--rotate replaces it"
+        )
+    store.revoke(kind="worker", host=host)
+    return store.mint("worker", f"system:worker-{host}", host=host)
+
+
+def revoke_token(
+    fleet: Fleet,
+    *,
+    secret: str | None = None,
+    run: str | None = None,
+    task: str | None = None,
+    host: str | None = None,
+    kind: str | None = None,
+) -> int:
+    """Revoke the scoped tokens matching every criterion given; returns how many."""
+    from .store.apitokens import TokenStore
+
+    store = TokenStore(fleet.root, clock=fleet.clock)
+    return store.revoke(secret=secret, run=run, task=task, host=host, kind=kind)
+
+
+def token_scope(fleet: Fleet | Path, secret: str | None) -> dict[str, Any] | None:
+    """The scope of a run or worker token (kind, actor, task, run, host, created, expires),
+    or None for an unknown, revoked or expired one. Takes a fleet or a fleet root."""
+    from .store.apitokens import TokenStore
+
+    if isinstance(fleet, Path):
+        return TokenStore(fleet).scope(secret)
+    return TokenStore(fleet.root, clock=fleet.clock).scope(secret)
+
+
+def run_on_host(fleet: Fleet, run_id: str, host: str) -> bool:
+    """Whether the run ``run_id`` was placed on ``host`` (a run token was minted for it
+    there): what a worker token may upload for."""
+    from .store.apitokens import TokenStore
+
+    return run_id in TokenStore(fleet.root).runs_of_host(host)
+
+
+def run_log(fleet: Fleet, run_id: str, name: str, data: bytes, offset: int) -> int:
+    """Append a remote run's log bytes that start at ``offset``; the file's new size
+    (:func:`aof.store.remotereports.append_log`)."""
+    from .store.remotereports import append_log
+
+    return append_log(fleet.root, run_id, name, data, offset)
+
+
+def run_status(
+    fleet: Fleet, run_id: str, fields: dict[str, Any], *, host: str | None = None
+) -> dict[str, Any]:
+    """Keep a remote run's status report (``.aof/run-reports/<run>.json``)."""
+    from .store.remotereports import write_status
+
+    return write_status(fleet.root, run_id, fields, host=host, now=fleet.clock.now())
+
+
+def host_heartbeat(fleet: Fleet, slug: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Keep a worker host's heartbeat (``.aof/host-beats/<host>.json``); the answer also
+    names the host's ``capacity_slots`` (the size of an ``aof worker`` pool not given
+    ``--slots``)."""
+    from .store.remotereports import write_host_beat
+
+    beat = write_host_beat(fleet.root, slug, fields, now=fleet.clock.now())
+    host = next((h for h in fleet.registry.rows("host") if h["slug"] == slug), None)
+    return {**beat, "capacity_slots": int((host or {}).get("capacity_slots") or 1)}
+
+
+def host_beats(fleet: Fleet) -> dict[str, dict[str, Any]]:
+    """Every worker host's last heartbeat, by slug."""
+    from .store.remotereports import host_beats as beats
+
+    return beats(fleet.root)
+
+
 __all__ = [
     "Actor",
     "ao_project_root",
@@ -303,9 +407,13 @@ __all__ = [
     "founder",
     "health",
     "history",
+    "host_beats",
+    "host_heartbeat",
     "host_rows",
     "import_snapshot",
     "load_snapshot",
+    "mint_run_token",
+    "mint_worker_token",
     "notify_list",
     "notify_test",
     "overview",
@@ -316,8 +424,13 @@ __all__ = [
     "project_states",
     "recent_audit",
     "reconcile",
+    "revoke_token",
+    "run_log",
+    "run_on_host",
+    "run_status",
     "snapshot_host_changes",
     "staged_files",
     "stop_searches",
     "sync_hosts",
+    "token_scope",
 ]

@@ -26,6 +26,9 @@ and what aof keeps for itself under ``.aof/`` (never committed: it can be lost a
     .aof/notify/outbox.jsonl      notification events waiting for the daemon (``aof.notify``)
     .aof/notify/state.json        the delivery worker's cursor, retries and counts
     .aof/notify/deliveries.jsonl  every delivery attempt and its result
+    .aof/api-tokens.json          the remote API's run and worker tokens (sha256 hashes only)
+    .aof/run-reports/<run id>.json what a remote run's supervisor last reported of it
+    .aof/host-beats/<host>.json   a worker host's last heartbeat through the remote API
 
 Each function takes the fleet root and returns an absolute path; nothing here touches the
 disk. The rest of aof spells a path of the root only through this module.
@@ -198,3 +201,27 @@ def cost_month(root: Path, month: str) -> Path:
 def tasks(root: Path) -> Path:
     """``tasks/``: one directory per state."""
     return root / "tasks"
+
+
+def api_tokens(root: Path) -> Path:
+    """``.aof/api-tokens.json``: the remote API's run and worker tokens, by sha256 hash."""
+    return root / AOF_DIR / "api-tokens.json"
+
+
+def run_reports(root: Path) -> Path:
+    return root / AOF_DIR / "run-reports"
+
+
+def run_report(root: Path, run_id: str) -> Path:
+    """``.aof/run-reports/<run id>.json``: a remote run's last status report (state, pid,
+    exit code, outcome, meter) as its supervisor sent it through the remote API."""
+    return run_reports(root) / f"{run_id}.json"
+
+
+def host_beats(root: Path) -> Path:
+    return root / AOF_DIR / "host-beats"
+
+
+def host_beat(root: Path, slug: str) -> Path:
+    """``.aof/host-beats/<host>.json``: a worker host's last heartbeat (workers, slots)."""
+    return host_beats(root) / f"{slug}.json"

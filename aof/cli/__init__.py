@@ -24,6 +24,7 @@ from .safe_text import safe_text
 if TYPE_CHECKING:
     from ..fleet import Fleet
     from ..fleetapi import Actor
+    from ..remote.client import RemoteFleet
 
 # Command name -> "module:attribute", imported only when that command runs (or help lists it).
 LAZY_COMMANDS = {
@@ -95,13 +96,46 @@ class Env:
         self.reason: str | None = None
         self.force = False  # --force: an explicit, audited override of another's lease
         self._fleet: Fleet | None = None
+        self._remote: RemoteFleet | None = None
+
+    def remote(self) -> RemoteFleet | None:
+        """The remote fleet of ``AOF_API_URL`` with ``AOF_API_TOKEN`` (when both are set and
+        no ``--root``/``AOF_ROOT`` is given), else None: the command acts on a local root."""
+        url, token = os.environ.get("AOF_API_URL"), os.environ.get("AOF_API_TOKEN")
+        if self.root_opt or not url or not token:
+            return None
+        if self._remote is None:
+            from ..model.task import check_ref
+            from ..remote.client import RemoteFleet
+            from .confine import check_command
+
+            if self.force and not self.reason:
+                raise click.UsageError("--force needs --reason TEXT (it is audited)")
+            check_command(click.get_current_context(), self.force, check_ref)
+            self._remote = RemoteFleet(url, token)
+        self._remote.reason, self._remote.force = self.reason, self.force
+        return self._remote
+
+    def do(self, local: Callable[[Fleet], Any], remote: Callable[[RemoteFleet], Any]) -> Any:
+        """``remote(the remote fleet)`` in remote mode (:meth:`remote`), else
+        ``local(the fleet)``."""
+        api = self.remote()
+        return remote(api) if api is not None else local(self.fleet())
 
     def fleet(self) -> Fleet:
         if self._fleet is None:
             from ..fleet import Fleet
             from ..fleetapi import find_root
 
-            root = find_root(self.root_opt, None, Path.cwd())
+            try:
+                root = find_root(self.root_opt, None, Path.cwd())
+            except AofError as exc:
+                if os.environ.get("AOF_API_URL") and not self.root_opt:
+                    raise type(exc)(
+                        f"{exc} (AOF_API_URL is set: against a remote fleet only the "
+                        "`aof task` verbs work; run this on the coordinator's fleet root)"
+                    ) from None
+                raise
             actor: Any = self.actor or (lambda: person(root))
             if self.force and not self.reason:
                 raise click.UsageError("--force needs --reason TEXT (it is audited)")

@@ -64,15 +64,31 @@ def render(env: Env, task: Any, as_json: bool, verb: str) -> None:
     emit(fleet.task_json(task, body=False), as_json, text)
 
 
+def render_remote(data: dict[str, Any], as_json: bool, verb: str) -> None:
+    """:func:`render` of a remote fleet's answer (the task's JSON)."""
+    history = ((data.get("meta") or {}).get("gate") or {}).get("history") or [{}]
+    decided = history[-1].get("gate", "review")
+    text = f"{data['id']} {verb} at gate {decided}: {data['state']}  {data['path']}"
+    emit({k: v for k, v in data.items() if k != "body"}, as_json, text)
+
+
 def approve_task(
     env: Env, ref: str, feedback: str | None, token: str | None, as_json: bool
 ) -> None:
     """Pass the current review gate of task ``ref`` (the note goes under ``## Review``)."""
+    api = env.remote()
+    if api is not None:
+        render_remote(api.act(ref, "approve", note=feedback), as_json, "approved")
+        return
     render(env, env.fleet().approve(ref, note=feedback, token=token), as_json, "approved")
 
 
 def reject_task(env: Env, ref: str, feedback: str, token: str | None, as_json: bool) -> None:
     """Send the work of task ``ref`` back with ``feedback`` (under ``## Feedback``)."""
+    api = env.remote()
+    if api is not None:
+        render_remote(api.act(ref, "reject", feedback=feedback), as_json, "rejected")
+        return
     render(env, env.fleet().reject(ref, feedback=feedback, token=token), as_json, "rejected")
 
 

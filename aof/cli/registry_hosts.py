@@ -103,3 +103,35 @@ def host_list(env: Env, as_json: bool) -> None:
             f"{r['slug']}  {r.get('address', '')}  capacity {r.get('capacity_slots', 1)}  {seen}"
         )
     emit(rows, as_json, "\n".join(lines) or "no hosts")
+
+
+@click.command("token")
+@click.argument("slug", metavar="SLUG")
+@click.option("--rotate", is_flag=True, help="Replace the host's worker token (the old one stops).")
+@json_option
+@pass_env
+def host_token(env: Env, slug: str, rotate: bool, as_json: bool) -> None:
+    """Make the worker token of host SLUG for the remote API; it is printed once.
+
+    The token stands for `system:worker-SLUG`: it sends that host's heartbeat and the logs
+    and status of the runs placed on it, nothing else. Only its sha256 is kept (in
+    .aof/api-tokens.json): keep it in the worker's environment (AOF_API_TOKEN) or an
+    owner-only file. A host has one; --rotate replaces it.
+
+    \b
+    Example:
+      aof host token mac-1 > ~/.aof-worker-token && chmod 600 ~/.aof-worker-token
+      aof host token mac-1 --rotate --json
+    """
+    from ..fleetapi import mint_worker_token
+
+    secret = mint_worker_token(env.fleet(), slug, rotate=rotate)
+    if as_json:
+        emit({"host": slug, "actor": f"system:worker-{slug}", "token": secret}, True)
+        return
+    click.echo(secret)
+    click.echo(
+        f"worker token of host {slug} (system:worker-{slug}): shown this once; "
+        "pass it to `aof worker` in AOF_API_TOKEN or an owner-only --token-file",
+        err=True,
+    )

@@ -1,4 +1,6 @@
-"""``aof task ...``: create, read, edit and move tasks through their lifecycle.
+"""``aof task ...``: create, read, edit and move tasks through their lifecycle, on a local
+fleet root or, with ``AOF_API_URL`` and ``AOF_API_TOKEN`` set, on a remote fleet through
+:class:`aof.remote.client.RemoteFleet` (same output, same exit codes).
 
 The group and the commands that create and read tasks are here; the verbs of the agent
 holding a task are in :mod:`aof.cli.task_lease`, the moves people make in
@@ -104,28 +106,29 @@ def create(
     """
     if body_file is not None:
         body = body_file.read()
-    t = env.fleet().create_task(
-        title,
-        priority=priority,
-        team=team,
-        project=project,
-        depends_on=depends_on,
-        labels=labels,
-        parent=parent,
-        body=body,
-        ready=ready,
-        fields={
-            k: v
-            for k, v in (
-                ("coder", coder),
-                ("model", model),
-                ("workflow", workflow),
-                ("routing", {"role": role} if role else None),
-            )
-            if v
-        },
-        sla=sla,
-    )
+    fields = {
+        k: v
+        for k, v in (
+            ("coder", coder),
+            ("model", model),
+            ("workflow", workflow),
+            ("routing", {"role": role} if role else None),
+        )
+        if v
+    }
+    given: dict[str, Any] = {
+        "priority": priority,
+        "team": team,
+        "project": project,
+        "depends_on": list(depends_on),
+        "labels": list(labels),
+        "parent": parent,
+        "body": body,
+        "ready": ready,
+        "fields": fields,
+        "sla": list(sla),
+    }
+    t = env.do(lambda f: f.create_task(title, **given), lambda api: api.create_task(title, **given))
     out_task(env, t, as_json, "created")
 
 
@@ -168,21 +171,21 @@ def list_(
       aof task list --state ready --label api
       aof task list --all --json | jq '.[].id'
     """
-    fleet = env.fleet()
     chosen: list[Any] = list(states) or (
         list(STATES) if all_states else [s for s in STATES if s not in TERMINAL]
     )
     problems: list[str] = []
-    rows = fleet.list_tasks(
-        states=chosen,
-        team=team,
-        project=project,
-        priority=priority,
-        labels=labels,
-        holder=holder,
-        text=text,
-        problems=problems,
-        invalid=True,
+    filters: dict[str, Any] = {
+        "team": team,
+        "project": project,
+        "priority": priority,
+        "labels": labels,
+        "holder": holder,
+        "text": text,
+    }
+    rows = env.do(
+        lambda f: f.list_tasks(states=chosen, problems=problems, invalid=True, **filters),
+        lambda api: api.list_tasks(states=[str(getattr(s, "value", s)) for s in chosen], **filters),
     )
     shown = {r["reason"] for r in rows if r.get("invalid")}
     for msg in problems:
@@ -225,6 +228,17 @@ def show(env: Env, ref: str, as_json: bool) -> None:
     Example:
       aof task show t-3kf9
     """
+    api = env.remote()
+    if api is not None:
+        data = api.get_task(ref, card=not as_json)
+        if as_json:
+            emit(data, True)
+            return
+        click.echo(safe_text(f"# {data['path']}  ({data['state']}, rev {data['rev']})"))
+        if data.get("why"):
+            click.echo(safe_text(f"# {data['why']}"))
+        click.echo(safe_text(data["card"]), nl=False)
+        return
     fleet = env.fleet()
     t = fleet.get_task(ref)
     if as_json:
@@ -315,20 +329,22 @@ def edit(
             fields[key] = value
     if project is not None and team is None and "team" not in fields:
         unset = (*unset, "team")  # the project's team follows (aof.service.lifecycle._check_owner)
-    t = env.fleet().edit_task(
-        ref,
-        title=title,
-        priority=priority,
-        set_fields=fields,
-        unset=unset,
-        add_labels=add_label,
-        remove_labels=remove_label,
-        add_deps=add_dep,
-        remove_deps=remove_dep,
-        body=body,
-        token=token,
-        expect_rev=expect_rev,
-        sla=sla,
+    changes: dict[str, Any] = {
+        "title": title,
+        "priority": priority,
+        "unset": list(unset),
+        "add_labels": list(add_label),
+        "remove_labels": list(remove_label),
+        "add_deps": list(add_dep),
+        "remove_deps": list(remove_dep),
+        "body": body,
+        "token": token,
+        "expect_rev": expect_rev,
+        "sla": list(sla),
+    }
+    t = env.do(
+        lambda f: f.edit_task(ref, set_fields=fields, **changes),
+        lambda api: api.edit_task(ref, set=fields, **changes),
     )
     out_task(env, t, as_json, "edited")
 
@@ -348,7 +364,9 @@ def next_(env: Env, agent: str | None, claim: bool, as_json: bool) -> None:
     Example:
       aof task next --agent coder-1 --claim --json
     """
-    result = env.fleet().next_task(agent, claim=claim)
+    result = env.do(
+        lambda f: f.next_task(agent, claim=claim), lambda api: api.next_task(agent, claim=claim)
+    )
     t = result["task"]
     if as_json:
         emit(result, True)

@@ -1,7 +1,10 @@
 """``aof task claim|heartbeat|release|progress|complete|block|fail``: the verbs of the agent
-holding a task (they take its lease token)."""
+holding a task (they take its lease token). Each works on a local fleet root or, with
+``AOF_API_URL`` and ``AOF_API_TOKEN`` set, on a remote fleet (:meth:`aof.cli.Env.do`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -30,14 +33,17 @@ def claim(env: Env, ref: str, agent: str, ttl: float | None, as_json: bool) -> N
     Example:
       aof task claim t-3kf9 --agent coder-1 --json
     """
-    t = env.fleet().claim(ref, agent, ttl_s=ttl)
-    lease = t.lease or {}
-    fleet = env.fleet()
-    data = {**fleet.task_json(t, body=False), "token": lease.get("token")}
+
+    def local(fleet: Any) -> dict[str, Any]:
+        t = fleet.claim(ref, agent, ttl_s=ttl)
+        return {**fleet.task_json(t, body=False), "token": (t.lease or {}).get("token")}
+
+    data = env.do(local, lambda api: api.claim(ref, agent, ttl_s=ttl))
+    lease = data.get("lease") or {}
     emit(
         data,
         as_json,
-        f"{t.id} claimed by {lease.get('holder')}: token {lease.get('token')} "
+        f"{data['id']} claimed by {lease.get('holder')}: token {data.get('token')} "
         f"(expires {lease.get('expires')})",
     )
 
@@ -56,7 +62,7 @@ def heartbeat(env: Env, ref: str, token: str | None, as_json: bool) -> None:
     """
     if not token:
         raise click.UsageError("heartbeat needs --token (or AOF_LEASE_TOKEN)")
-    beat = env.fleet().heartbeat(ref, token)
+    beat = env.do(lambda f: f.heartbeat(ref, token), lambda api: api.heartbeat(ref, token))
     emit(beat, as_json, f"{beat['id']} alive until {beat['expires']}")
 
 
@@ -74,7 +80,8 @@ def release(env: Env, ref: str, token: str | None, as_json: bool) -> None:
     Example:
       aof task release t-3kf9 --token 4-abcd1234efgh5678 --reason "needs a person"
     """
-    out_task(env, env.fleet().release(ref, token=token), as_json, "released")
+    done = env.do(lambda f: f.release(ref, token=token), lambda api: api.release(ref, token))
+    out_task(env, done, as_json, "released")
 
 
 @click.command("complete")
@@ -102,7 +109,10 @@ def complete(
       aof task complete t-3kf9 --token 4-abcd1234efgh5678 --summary "Added the limiter and tests" \\
           --output src/limiter.py
     """
-    done = env.fleet().complete(ref, token=token, summary=summary, outputs=outputs)
+    done = env.do(
+        lambda f: f.complete(ref, token=token, summary=summary, outputs=outputs),
+        lambda api: api.complete(ref, summary, token, outputs),
+    )
     out_task(env, done, as_json, "completed")
 
 
@@ -121,7 +131,11 @@ def block(env: Env, ref: str, question: str, token: str | None, as_json: bool) -
     Example:
       aof task block t-3kf9 --question "Keep the v1 endpoint?"
     """
-    out_task(env, env.fleet().block(ref, question=question, token=token), as_json, "blocked")
+    done = env.do(
+        lambda f: f.block(ref, question=question, token=token),
+        lambda api: api.block(ref, question, token),
+    )
+    out_task(env, done, as_json, "blocked")
 
 
 @click.command("fail")
@@ -140,7 +154,10 @@ def fail(env: Env, ref: str, error: str, permanent: bool, token: str | None, as_
     Example:
       aof task fail t-3kf9 --token 4-abcd1234efgh5678 --error "tests time out"
     """
-    t = env.fleet().fail(ref, error=error, token=token, permanent=permanent)
+    t = env.do(
+        lambda f: f.fail(ref, error=error, token=token, permanent=permanent),
+        lambda api: api.fail(ref, error, token, permanent=permanent),
+    )
     out_task(env, t, as_json, "failed")
 
 
@@ -159,4 +176,8 @@ def progress(env: Env, ref: str, note: str, token: str | None, as_json: bool) ->
     Example:
       aof task progress --note "limiter done, writing tests"   # AOF_TASK_ID, AOF_LEASE_TOKEN set
     """
-    out_task(env, env.fleet().progress(ref, note=note, token=token), as_json, "noted")
+    done = env.do(
+        lambda f: f.progress(ref, note=note, token=token),
+        lambda api: api.progress(ref, note, token),
+    )
+    out_task(env, done, as_json, "noted")

@@ -23,7 +23,8 @@ def ready_(env: Env, ref: str, as_json: bool) -> None:
     Example:
       aof task ready t-3kf9
     """
-    out_task(env, env.fleet().promote(ref), as_json, "promoted")
+    t = env.do(lambda f: f.promote(ref), lambda api: api.act(ref, "ready", reason=env.reason))
+    out_task(env, t, as_json, "promoted")
 
 
 @click.command("answer")
@@ -39,7 +40,8 @@ def answer(env: Env, ref: str, text: str, as_json: bool) -> None:
     Example:
       aof task answer t-3kf9 --text "Yes, until March"
     """
-    out_task(env, env.fleet().answer(ref, text=text), as_json, "answered")
+    t = env.do(lambda f: f.answer(ref, text=text), lambda api: api.act(ref, "answer", text=text))
+    out_task(env, t, as_json, "answered")
 
 
 @click.command("unblock")
@@ -54,7 +56,8 @@ def unblock(env: Env, ref: str, as_json: bool) -> None:
     Example:
       aof task unblock t-3kf9 --reason "the outage is over"
     """
-    out_task(env, env.fleet().unblock(ref), as_json, "unblocked")
+    t = env.do(lambda f: f.unblock(ref), lambda api: api.unblock(ref))
+    out_task(env, t, as_json, "unblocked")
 
 
 @click.command("cancel")
@@ -73,7 +76,10 @@ def cancel(env: Env, ref: str, reason: str, as_json: bool) -> None:
       aof task cancel t-3kf9 --reason "superseded by t-8h2k"
     """
     env.reason = env.reason or reason  # with --force, the override's reason too
-    out_task(env, env.fleet().cancel(ref, reason=reason), as_json, "cancelled")
+    t = env.do(
+        lambda f: f.cancel(ref, reason=reason), lambda api: api.act(ref, "cancel", reason=reason)
+    )
+    out_task(env, t, as_json, "cancelled")
 
 
 @click.command("resurrect")
@@ -88,7 +94,8 @@ def resurrect(env: Env, ref: str, as_json: bool) -> None:
     Example:
       aof task resurrect t-3kf9 --reason "credentials fixed"
     """
-    out_task(env, env.fleet().resurrect(ref), as_json, "resurrected")
+    t = env.do(lambda f: f.resurrect(ref), lambda api: api.act(ref, "resurrect"))
+    out_task(env, t, as_json, "resurrected")
 
 
 # The verdicts at a review gate: the very commands of `aof gate` (aof.cli.gate).
@@ -110,4 +117,5 @@ def move(env: Env, ref: str, state: str, as_json: bool) -> None:
     Example:
       aof task move t-3kf9 backlog --reason "not this quarter"
     """
-    out_task(env, env.fleet().move(ref, state), as_json, "moved")
+    t = env.do(lambda f: f.move(ref, state), lambda api: api.move(ref, state))
+    out_task(env, t, as_json, "moved")

@@ -100,6 +100,13 @@ def show_line(fleet: Fleet, task: Any, verb: str) -> str:
 
 
 def out_task(env: Env, task: Any, as_json: bool, verb: str, **extra: Any) -> None:
+    """Print the task a command acted on: a :class:`aof.Task`, or a remote fleet's JSON of
+    it (the same shape, the same line)."""
+    if isinstance(task, dict):
+        data = {k: v for k, v in task.items() if k not in ("body", "card", "why")}
+        line = f"{data['id']} {verb}: {data['state']}  {data['path']}"
+        emit({**data, **extra}, as_json, line)
+        return
     fleet = env.fleet()
     data = {**fleet.task_json(task, body=False), **extra}
     emit(data, as_json, show_line(fleet, task, verb))

@@ -86,6 +86,8 @@ def run_spec(
     )
     if review:
         env["AOF_GATE"] = review["gate"]
+    folder = f"{attempt}-{review['label']}" if review else str(attempt)
+    env.update(api_env(fleet, task.id, f"{task.id}.{folder}", holder, host=host))
     limits = {
         "budget": dict(task.meta.get("budget") or {}),
         "spent": dict(task.meta.get("spent") or {}),
@@ -125,6 +127,22 @@ def remote_worktree(config: dict[str, Any], task_id: str) -> str:
     """Where a run on another host works: ``~/.aof/worktrees/<fleet>/<task>`` of the user
     its ``aof worker`` runs as (``~`` is that host's home)."""
     return f"~/.aof/worktrees/{config.get('name') or 'fleet'}/{task_id}"
+
+
+def api_env(
+    fleet: Fleet, task_id: str, run_id: str, holder: str, *, host: str | None = None
+) -> dict[str, str]:
+    """``AOF_API_URL`` and a new run token ``AOF_API_TOKEN`` when aof.yaml names the remote
+    API (``executor.api_url``): the coder's ``aof task ...`` calls may go to it from any
+    host. The token opens only this task's lease verbs and this run's uploads (``host``:
+    the host the run is placed on, whose worker token may upload for it too)."""
+    url = ((fleet.config.data.get("executor") or {}).get("api_url") or "").strip()
+    if not url:
+        return {}
+    from ..fleetapi import mint_run_token
+
+    token = mint_run_token(fleet, task_id, run_id, f"agent:{holder}", host=host)
+    return {"AOF_API_URL": url.rstrip("/"), "AOF_API_TOKEN": token}
 
 
 def coder_and_model(

@@ -104,6 +104,9 @@ class RunSupervisor:
             except AofError as exc:
                 outcome = f"exited; could not record it: {exc}"
         self.executor.forget(run.run_id)
+        from ..fleetapi import revoke_token
+
+        revoke_token(self.fleet, run=run.run_id)  # its remote API token, if it had one
         self.renewed.pop(run.run_id, None)
         self.terminating.pop(run.run_id, None)
         settled = {

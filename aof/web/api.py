@@ -1,5 +1,7 @@
 """The JSON API of tasks: ``GET /api/tasks``, ``GET /api/tasks/{id}`` and the actions a
-person takes, ``POST /api/tasks/{id}/{action}`` (docs/json.md, "The dashboard's API").
+person takes, ``POST /api/tasks/{id}/{action}`` (docs/json.md, "The dashboard's API"); the
+verbs of the remote API with JSON bodies are in :mod:`aof.web.verbs`, the uploads of remote
+runs and hosts in :mod:`aof.web.runs`.
 
 The shapes are the CLI's: a list is ``aof task list --json``'s rows, a task is ``aof task
 show --json``. An action is audited and committed with the caller as actor, like the CLI
@@ -18,8 +20,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..errors import AofError, InvalidTransition, NotFound, ValidationError
+from ..errors import (
+    AofError,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    Unauthorized,
+    ValidationError,
+)
 from ..model.task import STATES
+from . import runs, verbs
 from .context import read, write
 
 ACTIONS = ("answer", "approve", "reject", "retry", "cancel", "resurrect", "ready")
@@ -33,7 +43,10 @@ def status_of(exc: AofError) -> int:
 
 def error_response(exc: AofError) -> JSONResponse:
     kind = type(exc).__name__
-    return JSONResponse({"error": kind, "message": str(exc)}, status_code=status_of(exc))
+    status = status_of(exc)
+    if isinstance(exc, Unauthorized):
+        status, kind = (403, "forbidden") if isinstance(exc, Forbidden) else (401, "unauthorized")
+    return JSONResponse({"error": kind, "message": str(exc)}, status_code=status)
 
 
 async def list_tasks(request: Request) -> Response:
@@ -68,15 +81,29 @@ async def list_tasks(request: Request) -> Response:
 
 
 async def show_task(request: Request) -> Response:
+    """``aof task show --json``; with ``?card=1`` also the file's text (``card``) and, in
+    review, what it waits for (``why``): what ``aof task show`` prints."""
     ref = request.path_params["task"]
+    card = request.query_params.get("card") in ("1", "true", "yes")
+
+    def shown(fleet: Any) -> dict[str, Any]:
+        task = fleet.get_task(ref)
+        out: dict[str, Any] = fleet.task_json(task)
+        if card:
+            out["card"] = task.card.text
+            out["why"] = fleet.why(task.id) if task.state.value == "review" else None
+        return out
+
     try:
-        return JSONResponse(await read(request, lambda f: f.task_json(f.get_task(ref))))
+        return JSONResponse(await read(request, shown))
     except AofError as exc:
         return error_response(exc)
 
 
 async def act(request: Request) -> Response:
     ref, action = request.path_params["task"], request.path_params["action"]
+    if action in verbs.VERBS:
+        return await verbs.task_verb(request, ref, action)
     form = await _fields(request)
     try:
         if action not in ACTIONS:
@@ -180,6 +207,9 @@ def _answer_error(request: Request, form: dict[str, str], exc: AofError) -> Resp
 def routes() -> list[Route]:
     return [
         Route("/api/tasks", list_tasks, methods=["GET"]),
+        Route("/api/tasks", verbs.create, methods=["POST"]),
+        Route("/api/next", verbs.next_task, methods=["POST"]),
         Route("/api/tasks/{task}", show_task, methods=["GET"]),
         Route("/api/tasks/{task}/{action}", act, methods=["POST"]),
+        *runs.routes(),
     ]

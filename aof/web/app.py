@@ -49,7 +49,14 @@ def build_app(
         root, profile=mcp_profile, actor=actor, tokens=tokens, clock=clock, ids=ids
     )
     mcp_app = mcp_server.streamable_http_app(host=host)
-    sessions = Sessions(tokens, metrics_token=metrics_token, allowed_origins=allowed_origins)
+    from ..fleetapi import token_scope
+
+    sessions = Sessions(
+        tokens,
+        metrics_token=metrics_token,
+        allowed_origins=allowed_origins,
+        scoped=lambda secret: token_scope(Path(root), secret),
+    )
     hub = Hub(root)
 
     @contextlib.asynccontextmanager

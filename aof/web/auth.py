@@ -3,6 +3,9 @@
 - **Tokens.** Each server has one or more secret tokens (``--token``, ``$AOF_SERVE_TOKEN``,
   a token file, or one generated at start), each standing for an actor (``human:alice``).
   An API client sends ``Authorization: Bearer <token>``.
+- **Scoped tokens.** A run or worker token of the remote API (``.aof/api-tokens.json``,
+  looked up through ``scoped``) stands for its agent or worker and reaches only its own
+  task, run or host (:mod:`aof.web.scopes`); it never opens a session.
 - **Sessions.** A browser signs in once (``/signin?token=...`` or the sign-in form) and gets
   an HttpOnly, SameSite=Strict session cookie; the session lives in the server's memory (a
   restart signs everyone out) and ends after :attr:`Sessions.max_age_s`.
@@ -27,6 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 COOKIE = "aof_session"
@@ -60,8 +64,10 @@ class Sessions:
         max_age_s: float = 7 * 86400,
         max_sessions: int = 1000,
         now: Callable[[], float] = time.monotonic,
+        scoped: Callable[[str], dict[str, Any] | None] | None = None,
     ) -> None:
         self.tokens = dict(tokens)
+        self.scoped = scoped
         self.metrics_token = metrics_token
         self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
         self.max_age_s, self.max_sessions, self.now = max_age_s, max_sessions, now
@@ -77,6 +83,13 @@ class Sessions:
             if same_secret(known, secret):
                 found = actor
         return found
+
+    def scope_for(self, secret: str | None) -> dict[str, Any] | None:
+        """The scope of a run or worker token of the remote API (kind, actor, task, run,
+        host), or None; these tokens never open a session."""
+        if not secret or self.scoped is None:
+            return None
+        return self.scoped(secret)
 
     def open(self, actor: str) -> Session:
         """A new session for ``actor`` (the oldest is dropped past :attr:`max_sessions`)."""

@@ -6,8 +6,10 @@ files) pass; ``/mcp`` passes to the MCP server's own bearer check; ``/metrics`` 
 loopback client, the metrics token or a signed-in caller; everything else needs a bearer
 token or a session cookie (a page redirects to the sign-in page, the API answers 401), and a
 state-changing request that rides on the cookie must come from the dashboard's origin with
-the session's CSRF token (403 otherwise). The caller lands in ``request.state``: ``actor``,
-``csrf`` (None for a bearer client) and ``session``.
+the session's CSRF token (403 otherwise). A run or worker token of the remote API reaches
+only what its scope opens (:mod:`aof.web.scopes`; 403 otherwise). The caller lands in
+``request.state``: ``actor``, ``csrf`` (None for a bearer client), ``session`` and ``scope``
+(None for a person; a run or worker token's kind, task, run and host).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from .auth import (
     is_loopback,
     same_secret,
 )
+from .scopes import refusal
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -83,11 +86,19 @@ class Guard:
         given = bearer(headers)
         if given is not None:
             actor = self.sessions.actor_for(given)
+            limits = None
             if actor is None:
-                raise Refused(401, "unauthorized", "the bearer token is not valid")
-            state.update(actor=actor, csrf=None, session=None)
+                limits = self.sessions.scope_for(given)
+                if limits is None:
+                    raise Refused(401, "unauthorized", "the bearer token is not valid")
+                actor = str(limits["actor"])
+                why = refusal(limits, method, str(scope["path"]))
+                if why is not None:
+                    raise Refused(403, "forbidden", why)
+            state.update(actor=actor, csrf=None, session=None, scope=limits)
             return
         session = self.sessions.get(cookie(headers))
+        state["scope"] = None
         if session is None:
             raise Refused(401, "unauthorized", "sign in first: a token or a session is required")
         if method not in SAFE_METHODS:
