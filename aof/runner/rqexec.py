@@ -203,7 +203,11 @@ class RqExecutor:
 
         run_id = str(record["run_id"])
         status = RunStatus(
-            **{k: record.get(k) for k in ("run_id", "task_id", "token", "holder", "coder")},
+            run_id=run_id,
+            task_id=str(record.get("task_id")),
+            token=str(record.get("token")),
+            holder=str(record.get("holder")),
+            coder=str(record.get("coder")),
             attempt=int(record.get("attempt") or 0),
             pid=None,
             state="running",

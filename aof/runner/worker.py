@@ -146,7 +146,7 @@ def one_worker(host: str, name: str) -> int:
 
     from .rqexec import serializer
 
-    class AofWorker(Worker):  # type: ignore[misc]
+    class AofWorker(Worker):
         """An RQ worker that keeps its job going while Redis is briefly away."""
 
         def maintain_heartbeats(self, job: Any) -> None:
