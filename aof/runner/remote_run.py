@@ -66,10 +66,15 @@ def run_job(payload: dict[str, Any]) -> dict[str, Any]:
     from ..remote.client import RemoteFleet
 
     client = RemoteFleet(env["AOF_API_URL"], env["AOF_API_TOKEN"])
+    # Uploads and status go with the worker's own token when it has one (the run's token
+    # ends when the coordinator settles the run; the worker's stays).
+    worker_token = os.environ.get("AOF_API_TOKEN")
+    reporter = RemoteFleet(env["AOF_API_URL"], worker_token) if worker_token else client
     try:
-        return RemoteShim(path, client).run_remote()
+        return RemoteShim(path, client, reporter).run_remote()
     finally:
         client.close()
+        reporter.close()
 
 
 class _Coordinator:
@@ -89,9 +94,10 @@ class _Coordinator:
 class RemoteShim(Shim):
     """:class:`Shim` on a worker host, reporting through the coordinator's API."""
 
-    def __init__(self, spec_path: Path, client: Any) -> None:
+    def __init__(self, spec_path: Path, client: Any, reporter: Any = None) -> None:
         super().__init__(spec_path)
-        self.client = client
+        self.client = client  # the run's token: its task's lease verbs
+        self.reporter = reporter or client  # uploads and status
         self.run_id = str(self.spec["run_id"])
         self.sent: dict[str, int] = dict.fromkeys(LOGS, 0)
         self.last_ok_beat = time.monotonic()
@@ -146,7 +152,7 @@ class RemoteShim(Shim):
         self._status_at = time.monotonic()
         with contextlib.suppress(AofError, OSError):
             pid = getattr(self.child, "pid", None)
-            self.client.run_status(self.run_id, state="running", pid=pid, meter=self._meter())
+            self.reporter.run_status(self.run_id, state="running", pid=pid, meter=self._meter())
 
     def _upload(self, name: str) -> None:
         path = self.run_dir / name
@@ -154,7 +160,8 @@ class RemoteShim(Shim):
             f.seek(self.sent[name])
             data = f.read(4 * 1024 * 1024)
         if data:
-            self.sent[name] = int(self.client.upload_log(self.run_id, name, data, self.sent[name]))
+            size = self.reporter.upload_log(self.run_id, name, data, self.sent[name])
+            self.sent[name] = int(size)
 
     def _meter(self) -> dict[str, Any] | None:
         try:
@@ -225,7 +232,7 @@ class RemoteShim(Shim):
         for pause in (0, 1, 2, 4, 8):
             time.sleep(pause)
             try:
-                self.client.run_status(self.run_id, **fields)
+                self.reporter.run_status(self.run_id, **fields)
                 return
             except AofError as exc:
                 self.events.write({"event": "runner_error", "message": f"status: {exc}"})

@@ -30,6 +30,7 @@ class RunSupervisor:
         self.log = log
         self.renewed: dict[str, float] = {}  # run id -> when its lease was last renewed
         self.terminating: dict[str, float] = {}  # run id -> when it was told to stop
+        self.unleased: dict[str, float] = {}  # remote run id -> when its task left in-progress
 
     def started(self, run_id: str) -> None:
         """A run just started: its lease is as fresh as its claim."""
@@ -64,22 +65,26 @@ class RunSupervisor:
         self.stop_unleased(remote)
 
     def stop_unleased(self, runs: list[RunStatus]) -> None:
-        """Stop the remote attempts whose task left in-progress (cancelled, expired, settled
-        by a person): their worker hears it through RQ at once, not at their next heartbeat.
-        A reviewer's run holds no attempt's lease: its own supervisor sees to it."""
+        """Stop the remote attempts whose task left in-progress: at once when it was
+        cancelled (its worker hears it through RQ, not at its next heartbeat), after
+        :data:`KILL_AFTER_S` otherwise (an agent that reported ends its run by itself). A
+        reviewer's run holds no attempt's lease: its own supervisor sees to it."""
         from ..model.task import State
 
         attempts = [r for r in runs if "-" not in r.folder]
         states = self.fleet.tasks.states_of(r.task_id for r in attempts)
         for run in attempts:
-            if states.get(run.task_id) != State.IN_PROGRESS:
-                self.log.warning(
-                    "stopping run %s on host %s: its task is %s",
-                    run.run_id,
-                    run.host,
-                    getattr(states.get(run.task_id), "value", "gone"),
-                )
-                self.terminate(run)
+            state = states.get(run.task_id)
+            if state == State.IN_PROGRESS:
+                self.unleased.pop(run.run_id, None)
+                continue
+            since = self.unleased.setdefault(run.run_id, time.monotonic())
+            if state not in (State.CANCELLED, None) and time.monotonic() - since < KILL_AFTER_S:
+                continue
+            what = state.value if state is not None else "gone"
+            self.log.warning("stopping run %s on %s: its task is %s", run.run_id, run.host, what)
+            self.unleased.pop(run.run_id, None)
+            self.terminate(run)
 
     def terminate(self, run: RunStatus) -> None:
         self.executor.cancel(run.run_id)
@@ -109,6 +114,7 @@ class RunSupervisor:
         revoke_token(self.fleet, run=run.run_id)  # its remote API token, if it had one
         self.renewed.pop(run.run_id, None)
         self.terminating.pop(run.run_id, None)
+        self.unleased.pop(run.run_id, None)
         settled = {
             "run": run.run_id,
             "coder": run.coder,
