@@ -87,3 +87,46 @@ def test_a_cancel_ends_the_remote_process_tree_and_logs_show_while_running(
     aof(c.root, "task", "cancel", tid, "--force", "--reason", "not needed after all")
     _gone, alive = psutil.wait_procs(tree, timeout=10)
     assert not alive, f"still alive 10 s after the cancel: {alive}\n{c.tails()}"
+
+
+def test_a_killed_worker_never_duplicates_its_run_and_the_retry_completes_once(
+    cluster: Cluster,
+) -> None:
+    c = cluster
+    (tid,) = create(c, "p1", 1)
+    path = c.root / "aof.yaml"
+    path.write_text(path.read_text().replace("AOF_DEMO_SECONDS: '0.5'", "AOF_DEMO_SECONDS: '6'"))
+    c.start_worker("h1")
+    c.start_daemon()
+    c.wait(lambda: bool(c.report(f"{tid}.1").get("pid")), 60, "the first run to start")
+    coder = psutil.Process(int(c.report(f"{tid}.1")["pid"]))
+    c.kill("worker-h1")  # the whole `aof worker`, SIGKILL: the host crashed
+    _gone, alive = psutil.wait_procs([coder], timeout=10)
+    assert not alive, "the run went on without its worker"
+    c.start_worker("h1")
+    c.wait(lambda: c.state(tid) == "done", 90, "the retry to complete the task")
+    records = [r for r in c.audit() if r["entity"]["id"] == tid]
+    assert [r["action"] for r in records].count("claimed") == 2  # the lapsed lease, a retry
+    assert sum(1 for r in records if r.get("to") == "done") == 1
+    assert sorted(p.name for p in (c.root / "runs" / tid).iterdir()) == ["1", "2"]
+    first = (c.root / "runs" / tid / "1" / "events.jsonl").read_text()
+    assert '"runner_end"' not in first  # the first run never finished: never ran twice
+    assert c.fleet().get_task(tid).meta["attempts"] == 2
+
+
+def test_a_redis_restart_mid_run_loses_nothing(cluster: Cluster) -> None:
+    c = cluster
+    path = c.root / "aof.yaml"
+    path.write_text(path.read_text().replace("AOF_DEMO_SECONDS: '0.5'", "AOF_DEMO_SECONDS: '3'"))
+    first = create(c, "p1", 1) + create(c, "p2", 1)
+    for host in HOSTS:
+        c.start_worker(host)
+    c.start_daemon()
+    c.wait(lambda: all(c.report(f"{t}.1").get("pid") for t in first), 60, "both runs to start")
+    c.redis.restart()
+    later = create(c, "p1", 1) + create(c, "p2", 1)
+    c.wait(lambda: all(c.state(t) == "done" for t in first + later), 90, "every task done")
+    for tid in first + later:
+        records = [r for r in c.audit() if r["entity"]["id"] == tid]
+        assert [r["action"] for r in records].count("claimed") == 1, tid
+        assert sorted(p.name for p in (c.root / "runs" / tid).iterdir()) == ["1"]

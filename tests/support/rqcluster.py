@@ -102,6 +102,8 @@ class Cluster:
     # --- processes ----------------------------------------------------------------------
 
     def _spawn(self, name: str, argv: list[str], **env: str) -> None:
+        if name in self.logs:
+            self.logs[name].close()  # a restart: its process was stopped first
         log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 (closed in stop)
         self.logs[name] = log
         self.procs[name] = subprocess.Popen(
