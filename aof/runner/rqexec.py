@@ -214,8 +214,7 @@ class RqExecutor:
             started=str(record.get("started")),
             host=str(record.get("host")),
         )
-        report = read_status(self.root, run_id) or {}
-        status.pid = report.get("pid") if isinstance(report.get("pid"), int) else None
+        report = read_status(self.root, run_id) or {}  # its pid is one on another host
         job_state, result = job if job is not None else ("unknown", None)
         ending: Any = None
         if report.get("state") == "exited":
