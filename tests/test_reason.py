@@ -47,6 +47,7 @@ NO_RECORD = {
     "history": "reads",
     "host get": "reads",
     "host list": "reads",
+    "worker": "runs on a worker host; each run's records are made by the coordinator",
     "knowledge document list": "reads",
     "knowledge document show": "reads",
     "knowledge fact list": "reads",

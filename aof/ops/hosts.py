@@ -22,7 +22,7 @@ from ..files.atomic import write_json
 from ..files.locks import Lock
 
 if TYPE_CHECKING:
-    from ..fleet import Fleet
+    from ..service.context import ServiceContext as Fleet
 
 
 def down_after(fleet: Fleet) -> float:

@@ -50,24 +50,8 @@ def run_spec(
     in_tmux = bool(runner.get("tmux")) if tmux is None and not host else bool(tmux and not host)
     token = str((task.lease or {})["token"])
     attempt = int(task.meta.get("attempts", 1))
-    worktree: dict[str, Any] | None = None
     branch = branch_for(task.id, task.meta)
-    if project and (host or is_repo(project.get("root_path"))):
-        # On another host, the project's root_path is a path there; so is its worktree.
-        repo = str(project["root_path"])
-        path = remote_worktree(config, task.id)
-        if not host:
-            repo = str(Path(repo).expanduser())
-            path = str(worktrees_dir(fleet.root, config) / task.id)
-        worktree = {
-            "path": path,
-            "repo": repo,
-            "branch": branch,
-            "base": str(project.get("default_branch") or "main"),
-            "setup": list(project.get("setup") or []),
-            "credential_files": list(project.get("credential_files") or []),
-            "quick": quick,
-        }
+    worktree = _worktree(fleet, task.id, project, branch, host=host, quick=quick)
     argv, env = coders.build(
         coder,
         task,
@@ -112,6 +96,36 @@ def run_spec(
         model=model,
         host=host,
     )
+
+
+def _worktree(
+    fleet: Fleet,
+    task_id: str,
+    project: dict[str, Any] | None,
+    branch: str,
+    *,
+    host: str | None,
+    quick: bool,
+) -> dict[str, Any] | None:
+    """The run's worktree of ``project``'s repository (None: the project has none). On
+    another host, the project's root_path is a path there; so is its worktree."""
+    if not project or not (host or is_repo(project.get("root_path"))):
+        return None
+    config = fleet.config.data
+    repo = str(project["root_path"])
+    path = remote_worktree(config, task_id)
+    if not host:
+        repo = str(Path(repo).expanduser())
+        path = str(worktrees_dir(fleet.root, config) / task_id)
+    return {
+        "path": path,
+        "repo": repo,
+        "branch": branch,
+        "base": str(project.get("default_branch") or "main"),
+        "setup": list(project.get("setup") or []),
+        "credential_files": list(project.get("credential_files") or []),
+        "quick": quick,
+    }
 
 
 def placed_host(config: dict[str, Any], project: dict[str, Any] | None) -> str | None:
