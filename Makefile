@@ -22,7 +22,7 @@ install: $(STAMP) ## Create .venv and install aof with its dev tools
 # Debian packages the tests use for real: a C compiler (the suite on another day), tmux
 # (agents in tmux), bash (completion), chromium and its driver (the dashboard in a real
 # browser). Installed when missing, as root or through sudo.
-SYSTEM_PACKAGES := gcc libc6-dev tmux bash chromium chromium-driver
+SYSTEM_PACKAGES := gcc libc6-dev tmux bash chromium chromium-driver redis-server
 
 system: ## Install the system packages the tests use (Debian/Ubuntu: apt-get)
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \

@@ -143,12 +143,25 @@ def project_states(
 
 
 def health(fleet: Fleet, *, team: str | None = None) -> dict[str, Any]:
-    """ao-fleet's rollup of desired vs observed, and whether the daemon runs."""
+    """ao-fleet's rollup of desired vs observed, whether the daemon runs, and the hosts
+    whose workers went silent (``hosts_down``)."""
+    from .ops.hosts import host_rows
     from .ops.reconcile import evaluate
     from .ops.reconcile import health as rollup
 
     running = daemon_info(fleet)["running"]
-    return {"daemon_running": running, **rollup(evaluate(fleet, team=team))}
+    down = [r["slug"] for r in host_rows(fleet) if r["down"]]
+    return {"daemon_running": running, **rollup(evaluate(fleet, team=team)), "hosts_down": down}
+
+
+# --- hosts and their runs ----------------------------------------------------------------
+
+
+def host_rows(fleet: Fleet) -> list[dict[str, Any]]:
+    """Every host with its workers, slots in use, last heartbeat and whether it is down."""
+    from .ops.hosts import host_rows as rows
+
+    return rows(fleet)
 
 
 def reconcile(
@@ -364,10 +377,14 @@ def run_status(
 
 
 def host_heartbeat(fleet: Fleet, slug: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """Keep a worker host's heartbeat (``.aof/host-beats/<host>.json``)."""
+    """Keep a worker host's heartbeat (``.aof/host-beats/<host>.json``); the answer also
+    names the host's ``capacity_slots`` (the size of an ``aof worker`` pool not given
+    ``--slots``)."""
     from .store.remotereports import write_host_beat
 
-    return write_host_beat(fleet.root, slug, fields, now=fleet.clock.now())
+    beat = write_host_beat(fleet.root, slug, fields, now=fleet.clock.now())
+    host = next((h for h in fleet.registry.rows("host") if h["slug"] == slug), None)
+    return {**beat, "capacity_slots": int((host or {}).get("capacity_slots") or 1)}
 
 
 def host_beats(fleet: Fleet) -> dict[str, dict[str, Any]]:
@@ -392,6 +409,7 @@ __all__ = [
     "history",
     "host_beats",
     "host_heartbeat",
+    "host_rows",
     "import_snapshot",
     "load_snapshot",
     "mint_run_token",

@@ -15,6 +15,8 @@ and what aof keeps for itself under ``.aof/`` (never committed: it can be lost a
     .aof/cache/<name>             derived data (listings, config, search index)
     .aof/heartbeats/<task>.json   the latest heartbeat of a held task
     .aof/runs/<run id>.json       the executor's record of each live run
+    .aof/remote-runs/<run id>.json  the executor's record of each run on another host
+    .aof/hosts-down.json          the hosts found silent for hosts.down_after_s
     .aof/outcomes/<task>.<n>.json the sealed copy of a settled run's outcome
     .aof/daemon.json              what the running daemon says about itself
     .aof/coder-pauses.json        coders paused on a usage limit
@@ -72,6 +74,17 @@ def heartbeat(root: Path, task_id: str) -> Path:
 def run_records(root: Path) -> Path:
     """``.aof/runs/``: the executor's record of each live run, ``<run id>.json``."""
     return root / AOF_DIR / "runs"
+
+
+def remote_runs(root: Path) -> Path:
+    """``.aof/remote-runs/``: the RQ executor's record of each run it handed to another
+    host, ``<run id>.json``."""
+    return root / AOF_DIR / "remote-runs"
+
+
+def hosts_down(root: Path) -> Path:
+    """``.aof/hosts-down.json``: the hosts the daemon found silent, and since when."""
+    return root / AOF_DIR / "hosts-down.json"
 
 
 def sealed_outcomes(root: Path) -> Path:

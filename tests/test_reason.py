@@ -48,6 +48,7 @@ NO_RECORD = {
     "host get": "reads",
     "host list": "reads",
     "host token": "writes a token's hash to .aof/api-tokens.json (runtime state, no record)",
+    "worker": "runs on a worker host; each run's records are made by the coordinator",
     "knowledge document list": "reads",
     "knowledge document show": "reads",
     "knowledge fact list": "reads",

@@ -54,6 +54,7 @@ LAZY_COMMANDS = {
     "reconcile": "daemon:reconcile_cmd",
     "mcp": "mcp:mcp_group",
     "serve": "serve:serve_cmd",
+    "worker": "worker:worker_cmd",
     "notify": "notify:notify_group",
     "knowledge": "knowledge:knowledge",
     "issues": "issues:issues_group",

@@ -159,7 +159,8 @@ def _status_text(data: dict[str, Any]) -> str:
 def health_cmd(env: Env, team: str | None, as_json: bool) -> None:
     """Roll up desired vs observed: total, running, aligned, degraded, unobserved.
 
-    Exits 1 when any project is degraded, so it works as a monitoring probe.
+    Also names the hosts whose workers sent no heartbeat for hosts.down_after_s. Exits 1
+    when any project is degraded or any host is down, so it works as a monitoring probe.
 
     \b
     Example:
@@ -174,8 +175,10 @@ def health_cmd(env: Env, team: str | None, as_json: bool) -> None:
         f"{data['aligned']} aligned, {data['degraded']} degraded, {data['unobserved']} "
         f"unobserved ({data['desired_running']} should run, {data['observed_running']} do)"
     )
+    if data["hosts_down"]:
+        text += f"\nhost(s) down (no heartbeat): {', '.join(data['hosts_down'])}"
     emit(data, as_json, text)
-    if data["degraded"]:
+    if data["degraded"] or data["hosts_down"]:
         raise click.exceptions.Exit(1)
 
 

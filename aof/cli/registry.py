@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..registry import NOUNS
 from .registry_crud import EXAMPLES, make_group
-from .registry_hosts import host_sync, host_token
+from .registry_hosts import host_list, host_sync, host_token
 from .registry_projects import discover_cmd, project_ao, project_host
 from .registry_teams import schedule_eval, team_override
 
@@ -37,4 +37,5 @@ project.add_command(discover_cmd)
 team.add_command(team_override)
 schedule.add_command(schedule_eval)
 host.add_command(host_sync)
+host.add_command(host_list)  # in place of the generic list: with heartbeats
 host.add_command(host_token)

@@ -73,6 +73,38 @@ def host_sync(
         raise SystemExit(1)
 
 
+@click.command("list")
+@json_option
+@pass_env
+def host_list(env: Env, as_json: bool) -> None:
+    """List hosts with their workers, slots in use and last heartbeat.
+
+    A host whose `aof worker` sent no heartbeat for hosts.down_after_s (aof.yaml, default
+    90) is DOWN; a host no worker ever reported from shows "no worker".
+
+    \b
+    Example:
+      aof host list --json
+    """
+    from ..fleetapi import host_rows
+
+    rows = host_rows(env.fleet())
+    lines = []
+    for r in rows:
+        if r["last_heartbeat"] is None:
+            seen = "no worker"
+        else:
+            state = "DOWN" if r["down"] else "up"
+            seen = (
+                f"{state}, {len(r['workers'])} worker(s), {r['slots_used']}/{r['slots']} "
+                f"slots used, last heartbeat {r['last_heartbeat']} ({r['silent_s']:.0f} s ago)"
+            )
+        lines.append(
+            f"{r['slug']}  {r.get('address', '')}  capacity {r.get('capacity_slots', 1)}  {seen}"
+        )
+    emit(rows, as_json, "\n".join(lines) or "no hosts")
+
+
 @click.command("token")
 @click.argument("slug", metavar="SLUG")
 @click.option("--rotate", is_flag=True, help="Replace the host's worker token (the old one stops).")

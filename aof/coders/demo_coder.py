@@ -4,8 +4,10 @@ It does what a real coder does, minus the model: it works in the git worktree th
 made for it (``AOF_WORKTREE``; without one, a scratch repository), writes a file describing
 the task, commits it, keeps notes in its run folder, and reports through the same protocol
 an agent uses: the ``aof`` CLI with ``AOF_TASK_ID``, ``AOF_LEASE_TOKEN`` and ``AOF_ACTOR``
-from its environment. It prints JSON lines (``{"demo": EVENT, ...}``) that its adapter
-normalizes like any coder's stream, token usage included.
+from its environment (on another host, with no fleet root there, the same commands reach the
+coordinator through ``AOF_API_URL`` and ``AOF_API_TOKEN``). It prints JSON lines
+(``{"demo": EVENT, ...}``) that its adapter normalizes like any coder's stream, token usage
+included.
 
 Labels on the task steer it, so tests and demos can show every outcome:
 
@@ -39,7 +41,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -170,12 +172,45 @@ def _scripted(task_id: str, labels: set[str], handoff: bool) -> int | None:
     return None
 
 
+class _Task:
+    """What the demo coder reads of its task."""
+
+    def __init__(self, title: str, body: str, meta: dict[str, Any]) -> None:
+        self.title, self.body, self.meta = title, body, meta
+
+
+def _load(task_id: str, root: str | None) -> _Task:
+    """The task, from the fleet root, or through the API (``aof task show --json``)."""
+    if root:
+        from pathlib import Path
+
+        from aof.store.tasks import TaskStore
+
+        task = TaskStore(Path(root).resolve()).load(task_id)
+        return _Task(task.title, task.body, dict(task.meta))
+    import json
+    import subprocess
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "aof", "task", "show", task_id, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    data = json.loads(shown.stdout)
+    return _Task(str(data["title"]), str(data.get("body") or ""), dict(data.get("meta") or {}))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     task_id = os.environ.get("AOF_TASK_ID")
     root = os.environ.get("AOF_ROOT")
-    if not task_id or not root or not os.environ.get("AOF_LEASE_TOKEN"):
-        sys.stderr.write("demo coder: AOF_ROOT, AOF_TASK_ID and AOF_LEASE_TOKEN must be set\n")
+    remote = bool(os.environ.get("AOF_API_URL") and os.environ.get("AOF_API_TOKEN"))
+    if not task_id or not (root or remote) or not os.environ.get("AOF_LEASE_TOKEN"):
+        sys.stderr.write(
+            "demo coder: AOF_TASK_ID, AOF_LEASE_TOKEN and AOF_ROOT (or AOF_API_URL and "
+            "AOF_API_TOKEN) must be set\n"
+        )
         return 2
     resumed = argv[1] if argv[:1] == ["--resume"] and len(argv) > 1 else None
     session = resumed or f"demo-{task_id}-{os.getpid()}"
@@ -189,9 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     from aof.model.text import section
-    from aof.store.tasks import TaskStore
 
-    task = TaskStore(Path(root).resolve()).load(task_id)
+    task = _load(task_id, root)
     labels = set(task.meta.get("labels") or [])
     _event("usage", tokens_in=len(task.body), tokens_out=len(task.title), cost_usd=0.0)
     if os.environ.get("AOF_GATE"):

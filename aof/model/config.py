@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
         "tmux": False,
     },
     "forges": {"github": {"api_url": "https://api.github.com", "poll_s": 60}},
+    "executor": {"kind": "local", "redis_url": None, "api_url": None},
+    "hosts": {"down_after_s": 90},
 }
 
 
@@ -175,6 +177,10 @@ def validate_config(data: dict[str, Any], where: str) -> None:
 
         validate_forges(data["forges"], bad)
     validate_reactions(data.get("reactions"), bad)
+    from .executors import validate_executor, validate_hosts
+
+    validate_executor(data.get("executor", {}), bad)
+    validate_hosts(data.get("hosts", {}), bad)
     if data.get("notify") is not None:
         from .notify import validate_notify
 

@@ -42,6 +42,8 @@ HINTS: dict[str, str] = {
     "aof team update TEAM --budget-usd-month N (or aof project update)",
     "budget_exhausted": "no new work is dispatched to it this month: aof cost --by task; "
     "raise the budget with aof team update TEAM --budget-usd-month N (or aof project update)",
+    "host_down": "see to the host's `aof worker` (systemctl status aof-worker); its runs' "
+    "leases lapse and their tasks are retried (aof host list)",
     "pr_stuck": "look at its pull request (aof forge status): a check that never ends, a "
     "reviewer who never answers",
 }

@@ -3,8 +3,8 @@
 An :class:`Executor` starts a run from a :class:`RunSpec` and answers for it afterwards:
 ``submit``, ``status``, ``cancel``, ``logs``, and ``runs`` (every run it knows, for the
 daemon's supervision). The scheduler only talks to this interface, so an executor on a
-distributed engine (Celery workers, one queue per host) can replace the local one without
-touching the planner or the daemon.
+distributed engine (RQ workers, one queue per host: :mod:`aof.runner.rqexec`) serves
+beside the local one without touching the planner.
 
 :class:`LocalExecutor` starts the run's supervisor (:mod:`aof.runner.shim`) in its own
 session (a process group of its own, so the whole tree can be signalled); the supervisor
@@ -73,6 +73,9 @@ class RunSpec:
     # The model asked for (None: the coder's default), for the run's cost until the coder
     # names the model it used.
     model: str | None = None
+    # The host the run goes to (its project's placement, with ``executor.kind: rq``); None
+    # runs it on this machine.
+    host: str | None = None
 
     @property
     def folder(self) -> str:
@@ -101,6 +104,11 @@ class RunStatus:
     ended: str | None = None
     outcome: str | None = None  # what the run's supervisor settled (outcome.json)
     settled: bool = False
+    # A run on another host: its host (its supervisor renews its own lease through the API).
+    host: str | None = None
+    # ... and what its supervisor reported it ended with, for the coordinator to settle:
+    # {outcome, reason, spent, usage, handoff} (the arguments of Fleet.settle_run).
+    ending: dict[str, Any] | None = None
 
     @property
     def folder(self) -> str:
@@ -279,17 +287,21 @@ class LocalExecutor:
 
     def logs(self, run_id: str, lines: int = 50) -> str:
         task_id, _, folder = run_id.rpartition(".")
-        run_dir = self.run_dir(task_id, folder or "0")
-        out = []
-        for name in ("stdout.log", "stderr.log"):
-            try:
-                text = (run_dir / name).read_text(encoding="utf-8", errors="replace")
-            except OSError:
-                continue
-            tail = text.splitlines()[-lines:]
-            if tail:
-                out.append(f"==> {name} <==\n" + "\n".join(tail))
-        return "\n".join(out)
+        return tail_logs(self.run_dir(task_id, folder or "0"), lines)
+
+
+def tail_logs(run_dir: Path, lines: int) -> str:
+    """The last ``lines`` of a run folder's ``stdout.log`` and ``stderr.log``."""
+    out = []
+    for name in ("stdout.log", "stderr.log"):
+        try:
+            text = (run_dir / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        tail = text.splitlines()[-lines:]
+        if tail:
+            out.append(f"==> {name} <==\n" + "\n".join(tail))
+    return "\n".join(out)
 
 
 def descendants(pid: int) -> list[int]:

@@ -46,22 +46,12 @@ def run_spec(
     own prompt, ``AOF_GATE`` in its environment, headless, in a folder of its own."""
     config = fleet.config.data
     runner = config.get("runner") or {}
-    in_tmux = bool(runner.get("tmux")) if tmux is None else tmux
+    host = placed_host(config, project)
+    in_tmux = bool(runner.get("tmux")) if tmux is None and not host else bool(tmux and not host)
     token = str((task.lease or {})["token"])
     attempt = int(task.meta.get("attempts", 1))
-    worktree: dict[str, Any] | None = None
     branch = branch_for(task.id, task.meta)
-    if project and is_repo(project.get("root_path")):
-        path = worktrees_dir(fleet.root, config) / task.id
-        worktree = {
-            "path": str(path),
-            "repo": str(Path(str(project["root_path"])).expanduser()),
-            "branch": branch,
-            "base": str(project.get("default_branch") or "main"),
-            "setup": list(project.get("setup") or []),
-            "credential_files": list(project.get("credential_files") or []),
-            "quick": quick,
-        }
+    worktree = _worktree(fleet, task.id, project, branch, host=host, quick=quick)
     argv, env = coders.build(
         coder,
         task,
@@ -81,7 +71,7 @@ def run_spec(
     if review:
         env["AOF_GATE"] = review["gate"]
     folder = f"{attempt}-{review['label']}" if review else str(attempt)
-    env.update(api_env(fleet, task.id, f"{task.id}.{folder}", holder))
+    env.update(api_env(fleet, task.id, f"{task.id}.{folder}", holder, host=host))
     limits = {
         "budget": dict(task.meta.get("budget") or {}),
         "spent": dict(task.meta.get("spent") or {}),
@@ -104,19 +94,68 @@ def run_spec(
         else None,
         label=review["label"] if review else "",
         model=model,
+        host=host,
     )
 
 
-def api_env(fleet: Fleet, task_id: str, run_id: str, holder: str) -> dict[str, str]:
+def _worktree(
+    fleet: Fleet,
+    task_id: str,
+    project: dict[str, Any] | None,
+    branch: str,
+    *,
+    host: str | None,
+    quick: bool,
+) -> dict[str, Any] | None:
+    """The run's worktree of ``project``'s repository (None: the project has none). On
+    another host, the project's root_path is a path there; so is its worktree."""
+    if not project or not (host or is_repo(project.get("root_path"))):
+        return None
+    config = fleet.config.data
+    repo = str(project["root_path"])
+    path = remote_worktree(config, task_id)
+    if not host:
+        repo = str(Path(repo).expanduser())
+        path = str(worktrees_dir(fleet.root, config) / task_id)
+    return {
+        "path": path,
+        "repo": repo,
+        "branch": branch,
+        "base": str(project.get("default_branch") or "main"),
+        "setup": list(project.get("setup") or []),
+        "credential_files": list(project.get("credential_files") or []),
+        "quick": quick,
+    }
+
+
+def placed_host(config: dict[str, Any], project: dict[str, Any] | None) -> str | None:
+    """The host a run of ``project`` goes to: its placement (``host:``) when aof.yaml's
+    ``executor.kind`` is ``rq``; None: this machine."""
+    if not project or not project.get("host"):
+        return None
+    kind = (config.get("executor") or {}).get("kind") or "local"
+    return str(project["host"]) if kind == "rq" else None
+
+
+def remote_worktree(config: dict[str, Any], task_id: str) -> str:
+    """Where a run on another host works: ``~/.aof/worktrees/<fleet>/<task>`` of the user
+    its ``aof worker`` runs as (``~`` is that host's home)."""
+    return f"~/.aof/worktrees/{config.get('name') or 'fleet'}/{task_id}"
+
+
+def api_env(
+    fleet: Fleet, task_id: str, run_id: str, holder: str, *, host: str | None = None
+) -> dict[str, str]:
     """``AOF_API_URL`` and a new run token ``AOF_API_TOKEN`` when aof.yaml names the remote
     API (``executor.api_url``): the coder's ``aof task ...`` calls may go to it from any
-    host. The token opens only this task's lease verbs and this run's uploads."""
+    host. The token opens only this task's lease verbs and this run's uploads (``host``:
+    the host the run is placed on, whose worker token may upload for it too)."""
     url = ((fleet.config.data.get("executor") or {}).get("api_url") or "").strip()
     if not url:
         return {}
     from ..fleetapi import mint_run_token
 
-    token = mint_run_token(fleet, task_id, run_id, f"agent:{holder}")
+    token = mint_run_token(fleet, task_id, run_id, f"agent:{holder}", host=host)
     return {"AOF_API_URL": url.rstrip("/"), "AOF_API_TOKEN": token}
 
 

@@ -33,6 +33,7 @@ from . import runlogs
 from .agent_list import agent_rows
 from .dispatch import dispatch
 from .executor import LocalExecutor, RunStatus
+from .rqexec import HostRouter, executor_for
 from .stopping import stop_runs
 
 if TYPE_CHECKING:
@@ -56,9 +57,9 @@ def title_for(prompt: str) -> str:
 class Sessions:
     """The agent-session verbs over one fleet root (the CLI's ``aof agent ...``)."""
 
-    def __init__(self, fleet: Fleet, executor: LocalExecutor | None = None) -> None:
+    def __init__(self, fleet: Fleet, executor: LocalExecutor | HostRouter | None = None) -> None:
         self.fleet = fleet
-        self.executor = executor or LocalExecutor(fleet.root, fleet.clock)
+        self.executor = executor or executor_for(fleet)
 
     # --- starting ---------------------------------------------------------------------------
 

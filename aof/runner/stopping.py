@@ -25,11 +25,12 @@ from .shim import kill_tree
 
 if TYPE_CHECKING:
     from ..fleet import Fleet
+    from .rqexec import HostRouter
 
 
 def stop_runs(
     fleet: Fleet,
-    executor: LocalExecutor,
+    executor: LocalExecutor | HostRouter,
     targets: list[tuple[RunStatus, str]],
     *,
     force: bool = False,
@@ -69,7 +70,9 @@ def stop_runs(
     return out
 
 
-def _signal(fleet: Fleet, executor: LocalExecutor, run: RunStatus, force: bool) -> list[int]:
+def _signal(
+    fleet: Fleet, executor: LocalExecutor | HostRouter, run: RunStatus, force: bool
+) -> list[int]:
     """Leave ``kill.json`` for the run's supervisor and signal the run; its process tree
     (taken before the signal: the pids to wait for)."""
     note: dict[str, Any] = {"by": str(fleet.actor), "at": format_time(fleet.clock.now())}
@@ -78,7 +81,8 @@ def _signal(fleet: Fleet, executor: LocalExecutor, run: RunStatus, force: bool) 
         note["reason"] = fleet.audit.reason
     run_dir = layout.run_dir(fleet.root, run.task_id, run.folder)
     write_text(run_dir / "kill.json", json.dumps(note) + "\n")
-    pids = [run.pid, *descendants(run.pid)] if run.pid else []
+    # A run on another host has no pid here: RQ's stop command ends its tree there.
+    pids = [run.pid, *descendants(run.pid)] if run.pid and not run.host else []
     pids += executor.pane_pids(run.run_id)
     executor.cancel(run.run_id, force=force)
     return pids

@@ -55,8 +55,9 @@ from ..forge.poller import ForgePoller
 from ..journal.audit import Actor
 from ..notify.worker import DeliveryWorker
 from ..planner.plan import digest as plan_digest
-from ..runner.executor import Executor, LocalExecutor
+from ..runner.executor import Executor
 from ..runner.gates import GateRunner, end_leftovers
+from ..runner.rqexec import executor_for
 from ..service.scheduling import TICK_TRAILER
 from ..store.daemonstate import LOCK_NAME, daemon_info, take_lock, write_state
 from .handout import Handout
@@ -93,7 +94,7 @@ class Daemon:
         self._override_coder()
         self.interval_override = interval_s
         self.want_watch = watch
-        self.executor: Executor = executor or LocalExecutor(self.root, self.fleet.clock)
+        self.executor: Executor = executor or executor_for(self.fleet)
         self.ao = ao
         self.log = self._logger(log_to_stderr)
         self.notices = DeliveryWorker.of(self.fleet, self.log, os.environ)  # notifications
@@ -112,6 +113,7 @@ class Daemon:
         self.metrics: Any = None
         self.metrics_bound: int | None = None  # the port /metrics listens on
         self._reported: dict[str, Any] = {}
+        self._hosts_down: set[str] = set()
         self._last_sweep = 0.0
         self._young = False  # the last sweep left a hand edit too fresh to judge
         self._bad_config: int | None = None
@@ -289,6 +291,7 @@ class Daemon:
         }
         with f.git.batch(f"daemon tick {n}: runs", self.actor), durability.deferred():
             self.supervisor.supervise(report)
+        self._watch_hosts(report)
         if report["settled"]:
             settled = sorted({s["run"].rpartition(".")[0] for s in report["settled"]})
             self.supervisor.clean_worktrees(settled)
@@ -341,6 +344,20 @@ class Daemon:
         self.notices.poke()
         self.forge.poke()  # pull requests whose poll is due (forges.github.poll_s)
         return report
+
+    def _watch_hosts(self, report: dict[str, Any]) -> None:
+        """Hosts whose workers went silent (:func:`aof.ops.hosts.find_down`): logged and
+        raised as ``host_down`` once per silence."""
+        from ..ops.hosts import find_down
+
+        down = find_down(self.fleet)
+        report["hosts_down"] = [h["slug"] for h in down]
+        for host in down:
+            if host["slug"] not in self._hosts_down:
+                self.log.warning(
+                    "host %s is down: no heartbeat for %.0f s", host["slug"], host["silent_s"]
+                )
+        self._hosts_down = set(report["hosts_down"])
 
     def _log_tick(self, report: dict[str, Any], outlook: Outlook, waiting: int) -> None:
         """A tick that changed something logs its counts; every tick whose standing (the runs

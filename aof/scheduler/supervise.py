@@ -30,6 +30,7 @@ class RunSupervisor:
         self.log = log
         self.renewed: dict[str, float] = {}  # run id -> when its lease was last renewed
         self.terminating: dict[str, float] = {}  # run id -> when it was told to stop
+        self.unleased: dict[str, float] = {}  # remote run id -> when its task left in-progress
 
     def started(self, run_id: str) -> None:
         """A run just started: its lease is as fresh as its claim."""
@@ -39,6 +40,7 @@ class RunSupervisor:
         """Renew, stop or settle every run of the executor (settled ones go to the report)."""
         ttl = float(self.fleet.config.scheduler["lease_ttl_s"])
         now = self.fleet.clock.now().timestamp()  # the injected clock: leases are in its time
+        remote: list[RunStatus] = []
         for run in self.executor.runs():
             if run.state != "running":
                 self.settle(run, report)
@@ -46,6 +48,9 @@ class RunSupervisor:
             if run.run_id in self.terminating:
                 if time.monotonic() - self.terminating[run.run_id] > KILL_AFTER_S:
                     self.executor.cancel(run.run_id, force=True)
+                continue
+            if run.host:
+                remote.append(run)  # renews its own lease through the API
                 continue
             if now - self.renewed.get(run.run_id, 0.0) < ttl / 4:
                 continue
@@ -57,6 +62,29 @@ class RunSupervisor:
                 # reports would be refused by the fencing token; stop wasting the slot.
                 self.log.warning("stopping run %s: %s", run.run_id, exc)
                 self.terminate(run)
+        self.stop_unleased(remote)
+
+    def stop_unleased(self, runs: list[RunStatus]) -> None:
+        """Stop the remote attempts whose task left in-progress: at once when it was
+        cancelled (its worker hears it through RQ, not at its next heartbeat), after
+        :data:`KILL_AFTER_S` otherwise (an agent that reported ends its run by itself). A
+        reviewer's run holds no attempt's lease: its own supervisor sees to it."""
+        from ..model.task import State
+
+        attempts = [r for r in runs if "-" not in r.folder]
+        states = self.fleet.tasks.states_of(r.task_id for r in attempts)
+        for run in attempts:
+            state = states.get(run.task_id)
+            if state == State.IN_PROGRESS:
+                self.unleased.pop(run.run_id, None)
+                continue
+            since = self.unleased.setdefault(run.run_id, time.monotonic())
+            if state not in (State.CANCELLED, None) and time.monotonic() - since < KILL_AFTER_S:
+                continue
+            what = state.value if state is not None else "gone"
+            self.log.warning("stopping run %s on %s: its task is %s", run.run_id, run.host, what)
+            self.unleased.pop(run.run_id, None)
+            self.terminate(run)
 
     def terminate(self, run: RunStatus) -> None:
         self.executor.cancel(run.run_id)
@@ -66,7 +94,9 @@ class RunSupervisor:
         """A run ended. Its supervisor normally settled it (outcome.json); if the supervisor
         died first and the coder still holds the lease, it exited without reporting."""
         outcome = run.outcome or "reported"
-        if not run.settled and run.run_id not in self.terminating:
+        if run.ending and not run.settled and run.run_id not in self.terminating:
+            outcome = self.settle_ending(run)
+        elif not run.settled and run.run_id not in self.terminating:
             code = "an unknown code" if run.exit_code is None else f"code {run.exit_code}"
             try:
                 _task, outcome = self.fleet.settle_run(
@@ -84,6 +114,7 @@ class RunSupervisor:
         revoke_token(self.fleet, run=run.run_id)  # its remote API token, if it had one
         self.renewed.pop(run.run_id, None)
         self.terminating.pop(run.run_id, None)
+        self.unleased.pop(run.run_id, None)
         settled = {
             "run": run.run_id,
             "coder": run.coder,
@@ -94,6 +125,26 @@ class RunSupervisor:
         self.log.info(
             "run %s (%s) exited with %s: %s", run.run_id, run.coder, run.exit_code, outcome
         )
+
+    def settle_ending(self, run: RunStatus) -> str:
+        """Settle a remote run with the ending its supervisor reported (or the kill a person
+        asked for): the typed outcome, what it spent, its usage and hand-off note."""
+        ending = dict(run.ending or {})
+        keep = ("spent", "usage", "handoff")
+        fields: dict[str, Any] = {k: ending[k] for k in keep if k in ending}
+        try:
+            _task, outcome = self.fleet.settle_run(
+                run.task_id,
+                run.token,
+                outcome=str(ending.get("outcome") or "exited"),
+                reason=str(ending.get("reason") or f"run on host {run.host} ended"),
+                **fields,
+            )
+        except AofError as exc:
+            if ending.get("outcome") == "lost-lease":
+                return "lost-lease"  # the task is someone else's now: nothing to settle
+            return f"{ending.get('outcome')}; could not record it: {exc}"
+        return outcome
 
     def usage(self, run: RunStatus) -> dict[str, Any] | None:
         """What a run whose supervisor died used, as its last ``meter.json`` says (for its
