@@ -174,29 +174,38 @@ class RqExecutor:
         return [self._status(rec, jobs.get(str(rec.get("job")))) for _r, rec in known]
 
     def _jobs(self, ids: list[str]) -> dict[str, Any]:
-        """Job id -> (status, result) from one Redis round trip; every id maps to None when
-        Redis cannot be reached (nothing is concluded from a broker's absence)."""
+        """Job id -> (status, result) from one pipelined Redis round trip (each job's status
+        field only; a finished job's result is fetched on its own, once); every id maps to
+        None when Redis cannot be reached (nothing is concluded from a broker's absence)."""
         from redis.exceptions import RedisError
         from rq.job import Job
 
         try:
-            found = Job.fetch_many(ids, connection=self.redis(), serializer=serializer())
+            conn = self.redis()
+            pipe = conn.pipeline(transaction=False)
+            for jid in ids:
+                pipe.hget(Job.key_for(jid), "status")
+            states = pipe.execute()
         except RedisError:
             return {}
         out: dict[str, Any] = {}
-        for jid, job in zip(ids, found, strict=True):
-            if job is None:
+        for jid, raw in zip(ids, states, strict=True):
+            if raw is None:
                 out[jid] = ("missing", None)
                 continue
-            state = str(getattr(job.get_status(refresh=False), "value", "unknown"))
-            result = None
-            if state == "finished":
-                try:
-                    result = job.return_value()
-                except RedisError:
-                    result = None
-            out[jid] = (state, result)
+            state = raw.decode() if isinstance(raw, bytes) else str(raw)
+            out[jid] = (state, self._result(conn, jid) if state == "finished" else None)
         return out
+
+    def _result(self, conn: Any, jid: str) -> Any:
+        from redis.exceptions import RedisError
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            return Job.fetch(jid, connection=conn, serializer=serializer()).return_value()
+        except (RedisError, NoSuchJobError):
+            return None
 
     def _status(self, record: dict[str, Any], job: Any) -> RunStatus:
         from ..store.remotereports import read_status
