@@ -30,6 +30,7 @@ EVENTS: dict[str, str] = {
     "pr_stuck": "warning",
     "budget_warning": "warning",
     "budget_exhausted": "urgent",
+    "sync_conflict": "warning",
 }
 ALL = "all"  # in a rule's events: every event
 SEVERITIES = ("info", "warning", "urgent")

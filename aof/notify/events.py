@@ -42,6 +42,8 @@ HINTS: dict[str, str] = {
     "aof team update TEAM --budget-usd-month N (or aof project update)",
     "budget_exhausted": "no new work is dispatched to it this month: aof cost --by task; "
     "raise the budget with aof team update TEAM --budget-usd-month N (or aof project update)",
+    "sync_conflict": "a git sync kept this side and set the other aside (the reason names the "
+    "copy under .aof/conflicts/): compare them and apply what is missing",
     "pr_stuck": "look at its pull request (aof forge status): a check that never ends, a "
     "reviewer who never answers",
 }
