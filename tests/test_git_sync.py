@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from .conftest import git, git_clean
+from .notify_helpers import outbox_lines
 
 from aof import FixedClock, Fleet, SeededIds
 from aof.fleetapi import sync
+from aof.model.config import load_config
 
 
 def _set_remote(root: Path, extra: str = "") -> None:
@@ -80,3 +82,135 @@ def test_two_clones_edited_at_once_sync_with_nothing_lost(clones, clock) -> None
     origins = {r.get("origin") for r in recs}
     assert len(origins - {None}) == 2
     assert coord.doctor().ok, coord.doctor().to_json()
+
+
+def _shared_task(coord: Fleet, ada: Fleet) -> str:
+    task = coord.create_task("shared work")
+    coord.promote(task.id)
+    assert sync(coord, person=False).pushed
+    assert sync(ada).ok
+    return task.id
+
+
+def test_a_real_conflict_keeps_the_coordinators_version_and_the_other_aside(
+    clones, clock
+) -> None:
+    coord, ada = clones
+    (coord.root / "aof.yaml").write_text(
+        (coord.root / "aof.yaml").read_text()
+        + "notify:\n  channels:\n    log: file:.aof/notes.jsonl\n"
+        "  rules:\n    - events: [sync_conflict]\n      channels: [log]\n"
+    )
+    git(coord.root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "notify")
+    coord.config = load_config(coord.root)
+    tid = _shared_task(coord, ada)
+    clock.advance(60)
+    coord.edit_task(tid, title="the coordinator title", priority="high")
+    ada.edit_task(tid, title="the person title", priority="low")
+    assert sync(ada).pushed
+    res = sync(coord, person=False)
+    assert res.conflicts and not res.ok
+    [rec] = [r for r in res.conflicts if r["entity"]["id"] == tid]
+    assert rec["action"] == "sync_conflict" and rec["event"] == "sync_conflict"
+    saved = coord.root / rec["changes"]["saved"]
+    assert saved.is_file() and ".aof/conflicts/" in rec["changes"]["saved"]
+    assert "the person title" in saved.read_text()
+    assert coord.get_task(tid).meta["title"] == "the coordinator title"
+    notes = outbox_lines(coord.root)
+    assert any(n["event"] == "sync_conflict" and tid in json.dumps(n) for n in notes)
+    assert git_clean(coord.root)
+    # the person pulls: the coordinator's version, the record naming the kept copy
+    assert sync(ada).ok
+    assert ada.get_task(tid).meta["title"] == "the coordinator title"
+    assert any(r["action"] == "sync_conflict" for r in _records(ada))
+    assert coord.doctor().ok and ada.doctor().ok
+
+
+def test_a_persons_conflict_keeps_the_remotes_version(clones, clock) -> None:
+    coord, ada = clones
+    tid = _shared_task(coord, ada)
+    clock.advance(60)
+    coord.edit_task(tid, title="coordinator")
+    assert sync(coord, person=False).pushed
+    ada.edit_task(tid, title="person")
+    res = sync(ada)
+    assert res.conflicts and res.pushed
+    assert ada.get_task(tid).meta["title"] == "coordinator"
+    saved = ada.root / res.conflicts[0]["changes"]["saved"]
+    assert "title: person" in saved.read_text()
+
+
+def test_both_sides_moved_a_task_it_stays_in_one_state(clones, clock) -> None:
+    coord, ada = clones
+    tid = _shared_task(coord, ada)
+    clock.advance(60)
+    coord.claim(tid, "coder-1")  # ready -> in-progress here
+    ada.cancel(tid, reason="not needed")  # ready -> cancelled over there
+    assert sync(ada).pushed
+    res = sync(coord, person=False)
+    assert any(r["changes"]["kind"] in ("duplicate", "deleted", "content") for r in res.conflicts)
+    assert [s.value for s in coord.tasks.copies(tid)] == ["in-progress"]
+    assert coord.doctor().ok, coord.doctor().to_json()
+    assert sync(ada).ok or sync(ada).conflicts == []
+    assert [s.value for s in ada.tasks.copies(tid)] == ["in-progress"]
+
+
+def test_a_hand_commit_is_validated_and_audited_as_its_author(clones, clock) -> None:
+    coord, ada = clones
+    tid = _shared_task(coord, ada)
+    path = ada.get_task(tid).path
+    path.write_text(path.read_text().replace("priority: normal", "priority: critical"))
+    git(ada.root, "commit", "-qam", "hand edit")
+    bad = ada.root / "teams" / "broken.md"
+    bad.write_text("---\nschema: aof/team/v1\nslug: 12\n---\n")
+    git(ada.root, "add", "teams/broken.md")
+    git(ada.root, "commit", "-qm", "a broken team, committed without the hook")
+    git(ada.root, "push", "-q", "origin", "HEAD")
+    res = sync(coord, person=False)
+    assert f"tasks/ready/{path.name}" in res.audited
+    edits = [r for r in _records(coord) if r["action"] == "edited"]
+    assert edits[-1]["actor"] == {"kind": "human", "id": "ada-lovelace"}
+    assert coord.get_task(tid).meta["priority"] == "critical"
+    [aside] = [r for r in res.conflicts if r["changes"]["path"] == "teams/broken.md"]
+    assert aside["changes"]["kind"] == "invalid"
+    assert not (coord.root / "teams" / "broken.md").exists()
+    assert (coord.root / aside["changes"]["saved"]).is_file()
+    assert git_clean(coord.root)
+
+
+def test_a_push_race_is_merged_and_pushed_again(clones, clock, monkeypatch) -> None:
+    coord, ada = clones
+    tid = _shared_task(coord, ada)
+    clock.advance(60)
+    coord.edit_task(tid, priority="high")
+    from aof.journal import gitremote
+
+    real = gitremote.push
+    raced = []
+
+    def push_after_a_person(root, remote, branch, sha, timeout_s):
+        if not raced:  # the remote moves between this fetch and this push
+            raced.append(1)
+            ada.create_task("pushed meanwhile")
+            assert sync(ada).pushed
+        return real(root, remote, branch, sha, timeout_s)
+
+    monkeypatch.setattr("aof.ops.sync.push", push_after_a_person)
+    res = sync(coord, person=False)
+    assert res.pushed and res.push_retries == 1
+    assert any(r["title"] == "pushed meanwhile" for r in coord.list_tasks(states=["backlog"]))
+    assert git(coord.root, "rev-parse", "HEAD") == git(
+        coord.root, "ls-remote", "origin", "HEAD"
+    ).split()[0] + "\n"
+
+
+def test_the_remote_down_leaves_everything_local(clones, tmp_path) -> None:
+    coord, _ada = clones
+    os.rename(tmp_path / "remote.git", tmp_path / "gone.git")
+    task = coord.create_task("made while the remote is down")
+    res = sync(coord, person=False)
+    assert res.error and "fetch" in res.error and not res.pushed
+    assert coord.get_task(task.id).meta["title"] == "made while the remote is down"
+    assert json.loads((coord.root / ".aof/sync.json").read_text())["error"] == res.error
+    os.rename(tmp_path / "gone.git", tmp_path / "remote.git")
+    assert sync(coord, person=False).pushed
