@@ -214,3 +214,19 @@ def test_the_remote_down_leaves_everything_local(clones, tmp_path) -> None:
     assert json.loads((coord.root / ".aof/sync.json").read_text())["error"] == res.error
     os.rename(tmp_path / "gone.git", tmp_path / "remote.git")
     assert sync(coord, person=False).pushed
+
+
+def test_doctor_reports_a_repeated_origin_day_seq(clones) -> None:
+    coord, _ada = clones
+    coord.create_task("one")
+    [day] = coord.audit.files()
+    lines = day.read_text().splitlines()
+    day.write_text("\n".join([*lines, lines[-1]]) + "\n")  # a copied root's record, merged
+    problems = [p for p in coord.doctor().problems if p.kind == "audit"]
+    assert len(problems) == 1 and not problems[0].warning
+    assert f"seq {json.loads(lines[-1])['seq']} appears 2 times" in problems[0].message
+    legacy = json.loads(lines[-1])
+    del legacy["origin"]
+    day.write_text("\n".join([*lines, json.dumps(legacy), json.dumps(legacy)]) + "\n")
+    report = coord.doctor()
+    assert [p.warning for p in report.problems if p.kind == "audit"] == [True]
