@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
-from .conftest import git, git_clean
-from .notify_helpers import outbox_lines
 
 from aof import FixedClock, Fleet, SeededIds
 from aof.fleetapi import sync
 from aof.model.config import load_config
+from aof.scheduler.daemon import Daemon
+
+from .conftest import git, git_clean, set_default_coder
+from .notify_helpers import outbox_lines
+from .test_daemon import RecordingExecutor
 
 
 def _set_remote(root: Path, extra: str = "") -> None:
@@ -92,9 +96,7 @@ def _shared_task(coord: Fleet, ada: Fleet) -> str:
     return task.id
 
 
-def test_a_real_conflict_keeps_the_coordinators_version_and_the_other_aside(
-    clones, clock
-) -> None:
+def test_a_real_conflict_keeps_the_coordinators_version_and_the_other_aside(clones, clock) -> None:
     coord, ada = clones
     (coord.root / "aof.yaml").write_text(
         (coord.root / "aof.yaml").read_text()
@@ -199,9 +201,10 @@ def test_a_push_race_is_merged_and_pushed_again(clones, clock, monkeypatch) -> N
     res = sync(coord, person=False)
     assert res.pushed and res.push_retries == 1
     assert any(r["title"] == "pushed meanwhile" for r in coord.list_tasks(states=["backlog"]))
-    assert git(coord.root, "rev-parse", "HEAD") == git(
-        coord.root, "ls-remote", "origin", "HEAD"
-    ).split()[0] + "\n"
+    assert (
+        git(coord.root, "rev-parse", "HEAD")
+        == git(coord.root, "ls-remote", "origin", "HEAD").split()[0] + "\n"
+    )
 
 
 def test_the_remote_down_leaves_everything_local(clones, tmp_path) -> None:
@@ -230,3 +233,60 @@ def test_doctor_reports_a_repeated_origin_day_seq(clones) -> None:
     day.write_text("\n".join([*lines, json.dumps(legacy), json.dumps(legacy)]) + "\n")
     report = coord.doctor()
     assert [p.warning for p in report.problems if p.kind == "audit"] == [True]
+
+
+def _daemon(coord: Fleet, clock: FixedClock) -> Daemon:
+    set_default_coder(coord.root)
+    return Daemon(
+        coord.root,
+        clock=clock,
+        ids=SeededIds(9),
+        executor=RecordingExecutor(),
+        watch=False,
+        log_to_stderr=False,
+    )
+
+
+def test_the_daemon_merges_between_ticks_and_pushes_its_claims(clones, clock) -> None:
+    coord, ada = clones
+    d = _daemon(coord, clock)
+    d.acquire()
+    try:
+        assert d.gitsync.round().pushed
+        assert sync(ada).ok
+        theirs = ada.create_task("from the person's clone", ready=True)
+        assert sync(ada).pushed
+        res = d.gitsync.round()
+        assert res.merged and res.ok
+        report = d.tick()
+        assert [x["task"] for x in report["dispatched"]] == [theirs.id]
+        assert d.gitsync.round().pushed
+    finally:
+        d.shutdown()
+    assert sync(ada).ok
+    assert ada.get_task(theirs.id).state.value == "in-progress"
+    for f in (coord, ada):
+        keys = [(r["ts"], r.get("origin") or "", r["seq"]) for r in _records(f)]
+        assert keys == sorted(keys) and len(set(keys)) == len(keys)
+        assert git_clean(f.root)
+    assert ada.doctor().ok, ada.doctor().to_json()
+
+
+def test_the_remote_down_the_daemon_ticks_on_with_a_warning(clones, clock, tmp_path) -> None:
+    coord, _ada = clones
+    os.rename(tmp_path / "remote.git", tmp_path / "gone.git")
+    d = _daemon(coord, clock)
+    d.start()
+    try:
+        task = coord.create_task("work goes on", ready=True)
+        report = d.tick()
+        assert [x["task"] for x in report["dispatched"]] == [task.id]
+        log = coord.root / "runs" / "daemon.log"
+        for _ in range(600):  # the sync thread's first round, whenever it comes
+            if "git sync:" in log.read_text():
+                break
+            time.sleep(0.05)
+        text = log.read_text()
+        assert "WARNING git sync: git fetch origin" in text and "working locally" in text
+    finally:
+        d.shutdown()

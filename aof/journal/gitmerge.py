@@ -100,9 +100,10 @@ def plan_merge(
     plan = MergePlan(ours, theirs)
     if theirs is None or theirs == ours or (ours and is_ancestor(root, theirs, ours)):
         return plan  # nothing new over there
+    stages: dict[str, dict[str, tuple[str, str]]] = {}
     if ours is None or is_ancestor(root, ours, theirs):
         plan.fast_forward = True
-        tree, stages = f"{theirs}^{{tree}}", {}
+        tree = f"{theirs}^{{tree}}"
     else:
         tree, stages = _merge_tree(root, ours, theirs)
     winner = ours if prefer == "ours" else theirs
@@ -262,11 +263,11 @@ def changes(root: Path, old: str | None, new: str) -> list[tuple[str, str, str, 
     (a blob of zeros: absent on that side)."""
     if old is None:
         out = git(root, "ls-tree", "-r", "-z", new)
-        rows = [r.split("\t", 1) for r in out.split("\0") if r]
-        return [(p, ZERO, m.split()[2], m.split()[0]) for m, p in rows]
+        pairs = [r.split("\t", 1) for r in out.split("\0") if r]
+        return [(p, ZERO, m.split()[2], m.split()[0]) for m, p in pairs]
     raw = git(root, "diff", "--raw", "-z", "--no-renames", "--no-abbrev", old, new)
     items = raw.split("\0")
-    rows = []
+    rows: list[tuple[str, str, str, str]] = []
     for head, path in zip(items[0::2], items[1::2], strict=False):
         if not head.startswith(":"):
             continue
