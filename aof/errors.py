@@ -106,6 +106,13 @@ class RootExists(AofError):
     kind = "root_exists"
 
 
+class SyncConflict(AofError):
+    """`aof sync` merged, but kept conflicting versions aside under .aof/conflicts/."""
+
+    exit_code = 16
+    kind = "sync_conflict"
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "problems found (lint, doctor) or an unexpected aof error",
@@ -121,5 +128,6 @@ EXIT_CODES: dict[int, str] = {
     11: "refused to overwrite an existing fleet root",
     12: "remote error: a host's hostd could not be reached or answered with an error",
     13: "a daemon is already running on this fleet root",
+    16: "aof sync merged, but kept conflicting versions aside under .aof/conflicts/",
     70: "internal error (a bug): please report it with the traceback from AOF_DEBUG=1",
 }

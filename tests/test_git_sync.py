@@ -15,7 +15,7 @@ from aof.fleetapi import sync
 from aof.model.config import load_config
 from aof.scheduler.daemon import Daemon
 
-from .conftest import git, git_clean, set_default_coder
+from .conftest import Cli, git, git_clean, set_default_coder
 from .notify_helpers import outbox_lines
 from .test_daemon import RecordingExecutor
 
@@ -290,3 +290,46 @@ def test_the_remote_down_the_daemon_ticks_on_with_a_warning(clones, clock, tmp_p
         assert "WARNING git sync: git fetch origin" in text and "working locally" in text
     finally:
         d.shutdown()
+
+
+def _old(path: Path) -> None:
+    """A hand edit made a while ago (settled: the sweep judges it)."""
+    past = time.time() - 60
+    os.utime(path, (past, past))
+
+
+def test_aof_sync_commits_lints_and_pushes_a_persons_clone(clones, clock) -> None:
+    coord, ada = clones
+    tid = _shared_task(coord, ada)
+    cli = Cli(ada.root)
+    path = ada.get_task(tid).path
+    text = path.read_text()
+    path.write_text(text.replace("priority: normal", "priority: soonish"))
+    _old(path)
+    out = cli("sync", code=1)
+    rel = f"tasks/ready/{path.name}"
+    assert f"{rel}:" in out.stdout and "priority" in out.stdout
+    assert "not pushed" in out.stdout
+    path.write_text(text.replace("priority: normal", "priority: high"))
+    _old(path)
+    data = json.loads(cli("sync", "--json").stdout)
+    assert data["ok"] and data["pushed"] and data["committed"] == [rel]
+    assert sync(coord, person=False).ok
+    assert coord.get_task(tid).meta["priority"] == "high"
+    edits = [r for r in _records(coord) if r["action"] == "edited"]
+    assert edits[-1]["actor"] == {"kind": "human", "id": "ada-lovelace"}
+
+
+def test_aof_sync_exits_16_when_it_kept_a_conflict_aside(clones, clock) -> None:
+    coord, ada = clones
+    tid = _shared_task(coord, ada)
+    clock.advance(60)
+    coord.edit_task(tid, title="coordinator")
+    assert sync(coord, person=False).pushed
+    ada.edit_task(tid, title="person")
+    out = Cli(ada.root)("sync", "--json", code=16)
+    data = json.loads(out.stdout)
+    assert data["pushed"] and data["conflicts"][0]["entity"]["id"] == tid
+    assert ada.get_task(tid).meta["title"] == "coordinator"
+    err = Cli(ada.root)("sync", code=0)
+    assert "up to date" in err.stdout

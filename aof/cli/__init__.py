@@ -56,6 +56,7 @@ LAZY_COMMANDS = {
     "notify": "notify:notify_group",
     "knowledge": "knowledge:knowledge",
     "issues": "issues:issues_group",
+    "sync": "sync:sync_cmd",
 }
 
 

@@ -70,6 +70,8 @@ class SyncResult:
     error: str | None = None  # the remote could not be reached (or refused)
     waiting: str | None = None  # the merge waits on uncommitted changes here
     lint: list[str] = field(default_factory=list)
+    committed: list[str] = field(default_factory=list)  # local hand edits committed first
+    left: dict[str, str] = field(default_factory=dict)  # local files left uncommitted: why
     at: str = ""
 
     @property
@@ -88,10 +90,13 @@ def sync(
     push_after: bool = True,
     lint: Callable[[], list[str]] | None = None,
     hold: Callable[[], AbstractContextManager[Any]] | None = None,
+    commit_local: bool = False,
 ) -> SyncResult:
     """One fetch, merge and push (see the module docstring). ``hold``: a context taken
     around the merge (the daemon's tick lock); ``lint``: checks run before the push, whose
-    problems stop it. ConfigError when ``git.remote`` is not set or commits are off."""
+    problems stop it; ``commit_local`` (a person's clone): first commit aof's deferred
+    changes and the person's finished hand edits (:func:`aof.ops.edits.sweep`). ConfigError
+    when ``git.remote`` is not set or commits are off."""
     settings = sync_settings(fleet.config.data)
     remote = settings["remote"]
     if not remote:
@@ -104,6 +109,8 @@ def sync(
     branch = settings["branch"] or ref.removeprefix("refs/heads/")
     result = SyncResult(remote, branch, at=format_time(fleet.clock.now()))
     timeout = settings["timeout_s"]
+    if commit_local:
+        _commit_local(fleet, result)
     for _round in range(ROUNDS):
         try:
             theirs = fetch(fleet.root, remote, branch, timeout)
@@ -134,6 +141,20 @@ def sync(
         result.push_retries += 1  # the remote moved since the fetch: again
     _keep(fleet.root, result)
     return result
+
+
+def _commit_local(fleet: ServiceContext, result: SyncResult) -> None:
+    """Commit what waits here: aof's deferred changes, then the person's hand edits."""
+    from ..journal.identity import human
+    from .edits import sweep
+
+    if fleet.git.pending_path.exists():
+        fleet.git.flush_pending(human(fleet.root))
+    done = sweep(fleet, {})
+    result.committed = sorted(done.committed)
+    result.left = dict(done.invalid)
+    for rel in done.young:
+        result.left[rel] = f"{rel}: changed less than a few seconds ago; commit it next time"
 
 
 def _keep(root: Path, result: SyncResult) -> None:
