@@ -6,12 +6,13 @@ from typing import Any
 
 import click
 
-from . import Env, emit, json_option, pass_env
+from . import Env, emit, json_option, pass_env, reason_option
 from .safe_text import safe_text
 
 
 @click.command("sync")
 @click.option("--no-push", is_flag=True, help="Fetch, merge and lint, but do not push.")
+@reason_option
 @json_option
 @pass_env
 def sync_cmd(env: Env, no_push: bool, as_json: bool) -> None:
