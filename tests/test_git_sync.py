@@ -333,3 +333,18 @@ def test_aof_sync_exits_16_when_it_kept_a_conflict_aside(clones, clock) -> None:
     assert ada.get_task(tid).meta["title"] == "coordinator"
     err = Cli(ada.root)("sync", code=0)
     assert "up to date" in err.stdout
+
+
+def test_a_remote_that_never_answers_costs_one_bounded_attempt(clones) -> None:
+    coord, _ada = clones
+    git(coord.root, "config", "protocol.ext.allow", "always")
+    git(coord.root, "remote", "set-url", "origin", "ext::sh -c sleep% 600")
+    path = coord.root / "aof.yaml"
+    path.write_text(
+        path.read_text().replace("  remote: origin\n", "  remote: origin\n  timeout_s: 1\n")
+    )
+    git(coord.root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "timeout")
+    coord.config = load_config(coord.root)
+    res = sync(coord, person=False)
+    assert res.error and "no answer within 1s (git.timeout_s)" in res.error
+    assert not res.pushed and git_clean(coord.root)

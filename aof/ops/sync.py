@@ -172,6 +172,7 @@ def _merge(
 ) -> None:
     """Merge ``theirs`` into the checked-out branch, set conflicts aside and record them."""
     root = fleet.root
+    layout.sync_index(root).parent.mkdir(parents=True, exist_ok=True)
     for _attempt in range(5):
         ref, ours = fleet.git.branch_and_head()
         plan = plan_merge(
