@@ -122,6 +122,13 @@ class RootExists(AofError):
     kind = "root_exists"
 
 
+class SyncConflict(AofError):
+    """`aof sync` merged, but kept conflicting versions aside under .aof/conflicts/."""
+
+    exit_code = 16
+    kind = "sync_conflict"
+
+
 EXIT_CODES: dict[int, str] = {
     0: "success",
     1: "problems found (lint, doctor) or an unexpected aof error",
@@ -140,5 +147,6 @@ EXIT_CODES: dict[int, str] = {
     13: "a daemon is already running on this fleet root",
     14: "remote API refused: the token is wrong, revoked or expired (401), or not for this "
     "task, run or host (403)",
+    16: "aof sync merged, but kept conflicting versions aside under .aof/conflicts/",
     70: "internal error (a bug): please report it with the traceback from AOF_DEBUG=1",
 }

@@ -283,6 +283,27 @@ def recent_audit(fleet: Fleet, n: int) -> list[dict[str, Any]]:
     return tail(fleet.audit, n)
 
 
+def sync(fleet: Fleet, *, person: bool = True, push: bool = True, hold: Any = None) -> Any:
+    """Fetch, merge and push with ``git.remote`` (:func:`aof.ops.sync.sync`). ``person``: a
+    person's clone (``aof sync``): the person's finished hand edits are committed first, a
+    conflict keeps the remote's version, incoming changes are not audited here (the
+    coordinator does), and the merged root is linted before the push; else the
+    coordinator's daemon: a conflict keeps this clone's version and the incoming hand edits
+    are audited as their authors'."""
+    from .ops.sync import sync as run
+
+    if person:
+        return run(
+            fleet,
+            prefer="theirs",
+            audit_incoming=False,
+            push_after=push,
+            lint=fleet.lint,
+            commit_local=True,
+        )
+    return run(fleet, prefer="ours", audit_incoming=True, push_after=push, hold=hold)
+
+
 def cost_months(fleet: Fleet) -> list[str]:
     """The months the cost ledger has runs in (``YYYY-MM``), newest first."""
     from .store.costs import months
@@ -431,6 +452,7 @@ __all__ = [
     "snapshot_host_changes",
     "staged_files",
     "stop_searches",
+    "sync",
     "sync_hosts",
     "token_scope",
 ]

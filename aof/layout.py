@@ -22,7 +22,10 @@ and what aof keeps for itself under ``.aof/`` (never committed: it can be lost a
     .aof/coder-pauses.json        coders paused on a usage limit
     .aof/worktrees/<task>/        the git worktree of a task's runs (default place)
     .aof/pending-commits.jsonl    changes waiting for the daemon's batch commit
-    .aof/conflicts/               duplicate task files set aside by ``aof doctor --fix``
+    .aof/conflicts/               duplicate task files set aside by ``aof doctor --fix``, and
+                                  the losing side of a git sync's conflict (``<stamp>/<path>``)
+    .aof/origin                   this clone's origin id, stamped on its audit records
+    .aof/sync.json                what the last git sync did (``aof.ops.sync``)
     .aof/notify/outbox.jsonl      notification events waiting for the daemon (``aof.notify``)
     .aof/notify/state.json        the delivery worker's cursor, retries and counts
     .aof/notify/deliveries.jsonl  every delivery attempt and its result
@@ -115,8 +118,24 @@ def pending_commits(root: Path) -> Path:
 
 
 def conflicts(root: Path) -> Path:
-    """``.aof/conflicts/``: duplicate task files ``aof doctor --fix`` set aside."""
+    """``.aof/conflicts/``: duplicate task files ``aof doctor --fix`` set aside, and the
+    losing versions of a git sync's conflicts (``.aof/conflicts/<stamp>/<path>``)."""
     return root / AOF_DIR / "conflicts"
+
+
+def origin(root: Path) -> Path:
+    """``.aof/origin``: the id of this clone of the fleet root, in its audit records."""
+    return root / AOF_DIR / "origin"
+
+
+def sync_state(root: Path) -> Path:
+    """``.aof/sync.json``: what the last git sync (fetch, merge, push) did."""
+    return root / AOF_DIR / "sync.json"
+
+
+def sync_index(root: Path) -> Path:
+    """``.aof/sync.index``: the private git index a sync builds its merge in."""
+    return root / AOF_DIR / "sync.index"
 
 
 def gate_process(root: Path, task_id: str) -> Path:

@@ -58,6 +58,7 @@ LAZY_COMMANDS = {
     "notify": "notify:notify_group",
     "knowledge": "knowledge:knowledge",
     "issues": "issues:issues_group",
+    "sync": "sync:sync_cmd",
 }
 
 

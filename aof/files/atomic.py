@@ -21,12 +21,17 @@ FILE_MODE = 0o600
 
 def write_text(path: Path, text: str, *, private: bool = False, durable: bool = False) -> None:
     """Replace ``path`` with ``text`` atomically (its directory must exist)."""
+    write_bytes(path, text.encode("utf-8"), private=private, durable=durable)
+
+
+def write_bytes(path: Path, data: bytes, *, private: bool = False, durable: bool = False) -> None:
+    """Replace ``path`` with ``data`` atomically (its directory must exist)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(tmp, flags, FILE_MODE if private else 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -1,11 +1,16 @@
 """The audit trail: one JSON line per mutation in ``audit/YYYY/MM/DD.jsonl`` (UTC days).
 
 Appends take ``.aof/locks/audit.lock``, write the whole line with one ``write(2)`` on an
-``O_APPEND`` descriptor and fsync it. ``seq`` numbers the records of one day file from 1, read
-back from the file's last line under the lock, so it survives restarts and is the same for
-every process. Appends never go through a link (:func:`_open_day_file`). The committer
+``O_APPEND`` descriptor and fsync it. Every record carries the writer's
+``origin``, the id of its clone of the fleet root (:mod:`aof.journal.origin`), and ``seq``
+numbers the records of one origin in one day file from 1, read back from the origin's last
+record in the file under the lock, so it survives restarts and is the same for every process
+of the clone. Appends never go through a link (:func:`_open_day_file`). The committer
 stages audit files under the same lock, so a commit never holds a half-written line.
-``.gitattributes`` marks the files ``merge=union``: branches merge cleanly.
+``.gitattributes`` marks the files ``merge=union``: clones merge cleanly, each one's records
+kept in its own order, and ``(origin, day, seq)`` names one record however the lines of two
+clones interleave. Readers order a day's records by ``(ts, origin, seq)`` (:func:`order`);
+records written before origins existed have none and sort first among equal times.
 
 Every record can say why. A verb computes a default ``reason`` for its record (a completion's
 summary line, a question, an error); a caller's own reason, set on the log for the span of
@@ -108,6 +113,16 @@ class AuditLog:
         # of the one the verb computed. One value per log object, not per thread: a log
         # shared by threads is used under a lock (the MCP server holds one per call).
         self.reason: str | None = None
+        self._origin: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """This clone's origin id (made on first use: :mod:`aof.journal.origin`)."""
+        if self._origin is None:
+            from .origin import origin_of
+
+            self._origin = origin_of(self.root) or ""
+        return self._origin
 
     def path_for(self, when: datetime) -> Path:
         return self.dir / f"{when:%Y}" / f"{when:%m}" / f"{when:%d}.jsonl"
@@ -132,6 +147,7 @@ class AuditLog:
         path = self.path_for(now)
         record: dict[str, Any] = {
             "ts": format_time(now),
+            "origin": self.origin,
             "seq": 0,
             "actor": actor.to_json(),
             "action": action,
@@ -151,7 +167,7 @@ class AuditLog:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = _open_day_file(path)
             try:
-                last, torn = _tail(fd)
+                last, torn = _tail(fd, record["origin"])
                 record["seq"] = last + 1
                 line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
                 # A torn last line (a writer killed mid-write): start ours on a fresh line.
@@ -200,61 +216,106 @@ class AuditLog:
         return out[-limit:] if limit else out
 
     def records(self, problems: list[str] | None = None) -> Iterator[dict[str, Any]]:
-        """Every readable record, oldest first; unreadable lines go to ``problems``."""
+        """Every readable record, oldest first (each day in ``(ts, origin, seq)`` order);
+        unreadable lines go to ``problems``."""
         for path in self.files():
-            rel = path.relative_to(self.root).as_posix()
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                for n, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
-                        if problems is not None:
-                            problems.append(f"{rel}:{n}: not a JSON record (torn or hand-edited)")
-                        continue
-                    if isinstance(rec, dict):
-                        yield rec
-                    elif problems is not None:
-                        problems.append(f"{rel}:{n}: a record must be a JSON object")
+            yield from order(self.day_records(path, problems))
+
+    def day_records(self, path: Path, problems: list[str] | None = None) -> list[dict[str, Any]]:
+        """The readable records of one day file, in file order (after a merge: each clone's
+        records in its own order, the clones' interleaved)."""
+        rel = path.relative_to(self.root).as_posix()
+        out = []
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    if problems is not None:
+                        problems.append(f"{rel}:{n}: not a JSON record (torn or hand-edited)")
+                    continue
+                if isinstance(rec, dict):
+                    out.append(rec)
+                elif problems is not None:
+                    problems.append(f"{rel}:{n}: a record must be a JSON object")
+        return out
+
+
+def order_key(rec: dict[str, Any]) -> tuple[str, str, int]:
+    """A record's place in the trail: (ts, origin, seq); no origin sorts first."""
+    seq = rec.get("seq")
+    return (
+        str(rec.get("ts", "")),
+        str(rec.get("origin") or ""),
+        seq if isinstance(seq, int) and not isinstance(seq, bool) else 0,
+    )
+
+
+def order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` of one day sorted by :func:`order_key` (stable: a file already in order,
+    the usual case, costs one pass)."""
+    return sorted(records, key=order_key)
 
 
 def tail(log: AuditLog, n: int) -> list[dict[str, Any]]:
     """The last ``n`` readable records, oldest first, reading day files from the newest back
     (the cost follows ``n``, not the size of the trail)."""
     out: list[dict[str, Any]] = []
+    if n <= 0:
+        return out
     for path in reversed(log.files()):
+        day = []
         with open(path, "rb") as fh:
             lines = fh.read().splitlines()
-        for raw in reversed(lines):
+        for raw in lines:
             try:
                 rec = json.loads(raw)
             except ValueError:
                 continue
             if isinstance(rec, dict):
-                out.append(rec)
-                if len(out) >= n:
-                    return out[::-1]
-    return out[::-1]
+                day.append(rec)
+        out = order(day)[-(n - len(out)) :] + out
+        if len(out) >= n:
+            return out
+    return out
 
 
-def _tail(fd: int) -> tuple[int, bool]:
-    """(seq of the last record, whether the file ends without a newline) of an open day file."""
+def _tail(fd: int, origin: str) -> tuple[int, bool]:
+    """(seq of the last record of ``origin`` in an open day file, or of a record without
+    origin; whether the file ends without a newline). Records of other clones (merged in)
+    are skipped, reading back from the end: the clone's own are usually the last ones."""
     size = os.fstat(fd).st_size
     if size == 0:
         return 0, False
-    want = 4096
-    while True:
-        chunk = os.pread(fd, min(size, want), max(0, size - want))
-        if chunk.count(b"\n") >= 2 or want >= size:
-            break
-        want *= 4
-    torn = not chunk.endswith(b"\n")
-    for raw in reversed(chunk.splitlines()):
-        try:
-            rec = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("seq"), int):
-            return int(rec["seq"]), torn
-    return 0, torn
+    torn = os.pread(fd, 1, size - 1) != b"\n"
+    end = size
+    carry = b""
+    while end > 0:
+        start = max(0, end - 65536)
+        chunk = os.pread(fd, end - start, start) + carry
+        lines = chunk.split(b"\n")
+        carry = lines.pop(0) if start > 0 else b""  # a line cut at the chunk's start
+        for raw in reversed(lines):
+            seq = _own_seq(raw, origin)
+            if seq is not None:
+                return seq, torn
+        end = start
+    seq = _own_seq(carry, origin)
+    return (seq or 0), torn
+
+
+def _own_seq(raw: bytes, origin: str) -> int | None:
+    """The seq of one line when it is a record of ``origin`` (or has no origin), else None."""
+    if not raw.strip():
+        return None
+    try:
+        rec = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(rec, dict) or not isinstance(rec.get("seq"), int):
+        return None
+    if rec.get("origin") not in (None, "", origin):
+        return None
+    return int(rec["seq"])

@@ -159,6 +159,9 @@ def validate_config(data: dict[str, Any], where: str) -> None:
         isinstance(committer, dict) and {"name", "email"} <= set(committer)
     ):
         raise bad("git.committer", "must be a mapping with name and email")
+    from .gitsync import validate_git_sync
+
+    validate_git_sync(git, bad)
     for key in ("defaults", "coders", "workflow"):
         if key in data and not isinstance(data[key], dict):
             raise bad(key, f"must be a mapping (got {data[key]!r})")

@@ -31,6 +31,7 @@ EVENTS: dict[str, str] = {
     "budget_warning": "warning",
     "budget_exhausted": "urgent",
     "host_down": "urgent",
+    "sync_conflict": "warning",
 }
 ALL = "all"  # in a rule's events: every event
 SEVERITIES = ("info", "warning", "urgent")

@@ -44,6 +44,8 @@ HINTS: dict[str, str] = {
     "raise the budget with aof team update TEAM --budget-usd-month N (or aof project update)",
     "host_down": "see to the host's `aof worker` (systemctl status aof-worker); its runs' "
     "leases lapse and their tasks are retried (aof host list)",
+    "sync_conflict": "a git sync kept this side and set the other aside (the reason names the "
+    "copy under .aof/conflicts/): compare them and apply what is missing",
     "pr_stuck": "look at its pull request (aof forge status): a check that never ends, a "
     "reviewer who never answers",
 }

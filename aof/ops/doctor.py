@@ -22,7 +22,9 @@ Checks, in order (each keeps going when one item fails, like Maildir's ``clean()
    reported, never committed;
 7. the JSON schemas in ``schemas/`` for editors (:mod:`aof.ops.rootschemas`): missing or
    different from this aof's is a warning; ``fix`` writes them and commits;
-8. the machine: git, tmux, the coders in use, the MCP package, free disk space
+8. the audit trail: no ``(origin, day, seq)`` twice (:mod:`aof.ops.auditcheck`; after a
+   git merge of two clones' trails each record is still named once);
+9. the machine: git, tmux, the coders in use, the MCP package, free disk space
    (:mod:`aof.ops.envcheck`; a low disk is a warning, which leaves the report ok).
 
 Every fix that touches a task holds that task's lock, so a live writer is never raced.
@@ -101,6 +103,11 @@ def run(fleet: ServiceContext, pipeline: Pipeline, *, fix: bool) -> Report:
     _tasks(fleet, pipeline, report, fix, skip=drafts)
     _uncommitted(fleet, report, fix)
     _schemas(fleet, report, fix)
+    from .auditcheck import repeats
+
+    for rel, origin, seq, n, legacy in repeats(fleet.audit):
+        who = f"origin {origin}" if origin else "records without an origin"
+        report.add("audit", rel, f"{who}: seq {seq} appears {n} times", warning=legacy)
     from .envcheck import check
 
     for kind, path, message, warning in check(fleet):

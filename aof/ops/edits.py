@@ -45,6 +45,7 @@ from ..model.task import SLUG_RE, TRANSITIONS, State, id_from_filename
 from ..store.tasks import name_problem
 
 if TYPE_CHECKING:
+    from ..journal.audit import Actor
     from ..service.context import ServiceContext
 
 WATCHED = (
@@ -245,10 +246,17 @@ def _settling(
 
 
 def _commit(
-    fleet: ServiceContext, ok: list[str], moves: dict[str, str], result: SweepResult
+    fleet: ServiceContext,
+    ok: list[str],
+    moves: dict[str, str],
+    result: SweepResult,
+    who: Actor | None = None,
+    where: str = "outside aof",
 ) -> None:
-    """Audit each of the ``ok`` paths (a move as one record) and commit them together."""
-    who = human(fleet.root)  # the same person the CLI names (aof.journal.identity)
+    """Audit each of the ``ok`` paths (a move as one record) and commit them together, as
+    ``who`` (default: the person at this machine, as the CLI names them:
+    :mod:`aof.journal.identity`)."""
+    who = who or human(fleet.root)
     audit_paths = []
     messages = []
     moved_to = {new: old for old, new in moves.items()}
@@ -266,14 +274,14 @@ def _commit(
                 (kind, ident),
                 frm=frm.value,
                 to=to.value,
-                reason=f"moved by hand{outside}",
+                reason=f"moved by hand{'' if where == 'outside aof' else ' ' + where}{outside}",
                 changes={"path": rel},
             )
             messages.append(f"task {ident}: {frm.value} -> {to.value} (moved by hand)")
         else:
             action = "edited" if (fleet.root / rel).exists() else "deleted"
             _, audit_path = fleet.audit.append(
-                who, action, (kind, ident), reason="edited outside aof", changes={"path": rel}
+                who, action, (kind, ident), reason=f"edited {where}", changes={"path": rel}
             )
             messages.append(f"{rel}: {action}")
         audit_paths.append(audit_path)

@@ -28,6 +28,7 @@ Each tick, in order:
    a thread of its own);
 6. say where it stands (``aof.scheduler.idle``): the runs it waits on, or that it is idle and
    what it leaves behind. ``--until-idle`` stops at the first idle tick.
+With ``git.remote``, a thread (``aof.scheduler.gitsync``) fetches, merges and pushes.
 
 Between ticks it sleeps ``interval_s``, woken early by a file change (the watcher's hint),
 an exited child (SIGCHLD), or SIGTERM/SIGINT, which stop it after the current tick. Runs
@@ -60,6 +61,7 @@ from ..runner.gates import GateRunner, end_leftovers
 from ..runner.rqexec import executor_for
 from ..service.scheduling import TICK_TRAILER
 from ..store.daemonstate import LOCK_NAME, daemon_info, take_lock, write_state
+from .gitsync import GitSync
 from .handout import Handout
 from .idle import Outlook, assess
 from .supervise import RunSupervisor
@@ -109,6 +111,14 @@ class Daemon:
         self.gates = GateRunner(self.fleet, self.log)
         self.gates.wake = self.wake.set  # a gate's result: plan again now
         self.forge = ForgePoller(Fleet(self.root, clock=clock, ids=ids, actor=FORGE), self.log)
+        self.tick_lock = threading.Lock()  # a git sync's merge never lands mid-tick
+        self.gitsync = GitSync(
+            Fleet(self.root, clock=clock, ids=ids, actor=Actor("system", "sync")),
+            self.log,
+            hold=lambda: self.tick_lock,
+            wake_daemon=self.wake.set,
+            config=lambda: self.fleet.config,
+        )
         self.metrics_port = metrics_port  # serve Prometheus /metrics (aof.scheduler.metrics)
         self.metrics: Any = None
         self.metrics_bound: int | None = None  # the port /metrics listens on
@@ -170,6 +180,7 @@ class Daemon:
         self.acquire()
         self.notices.start()
         self.forge.start()
+        self.gitsync.start()
         if self.metrics_port is not None:
             from .metrics import DaemonMetrics
 
@@ -228,6 +239,7 @@ class Daemon:
 
     def shutdown(self) -> None:
         self.forge.stop()
+        self.gitsync.stop()
         if self.metrics is not None:
             self.metrics.stop()
         self.notices.stop()  # sends what is due first (a few seconds at most)
@@ -274,7 +286,13 @@ class Daemon:
     # --- one tick ---------------------------------------------------------------------------
 
     def tick(self) -> dict[str, Any]:
-        """One pass: reload, commit edits, supervise, plan, apply, dispatch, reconcile."""
+        """One pass (under the tick lock, which a git sync's merge takes too)."""
+        with self.tick_lock:
+            report = self._tick()
+        self.gitsync.poke()  # fetch, merge and push when git.sync_s is due
+        return report
+
+    def _tick(self) -> dict[str, Any]:
         began = time.perf_counter()
         self.ticks += 1
         n = self.ticks
