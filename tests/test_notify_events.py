@@ -267,12 +267,12 @@ def test_the_hook_imports_no_network_library(root: Path) -> None:
 
 def test_the_config_schema_knows_every_event() -> None:
     """schemas/config.schema.json (what editors and `aof lint` check aof.yaml with) names
-    the same events as the code, in rules and in the SLA list."""
+    the same events as the code, in rules and in the SLA list; so does the audit record's
+    schema (schemas/audit.schema.json)."""
     import json
 
     from aof.model.notify import ALL, EVENTS
 
-    schema = json.loads((ROOT / "schemas" / "config.schema.json").read_text())
     enums: list[list[str]] = []
 
     def walk(node: object) -> None:
@@ -286,7 +286,8 @@ def test_the_config_schema_knows_every_event() -> None:
             for child in node:
                 walk(child)
 
-    walk(schema)
-    assert enums, "no event list in the schema"
+    for name in ("config.schema.json", "audit.schema.json"):
+        walk(json.loads((ROOT / "schemas" / name).read_text()))
+    assert len(enums) >= 3, "an event list is missing from the schemas"
     for values in enums:
         assert [v for v in values if v != ALL] == list(EVENTS)
