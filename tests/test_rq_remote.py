@@ -37,7 +37,7 @@ def create(c: Cluster, project: str, n: int, *labels: str) -> list[str]:
 
 def test_tasks_of_two_placed_projects_run_once_each_on_their_hosts(cluster: Cluster) -> None:
     c = cluster
-    ids = {"p1": create(c, "p1", 3), "p2": create(c, "p2", 3)}
+    ids = {"p1": create(c, "p1", 10), "p2": create(c, "p2", 10)}  # 20 tasks
     for host in HOSTS:
         c.start_worker(host)
     c.start_daemon("--until-idle")
