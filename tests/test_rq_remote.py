@@ -79,6 +79,10 @@ def test_a_cancel_ends_the_remote_process_tree_and_logs_show_while_running(
     c.wait(lambda: events.exists() and '"process_start"' in events.read_text(), 60, "live log")
     assert c.state(tid) == "in-progress"
     c.wait(lambda: bool(c.report(f"{tid}.1").get("pid")), 30, "the run's status report")
+    rows = json.loads(aof(c.root, "agent", "list", "--json").stdout)
+    (row,) = [r for r in rows if r["task"] == tid]
+    assert row["host"] == "h1" and row["state"] == "running"  # aof top's rows too
+    assert "process_start" in aof(c.root, "agent", "logs", tid).stdout
     coder = psutil.Process(int(c.report(f"{tid}.1")["pid"]))  # the coder, on host h1
     assert "demo_coder" in " ".join(coder.cmdline()) or "demo" in coder.name()
     horse = coder.parent()  # the run's supervisor, in the work horse RQ forked

@@ -72,6 +72,7 @@ def _run_row(
         "run": run.run_id,
         "state": "running" if live else (run.outcome or "exited"),
         "pid": run.pid,
+        "host": run.host,  # None: this machine
         "tmux": pane["session"] if pane else None,
         **usage,
         "idle_s": _idle(run_dir, meter, now) if live else None,
@@ -96,6 +97,7 @@ def _session_row(root: Path, tid: str, meta: dict[str, Any]) -> dict[str, Any]:
         "run": f"{tid}.{last.name}" if last else None,
         "state": meta["state"],
         "pid": None,
+        "host": None,
         "tmux": None,
         **_no_usage(),
         "idle_s": None,
