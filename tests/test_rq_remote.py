@@ -134,3 +134,15 @@ def test_a_redis_restart_mid_run_loses_nothing(cluster: Cluster) -> None:
         records = [r for r in c.audit() if r["entity"]["id"] == tid]
         assert [r["action"] for r in records].count("claimed") == 1, tid
         assert sorted(p.name for p in (c.root / "runs" / tid).iterdir()) == ["1"]
+
+
+def test_a_remote_usage_limit_pauses_the_coder_on_the_coordinator(cluster: Cluster) -> None:
+    c = cluster
+    (tid,) = create(c, "p1", 1, "demo:limit")
+    c.start_worker("h1")
+    c.start_daemon()
+    pauses = c.root / ".aof" / "coder-pauses.json"
+    c.wait(lambda: pauses.exists() and "demo" in json.loads(pauses.read_text()), 60, "a pause")
+    assert json.loads(pauses.read_text())["demo"]["task"] == tid
+    c.wait(lambda: c.state(tid) == "ready", 30, "the task back in ready")
+    assert "paused" in aof(c.root, "why", tid).stdout  # not dispatched again until the reset

@@ -29,6 +29,7 @@ import json
 import os
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -187,6 +188,8 @@ class RemoteShim(Shim):
             "usage": self._usage(),
             "handoff": handoff_for(outcome, reason, self.said, wt, self.start_head),
         }
+        if outcome == "usage-limited":  # the coordinator pauses the coder until then
+            ending["pause_until"] = self._pause_until()
         return {
             "outcome": outcome,
             "reason": reason,
@@ -196,6 +199,17 @@ class RemoteShim(Shim):
             "ending": ending,
             "settled": False,
         }
+
+    def _pause_until(self) -> str:
+        """When the coder's usage limit resets: what it said, else ``usage_pause_s`` from now."""
+        from ..clock import format_time, parse_time
+
+        reset = (self.meter.limit or {}).get("reset_at")
+        if reset:
+            with contextlib.suppress(ValueError):
+                return format_time(parse_time(str(reset)))
+        default = float(self.limits.get("usage_pause_s") or 3600)
+        return format_time(datetime.now(UTC) + timedelta(seconds=default))
 
     def _usage(self) -> dict[str, Any]:
         return {**super()._usage(), "host": self.spec.get("host")}

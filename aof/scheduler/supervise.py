@@ -144,7 +144,22 @@ class RunSupervisor:
             if ending.get("outcome") == "lost-lease":
                 return "lost-lease"  # the task is someone else's now: nothing to settle
             return f"{ending.get('outcome')}; could not record it: {exc}"
+        if outcome == "usage-limited" and ending.get("pause_until"):
+            self.pause_coder(run, str(ending["pause_until"]), str(ending.get("reason") or ""))
         return outcome
+
+    def pause_coder(self, run: RunStatus, until: str, reason: str) -> None:
+        """A remote run hit its coder's usage limit: the coder is paused here, where the
+        planner looks, as a local run's supervisor would have paused it."""
+        from ..clock import parse_time
+        from ..store import pauses
+
+        try:
+            when = parse_time(until)
+        except ValueError:
+            self.log.warning("run %s: a pause until %r is not a time", run.run_id, until)
+            return
+        pauses.pause(self.fleet.root, run.coder, when, reason=reason, task=run.task_id)
 
     def usage(self, run: RunStatus) -> dict[str, Any] | None:
         """What a run whose supervisor died used, as its last ``meter.json`` says (for its
