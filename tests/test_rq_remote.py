@@ -146,3 +146,18 @@ def test_a_remote_usage_limit_pauses_the_coder_on_the_coordinator(cluster: Clust
     assert json.loads(pauses.read_text())["demo"]["task"] == tid
     c.wait(lambda: c.state(tid) == "ready", 30, "the task back in ready")
     assert "paused" in aof(c.root, "why", tid).stdout  # not dispatched again until the reset
+
+
+def test_aof_agent_kill_on_the_coordinator_ends_a_remote_run(cluster: Cluster) -> None:
+    c = cluster
+    (tid,) = create(c, "p2", 1, "demo:hang")
+    c.start_worker("h2")
+    c.start_daemon()
+    c.wait(lambda: bool(c.report(f"{tid}.1").get("pid")), 60, "the run's status report")
+    coder = psutil.Process(int(c.report(f"{tid}.1")["pid"]))
+    tree = [coder, *coder.children(recursive=True)]
+    aof(c.root, "agent", "kill", tid)
+    _gone, alive = psutil.wait_procs(tree, timeout=10)
+    assert not alive, f"still alive 10 s after the kill: {alive}\n{c.tails()}"
+    c.wait(lambda: c.state(tid) != "in-progress", 60, "the killed run settled")
+    assert c.state(tid) in ("ready", "blocked", "deadletter")
