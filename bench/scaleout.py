@@ -48,17 +48,7 @@ class SimulatedExecutor:
 
     def submit(self, spec: RunSpec) -> RunStatus:
         self.calls["submit"] += 1
-        status = RunStatus(
-            run_id=spec.run_id,
-            task_id=spec.task_id,
-            attempt=spec.attempt,
-            token=spec.token,
-            holder=spec.holder,
-            coder=spec.coder,
-            pid=None,
-            state="running",
-            started=START.isoformat(),
-        )
+        status = RunStatus.starting(spec, pid=None, started=START.isoformat())
         self.live[spec.run_id] = status
         return status
 

@@ -118,6 +118,22 @@ class RunStatus:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def starting(cls, spec: RunSpec, *, pid: int | None, started: str) -> RunStatus:
+        """The status of ``spec``'s run as it is handed to its executor."""
+        return cls(
+            run_id=spec.run_id,
+            task_id=spec.task_id,
+            attempt=spec.attempt,
+            token=spec.token,
+            holder=spec.holder,
+            coder=spec.coder,
+            pid=pid,
+            state="running",
+            started=started,
+            host=spec.host,
+        )
+
 
 class Executor(Protocol):
     """Where runs execute. Implementations must be safe to call from the daemon's thread."""
@@ -175,17 +191,7 @@ class LocalExecutor:
                 close_fds=True,
             )
         self._procs[spec.run_id] = proc
-        status = RunStatus(
-            run_id=spec.run_id,
-            task_id=spec.task_id,
-            attempt=spec.attempt,
-            token=spec.token,
-            holder=spec.holder,
-            coder=spec.coder,
-            pid=proc.pid,
-            state="running",
-            started=format_time(self.clock.now()),
-        )
+        status = RunStatus.starting(spec, pid=proc.pid, started=format_time(self.clock.now()))
         record = {
             **status.to_json(),
             "create_time": _create_time(proc.pid),

@@ -94,18 +94,7 @@ class RqExecutor:
                 f"run {spec.run_id} on host {spec.host}: a remote run reports through the API; "
                 "set executor.api_url in aof.yaml"
             )
-        status = RunStatus(
-            run_id=spec.run_id,
-            task_id=spec.task_id,
-            attempt=spec.attempt,
-            token=spec.token,
-            holder=spec.holder,
-            coder=spec.coder,
-            pid=None,
-            state="running",
-            started=format_time(self.clock.now()),
-            host=spec.host,
-        )
+        status = RunStatus.starting(spec, pid=None, started=format_time(self.clock.now()))
         if remoteruns.read_record(self.root, spec.run_id) is None:
             self._write_plan(spec)
             record = {**status.to_json(), "job": job_id(spec.run_id)}
