@@ -191,7 +191,8 @@ def test_a_question_answered_in_the_browser_unblocks_the_task_as_the_person(
     item.find_element("css selector", "input[name=text]").send_keys("Drop it after the backup")
     item.find_element("css selector", ".action-answer button").click()
     wait(browser, lambda b: state_of(root, tid) == "ready")
-    assert ("answered", PERSON) in records(root, tid)
+    # the move is the change's commit point; its audit record follows it
+    wait(browser, lambda b: ("answered", PERSON) in records(root, tid))
     body = Fleet(root).get_task(tid).body
     assert "Drop it after the backup" in body
     wait(browser, lambda b: not b.find_elements("css selector", f"#att-{tid}"))  # live
@@ -208,7 +209,7 @@ def test_a_human_gate_approved_in_the_browser_moves_the_task_on(
     form.find_element("css selector", "input[name=note]").send_keys("Looks right")
     form.find_element("css selector", "button").click()
     wait(browser, lambda b: state_of(root, tid) == "done")
-    assert ("approved", PERSON) in records(root, tid)
+    wait(browser, lambda b: ("approved", PERSON) in records(root, tid))  # after the move
     badge = wait(browser, lambda b: b.find_elements("css selector", ".task-meta .state-done"))
     assert badge[0].text == "done"  # the page followed without a reload
 

@@ -41,13 +41,12 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from .. import __version__, layout
+from .. import __version__
 from ..clock import Clock, IdSource, format_time
 from ..errors import AofError, ConfigError, DaemonRunning
 from ..files import durability
@@ -61,6 +60,7 @@ from ..runner.gates import GateRunner, end_leftovers
 from ..runner.rqexec import executor_for
 from ..service.scheduling import TICK_TRAILER
 from ..store.daemonstate import LOCK_NAME, daemon_info, take_lock, write_state
+from .daemonlog import daemon_logger, state_of
 from .gitsync import GitSync
 from .handout import Handout
 from .idle import Outlook, assess
@@ -98,7 +98,7 @@ class Daemon:
         self.want_watch = watch
         self.executor: Executor = executor or executor_for(self.fleet)
         self.ao = ao
-        self.log = self._logger(log_to_stderr)
+        self.log = daemon_logger(self.root, f"aof.daemon.{id(self)}", log_to_stderr)
         self.notices = DeliveryWorker.of(self.fleet, self.log, os.environ)  # notifications
         self.wake = threading.Event()
         self.stopping = False
@@ -132,21 +132,6 @@ class Daemon:
         self.outlook: Outlook | None = None  # where the last tick left the daemon
 
     # --- set-up and tear-down ---------------------------------------------------------------
-
-    def _logger(self, to_stderr: bool) -> logging.Logger:
-        log = logging.getLogger(f"aof.daemon.{id(self)}")
-        log.propagate = False
-        log.setLevel(logging.INFO)
-        fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%dT%H:%M:%SZ")
-        fmt.converter = time.gmtime
-        layout.runs(self.root).mkdir(exist_ok=True)
-        handlers: list[logging.Handler] = [logging.FileHandler(layout.daemon_log(self.root))]
-        if to_stderr:
-            handlers.append(logging.StreamHandler())
-        for h in handlers:
-            h.setFormatter(fmt)
-            log.addHandler(h)
-        return log
 
     def _override_coder(self) -> None:
         """``aof daemon --coder C``: C replaces the fleet's default coder for this daemon."""
@@ -488,24 +473,8 @@ class Daemon:
                 )
         report["reconciled"] = [r.to_json() for r in done if r.applied is not None]
 
-    # --- state file -------------------------------------------------------------------------
-
     def _write_state(self, state: str) -> None:
-        data = {
-            "state": state,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "root": str(self.root),
-            "version": __version__,
-            "started": self.started,
-            "interval_s": self.interval,
-            "watch": self.watch_note,
-            "metrics_port": self.metrics_bound,
-            "ticks": self.ticks,
-            "last_tick": self.last or None,
-            "updated": format_time(self.fleet.clock.now()),
-        }
-        write_state(self.root, data)
+        write_state(self.root, state_of(self, state))
 
 
 def _stamp(path: Path) -> int | None:
