@@ -293,8 +293,9 @@ def test_the_remote_down_the_daemon_ticks_on_with_a_warning(clones, clock, tmp_p
 
 
 def _old(path: Path) -> None:
-    """A hand edit made a while ago (settled: the sweep judges it)."""
-    past = time.time() - 60
+    """A hand edit made a while ago (settled: the sweep judges it), by the file system's
+    clock (this process's wall clock may be elsewhere: `make date-check`)."""
+    past = path.stat().st_mtime - 60
     os.utime(path, (past, past))
 
 
@@ -313,7 +314,7 @@ def test_aof_sync_commits_lints_and_pushes_a_persons_clone(clones, clock) -> Non
     path.write_text(text.replace("priority: normal", "priority: high"))
     _old(path)
     data = json.loads(cli("sync", "--json").stdout)
-    assert data["ok"] and data["pushed"] and data["committed"] == [rel]
+    assert data["ok"] and data["pushed"] and data["committed"] == [rel], json.dumps(data)
     assert sync(coord, person=False).ok
     assert coord.get_task(tid).meta["priority"] == "high"
     edits = [r for r in _records(coord) if r["action"] == "edited"]

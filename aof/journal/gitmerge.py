@@ -65,8 +65,10 @@ def git(root: Path, *args: str, stdin: str | None = None, index: Path | None = N
     env.pop("GIT_INDEX_FILE", None)
     if index is not None:
         env["GIT_INDEX_FILE"] = str(index)
+    # A private index is a whole file of its own: in a split index (the fleet root's setting)
+    # it would lean on a shared index file that git may expire and delete under it.
     proc = subprocess.run(
-        ["git", "-c", "gc.auto=0", *args],
+        ["git", "-c", "gc.auto=0", "-c", "core.splitIndex=false", *args],
         cwd=root,
         env=env,
         input=stdin,
