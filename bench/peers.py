@@ -76,7 +76,9 @@ class Aof(Peer):
         build_root(self.home, self.n)
         out = subprocess.run(
             [AOF, "--root", str(self.home), "task", "list", "--state", "ready", "--json"],
-            capture_output=True, env=self.env, check=True,
+            capture_output=True,
+            env=self.env,
+            check=True,
         )
         self.ready = [t["id"] for t in json.loads(out.stdout)]
 
@@ -120,15 +122,16 @@ class Backlog(Peer):
         subprocess.run(["git", "init", "-q"], cwd=self.home, check=True)
         subprocess.run(
             ["backlog", "init", "bench", "--defaults"],
-            cwd=self.home, env=self.env, check=True, capture_output=True,
+            cwd=self.home,
+            env=self.env,
+            check=True,
+            capture_output=True,
             stdin=subprocess.DEVNULL,
         )
         tasks, n_open = self.home / "backlog" / "tasks", max(1, self.n // 10)
         for num in range(1, self.n + 1):
             status = "To Do" if num <= n_open else "Done"
-            text = BACKLOG_TASK.format(
-                num=num, status=status, group=num % 10, ordinal=num * 1000
-            )
+            text = BACKLOG_TASK.format(num=num, status=status, group=num % 10, ordinal=num * 1000)
             (tasks / f"task-{num} - Benchmark-task-{num}.md").write_text(text)
         subprocess.run([*git, "add", "-A"], cwd=self.home, check=True)
         subprocess.run([*git, "commit", "-qm", f"{self.n} tasks"], cwd=self.home, check=True)
@@ -168,9 +171,7 @@ class Taskwarrior(Peer):
             tasks.append(item)
         dump = self.home / "seed.json"
         dump.write_text(json.dumps(tasks))
-        subprocess.run(
-            ["task", "import", str(dump)], env=self.env, check=True, capture_output=True
-        )
+        subprocess.run(["task", "import", str(dump)], env=self.env, check=True, capture_output=True)
 
     def argv(self, op: str, i: int) -> list[str]:
         return {
@@ -197,7 +198,7 @@ def bench_size(n: int, repeat: int, tmp: Path) -> dict[str, dict[str, float]]:
     samples = {p.name: {op: [] for op in OPS} for p in peers}
     for i in range(repeat + 1):  # round 0 warms the caches and is not counted
         for op in OPS:
-            order = peers[i % len(peers):] + peers[: i % len(peers)]
+            order = peers[i % len(peers) :] + peers[: i % len(peers)]
             for peer in order:
                 elapsed = peer.run(op, i)
                 if i:
