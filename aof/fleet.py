@@ -1,12 +1,11 @@
 """The service's facade: the one door through which every change to a fleet root passes.
 
-``Fleet`` builds the parts of the service and hands each call to the part that holds it:
-the pipeline and the reads (:mod:`aof.service.pipeline`), creating and editing tasks
-(:mod:`aof.service.authoring`), claims and leases (:mod:`aof.service.leases`), the lifecycle
-moves, review and blocking (:mod:`aof.service.lifecycle`), run outcomes
-(:mod:`aof.service.outcomes`) and the scheduling front (:mod:`aof.service.scheduling`).
-Creating a fleet root is :mod:`aof.service.newroot`. The CLI and the MCP server call its
-methods and nothing else.
+``Fleet`` hands each call to the part of the service that holds it: the pipeline and the
+reads (:mod:`aof.service.pipeline`), creating and editing tasks (:mod:`aof.service.authoring`),
+claims and leases (:mod:`aof.service.leases`), the lifecycle moves, review and blocking
+(:mod:`aof.service.lifecycle`), run outcomes (:mod:`aof.service.outcomes`) and the scheduling
+front (:mod:`aof.service.scheduling`), each built on first use. Creating a fleet root is
+:mod:`aof.service.newroot`. The CLI and the MCP server call its methods and nothing else.
 """
 
 from __future__ import annotations
@@ -19,17 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from .model.resources import template_dir
-from .model.shapes import ActionsToApply, RunOutcome
 from .model.text import append_section
 from .service import newroot
 from .service.authoring import Authoring
-from .service.gates import Gates
-from .service.leases import Leases
-from .service.lifecycle import Lifecycle
-from .service.outcomes import Outcomes
 from .service.pipeline import Pipeline
-from .service.prgate import PrGate
-from .service.scheduling import Scheduling
 
 if TYPE_CHECKING:
     from .clock import Clock, IdSource
@@ -37,9 +29,16 @@ if TYPE_CHECKING:
     from .journal.git import Committer
     from .knowledge.items import Knowledge
     from .model.config import Config
+    from .model.shapes import ActionsToApply, RunOutcome
     from .model.task import State, Task
     from .model.workflow import Workflow
     from .registry.entries import Registry
+    from .service.gates import Gates
+    from .service.leases import Leases
+    from .service.lifecycle import Lifecycle
+    from .service.outcomes import Outcomes
+    from .service.prgate import PrGate
+    from .service.scheduling import Scheduling
     from .store.tasks import TaskStore
 
 JSON = dict[str, Any]
@@ -67,14 +66,20 @@ class Fleet:
         reason: str | None = None,
     ) -> None:
         pipeline = Pipeline(root, clock=clock, ids=ids, actor=actor, commit=commit, reason=reason)
-        self._pipeline = pipeline
-        self._authoring = Authoring(pipeline)
-        self._leases = Leases(pipeline)
-        self._gates = Gates(pipeline)
-        self._lifecycle = Lifecycle(pipeline, self._gates)
-        self._outcomes = Outcomes(pipeline, self._lifecycle)
-        self._scheduling = Scheduling(pipeline, self._leases)
-        self.prs = PrGate(pipeline, self._gates)  # the pr gate's changes (docs/forge.md)
+        self._pipeline, self._authoring = pipeline, Authoring(pipeline)
+
+    # Built on first use (aof.service.parts); prs: the pr gate's changes (docs/forge.md).
+    _leases: Leases
+    _gates: Gates
+    _lifecycle: Lifecycle
+    _outcomes: Outcomes
+    _scheduling: Scheduling
+    prs: PrGate
+
+    def __getattr__(self, name: str) -> Any:
+        from .service.parts import build  # a call imports only the parts it uses
+
+        return build(self, name)
 
     @classmethod
     def init(
@@ -157,8 +162,7 @@ class Fleet:
 
     @property
     def override_lease(self) -> bool:
-        """Act on tasks other actors hold, without their token (with a reason); see
-        :meth:`overriding`."""
+        """Act on tasks others hold, without their token, with a reason (:meth:`overriding`)."""
         return self._pipeline.override_lease
 
     @override_lease.setter
@@ -463,7 +467,7 @@ class Fleet:
         actor: Actor | None = None,
     ) -> list[dict[str, Any]]:
         """Carry out a plan's actions of ``kinds`` (:meth:`Scheduling.apply`)."""
-        done = self._scheduling.apply(cast(ActionsToApply, result), kinds=kinds, actor=actor)
+        done = self._scheduling.apply(cast("ActionsToApply", result), kinds=kinds, actor=actor)
         return cast(list[JSON], done)
 
     def next_task(

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 import click
 
@@ -62,21 +62,30 @@ LAZY_COMMANDS = {
 }
 
 
-class AofGroup(click.Group):
-    """The root group: loads command modules lazily, and turns AofError into one line on
-    stderr and the documented exit code."""
+class LazyGroup(click.Group):
+    """A group that imports the commands of ``lazy`` (name: "module:attr" of a module of
+    aof.cli) only when one of them is called or listed."""
+
+    lazy: ClassVar[dict[str, str]] = {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+        return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
             import importlib
 
-            module, attr = LAZY_COMMANDS[cmd_name].split(":")
+            module, attr = self.lazy[cmd_name].split(":")
             command = getattr(importlib.import_module(f".{module}", __name__), attr)
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
+
+
+class AofGroup(LazyGroup):
+    """The root group: loads command modules lazily, and turns AofError into one line on
+    stderr and the documented exit code."""
+
+    lazy = LAZY_COMMANDS
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

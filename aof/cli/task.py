@@ -9,15 +9,13 @@ holding a task are in :mod:`aof.cli.task_lease`, the moves people make in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
 from ..model.task import PRIORITIES, STATES, TERMINAL
-from . import Env, emit, json_option, pass_env, reason_option
+from . import Env, LazyGroup, emit, json_option, pass_env, reason_option
 from .safe_text import safe_text
-from .task_lease import block, claim, complete, fail, heartbeat, progress, release
-from .task_moves import answer, approve, cancel, move, ready_, reject, resurrect, unblock
 from .task_options import (
     STATE_NAMES,
     complete_task_ids,
@@ -30,7 +28,19 @@ from .task_options import (
 )
 
 
-@click.group()
+class TaskGroup(LazyGroup):
+    """The verbs of the agent holding a task and the moves people make, imported when used."""
+
+    lazy: ClassVar[dict[str, str]] = {
+        **{v: f"task_lease:{v}" for v in ("claim", "heartbeat", "release", "progress")},
+        **{v: f"task_lease:{v}" for v in ("complete", "block", "fail")},
+        "ready": "task_moves:ready_",
+        **{v: f"task_moves:{v}" for v in ("answer", "unblock", "approve", "reject", "cancel")},
+        **{v: f"task_moves:{v}" for v in ("resurrect", "move")},
+    }
+
+
+@click.group(cls=TaskGroup)
 def task() -> None:
     """Create, list, show, edit and move tasks.
 
@@ -375,9 +385,3 @@ def next_(env: Env, agent: str | None, claim: bool, as_json: bool) -> None:
     else:
         token = f"  token {result['token']}" if result.get("token") else ""
         click.echo(f"{t['id']} {t['title']} ({result['reason']}){token}")
-
-
-for command in (claim, heartbeat, release, progress, complete, block, fail):
-    task.add_command(command)
-for command in (ready_, answer, unblock, approve, reject, cancel, resurrect, move):
-    task.add_command(command)

@@ -108,7 +108,7 @@ def out_task(env: Env, task: Any, as_json: bool, verb: str, **extra: Any) -> Non
         emit({**data, **extra}, as_json, line)
         return
     fleet = env.fleet()
-    data = {**fleet.task_json(task, body=False), **extra}
+    data = {**fleet.task_json(task, body=False), **extra} if as_json else {}  # rev: hashlib
     emit(data, as_json, show_line(fleet, task, verb))
 
 

@@ -7,13 +7,15 @@ Plain functions over the task store; :class:`aof.service.pipeline.Pipeline` (and
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import ValidationError
 from ..files import cardfile
-from ..model.shapes import TaskJson
 from ..model.task import PRIORITY_RANK, STATES, TERMINAL, State, Task
 from ..store.tasks import TaskStore
+
+if TYPE_CHECKING:
+    from ..model.shapes import TaskJson
 
 
 class Query(NamedTuple):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -87,6 +86,7 @@ class Scheduling:
         PATH) and ``Plan-Digest``. The base is checked out in
         a temporary worktree, planned again at that time, and the digests compared.
         """
+        import shutil
         import tempfile
 
         from ..planner.inputs import build, spend
