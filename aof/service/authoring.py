@@ -165,7 +165,6 @@ class Authoring:
             body += "\n"
         slug = slugify(meta["title"])
         directory = self.pipeline.tasks.dest_dir(state, self.pipeline.clock.now())
-        directory.mkdir(parents=True, exist_ok=True)
         length = 6
         while True:
             tid = "t-" + self.pipeline.ids.token(length)

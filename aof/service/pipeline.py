@@ -390,7 +390,6 @@ class Pipeline:
             cardfile.replace(task.path, text, expect=task.card.stamp)
             return task.path
         new_path = self.tasks.dest_dir(target, self.clock.now()) / task.path.name
-        new_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             cardfile.move_rewrite(
                 task.path,

@@ -21,7 +21,7 @@ from ..errors import AmbiguousId, NotFound, ValidationError
 from ..files import cache as derived
 from ..files import cardfile
 from ..files.locks import Lock, lock_for
-from ..files.safefs import NOT_REGULAR
+from ..files.safefs import NOT_REGULAR, check_no_link
 from ..files.stampcache import StampCache, fs_now_ns, settled
 from ..model.forges import issue_key
 from ..model.task import STATES, State, Task, check_ref, id_from_filename, rejections
@@ -137,8 +137,12 @@ class TaskStore:
         return [top, *(top / m for m in sorted(months, reverse=True))]
 
     def dest_dir(self, state: State, when: datetime) -> Path:
-        """Where a task entering ``state`` at ``when`` goes (a month's shard when terminal)."""
-        return layout.task_dir(self.root, state.value, when)
+        """Where a task entering ``state`` at ``when`` goes (a month's shard when terminal),
+        made if missing; ValidationError when a symlink is on the way (never written through)."""
+        directory = layout.task_dir(self.root, state.value, when)
+        check_no_link(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
 
     def lock(self, task_id: str) -> Lock:
         """The lock for read-modify-write of one task (striped; see LOCK_STRIPES)."""
