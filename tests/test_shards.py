@@ -142,3 +142,22 @@ def test_doctor_fix_moves_a_flat_fleet_into_shards_with_nothing_lost(
     assert after[-1]["action"] == "recovered" and len(after) == len(audit_before) + 1
     assert len(history(fresh, august)["commits"]) >= 4
     assert fresh.doctor().problems == [] and fresh.lint() == []
+
+
+def test_a_task_done_in_a_past_month_is_moved_back_to_ready_by_hand(
+    fleet: Fleet, root: Path, daemon: Daemon, clock: FixedClock
+) -> None:
+    clock.set("2026-09-10T12:00:00Z")
+    tid = finish(fleet, "september work")
+    clock.set("2026-11-21T09:00:00Z")
+    old = aged(fleet.get_task(tid).path)
+    assert old.parent == root / "tasks" / "done" / "2026-09"
+    daemon.tick()
+    os.rename(old, root / "tasks" / "ready" / old.name)
+    daemon.tick()
+    assert git_clean(root)
+    moved = [r for r in records(root, tid) if r["action"] == "moved"]
+    assert [(r["from"], r["to"]) for r in moved] == [("done", "ready")]
+    assert fleet.get_task(tid).state == State.READY
+    assert Fleet(root, clock=clock).get_task(tid).path.parent.name == "ready"
+    assert "done/2026-09" in git(root, "log", "--format=", "--name-only", "-2", "--", "tasks")
