@@ -161,3 +161,15 @@ def test_a_task_done_in_a_past_month_is_moved_back_to_ready_by_hand(
     assert fleet.get_task(tid).state == State.READY
     assert Fleet(root, clock=clock).get_task(tid).path.parent.name == "ready"
     assert "done/2026-09" in git(root, "log", "--format=", "--name-only", "-2", "--", "tasks")
+
+
+def test_doctor_reports_what_is_neither_a_shard_nor_a_task_in_done(
+    fleet: Fleet, root: Path
+) -> None:
+    (root / "tasks" / "done" / "old-stuff").mkdir(parents=True)
+    (root / "tasks" / "done" / "2026-13").mkdir()
+    found = [(p.kind, p.path, p.fixed) for p in fleet.doctor(fix=True).problems]
+    assert found == [
+        ("layout", "tasks/done/2026-13", False), ("layout", "tasks/done/old-stuff", False)
+    ]  # fmt: skip
+    assert (root / "tasks" / "done" / "old-stuff").is_dir()

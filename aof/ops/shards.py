@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from .doctor import Report
 
 
-def flat_files(fleet: ServiceContext) -> list[Path]:
-    """Task files directly in ``tasks/done/`` or ``tasks/cancelled/`` (not in a shard)."""
+def flat_files(fleet: ServiceContext, strays: list[str] | None = None) -> list[Path]:
+    """Task files directly in ``tasks/done/`` or ``tasks/cancelled/`` (not in a shard); what
+    is there and is neither a task file nor a ``YYYY-MM`` shard goes to ``strays``."""
     out: list[Path] = []
     for state in sorted(TERMINAL, key=lambda s: s.value):
         directory = fleet.tasks.state_dir(state)
@@ -35,6 +36,9 @@ def flat_files(fleet: ServiceContext) -> list[Path]:
             continue
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             if entry.name.startswith(".") or not entry.name.endswith(".md"):
+                shard = layout.is_month(entry.name) and entry.is_dir(follow_symlinks=False)
+                if strays is not None and not entry.name.startswith(".") and not shard:
+                    strays.append(fleet.tasks.rel(Path(entry.path)))
                 continue
             if id_from_filename(entry.name) and entry.is_file(follow_symlinks=False):
                 out.append(Path(entry.path))
@@ -62,7 +66,10 @@ def month_of_file(path: Path) -> str:
 
 def check(fleet: ServiceContext, report: Report, fix: bool) -> None:
     """Report a flat terminal directory; with ``fix``, move it into its shards (one commit)."""
-    files = flat_files(fleet)
+    strays: list[str] = []
+    files = flat_files(fleet, strays)
+    for rel in strays:
+        report.add("layout", rel, "not a month shard (YYYY-MM/) nor a task file; never touched")
     if not files:
         return
     rels = [fleet.tasks.rel(p) for p in files]

@@ -304,6 +304,8 @@ class TaskStore:
             st = os.stat(directory)
         except (FileNotFoundError, NotADirectoryError):
             return [], frozenset(), []
+        if os.path.islink(directory):
+            return [], frozenset(), []  # never followed out of the root (doctor reports it)
         stamp = (st.st_ino, st.st_mtime_ns)
         key = "-".join(directory.relative_to(self.dir).parts)
         path = layout.cache(self.root, f"ids-{key}.json")
