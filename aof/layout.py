@@ -4,6 +4,7 @@ The fleet's own files (committed to git)::
 
     aof.yaml                      the fleet's configuration
     tasks/<state>/<id>-<slug>.md  one card per task; the directory is its state
+    tasks/done/YYYY-MM/<id>-<slug>.md   done and cancelled: sharded by the UTC month of entry
     teams/ projects/ hosts/ schedules/ agents/ workflows/ knowledge/   registry and memory
     audit/YYYY/MM/DD.jsonl        the audit trail
     runs/<task>/<attempt>/        one run of an agent: its plan, log, report and outcome
@@ -39,6 +40,8 @@ disk. The rest of aof spells a path of the root only through this module.
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 AOF_DIR = ".aof"
@@ -220,6 +223,44 @@ def cost_month(root: Path, month: str) -> Path:
 def tasks(root: Path) -> Path:
     """``tasks/``: one directory per state."""
     return root / "tasks"
+
+
+# The terminal states' directories hold one shard per UTC month a task entered them.
+SHARDED = ("done", "cancelled")
+MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
+def is_month(name: str) -> bool:
+    """Whether ``name`` is a shard's name, ``YYYY-MM``."""
+    return MONTH.fullmatch(name) is not None
+
+
+def month_of(when: datetime) -> str:
+    """``YYYY-MM``: the shard of a task entering a terminal state at ``when`` (UTC)."""
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
+    return f"{when.year:04d}-{when.month:02d}"
+
+
+def task_dir(root: Path, state: str, when: datetime) -> Path:
+    """Where a task entering ``state`` at ``when`` goes: ``tasks/<state>/``, or
+    ``tasks/<state>/YYYY-MM/`` for a terminal state (the UTC month of ``when``)."""
+    if state in SHARDED:
+        return root / "tasks" / state / month_of(when)
+    return root / "tasks" / state
+
+
+def task_state(rel: str) -> str | None:
+    """The state directory of a task path ``tasks/<state>/<file>`` or
+    ``tasks/<done|cancelled>/YYYY-MM/<file>`` (None for any other path)."""
+    parts = rel.split("/")
+    if parts[0] != "tasks":
+        return None
+    if len(parts) == 3:
+        return parts[1]
+    if len(parts) == 4 and parts[1] in SHARDED and is_month(parts[2]):
+        return parts[1]
+    return None
 
 
 def api_tokens(root: Path) -> Path:

@@ -36,7 +36,8 @@ ENV.update(GIT_CONFIG_NOSYSTEM="1")
 
 
 def build_root(path: Path, n: int, open_share: float = 0.1) -> Path:
-    """A fleet root with ``n`` tasks: ``open_share`` of them ready, the rest done; one commit."""
+    """A fleet root with ``n`` tasks: ``open_share`` of them ready, the rest done (spread over
+    twelve month shards); one commit."""
     Fleet.init(path, actor="human:bench")
     ids = SystemIds()
     n_open = max(1, int(n * open_share))
@@ -54,7 +55,11 @@ def build_root(path: Path, n: int, open_share: float = 0.1) -> Path:
             "labels": ["bench", f"group-{i % 10}"],
         }
         text = "---\n" + yamlfast.dump(meta) + "---\n## Objective\n\nBenchmark task body.\n"
-        (path / "tasks" / state / f"{tid}-benchmark-task-{i}.md").write_text(text)
+        where = path / "tasks" / state
+        if state == "done":
+            where = where / f"2026-{i % 12 + 1:02d}"
+            where.mkdir(exist_ok=True)
+        (where / f"{tid}-benchmark-task-{i}.md").write_text(text)
     git = ["git", "-c", "user.name=bench", "-c", "user.email=b@x"]
     subprocess.run([*git, "add", "-A"], cwd=path, check=True)
     subprocess.run([*git, "commit", "-qm", f"{n} tasks"], cwd=path, check=True)
@@ -430,7 +435,7 @@ def bench_mcp(repeat: int, tmp: Path, n: int = 10000) -> dict[str, Any]:
     from mcp import Client, StdioServerParameters
 
     root = build_root(tmp / f"mcp-{n}", n)
-    lookup = next((root / "tasks" / "done").iterdir()).name.split("-benchmark")[0]
+    lookup = next((root / "tasks" / "done" / "2026-01").iterdir()).name.split("-benchmark")[0]
     params = StdioServerParameters(command=AOF, args=["--root", str(root), "mcp", "serve"], env=ENV)
 
     async def once() -> tuple[float, list[float], list[float]]:

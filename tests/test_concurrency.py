@@ -110,7 +110,7 @@ while True:
 def _files_by_id(root: Path) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for state in STATES:
-        for path in (root / "tasks" / state.value).iterdir():
+        for path in (root / "tasks" / state.value).rglob("*.md"):  # done/ and cancelled/: shards
             tid = id_from_filename(path.name)
             if tid:
                 out.setdefault(tid, []).append(state.value)

@@ -80,7 +80,7 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
 
 
 def done_count(root: Path) -> int:
-    return sum(1 for p in (root / "tasks" / "done").iterdir() if p.suffix == ".md")
+    return sum(1 for p in (root / "tasks" / "done").rglob("*.md"))
 
 
 def run_intervals(root: Path) -> dict[str, list[tuple[float, float, str]]]:

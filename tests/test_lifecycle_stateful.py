@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from aof import AofError, FixedClock, Fleet, SeededIds, State
+from aof.layout import is_month
 from aof.model.task import STATES, TRANSITIONS, id_from_filename
 
 VERBS = (
@@ -138,7 +139,10 @@ class Lifecycle(RuleBasedStateMachine):
         found: dict[str, list[str]] = {}
         for state in STATES:
             d = self.fleet.root / "tasks" / state.value
-            for p in d.iterdir():
+            months = [p for p in d.iterdir() if p.is_dir() and is_month(p.name)]  # done, cancelled
+            for p in [*d.iterdir(), *(f for m in months for f in m.iterdir())]:
+                if p in months:
+                    continue
                 tid = id_from_filename(p.name)
                 if tid:
                     found.setdefault(tid, []).append(state.value)

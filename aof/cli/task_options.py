@@ -33,10 +33,16 @@ def complete_task_ids(ctx: click.Context, param: click.Parameter, incomplete: st
         return []
     out = []
     for state in STATE_NAMES:
+        top = root / "tasks" / state
         try:
-            names = os.listdir(root / "tasks" / state)
+            names = os.listdir(top)
         except OSError:
             continue
+        for month in [n for n in names if n[:1].isdigit()]:  # done/YYYY-MM/, cancelled/YYYY-MM/
+            try:
+                names += os.listdir(top / month)
+            except OSError:
+                continue
         for name in names:
             tid = id_from_filename(name)
             if tid and tid.startswith(incomplete):

@@ -29,6 +29,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import layout
 from ..errors import GitError
 from ..model.task import STATES, id_from_filename
 
@@ -169,7 +170,7 @@ def _union(root: Path, ours: str, theirs: str) -> str:
 
 
 def _task_files(root: Path, treeish: str, index: Path | None = None) -> dict[str, tuple[str, str]]:
-    """``tasks/<state>/<file>`` -> (mode, blob) of a tree (or of ``index``)."""
+    """``tasks/<state>/[YYYY-MM/]<file>`` -> (mode, blob) of a tree (or of ``index``)."""
     if index is not None:
         out = git(root, "ls-files", "-s", "-z", "--", "tasks", index=index)
         rows = [r.split("\t", 1) for r in out.split("\0") if r]
@@ -178,9 +179,7 @@ def _task_files(root: Path, treeish: str, index: Path | None = None) -> dict[str
         out = git(root, "ls-tree", "-r", "-z", treeish, "--", "tasks")
         rows = [r.split("\t", 1) for r in out.split("\0") if r]
         entries = {p: (m.split()[0], m.split()[2]) for m, p in rows}
-    return {
-        p: e for p, e in entries.items() if len(p.split("/")) == 3 and p.split("/")[1] in STATE_RANK
-    }
+    return {p: e for p, e in entries.items() if layout.task_state(p) in STATE_RANK}
 
 
 def _duplicates(root: Path, index: Path, winner: str | None) -> list[Conflict]:

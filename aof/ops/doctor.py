@@ -2,10 +2,12 @@
 
 Checks, in order (each keeps going when one item fails, like Maildir's ``clean()``):
 
-1. temp files in ``tasks/<state>/``: an interrupted move-and-rewrite is rolled forward when
-   its task file still holds the content the move started from, every other temp is removed;
-   temps of a live process younger than a minute are left alone;
-2. the same id in two state directories: the copy in the state the audit trail names last
+1. temp files in ``tasks/<state>/`` and its month shards: an interrupted move-and-rewrite is
+   rolled forward when its task file still holds the content the move started from, every
+   other temp is removed; temps of a live process younger than a minute are left alone;
+2. task files directly in ``tasks/done/`` or ``tasks/cancelled/`` (the layout before month
+   shards, :mod:`aof.ops.shards`): moved into their ``YYYY-MM/`` shard, in one commit; then
+   the same id in two state directories: the copy in the state the audit trail names last
    wins (else the most recently updated one); the others go to ``.aof/conflicts/``, never
    deleted;
 3. hand-written tasks (a title dropped in ``tasks/backlog/`` or ``tasks/ready/``,
@@ -98,6 +100,9 @@ def run(fleet: ServiceContext, pipeline: Pipeline, *, fix: bool) -> Report:
     report = Report()
     _temps(fleet, report, fix)
     _unknown(fleet, report)
+    from .shards import check as shards
+
+    shards(fleet, report, fix)
     _duplicates(fleet, pipeline, report, fix)
     drafts = _adopt(fleet, report, fix)
     _tasks(fleet, pipeline, report, fix, skip=drafts)
@@ -139,9 +144,12 @@ def _adopt(fleet: ServiceContext, report: Report, fix: bool) -> set[str]:
 
 def _temps(fleet: ServiceContext, report: Report, fix: bool) -> None:
     for state in STATES:
-        directory = fleet.tasks.state_dir(state)
-        if not directory.is_dir():
-            continue
+        for directory in fleet.tasks.dirs(state):
+            _temps_in(fleet, directory, report, fix)
+
+
+def _temps_in(fleet: ServiceContext, directory: Path, report: Report, fix: bool) -> None:
+    if directory.is_dir():
         for entry in sorted(os.scandir(directory), key=lambda e: e.name):
             m = TEMP_RE.match(entry.name)
             if not m:

@@ -37,6 +37,7 @@ import stat
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .. import layout
 from ..errors import AofError
 from ..files.fsclock import fs_now
 from ..journal.identity import human
@@ -336,12 +337,13 @@ def _report(
 
 
 def _state_of(rel: str) -> State | None:
-    """The state of a path ``tasks/<state>/<file>`` (None for any other path)."""
-    parts = rel.split("/")
-    if len(parts) != 3 or parts[0] != "tasks":
+    """The state of a path ``tasks/<state>/<file>`` or ``tasks/<done|cancelled>/YYYY-MM/<file>``
+    (None for any other path)."""
+    name = layout.task_state(rel)
+    if name is None:
         return None
     try:
-        return State(parts[1])
+        return State(name)
     except ValueError:
         return None
 

@@ -27,5 +27,7 @@ def history(fleet: FleetContext, ref: str) -> dict[str, Any]:
     recs = [r for r in recs if (r.get("entity") or {}).get("id") == tid]
     if not recs:
         raise NotFound(f"no task or audit records for {tid!r}")
-    commits = fleet.git.log([f":(glob)tasks/*/{tid}-*", f":(glob)tasks/*/{tid}.md"])
+    # tasks/<state>/<file>, and tasks/<done|cancelled>/YYYY-MM/<file>
+    specs = [f":(glob)tasks/{d}{tid}{end}" for d in ("*/", "*/*/") for end in ("-*", ".md")]
+    commits = fleet.git.log(specs)
     return {"id": tid, "records": recs, "commits": commits}

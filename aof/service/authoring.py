@@ -164,8 +164,7 @@ class Authoring:
         if body and not body.endswith("\n"):
             body += "\n"
         slug = slugify(meta["title"])
-        directory = self.pipeline.tasks.state_dir(state)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = self.pipeline.tasks.dest_dir(state, self.pipeline.clock.now())
         length = 6
         while True:
             tid = "t-" + self.pipeline.ids.token(length)

@@ -389,8 +389,7 @@ class Pipeline:
         if target == task.state:
             cardfile.replace(task.path, text, expect=task.card.stamp)
             return task.path
-        new_path = self.tasks.state_dir(target) / task.path.name
-        new_path.parent.mkdir(parents=True, exist_ok=True)
+        new_path = self.tasks.dest_dir(target, self.clock.now()) / task.path.name
         try:
             cardfile.move_rewrite(
                 task.path,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -20,13 +21,13 @@ from ..errors import AmbiguousId, NotFound, ValidationError
 from ..files import cache as derived
 from ..files import cardfile
 from ..files.locks import Lock, lock_for
-from ..files.safefs import NOT_REGULAR
+from ..files.safefs import NOT_REGULAR, check_no_link
 from ..files.stampcache import StampCache, fs_now_ns, settled
 from ..model.forges import issue_key
 from ..model.task import STATES, State, Task, check_ref, id_from_filename, rejections
 
-CACHE_VERSION = 9
-IDS_VERSION = 2
+CACHE_VERSION = 10
+IDS_VERSION = 3
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
 LOCK_STRIPES = 256
@@ -125,6 +126,24 @@ class TaskStore:
     def state_dir(self, state: State) -> Path:
         return self.dir / state.value
 
+    def dirs(self, state: State) -> list[Path]:
+        """The directories that hold ``state``'s tasks: ``tasks/<state>/``, and for done and
+        cancelled each ``YYYY-MM/`` shard in it, newest first (a flat legacy terminal
+        directory is still read until ``aof doctor --fix`` moves it into its shards)."""
+        top = self.state_dir(state)
+        if state.value not in layout.SHARDED:
+            return [top]
+        months = self._dir_info(top)[2]
+        return [top, *(top / m for m in sorted(months, reverse=True))]
+
+    def dest_dir(self, state: State, when: datetime) -> Path:
+        """Where a task entering ``state`` at ``when`` goes (a month's shard when terminal),
+        made if missing; ValidationError when a symlink is on the way (never written through)."""
+        directory = layout.task_dir(self.root, state.value, when)
+        check_no_link(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
     def lock(self, task_id: str) -> Lock:
         """The lock for read-modify-write of one task (striped; see LOCK_STRIPES)."""
         import zlib
@@ -135,6 +154,13 @@ class TaskStore:
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
+    def rel_of(self, state: State, entry: os.DirEntry[str]) -> str:
+        """``tasks/<state>/[YYYY-MM/]<file>`` of an entry :meth:`scan` found."""
+        parent = os.path.basename(os.path.dirname(entry.path))
+        if parent == state.value:
+            return f"tasks/{state.value}/{entry.name}"
+        return f"tasks/{state.value}/{parent}/{entry.name}"
+
     # --- finding --------------------------------------------------------------------------
 
     def scan(self, states: Iterable[State] = STATES) -> Iterator[tuple[State, os.DirEntry[str]]]:
@@ -142,14 +168,15 @@ class TaskStore:
         for state in states:
             if os.path.islink(self.state_dir(state)):
                 continue  # never followed out of the root (doctor and lint report it)
-            try:
-                with os.scandir(self.state_dir(state)) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except FileNotFoundError:
-                continue
-            for entry in entries:
-                if entry.name.endswith(".md") and not entry.name.startswith("."):
-                    yield state, entry
+            for directory in self.dirs(state):
+                try:
+                    with os.scandir(directory) as it:
+                        entries = sorted(it, key=lambda e: e.name)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+                for entry in entries:
+                    if entry.name.endswith(".md") and not entry.name.startswith("."):
+                        yield state, entry
 
     def classify(self, state: State, entry: os.DirEntry[str]) -> tuple[str, str | None, str | None]:
         """(path relative to the root, task id, problem) of one entry of a state directory.
@@ -158,7 +185,7 @@ class TaskStore:
         are not ``t-<id>-<slug>.md``, symlinks (never followed out of the root), and FIFOs,
         devices or directories (never opened: a FIFO would block the reader forever).
         """
-        rel = f"tasks/{state.value}/{entry.name}"
+        rel = self.rel_of(state, entry)
         tid = id_from_filename(entry.name)
         if tid is None:
             return rel, None, name_problem(rel, state)
@@ -180,19 +207,17 @@ class TaskStore:
             known = self._names.get(prefix)
             if known is not None:
                 for state in order:
-                    path = self.state_dir(state) / known
-                    if os.path.isfile(path) and not os.path.islink(path):
-                        return Located(prefix, state, path)
+                    for directory in self.dirs(state):
+                        path = directory / known
+                        if os.path.isfile(path) and not os.path.islink(path):
+                            return Located(prefix, state, path)
             if attempt == 1 and learn and len(prefix) >= 6 and self._names:
                 self._learn_names()  # an id this process has not seen: one listing, then stats
         hits: dict[str, Located] = {}
-        for state in order:
-            directory = self.state_dir(state)
-            if os.path.islink(directory):
-                continue
+        for state, directory in self._all_dirs(order):
             try:
                 names = [n for n in os.listdir(directory) if n.startswith(prefix)]
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 continue
             for name in sorted(names):
                 tid = id_from_filename(name)
@@ -217,14 +242,20 @@ class TaskStore:
         renamed by this process), so locating it needs no listing."""
         self._names[task_id] = name
 
-    def _learn_names(self) -> None:
-        """Remember the file name of every task on disk (one listing per state directory)."""
-        for state in STATES:
+    def _all_dirs(self, states: Iterable[State]) -> Iterator[tuple[State, Path]]:
+        """Each directory of each of ``states`` (symlinked state directories skipped)."""
+        for state in states:
             if os.path.islink(self.state_dir(state)):
                 continue
+            for directory in self.dirs(state):
+                yield state, directory
+
+    def _learn_names(self) -> None:
+        """Remember the file name of every task on disk (one listing per directory)."""
+        for _state, directory in self._all_dirs(STATES):
             try:
-                names = os.listdir(self.state_dir(state))
-            except FileNotFoundError:
+                names = os.listdir(directory)
+            except (FileNotFoundError, NotADirectoryError):
                 continue
             for name in names:
                 tid = id_from_filename(name)
@@ -247,42 +278,68 @@ class TaskStore:
             return True
 
     def _dir_ids(self, state: State) -> tuple[list[str], frozenset[str]]:
-        """The task ids in one state directory, listed again only when it changed.
+        """The task ids of one state (all its directories), each listed again only when it
+        changed (:meth:`_dir_info`)."""
+        if state.value not in layout.SHARDED:
+            info = self._dir_info(self.state_dir(state))
+            return info[0], info[1]
+        ids: list[str] = []
+        members: set[str] = set()
+        for directory in self.dirs(state):
+            info = self._dir_info(directory)
+            ids.extend(info[0])
+            members.update(info[1])
+        return ids, frozenset(members)
 
-        Keyed on the directory's (inode, mtime): the ids of ``done/`` are kept in
-        ``.aof/cache/ids-done.json`` (and in memory), so the cost of a scheduler tick does not
-        grow with the number of finished tasks. An entry is trusted only when the directory
-        was last changed ``RACY_NS`` before it was listed, by the file system's clock
-        (:func:`aof.files.stampcache.settled`). Derived; rebuilt at will.
+    def _dir_info(self, directory: Path) -> tuple[list[str], frozenset[str], list[str]]:
+        """(task ids, id set, month shards) of one directory of ``tasks/``.
+
+        Keyed on the directory's (inode, mtime): the ids of ``done/`` and of its shards are
+        kept in ``.aof/cache/ids-done[-YYYY-MM].json`` (and in memory), so the cost of a
+        scheduler tick does not grow with the number of finished tasks. An entry is trusted
+        only when the directory was last changed ``RACY_NS`` before it was listed, by the
+        file system's clock (:func:`aof.files.stampcache.settled`). Derived; rebuilt at will.
         """
         try:
-            st = os.stat(self.state_dir(state))
-        except FileNotFoundError:
-            return [], frozenset()
+            st = os.stat(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return [], frozenset(), []
+        if os.path.islink(directory):
+            return [], frozenset(), []  # never followed out of the root (doctor reports it)
         stamp = (st.st_ino, st.st_mtime_ns)
-        path = layout.cache(self.root, f"ids-{state.value}.json")
-        mem = self._ids.get(state.value)
+        key = "-".join(directory.relative_to(self.dir).parts)
+        path = layout.cache(self.root, f"ids-{key}.json")
+        mem = self._ids.get(key)
         if mem is None:
             data = derived.read(path)
-            if isinstance(data, dict) and data.get("v") == IDS_VERSION and data.get("ids"):
-                mem = (tuple(data["stamp"]), True, data["ids"], None)
+            if isinstance(data, dict) and data.get("v") == IDS_VERSION:
+                mem = (tuple(data["stamp"]), True, data["ids"], None, data.get("months") or [])
         if mem is not None and mem[0] == stamp and mem[1]:
             if mem[3] is None:
-                mem = (mem[0], True, mem[2], frozenset(mem[2]))
-                self._ids[state.value] = mem
-            return mem[2], mem[3]
+                mem = (mem[0], True, mem[2], frozenset(mem[2]), mem[4])
+                self._ids[key] = mem
+            return mem[2], mem[3], mem[4]
         now = fs_now_ns(self.root)
-        ids = [
-            tid
-            for _, entry in self.scan([state])
-            if (tid := id_from_filename(entry.name)) is not None
-        ]
+        ids: list[str] = []
+        months: list[str] = []
+        try:
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            return [], frozenset(), []
+        for entry in entries:
+            if entry.name.endswith(".md") and not entry.name.startswith("."):
+                if (tid := id_from_filename(entry.name)) is not None:
+                    ids.append(tid)
+            elif layout.is_month(entry.name) and entry.is_dir(follow_symlinks=False):
+                months.append(entry.name)
         safe = settled(st.st_mtime_ns, now)
         frozen = frozenset(ids)
-        self._ids[state.value] = (stamp, safe, ids, frozen)
+        self._ids[key] = (stamp, safe, ids, frozen, months)
         if safe:
-            derived.write(path, {"v": IDS_VERSION, "stamp": list(stamp), "ids": ids})
-        return ids, frozen
+            record = {"v": IDS_VERSION, "stamp": list(stamp), "ids": ids, "months": months}
+            derived.write(path, record)
+        return ids, frozen, months
 
     def states_of(self, ids: Iterable[str]) -> dict[str, State]:
         """The state of each of ``ids`` that exists (cost: the ids asked for, not the tree)."""
@@ -336,7 +393,7 @@ class TaskStore:
             except FileNotFoundError:
                 continue  # moved while listing: it shows up in its new state or next time
             parse = partial(self._summarize_file, Path(entry.path), rel, tid)
-            summary = listing.get(f"{state.value}/{entry.name}", st, parse)
+            summary = listing.get(rel[len("tasks/") :], st, parse)
             if summary is None:
                 continue
             if "error" in summary:
