@@ -30,6 +30,7 @@ CREATE_AOF_MODULES = frozenset(
         "aof.files.cache",
         "aof.files.cardfile",
         "aof.files.durability",
+        "aof.files.fsclock",  # the id caches of the month shards are stamped by it
         "aof.files.locks",
         "aof.files.safefs",
         "aof.files.stampcache",
