@@ -7,21 +7,31 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from . import Env, default_actor, emit, json_option, pass_env
 
-TOOLS_OPTION = click.option(
-    "--tools",
-    "profile",
-    type=click.Choice(["agent", "operator", "all"]),
-    default="agent",
-    show_default=True,
-    help="Which tools: agent (work on tasks), operator (registry, plan, reconcile, audit), all.",
-)
+F = TypeVar("F", bound=Callable[..., Any])
+TOOLS_HELP = "Which tools: agent (work on tasks), operator (registry, plan, reconcile, audit), all."
+
+
+def tools_option(default: str, help: str = TOOLS_HELP) -> Callable[[F], F]:
+    """``--tools agent|operator|all``: the MCP tool profile a server serves."""
+    return click.option(
+        "--tools",
+        "profile",
+        type=click.Choice(["agent", "operator", "all"]),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+TOOLS_OPTION = tools_option("agent")
 
 
 def bytes_to_tokens(n: int) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from . import Env, default_actor, pass_env
+from .mcp import tools_option
 
 
 @click.command("serve")
@@ -49,14 +50,7 @@ from . import Env, default_actor, pass_env
     metavar="URL",
     help="Another origin whose pages may post actions (a reverse proxy's public URL); repeat.",
 )
-@click.option(
-    "--tools",
-    "profile",
-    type=click.Choice(["agent", "operator", "all"]),
-    default="all",
-    show_default=True,
-    help="The MCP tools served at /mcp.",
-)
+@tools_option("all", "The MCP tools served at /mcp (agent, operator or all).")
 @pass_env
 def serve_cmd(
     env: Env,
