@@ -82,6 +82,18 @@ def run_records(root: Path) -> Path:
     return root / AOF_DIR / "runs"
 
 
+def index_behind(root: Path) -> Path:
+    """``.aof/index-behind``: paths committed while another git held ``.git/index.lock``,
+    to stage in git's index at the next commit (one per line)."""
+    return root / AOF_DIR / "index-behind"
+
+
+def dispatching(root: Path) -> Path:
+    """``.aof/dispatching/``: a dispatcher's intent to claim a task and start its run,
+    ``<task>.json``, there only between the two (:mod:`aof.runner.intents`)."""
+    return root / AOF_DIR / "dispatching"
+
+
 def remote_runs(root: Path) -> Path:
     """``.aof/remote-runs/``: the RQ executor's record of each run it handed to another
     host, ``<run id>.json``."""

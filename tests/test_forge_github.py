@@ -208,12 +208,14 @@ def test_an_unchanged_pull_request_costs_only_304s(gh: dict[str, Any]) -> None:
     assert len({r.client_port for r in gets}) == 1  # one connection, kept alive
     assert forge.budget.remaining == left == fake.remaining  # a 304 costs nothing
     assert left < 5000 - 4  # every other answer did
-    # a new review changes one answer: seen, and the observation is not unchanged
+    # a new review changes two answers (the reviews, and the PR whose updated_at it moved):
+    # seen, and the observation is not unchanged
     fake.add_review(REPO, 1, "APPROVED")
     third = forge.observe(REPO, 1)
     assert not third.unchanged and [r.state for r in third.reviews] == ["APPROVED"]
     assert fake.count("GET", "/pulls/1/reviews$", 200) == 1
-    assert fake.count(status=304) == 6 + 5
+    assert fake.count("GET", "/pulls/1$", 200) == 1
+    assert fake.count(status=304) == 6 + 4
 
 
 def test_a_spent_rate_limit_stops_requests_until_its_reset(gh: dict[str, Any]) -> None:

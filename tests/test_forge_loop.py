@@ -14,7 +14,7 @@ import pytest
 from aof import Fleet
 from aof.forge.base import NoToken
 from aof.forge.github import GitHubForge
-from aof.forge.poller import ForgePoller
+from aof.forge.poller import CHECKS_EVERY, ForgePoller
 from aof.forge.status import forge_status
 from aof.journal.audit import AuditLog
 from aof.model.task import State
@@ -80,6 +80,28 @@ def test_the_branch_is_pushed_a_pr_opened_and_a_red_check_sent_back_once(
     due(p)  # the condition persists: nothing more (the task is not at the gate anyway)
     assert actions(root, fleet, tid).count("pr_ci_failed") == 1
     assert forge_status(fleet)["prs"] == []
+
+
+def test_a_review_that_leaves_the_pr_unmoved_is_still_seen_within_a_few_rounds(
+    fleet: Fleet, run: Cli, root: Path, tmp_path: Path, fake_github: FakeGitHub
+) -> None:
+    """Reviews of a PR whose updated_at did not move (its checks all completed) are read
+    again every CHECKS_EVERY rounds, so a review that left it unmoved is not missed."""
+    bare, clone = shipping_fleet(run, root, tmp_path, fake_github, gates=PR_ONLY)
+    tid = at_pr_gate(fleet, clone, "Split the handler")
+    p = poller(fleet, fake_github)
+    due(p)  # pushed and opened
+    fake_github.add_check(REPO, str(rev(bare, f"aof/{tid}")), "unit", "success")
+    due(p)  # observed: green, no review yet
+    [number] = list(fake_github.repo(REPO).pulls)
+    fake_github.add_review(REPO, number, "CHANGES_REQUESTED", "Please split it", bump=False)
+    for _ in range(CHECKS_EVERY):
+        if fleet.get_task(tid).state != State.REVIEW:
+            break
+        due(p)
+    task = fleet.get_task(tid)
+    assert task.state == State.READY and "Please split it" in task.body
+    assert actions(root, fleet, tid).count("pr_changes_requested") == 1
 
 
 def test_a_crash_between_seeing_a_red_check_and_reacting_reacts_once_after_restart(

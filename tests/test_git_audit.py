@@ -103,6 +103,34 @@ def test_commit_waits_for_a_humans_index_lock(fleet: Fleet) -> None:
     assert git_clean(fleet.root)
 
 
+def test_a_stale_index_lock_leaves_the_commit_made_and_the_index_caught_up_later(
+    fleet: Fleet, run: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crashed git's index.lock never goes away by itself: the commit is still made, the
+    paths wait in .aof/index-behind, and the first commit after the lock is gone stages them."""
+    import aof.journal.git as gitmod
+
+    monkeypatch.setattr(gitmod, "INDEX_WAIT_S", 0.3)
+    lock = fleet.root / ".git" / "index.lock"
+    lock.write_text("")
+    said: list[str] = []
+    fleet.git.warn = said.append
+    first = fleet.create_task("Committed anyway")
+    assert first.id in git(fleet.root, "log", "-1", "--format=%s")
+    [warning] = said
+    assert "index is behind" in warning and "index.lock" in warning
+    behind = (fleet.root / ".aof" / "index-behind").read_text().split()
+    assert any(first.id in rel for rel in behind)
+    # the CLI says it and succeeds: the change is committed
+    made = run("task", "create", "Also committed")  # exit 0
+    assert "index is behind" in made.stderr
+    assert not git_clean(fleet.root)  # the index still lags HEAD for those paths
+    lock.unlink()
+    fleet.create_task("After the lock")
+    assert git_clean(fleet.root)
+    assert not (fleet.root / ".aof" / "index-behind").exists()
+
+
 def test_author_is_the_actor_and_committer_falls_back(fleet: Fleet) -> None:
     fleet.create_task("x")
     author, committer = git(fleet.root, "log", "-1", "--format=%an <%ae>|%cn").strip().split("|")

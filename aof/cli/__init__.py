@@ -156,6 +156,7 @@ class Env:
                 click.get_current_context(), self.force, lambda ref: fleet.tasks.locate(ref).id
             )
             fleet.override_lease = self.force
+            fleet.git.warn = lambda text: click.echo(f"warning: {text}", err=True)
             self._fleet = fleet
         return self._fleet
 

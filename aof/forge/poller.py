@@ -103,8 +103,8 @@ class ForgePoller:
     def round(self) -> None:
         """One pass over the tasks at a pr gate whose poll is due: branches pushed and PRs
         opened first, then each repository's open PRs listed in one request and each PR
-        observed from that list (its reviews read only when it moved, checks that all
-        completed on its head only every :data:`CHECKS_EVERY` rounds), and the reactions
+        observed from that list (its reviews read when it moved, and like checks that all
+        completed on its head, every :data:`CHECKS_EVERY` rounds), and the reactions
         applied; last, the issues of projects that name ``import_labels``."""
         rows = [
             r
@@ -196,11 +196,15 @@ class ForgePoller:
         memory = self.memory.get(task.id) or {}
         moved = known is None or memory.get("updated_at") != known.updated_at
         same = known is not None and not moved and memory.get("head") == known.head_sha
-        # Checks that all completed on this head are read again every CHECKS_EVERY rounds
-        # (a re-run), each PR in its own round so that a round's requests stay flat.
+        # Checks that all completed on this head are read again every CHECKS_EVERY rounds (a
+        # re-run), and so are the reviews of such a PR when it did not move (a review that
+        # left its updated_at as it was): each PR in its own round, so that a round's
+        # requests stay flat and never exceed those of a round where every PR's CI runs.
         turn = (self.rounds + zlib.crc32(task.id.encode())) % CHECKS_EVERY == 0
-        reuse = memory["checks"] if same and memory.get("final") and not turn else None
-        obs = self.forge().observe(repo, number, pr=known, reviews=moved, checks=reuse)
+        final = same and bool(memory.get("final"))
+        reuse = memory["checks"] if final and not turn else None
+        reviews = moved or (final and turn)
+        obs = self.forge().observe(repo, number, pr=known, reviews=reviews, checks=reuse)
         if not obs.reviewed:
             obs.reviews, obs.comments = memory.get("reviews", []), memory.get("comments", [])
         self.memory[task.id] = {

@@ -15,7 +15,9 @@ into a private index, ``write-tree``, ``commit-tree``, ``update-ref``) 25 ms, an
    meanwhile. Small imports are written as loose objects (``fastimport.unpackLimit``);
 4. ``git update-index`` refreshes the user's index for those paths only, waiting out a
    person's ``index.lock``, so ``git status`` is clean and a person's own staged work is never
-   swept into an aof commit.
+   swept into an aof commit. A lock held past a few seconds (a git that crashed leaves one)
+   does not undo the commit: the paths are kept in ``.aof/index-behind`` and refreshed by
+   the next commit.
 
 Batching: inside ``with committer.batch(message, author)`` (the daemon's tick) every commit
 of this process (the daemon dispatches from a few threads) is collected and made as one
@@ -38,12 +40,13 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import stat
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,6 +61,7 @@ if TYPE_CHECKING:
     from ..clock import Clock
 
 DEFAULT_COMMITTER = {"name": "aof", "email": "aof@localhost"}
+INDEX_WAIT_S = 3.0  # how long a commit waits for another git's index.lock
 GIT = ("git", "-c", "gc.auto=0", "-c", "core.hooksPath=/dev/null")
 
 
@@ -105,6 +109,8 @@ class Committer:
         self.clock = clock
         self.lock: Lock = lock_for(layout.lock(root, "git.lock"), timeout=120)
         self.refused: list[str] = []  # paths the last flush_pending refused to commit
+        # What a commit that could not refresh git's index says (the daemon logs it).
+        self.warn: Callable[[str], None] = logging.getLogger("aof.git").warning
 
     def run(
         self, *args: str, stdin: bytes | None = None, check: bool = True
@@ -327,19 +333,41 @@ class Committer:
         return new
 
     def _refresh_user_index(self, rels: Sequence[str]) -> None:
+        """Stage ``rels`` as committed in the user's index (and any paths an earlier call
+        could not), waiting up to :data:`INDEX_WAIT_S` for another git's ``index.lock``.
+        The commit is made either way: paths still behind are kept in
+        ``.aof/index-behind`` for the next refresh, and :attr:`warn` says so."""
+        behind = layout.index_behind(self.root)
+        try:
+            earlier = set(behind.read_text(encoding="utf-8").split("\n")) - {""}
+        except OSError:
+            earlier = set()
+        todo = sorted(set(rels) | earlier)
         delay = 0.01
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + INDEX_WAIT_S
         while True:
-            proc = self.run("update-index", "--add", "--remove", "--", *rels, check=False)
+            proc = self.run("update-index", "--add", "--remove", "--", *todo, check=False)
             if proc.returncode == 0:
+                if earlier:
+                    behind.unlink(missing_ok=True)
                 return
-            if b"index.lock" not in proc.stderr or time.monotonic() > deadline:
+            if b"index.lock" not in proc.stderr:
                 raise GitError(
-                    "committed, but could not refresh git's index (another git holds "
-                    f"index.lock?): {_err(proc)}; `git reset -q` repairs it"
+                    f"committed, but could not refresh git's index: {_err(proc)}; "
+                    "`git reset -q` repairs it"
                 )
+            if time.monotonic() > deadline:
+                break
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+        from ..files.atomic import write_text
+
+        write_text(behind, "".join(f"{rel}\n" for rel in todo))
+        self.warn(
+            f"committed, but git's index is behind for {len(todo)} path(s): another git "
+            f"held .git/index.lock for {INDEX_WAIT_S:g}s (a git that crashed leaves it "
+            "behind: remove it); the next commit stages them, or `git reset -q`"
+        )
 
     # --- reading history ------------------------------------------------------------------
 

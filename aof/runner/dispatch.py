@@ -8,7 +8,8 @@ nothing to undo; each caller says what a refused claim means to it). Once the ta
 claimed, any failure to start the coder (its coder or model cannot be resolved, the run
 cannot be built, the executor cannot start it: :class:`OSError` or :class:`AofError`) is
 settled as a ``start-failed`` attempt (retried after back-off, like any failed attempt), so
-no task is left claimed without a run.
+no task is left claimed without a run; a dispatcher killed between the claim and the start
+leaves an intent that the daemon recovers from (:mod:`aof.runner.intents`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,33 @@ def dispatch(
     ``coder``: the coder the plan chose (None: resolved from the task, the ``agent``
     profile, its project in ``projects`` (by slug) and the fleet default); ``quick``,
     ``session_id`` and ``tmux`` are the run's (:func:`aof.runner.launch.run_spec`). The
-    claim's errors propagate; a failed start is returned (``error``), already settled."""
+    claim's errors propagate; a failed start is returned (``error``), already settled. An
+    intent file covers the time between the claim and the start (:mod:`.intents`)."""
+    from . import intents
+
+    intent = intents.declare(fleet, task_id, holder)
+    try:
+        return _claim_and_start(
+            fleet, executor, task_id, holder, projects=projects, coder=coder, agent=agent,
+            quick=quick, session_id=session_id, tmux=tmux,
+        )  # fmt: skip
+    finally:
+        intents.clear(intent)
+
+
+def _claim_and_start(
+    fleet: Fleet,
+    executor: Executor,
+    task_id: str,
+    holder: str,
+    *,
+    projects: Mapping[str, dict[str, Any]],
+    coder: str | None,
+    agent: str | None,
+    quick: bool,
+    session_id: str | None,
+    tmux: bool | None,
+) -> Dispatched:
     task = fleet.claim(task_id, holder)
     token = str((task.lease or {})["token"])
     project = projects.get(str(task.meta.get("project")))

@@ -99,6 +99,7 @@ class Daemon:
         self.executor: Executor = executor or executor_for(self.fleet)
         self.ao = ao
         self.log = daemon_logger(self.root, f"aof.daemon.{id(self)}", log_to_stderr)
+        self.fleet.git.warn = self.log.warning  # git's index left behind: said, not fatal
         self.notices = DeliveryWorker.of(self.fleet, self.log, os.environ)  # notifications
         self.wake = threading.Event()
         self.stopping = False

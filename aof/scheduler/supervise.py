@@ -1,11 +1,12 @@
 """The daemon's watch over the runs of its executor, once per tick.
 
-Every live run's lease is renewed (at a quarter of ``scheduler.lease_ttl_s``); a run whose
-lease is gone (expired and handed on, cancelled ...) is stopped, SIGKILLed after
-:data:`KILL_AFTER_S`. A run that ended is settled: its supervisor normally did it
-(``outcome.json``); a coder that exited while still holding its lease did not report,
-which counts as a failed attempt. Then its record is forgotten, and the worktrees of the
-settled runs' finished tasks are removed.
+First, a task whose dispatcher died between claiming it and starting its run is given back
+to ready (:mod:`aof.runner.intents`). Then every live run's lease is renewed (at a quarter
+of ``scheduler.lease_ttl_s``); a run whose lease is gone (expired and handed on, cancelled
+...) is stopped, SIGKILLed after :data:`KILL_AFTER_S`. A run that ended is settled: its
+supervisor normally did it (``outcome.json``); a coder that exited while still holding its
+lease did not report, which counts as a failed attempt. Then its record is forgotten, and
+the worktrees of the settled runs' finished tasks are removed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 from ..errors import AofError, LeaseError, NotFound
 from ..fleet import Fleet
 from ..runner.executor import Executor, RunStatus
+from ..runner.intents import REASON as INTENT_REASON
+from ..runner.intents import recover
 
 KILL_AFTER_S = 10.0
 
@@ -38,6 +41,8 @@ class RunSupervisor:
 
     def supervise(self, report: dict[str, Any]) -> None:
         """Renew, stop or settle every run of the executor (settled ones go to the report)."""
+        for task_id in recover(self.fleet):
+            self.log.warning("gave %s back to ready: %s", task_id, INTENT_REASON)
         ttl = float(self.fleet.config.scheduler["lease_ttl_s"])
         now = self.fleet.clock.now().timestamp()  # the injected clock: leases are in its time
         remote: list[RunStatus] = []

@@ -401,15 +401,18 @@ class FakeGitHub:
 
     def add_review(
         self, full_name: str, number: int, state: str, body: str = "", *, user: str = "reviewer",
-        commit_id: str | None = None,
+        commit_id: str | None = None, bump: bool = True,
     ) -> int:  # fmt: skip
-        """A review (APPROVED, CHANGES_REQUESTED, COMMENTED) on the PR's head (or ``commit_id``)."""
+        """A review (APPROVED, CHANGES_REQUESTED, COMMENTED) on the PR's head (or ``commit_id``);
+        ``bump=False`` leaves the PR's ``updated_at`` as it was."""
         with self._lock:
             repo = self.repo(full_name)
             pr = repo.pulls[number]
             sha = commit_id or rev(repo.bare, pr.head)
             item = Review(self._next() + 60000, user, state, body, sha, self._now())
             pr.reviews.append(item)
+            if bump:  # GitHub moves a PR's updated_at when a review is submitted
+                pr.updated_at = item.submitted_at
             return item.id
 
     def add_comment(
@@ -425,6 +428,7 @@ class FakeGitHub:
                 self._next() + 70000, user, path, line, body, sha, review_id, self._now()
             )
             pr.comments.append(item)
+            pr.updated_at = item.created_at  # a review comment moves the PR too
             return item.id
 
     def add_issue(
