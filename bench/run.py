@@ -100,8 +100,8 @@ def bench_cli(sizes: list[int], repeat: int, tmp: Path) -> dict[str, Any]:
     for n in sizes:
         root = build_root(tmp / f"fleet-{n}", n)
         row: dict[str, Any] = {}
-        cache = root / ".aof" / "cache" / "tasks.json"
-        cache.unlink(missing_ok=True)
+        for cache in (root / ".aof" / "cache").glob("tasks-*.json"):
+            cache.unlink()
         row["list_all_cold_ms"] = median_ms([run_cli(root, "task", "list", "--all", "--json")[0]])
         run_cli(root, "task", "list", "--all")  # warm the cache
         row["list_all_ms"] = median_ms(
@@ -303,8 +303,8 @@ def bench_daemon(repeat: int, tmp: Path, big: int) -> dict[str, Any]:
     """The scheduler's figures (issue 4): plan cold, warm ticks, dispatch of 100 tasks."""
     out: dict[str, Any] = {}
     root = build_root(tmp / "sched-10k", 10000)  # 1,000 ready, 9,000 done
-    for name in ("tasks.json", "ids.json", "config.json"):
-        (root / ".aof" / "cache" / name).unlink(missing_ok=True)
+    for cache in (root / ".aof" / "cache").glob("*.json"):
+        cache.unlink()
     out["plan_cold_10k_ms"] = median_ms([run_cli(root, "plan", "--json")[0]])
     out["plan_warm_10k_ms"] = median_ms([run_cli(root, "plan", "--json")[0] for _ in range(repeat)])
     for label, path in (

@@ -258,6 +258,29 @@ def test_a_run_that_lost_its_lease_is_stopped(
     assert executor.cancelled == [(f"{tid}.1", False)]
 
 
+def test_a_run_whose_agent_reported_gets_time_to_end_by_itself(
+    fleet: Fleet,
+    daemon: Daemon,
+    executor: RecordingExecutor,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The agent completed (its lease went with the report) and is still writing its last
+    lines: the refused heartbeat does not signal it at once, only after KILL_AFTER_S."""
+    import aof.scheduler.supervise as supervise
+
+    (tid,) = ready(fleet, 1)
+    daemon.tick()
+    agent = Fleet(fleet.root, clock=fleet.clock, actor="agent:demo")
+    agent.complete(tid, token=executor.token_of(tid), summary="done")
+    clock.advance(3600)  # past the renewal interval: the heartbeat is tried and refused
+    daemon.tick()
+    assert executor.cancelled == []
+    monkeypatch.setattr(supervise, "KILL_AFTER_S", 0.0)
+    daemon.tick()
+    assert executor.cancelled == [(f"{tid}.1", False)]
+
+
 def test_an_unknown_coder_blocks_the_task_with_the_reason(
     fleet: Fleet, daemon: Daemon, executor: RecordingExecutor
 ) -> None:

@@ -33,6 +33,38 @@ def test_the_person_is_aof_actor_else_git_user_name_else_the_login(
     assert str(human(root, {"AOF_ACTOR": "agent:coder-1"})) == "human:ada-lovelace"
 
 
+def test_git_user_name_is_kept_until_a_config_file_changes(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The name is read from git once and kept with its config files' identity: no git
+    process while they are unchanged; a change to any of them is seen at once; a config
+    that includes another file is never kept."""
+    from aof.journal.identity import git_user_name
+
+    kept = root / ".aof" / "cache" / "git-user.json"
+    git(root, "config", "user.name", "Ada Lovelace")
+    assert git_user_name(root) == "Ada Lovelace" and kept.exists()
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(tmp_path / "no-git-here"))  # git cannot be started now
+    assert git_user_name(root) == "Ada Lovelace"  # from the cache
+    monkeypatch.setenv("PATH", path)
+    git(root, "config", "user.name", "Grace Hopper")
+    assert git_user_name(root) == "Grace Hopper"
+    glob = tmp_path / "global.gitconfig"
+    glob.write_text("[user]\n\tname = Global Name\n")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(glob))  # another file: another key
+    git(root, "config", "--unset", "user.name")
+    assert git_user_name(root) == "Global Name"
+    extra = tmp_path / "extra.gitconfig"
+    extra.write_text("[user]\n\tname = Included Name\n")
+    glob.write_text(f"[include]\n\tpath = {extra}\n")
+    kept.unlink()
+    assert git_user_name(root) == "Included Name"
+    assert not kept.exists()  # an include is never kept: the included file could change
+    extra.write_text("[user]\n\tname = Changed Include\n")
+    assert git_user_name(root) == "Changed Include"
+
+
 def test_the_cli_hand_edits_and_mcp_name_the_same_person(tmp_path: Path) -> None:
     """A root on the real clock: the CLI, the sweep and the MCP server all run on it."""
     root = Fleet.init(tmp_path / "live", actor="human:tester").root

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import os
 import stat
 import subprocess
@@ -110,7 +109,7 @@ class Committer:
         self.lock: Lock = lock_for(layout.lock(root, "git.lock"), timeout=120)
         self.refused: list[str] = []  # paths the last flush_pending refused to commit
         # What a commit that could not refresh git's index says (the daemon logs it).
-        self.warn: Callable[[str], None] = logging.getLogger("aof.git").warning
+        self.warn: Callable[[str], None] = _log_warning
 
     def run(
         self, *args: str, stdin: bytes | None = None, check: bool = True
@@ -471,3 +470,10 @@ def _entry(path: Path) -> tuple[str, bytes] | tuple[()] | None:
 
 def _err(proc: subprocess.CompletedProcess[bytes]) -> str:
     return proc.stderr.decode("utf-8", "replace").strip()[-400:]
+
+
+def _log_warning(text: str) -> None:
+    """The default :attr:`Committer.warn`: the ``aof.git`` logger (imported when needed)."""
+    import logging
+
+    logging.getLogger("aof.git").warning(text)

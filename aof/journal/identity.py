@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .audit import Actor
 
@@ -33,15 +34,79 @@ def sanitize(name: str) -> str:
 
 
 def git_user_name(root: Path | None) -> str:
-    """git's ``user.name`` in ``root`` (the current directory when None); "" when unset."""
+    """git's ``user.name`` in ``root`` (the current directory when None); "" when unset.
+
+    In a fleet root the answer is kept in ``.aof/cache/git-user.json`` with the identity
+    (inode, size, mtime) of every config file git reads for it and the environment variables
+    that change where git looks; a call whose files and variables are unchanged reads it
+    there instead of starting git. A config file that includes others is never cached (an
+    included file could change unseen)."""
+    where = root if root is not None and root.is_dir() else Path.cwd()
+    key = _config_key(where) if (where / ".aof").is_dir() else None
+    cache = where / ".aof" / "cache" / "git-user.json"
+    if key is not None:
+        import json
+
+        try:
+            kept = json.loads(cache.read_text(encoding="utf-8"))
+            if kept.get("key") == key:
+                return str(kept["name"])
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
     from .git import run
 
     try:
-        where = root if root is not None and root.is_dir() else Path.cwd()
         proc = run(where, "config", "user.name")
     except OSError:
         return ""
-    return proc.stdout.strip()
+    name = proc.stdout.strip()
+    if key is not None:
+        import contextlib
+
+        from ..files.atomic import write_json
+
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            write_json(cache, {"key": key, "name": name})
+    return name
+
+
+# What changes which config files git reads, or adds settings beside them.
+_GIT_ENV = (
+    "HOME", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_NOSYSTEM",
+    "GIT_CONFIG_COUNT", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG", "GIT_DIR", "GIT_CEILING_DIRECTORIES",
+)  # fmt: skip
+
+
+def _config_key(where: Path) -> list[Any] | None:
+    """The identity of what ``git config user.name`` reads in ``where``; None when it cannot
+    be known cheaply (not the top of a plain repository, or a file that includes others)."""
+    env = os.environ
+    if not (where / ".git").is_dir():
+        return None  # a worktree, a submodule or no repository: let git find its config
+    home = Path(env.get("HOME") or "~").expanduser()
+    xdg = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
+    files = [where / ".git" / "config"]
+    if env.get("GIT_CONFIG_GLOBAL"):
+        files.append(Path(env["GIT_CONFIG_GLOBAL"]))
+    else:
+        files += [xdg / "git" / "config", home / ".gitconfig"]
+    if not env.get("GIT_CONFIG_NOSYSTEM"):
+        files.append(Path(env.get("GIT_CONFIG_SYSTEM") or "/etc/gitconfig"))
+    key: list[Any] = [[name, env.get(name)] for name in _GIT_ENV]
+    for path in files:
+        try:
+            st = path.stat()
+            with open(path, "rb") as f:
+                if b"include" in f.read().lower():
+                    return None
+        except FileNotFoundError:
+            key.append([str(path), None])
+            continue
+        except OSError:
+            return None
+        key.append([str(path), st.st_ino, st.st_size, st.st_mtime_ns])
+    return key
 
 
 def login_name() -> str:

@@ -41,7 +41,7 @@ def overview(
     # Open work is parsed (team, project, state); done and cancelled are only counted: a
     # year of finished tasks must not slow the overview down.
     tasks = fleet.list_tasks(states=[s for s in STATES if s not in TERMINAL])
-    finished = {s.value: sum(1 for _ in fleet.tasks.scan([s])) for s in TERMINAL}
+    finished = {s.value: fleet.tasks.count(s) for s in TERMINAL}
     project_host = {p["slug"]: p.get("host") for p in projects}
     work: dict[str, dict[str, int]] = {}
     used: dict[str, int] = {}

@@ -33,7 +33,7 @@ class RunSupervisor:
         self.log = log
         self.renewed: dict[str, float] = {}  # run id -> when its lease was last renewed
         self.terminating: dict[str, float] = {}  # run id -> when it was told to stop
-        self.unleased: dict[str, float] = {}  # remote run id -> when its task left in-progress
+        self.unleased: dict[str, float] = {}  # run id -> when its task left in-progress
 
     def started(self, run_id: str) -> None:
         """A run just started: its lease is as fresh as its claim."""
@@ -63,11 +63,26 @@ class RunSupervisor:
                 self.fleet.heartbeat(run.task_id, run.token)
                 self.renewed[run.run_id] = now
             except (LeaseError, NotFound) as exc:
+                if self.winding_down(run):
+                    continue
                 # The run lost its lease (expired and handed on, cancelled, ...): its
                 # reports would be refused by the fencing token; stop wasting the slot.
                 self.log.warning("stopping run %s: %s", run.run_id, exc)
                 self.terminate(run)
         self.stop_unleased(remote)
+
+    def winding_down(self, run: RunStatus) -> bool:
+        """Is this a run whose own report took its task out of in-progress (done, review,
+        blocked, ready after a failure), so that its coder ends by itself? It gets
+        :data:`KILL_AFTER_S` to do so: a signal now could cut the agent's last write short.
+        A task that is in progress under another lease, cancelled or gone: stop at once."""
+        from ..model.task import State
+
+        state = self.fleet.tasks.states_of([run.task_id]).get(run.task_id)
+        if state in (State.IN_PROGRESS, State.CANCELLED, None):
+            return False
+        since = self.unleased.setdefault(run.run_id, time.monotonic())
+        return time.monotonic() - since < KILL_AFTER_S
 
     def stop_unleased(self, runs: list[RunStatus]) -> None:
         """Stop the remote attempts whose task left in-progress: at once when it was

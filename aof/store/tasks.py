@@ -2,9 +2,10 @@
 
 Everything here is about files; the rules (who may move what where) live in :mod:`aof.fleet`.
 Listing never crashes on a bad file: it returns the problem (``file:line: message``) next to
-the tasks it could read. Summaries are cached under ``.aof/cache/tasks.json`` keyed on each
-file's (inode, size, mtime_ns) (:mod:`aof.files.stampcache`), so a listing parses only files
-that changed since the last one.
+the tasks it could read. Summaries are cached per directory under
+``.aof/cache/tasks-<state>[-YYYY-MM].json`` keyed on each file's (inode, size, mtime_ns)
+(:mod:`aof.files.stampcache`), so a listing parses only files that changed since the last one,
+and a listing of the open states never loads the summaries of two years of finished work.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..files.stampcache import StampCache, fs_now_ns, settled
 from ..model.forges import issue_key
 from ..model.task import STATES, State, Task, check_ref, id_from_filename, rejections
 
-CACHE_VERSION = 10
+CACHE_VERSION = 11
 IDS_VERSION = 3
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
@@ -108,14 +109,24 @@ def _gate_summary(gate: Any) -> dict[str, Any] | None:
     return out or None
 
 
+def _entries(directory: Path) -> list[os.DirEntry[str]]:
+    """The ``*.md`` entries of one directory, sorted by name ([] when it is not there)."""
+    try:
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return [e for e in entries if e.name.endswith(".md") and not e.name.startswith(".")]
+
+
 class TaskStore:
     """Files of one fleet root's ``tasks/`` tree."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.dir = layout.tasks(root)
-        # Summaries by ``<state>/<file name>``, keyed on each file's stamp.
-        self._cache = StampCache(root, "tasks.json", CACHE_VERSION)
+        # Summaries by file name, one cache per directory (:meth:`_summary_cache`).
+        self._caches: dict[str, StampCache] = {}
         # id -> file name. A task keeps its file name in every state, so a known id is found
         # with at most one stat per state directory instead of a directory listing.
         self._names: dict[str, str] = {}
@@ -165,18 +176,9 @@ class TaskStore:
 
     def scan(self, states: Iterable[State] = STATES) -> Iterator[tuple[State, os.DirEntry[str]]]:
         """Task-file directory entries, state by state, sorted by name (no parsing, no stat)."""
-        for state in states:
-            if os.path.islink(self.state_dir(state)):
-                continue  # never followed out of the root (doctor and lint report it)
-            for directory in self.dirs(state):
-                try:
-                    with os.scandir(directory) as it:
-                        entries = sorted(it, key=lambda e: e.name)
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-                for entry in entries:
-                    if entry.name.endswith(".md") and not entry.name.startswith("."):
-                        yield state, entry
+        for state, directory in self._all_dirs(states):
+            for entry in _entries(directory):
+                yield state, entry
 
     def classify(self, state: State, entry: os.DirEntry[str]) -> tuple[str, str | None, str | None]:
         """(path relative to the root, task id, problem) of one entry of a state directory.
@@ -352,6 +354,10 @@ class TaskStore:
                     break
         return out
 
+    def count(self, state: State) -> int:
+        """How many task files ``state`` holds (from the id caches: a stat per directory)."""
+        return len(self._dir_ids(state)[0])
+
     def copies(self, task_id: str) -> list[State]:
         """Every state directory that holds a file of ``task_id`` (two or more: a duplicate)."""
         return [state for state in STATES if task_id in self._dir_ids(state)[1]]
@@ -377,37 +383,44 @@ class TaskStore:
         With ``invalid``, each file that is not a valid task is also added to it as a row
         (:func:`invalid_row`), so a listing can show it where it is.
         """
-        listing = self._cache.listing()
         out: list[dict[str, Any]] = []
         problems: list[str] = []
-        wanted = list(states)
-        for state, entry in self.scan(wanted):
-            rel, tid, problem = self.classify(state, entry)
-            if problem is not None or tid is None:
-                problems.append(str(problem))
-                if invalid is not None:
-                    invalid.append(invalid_row(state, rel, tid, str(problem)))
-                continue
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue  # moved while listing: it shows up in its new state or next time
-            parse = partial(self._summarize_file, Path(entry.path), rel, tid)
-            summary = listing.get(rel[len("tasks/") :], st, parse)
-            if summary is None:
-                continue
-            if "error" in summary:
-                problems.append(summary["error"])
-                if invalid is not None:
-                    invalid.append(invalid_row(state, rel, tid, summary["error"]))
-                continue
-            # The row is the cached summary itself, given its place: no second dict per task.
-            summary["state"] = state.value
-            summary["path"] = rel
-            out.append(summary)
-        names = _values(wanted)
-        listing.finish(lambda key: key.split("/", 1)[0] in names)
+        for state, directory in self._all_dirs(states):
+            listing = self._summary_cache(directory).listing()
+            for entry in _entries(directory):
+                rel, tid, problem = self.classify(state, entry)
+                if problem is not None or tid is None:
+                    problems.append(str(problem))
+                    if invalid is not None:
+                        invalid.append(invalid_row(state, rel, tid, str(problem)))
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # moved while listing: it shows up in its new state or next time
+                parse = partial(self._summarize_file, Path(entry.path), rel, tid)
+                summary = listing.get(entry.name, st, parse)
+                if summary is None:
+                    continue
+                if "error" in summary:
+                    problems.append(summary["error"])
+                    if invalid is not None:
+                        invalid.append(invalid_row(state, rel, tid, summary["error"]))
+                    continue
+                # The row is the cached summary itself, given its place: no second dict.
+                summary["state"] = state.value
+                summary["path"] = rel
+                out.append(summary)
+            listing.finish()
         return out, problems
+
+    def _summary_cache(self, directory: Path) -> StampCache:
+        """The summary cache of one directory of ``tasks/`` (``tasks-done-2026-11.json``)."""
+        key = "-".join(directory.relative_to(self.dir).parts)
+        cache = self._caches.get(key)
+        if cache is None:
+            cache = self._caches[key] = StampCache(self.root, f"tasks-{key}.json", CACHE_VERSION)
+        return cache
 
     def read_checked(self, path: Path, rel: str, tid: str) -> cardfile.Card:
         """Read a task file and check it (schema, and the id against the file name).
@@ -459,7 +472,3 @@ def check_card(card: cardfile.Card, rel: str, tid: str) -> None:
             f"{rel}:{card.line_of('id')}: id: {card.meta.get('id')!r} does not match the "
             f"file name's id {tid!r}"
         )
-
-
-def _values(states: Iterable[State]) -> set[str]:
-    return {s.value for s in states}
