@@ -61,6 +61,7 @@ CREATE_AOF_MODULES = frozenset(
         "aof.service.rules",
         "aof.store",
         "aof.store.context",
+        "aof.store.summary",
         "aof.store.tasks",
     }
 )

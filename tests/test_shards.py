@@ -173,3 +173,39 @@ def test_doctor_reports_what_is_neither_a_shard_nor_a_task_in_done(
         ("layout", "tasks/done/2026-13", False), ("layout", "tasks/done/old-stuff", False)
     ]  # fmt: skip
     assert (root / "tasks" / "done" / "old-stuff").is_dir()
+
+
+class Repeating:
+    """An id source whose first tokens repeat ones already taken (then fresh ones)."""
+
+    def __init__(self, first: list[str]) -> None:
+        self.first = list(first)
+        self.n = 0
+
+    def token(self, n: int) -> str:
+        if self.first:
+            return self.first.pop(0)[:n]
+        self.n += 1
+        return f"zz{self.n:0{n - 2}d}"
+
+    def random(self) -> float:
+        return 0.5
+
+
+def test_a_new_id_never_repeats_one_in_a_settled_past_shard(
+    fleet: Fleet, clock: FixedClock, root: Path
+) -> None:
+    """The id check reads every directory's id cache (a settled past month's shard from its
+    cache file, not a listing): an id taken two months ago is not given again; the new id
+    grows instead."""
+    clock.set("2026-09-10T12:00:00Z")
+    old = finish(fleet, "september work")
+    shard = root / "tasks" / "done" / "2026-09"
+    aged(shard, 60)  # settled: its ids are trusted from the cache from now on
+    assert Fleet(root, clock=clock).tasks.count(State.DONE) == 1  # a process that cached them
+    assert (root / ".aof" / "cache" / "ids-done-2026-09.json").exists()
+    clock.set("2026-11-21T09:00:00Z")
+    token = old.removeprefix("t-")
+    again = Fleet(root, clock=clock, ids=Repeating([token]))
+    made = again.create_task("needs a fresh id")
+    assert made.id != old and len(made.id) == len(old) + 1

@@ -48,7 +48,7 @@ class TaskJson(TypedDict):
 
 
 class TaskRow(TypedDict, total=False):
-    """One row of a task listing (:func:`aof.store.tasks.summarize`, plus ``state`` and
+    """One row of a task listing (:func:`aof.store.summary.summarize`, plus ``state`` and
     ``path``); a file that is not a valid task is a row with ``invalid`` and ``reason``."""
 
     id: str

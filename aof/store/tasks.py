@@ -24,11 +24,12 @@ from ..files import cardfile
 from ..files.locks import Lock, lock_for
 from ..files.safefs import NOT_REGULAR, check_no_link
 from ..files.stampcache import StampCache, fs_now_ns, settled
-from ..model.forges import issue_key
-from ..model.task import STATES, State, Task, check_ref, id_from_filename, rejections
+from ..model.task import STATES, State, Task, check_ref, id_from_filename
+from .summary import summarize
 
 CACHE_VERSION = 11
-IDS_VERSION = 3
+IDS_VERSION = 4
+FEW_IDS = 32  # states_of: up to this many ids, no id set is built
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
 LOCK_STRIPES = 256
@@ -56,59 +57,6 @@ class Located(NamedTuple):
     path: Path
 
 
-def summarize(meta: dict[str, Any]) -> dict[str, Any]:
-    """The fields a listing shows and filters on (what the cache keeps per file)."""
-    lease = meta.get("lease") if isinstance(meta.get("lease"), dict) else None
-    return {
-        "id": meta.get("id"),
-        "title": meta.get("title"),
-        "priority": meta.get("priority") or "normal",
-        "team": meta.get("team"),
-        "project": meta.get("project"),
-        "labels": list(meta.get("labels") or []),
-        "depends_on": list(meta.get("depends_on") or []),
-        "parent": meta.get("parent"),
-        "holder": lease.get("holder") if lease else None,
-        "fence": meta.get("fence"),
-        "expires": lease.get("expires") if lease else None,
-        "acquired": lease.get("acquired") if lease else None,
-        "created": meta.get("created"),
-        "updated": meta.get("updated"),
-        "entered": meta.get("entered"),
-        "due": meta.get("due"),
-        "attempts": meta.get("attempts", 0),
-        "max_attempts": meta.get("max_attempts"),
-        "rejections": rejections(meta),
-        "retry_after": meta.get("retry_after"),
-        "routing": meta.get("routing"),
-        "sla": meta.get("sla"),
-        "sla_notified": meta.get("sla_notified"),
-        "coder": meta.get("coder"),
-        "branch": meta.get("branch"),
-        "batch": meta.get("batch"),
-        "gate": _gate_summary(meta.get("gate")),
-        "issue": issue_key(meta.get("issue")),
-    }
-
-
-def _gate_summary(gate: Any) -> dict[str, Any] | None:
-    """Where a task stands in its workflow and its last gate result, without the history
-    (what the planner and the board need)."""
-    if not isinstance(gate, dict):
-        return None
-    keys: tuple[str, ...] = ("current", "kind", "role", "agent", "capabilities", "merge")
-    keys += ("approvals", "round", "worker", "notified")
-    out = {k: gate[k] for k in keys if gate.get(k) is not None}
-    pr = gate.get("pr")
-    if isinstance(pr, dict) and pr.get("number"):
-        out["pr"] = {k: pr.get(k) for k in ("repo", "number", "url") if pr.get(k) is not None}
-    history = gate.get("history")
-    if isinstance(history, list) and history and isinstance(history[-1], dict):
-        last = history[-1]
-        out["last"] = {k: last.get(k) for k in ("gate", "outcome", "sha") if last.get(k)}
-    return out or None
-
-
 def _entries(directory: Path) -> list[os.DirEntry[str]]:
     """The ``*.md`` entries of one directory, sorted by name ([] when it is not there)."""
     try:
@@ -131,8 +79,9 @@ class TaskStore:
         # with at most one stat per state directory instead of a directory listing.
         self._names: dict[str, str] = {}
         # In-process memo of the ids of each state directory, so a long-lived process (the
-        # daemon) lists one only when it changed: state -> (stamp, settled, ids, id set).
+        # daemon) lists one only when it changed: key -> (stamp, settled, blob, months).
         self._ids: dict[str, tuple[Any, ...]] = {}
+        self._sets: dict[str, tuple[str, list[str], frozenset[str]]] = {}  # key -> from blob
 
     def state_dir(self, state: State) -> Path:
         return self.dir / state.value
@@ -200,7 +149,8 @@ class TaskStore:
     def locate(self, ref: str, prefer: Iterable[State] = (), learn: bool = True) -> Located:
         """Find the task whose id is ``ref`` or starts with it; NotFound / AmbiguousId otherwise.
 
-        Only file names are read (no stat, no YAML). ``prefer`` lists the states to look in
+        Only file names are read (no stat, no YAML), and only in the directories whose id
+        cache holds an id starting with ``ref``. ``prefer`` lists the states to look in
         first: an exact id found there is returned at once.
         """
         prefix = check_ref(ref)
@@ -214,9 +164,11 @@ class TaskStore:
                         if os.path.isfile(path) and not os.path.islink(path):
                             return Located(prefix, state, path)
             if attempt == 1 and learn and len(prefix) >= 6 and self._names:
-                self._learn_names()  # an id this process has not seen: one listing, then stats
+                self._learn_names(prefix)  # an id this process has not seen: list where it is
         hits: dict[str, Located] = {}
         for state, directory in self._all_dirs(order):
+            if not self._has(directory, prefix):
+                continue  # the id caches say no: this directory is not listed
             try:
                 names = [n for n in os.listdir(directory) if n.startswith(prefix)]
             except (FileNotFoundError, NotADirectoryError):
@@ -252,9 +204,12 @@ class TaskStore:
             for directory in self.dirs(state):
                 yield state, directory
 
-    def _learn_names(self) -> None:
-        """Remember the file name of every task on disk (one listing per directory)."""
+    def _learn_names(self, prefix: str) -> None:
+        """Remember the file name of every task in the directories that hold an id starting
+        with ``prefix`` (by their id caches), one listing each."""
         for _state, directory in self._all_dirs(STATES):
+            if not self._has(directory, prefix):
+                continue
             try:
                 names = os.listdir(directory)
             except (FileNotFoundError, NotADirectoryError):
@@ -271,13 +226,9 @@ class TaskStore:
         return self.locate(loc.id)
 
     def exists(self, task_id: str) -> bool:
-        """Whether a task with exactly this id is on disk (reads the directories)."""
-        try:
-            return self.locate(task_id, learn=False).id == task_id
-        except NotFound:
-            return False
-        except AmbiguousId:
-            return True
+        """Whether a task with this id (or one that starts with it) is on disk: the id caches
+        of every directory (a stat each; a directory that changed is listed again)."""
+        return any(self._has(d, task_id) for _state, d in self._all_dirs(STATES))
 
     def _dir_ids(self, state: State) -> tuple[list[str], frozenset[str]]:
         """The task ids of one state (all its directories), each listed again only when it
@@ -294,33 +245,48 @@ class TaskStore:
         return ids, frozenset(members)
 
     def _dir_info(self, directory: Path) -> tuple[list[str], frozenset[str], list[str]]:
-        """(task ids, id set, month shards) of one directory of ``tasks/``.
+        """(task ids, id set, month shards) of one directory of ``tasks/`` (see
+        :meth:`_dir_blob`; the list and the set are made from it once per stamp)."""
+        blob, months = self._dir_blob(directory)
+        key = "-".join(directory.relative_to(self.dir).parts)
+        made = self._sets.get(key)
+        if made is None or made[0] is not blob:
+            ids = blob.strip(",").split(",") if len(blob) > 2 else []
+            made = self._sets[key] = (blob, ids, frozenset(ids))
+        return made[1], made[2], months
 
-        Keyed on the directory's (inode, mtime): the ids of ``done/`` and of its shards are
-        kept in ``.aof/cache/ids-done[-YYYY-MM].json`` (and in memory), so the cost of a
-        scheduler tick does not grow with the number of finished tasks. An entry is trusted
-        only when the directory was last changed ``RACY_NS`` before it was listed, by the
-        file system's clock (:func:`aof.files.stampcache.settled`). Derived; rebuilt at will.
+    def _has(self, directory: Path, task_id: str) -> bool:
+        """Does ``directory`` hold a file of ``task_id``, or of an id that starts with it (a
+        new id must not make an existing one ambiguous)? A substring test: no set is made."""
+        return f",{task_id}" in self._dir_blob(directory)[0]
+
+    def _dir_blob(self, directory: Path) -> tuple[str, list[str]]:
+        """(``",id,id,...,"``, month shards) of one directory of ``tasks/``.
+
+        Keyed on the directory's (inode, mtime): the ids of every directory are kept in
+        ``.aof/cache/ids-<state>[-YYYY-MM].json`` (and in memory) as one comma-joined string,
+        which loads in one JSON token and answers "is this id here" with a substring test,
+        so neither a scheduler tick nor a create's id check grows with the number of finished
+        tasks. An entry is trusted only when the directory was last changed ``RACY_NS``
+        before it was listed, by the file system's clock
+        (:func:`aof.files.stampcache.settled`). Derived; rebuilt at will.
         """
         try:
             st = os.stat(directory)
         except (FileNotFoundError, NotADirectoryError):
-            return [], frozenset(), []
+            return ",", []
         if os.path.islink(directory):
-            return [], frozenset(), []  # never followed out of the root (doctor reports it)
+            return ",", []  # never followed out of the root (doctor reports it)
         stamp = (st.st_ino, st.st_mtime_ns)
         key = "-".join(directory.relative_to(self.dir).parts)
-        path = layout.cache(self.root, f"ids-{key}.json")
         mem = self._ids.get(key)
         if mem is None:
-            data = derived.read(path)
+            data = derived.read(layout.cache(self.root, f"ids-{key}.json"))
             if isinstance(data, dict) and data.get("v") == IDS_VERSION:
-                mem = (tuple(data["stamp"]), True, data["ids"], None, data.get("months") or [])
+                mem = (tuple(data["stamp"]), True, str(data["ids"]), data.get("months") or [])
         if mem is not None and mem[0] == stamp and mem[1]:
-            if mem[3] is None:
-                mem = (mem[0], True, mem[2], frozenset(mem[2]), mem[4])
-                self._ids[key] = mem
-            return mem[2], mem[3], mem[4]
+            self._ids[key] = mem
+            return mem[2], mem[3]
         now = fs_now_ns(self.root)
         ids: list[str] = []
         months: list[str] = []
@@ -328,7 +294,7 @@ class TaskStore:
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except (FileNotFoundError, NotADirectoryError):
-            return [], frozenset(), []
+            return ",", []
         for entry in entries:
             if entry.name.endswith(".md") and not entry.name.startswith("."):
                 if (tid := id_from_filename(entry.name)) is not None:
@@ -336,18 +302,29 @@ class TaskStore:
             elif layout.is_month(entry.name) and entry.is_dir(follow_symlinks=False):
                 months.append(entry.name)
         safe = settled(st.st_mtime_ns, now)
-        frozen = frozenset(ids)
-        self._ids[key] = (stamp, safe, ids, frozen, months)
+        blob = "," + ",".join(ids) + ("," if ids else "")
+        self._ids[key] = (stamp, safe, blob, months)
         if safe:
-            record = {"v": IDS_VERSION, "stamp": list(stamp), "ids": ids, "months": months}
-            derived.write(path, record)
-        return ids, frozen, months
+            record = {"v": IDS_VERSION, "stamp": list(stamp), "ids": blob, "months": months}
+            derived.write(layout.cache(self.root, f"ids-{key}.json"), record)
+        return blob, months
 
     def states_of(self, ids: Iterable[str]) -> dict[str, State]:
-        """The state of each of ``ids`` that exists (cost: the ids asked for, not the tree)."""
-        sets = [(state, self._dir_ids(state)[1]) for state in STATES]
+        """The state of each of ``ids`` that exists (cost: the ids asked for, not the tree:
+        a few ids are looked for in each directory's id string, many through id sets)."""
+        wanted = list(ids)
         out: dict[str, State] = {}
-        for tid in ids:
+        if len(wanted) <= FEW_IDS:
+            dirs = list(self._all_dirs(STATES))
+            for tid in wanted:
+                needle = f",{tid},"
+                for state, directory in dirs:
+                    if needle in self._dir_blob(directory)[0]:
+                        out[tid] = state
+                        break
+            return out
+        sets = [(state, self._dir_ids(state)[1]) for state in STATES]
+        for tid in wanted:
             for state, members in sets:
                 if tid in members:
                     out[tid] = state
