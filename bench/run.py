@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """aof benchmarks: real CLI processes on generated fleet roots, medians of repeated runs.
 
-    make bench                      # or: .venv/bin/python bench/run.py [--quick]
+    make bench                      # or: .venv/bin/python bench/run.py [--quick | --cli]
 
 Writes bench/results/latest.json and prints a Markdown table for docs/performance.md.
 Timings are wall-clock on a shared, noisy machine: read them as medians, never assert them
@@ -234,7 +234,7 @@ def bench_git(sizes: list[int], repeat: int, tmp: Path) -> dict[str, Any]:
 
 
 def bench_registry(repeat: int, tmp: Path) -> dict[str, Any]:
-    """Issue 3's scale: 50 teams, 500 projects, 20 hosts, 10,000 tasks (10 % open)."""
+    """The registry at scale: 50 teams, 500 projects, 20 hosts, 10,000 tasks (10 % open)."""
     root = build_root(tmp / "registry", 10000)
     git = ["git", "-c", "user.name=bench", "-c", "user.email=b@x"]
 
@@ -300,7 +300,7 @@ def _quiet_daemon(root: Path) -> Any:
 
 
 def bench_daemon(repeat: int, tmp: Path, big: int) -> dict[str, Any]:
-    """The scheduler's figures (issue 4): plan cold, warm ticks, dispatch of 100 tasks."""
+    """The scheduler's figures: plan cold, warm ticks, dispatch of 100 tasks."""
     out: dict[str, Any] = {}
     root = build_root(tmp / "sched-10k", 10000)  # 1,000 ready, 9,000 done
     for cache in (root / ".aof" / "cache").glob("*.json"):
@@ -376,7 +376,7 @@ def _wait_started(run_dirs: list[Path], timeout: float = 30) -> list[float]:
 
 
 def bench_agents(repeat: int, tmp: Path) -> dict[str, Any]:
-    """The agent runner's figures (issue 5): claim to coder process start, `aof agent
+    """The agent runner's figures: claim to coder process start, `aof agent
     fanout 5` to all five started, `aof agent list` with 20 live agents."""
     from aof.runner import launch
     from aof.runner.executor import LocalExecutor
@@ -635,6 +635,10 @@ def main() -> None:
     if "--knowledge" in sys.argv:  # only the knowledge base's figures
         with tempfile.TemporaryDirectory(prefix="aof-bench-") as d:
             print(json.dumps({"knowledge": bench_knowledge(15, Path(d))}, indent=2))
+        return
+    if "--cli" in sys.argv:  # only the CLI table (100, 1,000 and 10,000 tasks)
+        with tempfile.TemporaryDirectory(prefix="aof-bench-") as d:
+            print(json.dumps({"cli": bench_cli([100, 1000, 10000], 15, Path(d))}, indent=2))
         return
     if "--agents" in sys.argv:  # only the agent runner's figures
         with tempfile.TemporaryDirectory(prefix="aof-bench-") as d:

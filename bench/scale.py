@@ -25,6 +25,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from run import _quiet_daemon, commit_all, median_ms, peak_rss, run_cli  # noqa: E402
+from run import AOF, ENV, _quiet_daemon, commit_all, median_ms, run_cli  # noqa: E402
 
 from aof import Fleet  # noqa: E402
 from aof.clock import FixedClock  # noqa: E402
@@ -48,13 +49,14 @@ BUILT = ".bench-built"
 TOPICS = ("rate limit", "deploy", "rollback", "billing", "latency", "auth", "cache", "queue")
 
 
-def _kind(i: int) -> str:
-    """done for 90 % of the tasks, spread evenly; ready and backlog share the rest."""
-    r = i % 20
-    return "ready" if r == 0 else "backlog" if r == 1 else "done"
+def _kind(i: int, open_pct: int) -> str:
+    """done for all but ``open_pct`` % of the tasks, spread evenly; ready and backlog share
+    the rest."""
+    r = i % 100
+    return "ready" if r < open_pct / 2 else "backlog" if r < open_pct else "done"
 
 
-def _build_share(root: str, n: int, worker: int, workers: int) -> int:
+def _build_share(root: str, n: int, worker: int, workers: int, open_pct: int) -> int:
     """Worker ``worker``'s tasks (every ``workers``-th batch), in time order."""
     os.fsync = lambda fd: None  # a generator: durability is not what is measured here
     clock = FixedClock(START)
@@ -67,16 +69,16 @@ def _build_share(root: str, n: int, worker: int, workers: int) -> int:
         message = f"bench: tasks {first}..{last - 1}"
         with fleet.git.batch(message, fleet.actor), durability.deferred():
             for i in range(first, last):
-                _make(fleet, clock, i, n)
+                _make(fleet, clock, i, n, open_pct)
                 made += 1
     return made
 
 
-def _make(fleet: Fleet, clock: FixedClock, i: int, n: int) -> None:
+def _make(fleet: Fleet, clock: FixedClock, i: int, n: int, open_pct: int) -> None:
     """Task ``i`` of ``n``, created at its time; done ones claimed and completed an hour on."""
     clock.set(START + SPAN * (i / n))
     topic = TOPICS[i % len(TOPICS)]
-    kind = _kind(i)
+    kind = _kind(i, open_pct)
     task = fleet.create_task(
         f"Fix the {topic} path, case {i}",
         priority=("critical", "high", "normal", "low")[i % 4],
@@ -90,7 +92,7 @@ def _make(fleet: Fleet, clock: FixedClock, i: int, n: int) -> None:
         fleet.complete(task.id, token=token, summary="shipped")
 
 
-def build(path: Path, n: int, workers: int) -> Path:
+def build(path: Path, n: int, workers: int, open_pct: int = 10) -> Path:
     if (path / BUILT).exists():
         return path
     began = time.perf_counter()
@@ -107,7 +109,8 @@ def build(path: Path, n: int, workers: int) -> Path:
         )
     ctx = mp.get_context("fork")
     with ctx.Pool(workers) as pool:
-        made = sum(pool.starmap(_build_share, [(str(path), n, w, workers) for w in range(workers)]))
+        shares = [(str(path), n, w, workers, open_pct) for w in range(workers)]
+        made = sum(pool.starmap(_build_share, shares))
     assert made == n, (made, n)
     run_cli(path, "task", "list")  # warm the caches, as a working fleet's are
     (path / BUILT).write_text(f"{n} tasks in {time.perf_counter() - began:.0f}s\n")
@@ -143,6 +146,23 @@ CALLS = {
 }
 
 
+# Peak RSS of one call, read with wait4(2) by a small interpreter that starts it: a child
+# spawned by this (large) process would report this process's RSS as its own high-water mark.
+SPAWN = (
+    "import os, sys\n"
+    "out = os.open(os.devnull, os.O_WRONLY)\n"
+    "acts = [(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)]\n"
+    "pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=acts)\n"
+    "print(os.wait4(pid, 0)[2].ru_maxrss)\n"
+)
+
+
+def peak_rss(root: Path, *args: str) -> int:
+    """Peak RSS (KiB) of one ``aof`` call."""
+    argv = [sys.executable, "-c", SPAWN, AOF, "--root", str(root), *args]
+    return int(subprocess.run(argv, capture_output=True, text=True, env=ENV).stdout)
+
+
 def warm_tick(root: Path, repeat: int) -> float:
     daemon = _quiet_daemon(root)
     try:
@@ -164,12 +184,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the roots here")
     ap.add_argument("--build-only", action="store_true", help="build the roots (with --keep)")
+    ap.add_argument("--open", type=int, default=10, help="percent of tasks not done (10)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     tmp = tempfile.TemporaryDirectory(prefix="aof-scale-") if args.keep is None else None
     base = Path(tmp.name) if tmp else args.keep
     base.mkdir(parents=True, exist_ok=True)
-    roots = {n: build(base / f"fleet-{n}", n, args.workers) for n in sizes}
+    name = "fleet-{n}" if args.open == 10 else "fleet-{n}-open{p}"
+    roots = {
+        n: build(base / name.format(n=n, p=args.open), n, args.workers, args.open) for n in sizes
+    }
     if args.build_only:
         return
     olds = {n: Fleet(r).list_tasks(states=["done"])[0]["id"] for n, r in roots.items()}

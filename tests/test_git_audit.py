@@ -131,6 +131,28 @@ def test_a_stale_index_lock_leaves_the_commit_made_and_the_index_caught_up_later
     assert not (fleet.root / ".aof" / "index-behind").exists()
 
 
+def test_the_split_part_of_gits_index_is_shared_again_once_it_grows(fleet: Fleet) -> None:
+    """A split part of git's index that grew to thousands of entries is shared again by the
+    next aof commit, so the commits after it do not reread and rewrite them all."""
+    from aof.journal.git import SPLIT_MAX
+
+    notes = fleet.root / "notes"
+    notes.mkdir()
+    for i in range(4000):
+        (notes / f"note-{i:05d}.md").write_text(f"note {i}\n")
+    # What a long run of updates left at 100,000 files: thousands of entries in the split
+    # part that git did not share again by itself (here it is told never to).
+    git(fleet.root, "config", "splitIndex.maxPercentChange", "100")
+    git(fleet.root, "add", "notes")
+    git(fleet.root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "notes")
+    index = fleet.root / ".git" / "index"
+    assert index.stat().st_size > SPLIT_MAX
+    fleet.create_task("The next commit")
+    assert index.stat().st_size <= SPLIT_MAX
+    assert git(fleet.root, "ls-files", "notes").count("\n") == 4000
+    assert git_clean(fleet.root)
+
+
 def test_author_is_the_actor_and_committer_falls_back(fleet: Fleet) -> None:
     fleet.create_task("x")
     author, committer = git(fleet.root, "log", "-1", "--format=%an <%ae>|%cn").strip().split("|")

@@ -221,6 +221,16 @@ def read(path: Path) -> Card:
     return card
 
 
+def read_body(path: Path) -> str:
+    """The body of the card at ``path`` without parsing its frontmatter (a text search over
+    many files); read as :func:`read_text` reads. ValidationError when it has no frontmatter."""
+    text, _st = read_text(path)
+    match = SPLIT.match(text)
+    if not match:
+        raise ValidationError(f"{path}:1: no YAML frontmatter (the file must start with '---')")
+    return text[match.end() :]
+
+
 def read_in_root(path: Path, rel: str) -> Card:
     """:func:`read` for ``show``/``get``: also refuses a directory reached through a link,
     and names the file by ``rel`` (its path in the fleet root) in every error."""

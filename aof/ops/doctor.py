@@ -282,6 +282,7 @@ def _tasks(
     fleet: ServiceContext, pipeline: Pipeline, report: Report, fix: bool, skip: set[str]
 ) -> None:
     rows, problems = fleet.tasks.summaries()
+    rows.sort(key=lambda r: str(r["path"]))
     for msg in problems:
         path = msg.split(":", 1)[0]
         if path not in skip:

@@ -73,7 +73,7 @@ def _matches(tasks: TaskStore, row: dict[str, Any], query: Query) -> bool:
     needle = text.lower() if text else None
     if needle and needle not in str(row["title"]).lower():
         try:
-            body = cardfile.read(tasks.root / row["path"]).body
+            body = cardfile.read_body(tasks.root / row["path"])
         except (OSError, ValidationError):
             return False
         if needle not in body.lower():

@@ -57,14 +57,17 @@ class Located(NamedTuple):
     path: Path
 
 
-def _entries(directory: Path) -> list[os.DirEntry[str]]:
-    """The ``*.md`` entries of one directory, sorted by name ([] when it is not there)."""
+def _entries(directory: Path, ordered: bool = True) -> list[os.DirEntry[str]]:
+    """The ``*.md`` entries of one directory, sorted by name unless not ``ordered`` ([] when
+    it is not there)."""
     try:
         with os.scandir(directory) as it:
-            entries = sorted(it, key=lambda e: e.name)
+            entries = [e for e in it if e.name.endswith(".md") and not e.name.startswith(".")]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    return [e for e in entries if e.name.endswith(".md") and not e.name.startswith(".")]
+    if ordered:
+        entries.sort(key=lambda e: e.name)
+    return entries
 
 
 class TaskStore:
@@ -129,14 +132,17 @@ class TaskStore:
             for entry in _entries(directory):
                 yield state, entry
 
-    def classify(self, state: State, entry: os.DirEntry[str]) -> tuple[str, str | None, str | None]:
-        """(path relative to the root, task id, problem) of one entry of a state directory.
+    def classify(
+        self, state: State, entry: os.DirEntry[str], rel: str | None = None
+    ) -> tuple[str, str | None, str | None]:
+        """(path relative to the root, task id, problem) of one entry of a state directory
+        (``rel``: that path, when the caller knows it).
 
         The problem is set, and the id None, for files aof will not read as tasks: names that
         are not ``t-<id>-<slug>.md``, symlinks (never followed out of the root), and FIFOs,
         devices or directories (never opened: a FIFO would block the reader forever).
         """
-        rel = self.rel_of(state, entry)
+        rel = rel or self.rel_of(state, entry)
         tid = id_from_filename(entry.name)
         if tid is None:
             return rel, None, name_problem(rel, state)
@@ -355,7 +361,8 @@ class TaskStore:
     def summaries(
         self, states: Iterable[State] = STATES, invalid: list[dict[str, Any]] | None = None
     ) -> tuple[list[dict[str, Any]], list[str]]:
-        """Summaries of every readable task in ``states`` and the problems met on the way.
+        """Summaries of every readable task in ``states`` (in directory order: callers sort)
+        and the problems met on the way (sorted).
 
         With ``invalid``, each file that is not a valid task is also added to it as a row
         (:func:`invalid_row`), so a listing can show it where it is.
@@ -364,8 +371,9 @@ class TaskStore:
         problems: list[str] = []
         for state, directory in self._all_dirs(states):
             listing = self._summary_cache(directory).listing()
-            for entry in _entries(directory):
-                rel, tid, problem = self.classify(state, entry)
+            where = directory.relative_to(self.root).as_posix() + "/"
+            for entry in _entries(directory, ordered=False):  # the caller orders the rows
+                rel, tid, problem = self.classify(state, entry, where + entry.name)
                 if problem is not None or tid is None:
                     problems.append(str(problem))
                     if invalid is not None:
@@ -375,7 +383,7 @@ class TaskStore:
                     st = entry.stat(follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # moved while listing: it shows up in its new state or next time
-                parse = partial(self._summarize_file, Path(entry.path), rel, tid)
+                parse = partial(self._summarize_file, entry.path, rel, tid)
                 summary = listing.get(entry.name, st, parse)
                 if summary is None:
                     continue
@@ -389,6 +397,9 @@ class TaskStore:
                 summary["path"] = rel
                 out.append(summary)
             listing.finish()
+        problems.sort()  # rows come in directory order (callers order them); problems sorted
+        if invalid is not None:
+            invalid.sort(key=lambda r: str(r.get("path")))
         return out, problems
 
     def _summary_cache(self, directory: Path) -> StampCache:
@@ -411,9 +422,9 @@ class TaskStore:
         check_card(card, rel, tid)
         return card
 
-    def _summarize_file(self, path: Path, rel: str, tid: str) -> dict[str, Any] | None:
+    def _summarize_file(self, path: str, rel: str, tid: str) -> dict[str, Any] | None:
         try:
-            card = self.read_checked(path, rel, tid)
+            card = self.read_checked(Path(path), rel, tid)
         except FileNotFoundError:
             return None
         except ValidationError as exc:
