@@ -53,6 +53,7 @@ from ..files import durability
 from ..fleet import Fleet
 from ..forge.poller import ForgePoller
 from ..journal.audit import Actor
+from ..journal.gitupkeep import GitUpkeep
 from ..notify.worker import DeliveryWorker
 from ..planner.plan import digest as plan_digest
 from ..runner.executor import Executor
@@ -113,6 +114,7 @@ class Daemon:
         self.gates.wake = self.wake.set  # a gate's result: plan again now
         self.forge = ForgePoller(Fleet(self.root, clock=clock, ids=ids, actor=FORGE), self.log)
         self.tick_lock = threading.Lock()  # a git sync's merge never lands mid-tick
+        self.upkeep = GitUpkeep(self.root)
         self.gitsync = GitSync(
             Fleet(self.root, clock=clock, ids=ids, actor=Actor("system", "sync")),
             self.log,
@@ -226,6 +228,7 @@ class Daemon:
     def shutdown(self) -> None:
         self.forge.stop()
         self.gitsync.stop()
+        self.upkeep.wait(5)  # git gc --auto detaches what takes long; its start is brief
         if self.metrics is not None:
             self.metrics.stop()
         self.notices.stop()  # sends what is due first (a few seconds at most)
@@ -276,6 +279,7 @@ class Daemon:
         with self.tick_lock:
             report = self._tick()
         self.gitsync.poke()  # fetch, merge and push when git.sync_s is due
+        self.upkeep.poke()  # git gc --auto in the background, once an hour
         return report
 
     def _tick(self) -> dict[str, Any]:

@@ -338,8 +338,9 @@ class TaskStore:
         return out
 
     def count(self, state: State) -> int:
-        """How many task files ``state`` holds (from the id caches: a stat per directory)."""
-        return len(self._dir_ids(state)[0])
+        """How many task files ``state`` holds (from the id caches: a stat per directory,
+        and no id list or set is made)."""
+        return sum(self._dir_blob(d)[0].count(",") - 1 for _s, d in self._all_dirs([state]))
 
     def copies(self, task_id: str) -> list[State]:
         """Every state directory that holds a file of ``task_id`` (two or more: a duplicate)."""
