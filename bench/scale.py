@@ -25,7 +25,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from run import AOF, ENV, _quiet_daemon, commit_all, median_ms, run_cli  # noqa: E402
+from run import commit_all, median_ms, peak_rss, run_cli, warm_tick  # noqa: E402
 
 from aof import Fleet  # noqa: E402
 from aof.clock import FixedClock  # noqa: E402
@@ -144,37 +143,6 @@ CALLS = {
     "plan": ("`aof plan`", ["plan"]),
     "search": ("`aof knowledge search`", ["knowledge", "search", "--text", "rate limit runbook"]),
 }
-
-
-# Peak RSS of one call, read with wait4(2) by a small interpreter that starts it: a child
-# spawned by this (large) process would report this process's RSS as its own high-water mark.
-SPAWN = (
-    "import os, sys\n"
-    "out = os.open(os.devnull, os.O_WRONLY)\n"
-    "acts = [(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)]\n"
-    "pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ, file_actions=acts)\n"
-    "print(os.wait4(pid, 0)[2].ru_maxrss)\n"
-)
-
-
-def peak_rss(root: Path, *args: str) -> int:
-    """Peak RSS (KiB) of one ``aof`` call."""
-    argv = [sys.executable, "-c", SPAWN, AOF, "--root", str(root), *args]
-    return int(subprocess.run(argv, capture_output=True, text=True, env=ENV).stdout)
-
-
-def warm_tick(root: Path, repeat: int) -> float:
-    daemon = _quiet_daemon(root)
-    try:
-        daemon.tick()  # the first tick builds the indexes
-        samples = []
-        for _ in range(repeat):
-            t = time.perf_counter()
-            daemon.tick()
-            samples.append(time.perf_counter() - t)
-    finally:
-        daemon.shutdown()
-    return median_ms(samples)
 
 
 def main() -> None:

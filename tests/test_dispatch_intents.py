@@ -36,6 +36,18 @@ DISPATCHER = textwrap.dedent(
 )
 
 
+def until_idle(aof_bin: str, root: Path) -> None:
+    """A daemon run until it is idle; its exit status must be 0."""
+    done = subprocess.run(
+        [aof_bin, "--root", str(root), "daemon", "--until-idle", "--interval", "0.2", "--quiet"],
+        env=sub_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_claim_whose_dispatcher_was_killed_is_given_back_and_run(
     root: Path, aof_bin: str
 ) -> None:
@@ -55,14 +67,7 @@ def test_a_claim_whose_dispatcher_was_killed_is_given_back_and_run(
     held = fleet.get_task(tid)
     assert held.state == State.IN_PROGRESS and (held.lease or {}).get("holder") == "demo"
     assert intents.path_of(root, tid).exists()  # the intent outlived its dispatcher
-    done = subprocess.run(
-        [aof_bin, "--root", str(root), "daemon", "--until-idle", "--interval", "0.2", "--quiet"],
-        env=sub_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    until_idle(aof_bin, root)
     task = fleet.get_task(tid)
     assert task.state == State.DONE and task.meta["attempts"] == 2
     assert not intents.path_of(root, tid).exists()
@@ -121,13 +126,6 @@ def test_a_live_dispatcher_a_later_claim_and_a_started_run_are_left_alone(
 def test_a_run_dispatched_normally_leaves_no_intent(root: Path, aof_bin: str) -> None:
     set_default_coder(root)
     Fleet(root, actor="human:tester").create_task("Plain", ready=True)
-    done = subprocess.run(
-        [aof_bin, "--root", str(root), "daemon", "--until-idle", "--interval", "0.2", "--quiet"],
-        env=sub_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    until_idle(aof_bin, root)
     assert "dispatched" in (root / "runs" / "daemon.log").read_text()
     assert list((root / ".aof").glob("dispatching/*")) == []
