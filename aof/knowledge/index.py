@@ -100,9 +100,19 @@ class Index:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        # Under the index's lock: processes racing to open a new index would each switch it
+        # to WAL, and SQLite answers such a race "database is locked" at once, without
+        # waiting out its busy timeout.
+        with self._lock():
+            conn = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                conn.close()
+                raise
         return conn
 
     def _state(self, conn: sqlite3.Connection, fingerprint: str) -> str:
