@@ -43,19 +43,10 @@ class RecordingExecutor:
         spec = self.specs.get(run_id)
         if spec is None:
             return None
-        done = run_id in self.exited
-        return RunStatus(
-            run_id=run_id,
-            task_id=spec.task_id,
-            attempt=spec.attempt,
-            token=spec.token,
-            holder=spec.holder,
-            coder=spec.coder,
-            pid=None,
-            state="exited" if done else "running",
-            started="2026-11-21T09:00:00Z",
-            exit_code=self.exited.get(run_id),
-        )
+        status = RunStatus.starting(spec, pid=None, started="2026-11-21T09:00:00Z")
+        if run_id in self.exited:
+            status.state, status.exit_code = "exited", self.exited[run_id]
+        return status
 
     def runs(self) -> list[RunStatus]:
         return [s for r in sorted(self.specs) if (s := self.status(r)) is not None]

@@ -9,7 +9,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from aof.fleetapi import mint_run_token, mint_worker_token, revoke_token
 from aof.remote.client import RemoteFleet
 
 from .conftest import Cli, git, sub_env
+from .support.served import Served
 
 pytestmark = pytest.mark.slow
 
@@ -36,36 +36,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Server:
+class Server(Served):
     """`aof serve` on ``port``, its token given through the environment (never argv)."""
 
     def __init__(self, root: Path, port: int) -> None:
-        self.argv = [sys.executable, "-m", "aof", "--root", str(root), "serve", "--port", str(port)]
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=sub_env(AOF_SERVE_TOKEN=f"{SERVE}=human:alice", AOF_ACTOR="human:ops"),
-        )
-        assert self.proc.stderr is not None
-        self.banner = [self.proc.stderr.readline(), self.proc.stderr.readline()]
-        assert f":{port}/" in self.banner[0], self.banner
-        self.url = f"http://127.0.0.1:{port}"
-        self.rest: list[str] = []
-        self._drain = threading.Thread(target=self._read_rest, daemon=True)
-        self._drain.start()
-
-    def _read_rest(self) -> None:
-        assert self.proc.stderr is not None
-        self.rest.extend(self.proc.stderr)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self._drain.join(timeout=5)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
+        env = sub_env(AOF_SERVE_TOKEN=f"{SERVE}=human:alice", AOF_ACTOR="human:ops")
+        super().__init__(root, env=env, port=port)
 
 
 @pytest.fixture

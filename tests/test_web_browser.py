@@ -15,7 +15,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ import pytest
 from aof import Fleet
 
 from .conftest import sub_env
+from .support.served import Served
 from .web_fleet import populate
 
 pytestmark = pytest.mark.slow
@@ -45,37 +45,11 @@ if not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)):
     )
 
 
-class Server:
-    """``aof serve --port 0`` on a fleet root; its stderr read to the end by a thread."""
+class Server(Served):
+    """``aof serve --port 0`` on a fleet root, its token given through the environment."""
 
     def __init__(self, root: Path) -> None:
-        argv = [sys.executable, "-m", "aof", "--root", str(root), "serve", "--port", "0"]
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=sub_env(AOF_SERVE_TOKEN=f"{TOKEN}={PERSON}"),
-        )
-        assert self.proc.stderr is not None
-        banner = self.proc.stderr.readline()
-        found = re.search(r"http://127\.0\.0\.1:(\d+)", banner)
-        self.rest: list[str] = [banner]
-        self._drain = threading.Thread(target=self._read_rest, daemon=True)
-        self._drain.start()
-        assert found, banner
-        self.url = f"http://127.0.0.1:{found.group(1)}"
-
-    def _read_rest(self) -> None:
-        assert self.proc.stderr is not None
-        self.rest.extend(self.proc.stderr)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self._drain.join(timeout=5)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
+        super().__init__(root, env=sub_env(AOF_SERVE_TOKEN=f"{TOKEN}={PERSON}"))
 
 
 @pytest.fixture(scope="module")

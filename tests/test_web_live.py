@@ -22,44 +22,16 @@ import pytest
 from aof import Fleet
 
 from .conftest import sub_env
+from .support.served import Served
 
 pytestmark = pytest.mark.slow
 
 TOKEN = "live-token-0123456789ab"
 
 
-class Server:
+class Server(Served):
     def __init__(self, root: Path, *args: str) -> None:
-        argv = [sys.executable, "-m", "aof", "--root", str(root), "serve", "--port", "0", *args]
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=sub_env(AOF_ACTOR="human:ops"),
-        )
-        assert self.proc.stderr is not None
-        self.banner = [self.proc.stderr.readline(), self.proc.stderr.readline()]
-        found = re.search(r"127\.0\.0\.1:(\d+)", self.banner[0])
-        assert found, self.banner
-        self.port = int(found.group(1))
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.rest: list[str] = []
-        self._drain = threading.Thread(target=self._read_rest, daemon=True)
-        self._drain.start()
-
-    def _read_rest(self) -> None:
-        assert self.proc.stderr is not None
-        self.rest.extend(self.proc.stderr)
-
-    def stop(self) -> float:
-        started = time.monotonic()
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
-        self._drain.join(timeout=5)
-        assert self.proc.stderr is not None
-        self.proc.stderr.close()
-        return time.monotonic() - started
+        super().__init__(root, *args, env=sub_env(AOF_ACTOR="human:ops"))
 
 
 @pytest.fixture
