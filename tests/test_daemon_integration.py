@@ -210,6 +210,24 @@ def test_a_second_daemon_is_refused_and_sigterm_stops_the_first(aof_bin: str, ro
     assert info["state"] == "stopped"
 
 
+def test_sigusr1_writes_every_threads_stack_and_the_daemon_goes_on(
+    aof_bin: str, root: Path
+) -> None:
+    """A daemon that seems stuck says where: SIGUSR1 writes each thread's stack to stderr."""
+    first = start_daemon(aof_bin, root)
+    err = root / "runs" / "daemon.stderr"
+    try:
+        wait_for(lambda: (root / ".aof" / "daemon.json").exists(), 30, "the daemon to start")
+        first.send_signal(signal.SIGUSR1)
+        wait_for(lambda: "most recent call first" in err.read_text(), 30, "the stacks")
+        assert first.poll() is None  # it goes on
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=60)
+    assert first.returncode == 0
+    assert "aof/scheduler/daemon.py" in err.read_text()  # the main loop is among them
+
+
 def test_max_concurrent_changes_take_effect_without_restart(aof_bin: str, root: Path) -> None:
     configure(root, max_concurrent=1, demo_seconds=1.5)
     for i in range(6):

@@ -211,7 +211,11 @@ class Daemon:
         self._write_state("running")
 
     def install_signals(self) -> None:
-        """SIGTERM/SIGINT stop after the current tick; SIGCHLD wakes the loop early."""
+        """SIGTERM/SIGINT stop after the current tick; SIGCHLD wakes the loop early; SIGUSR1
+        writes every thread's stack to stderr (a daemon that seems stuck says where)."""
+        import faulthandler
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
 
         def stop(signum: int, _frame: Any) -> None:
             self.log.info("received %s: stopping after this tick", signal.Signals(signum).name)
