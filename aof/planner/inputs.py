@@ -37,22 +37,22 @@ def build(fleet: SnapshotSource) -> dict[str, Any]:
     open_states = [s for s in STATES if s not in TERMINAL]
     rows = []
     beats: dict[str, str] = {}
-    for row in fleet.list_tasks(states=open_states):
-        row = dict(row)  # the listing's rows are its cache's: never change them in place
+    reg = fleet.registry
+    keep = ("team", "enabled", "host", "coder", "budget")
+    projects = {r["slug"]: {k: r.get(k) for k in keep} for r in reg.rows("project")}
+    # The listing's rows, in directory order (the planner orders what it reads). They are its
+    # cache's own: shared, never changed in place (a row that needs a change is copied).
+    for row in fleet.tasks.summaries(open_states)[0]:
+        if not row.get("team") and row.get("project") in projects:
+            # A task of a project without a team of its own is the project's team's work:
+            # that team's schedule and limits govern it.
+            row = {**row, "team": projects[row["project"]].get("team")}
         held = row["state"] in ("in-progress", "review")  # a gate's work holds a task in review
         if held and row.get("holder") and row.get("expires"):
             expiry = format_time(fleet.expiry_of(row["id"], row.get("fence"), row["expires"]))
             if expiry != row["expires"]:
                 beats[row["id"]] = expiry
         rows.append(row)
-    reg = fleet.registry
-    keep = ("team", "enabled", "host", "coder", "budget")
-    projects = {r["slug"]: {k: r.get(k) for k in keep} for r in reg.rows("project")}
-    for row in rows:
-        # A task of a project without a team of its own is the project's team's work: that
-        # team's schedule and limits govern it.
-        if not row.get("team") and row.get("project") in projects:
-            row["team"] = projects[row["project"]].get("team")
     agents = {
         r["slug"]: {
             k: r.get(k)

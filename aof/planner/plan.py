@@ -38,6 +38,8 @@ from .desired import desired_team
 from .review import expired_reviews, place_reviews, review_rows
 
 FAILED = ("cancelled", "deadletter")
+# The fields of a task that decide which agents may take it and with which coder.
+ROUTE_FIELDS = ("routing", "team", "project", "coder", "model")
 
 
 def digest(result: Mapping[str, object]) -> str:
@@ -57,6 +59,22 @@ def order_key(task: dict[str, Any], teams: dict[str, dict[str, Any]]) -> tuple[A
         str(task.get("due") or "9999"),
         str(task.get("created") or ""),
         str(task["id"]),
+    )
+
+
+def _ranked(tasks: list[dict[str, Any]], teams: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """``tasks`` in dispatch order (:func:`order_key`, with each team's rank looked up once)."""
+    business = {slug: -int(t.get("business_priority") or 0) for slug, t in teams.items()}
+    rank = PRIORITY_RANK.get
+    return sorted(
+        tasks,
+        key=lambda t: (
+            rank(str(t.get("priority") or "normal"), 9),
+            business.get(str(t.get("team")), 0),
+            str(t.get("due") or "9999"),
+            str(t.get("created") or ""),
+            str(t["id"]),
+        ),
     )
 
 
@@ -132,9 +150,8 @@ def plan(
     actions.extend(_sla(tasks, now, {a["task"] for a in actions}))
     # 4. Dispatch, in order, within every limit.
     blocked_ids = {a["task"] for a in actions if a["kind"] == "block"}
-    ready = sorted(
-        (t for t in tasks if t["state"] == "ready" and t["id"] not in blocked_ids),
-        key=lambda t: order_key(t, snap["teams"]),
+    ready = _ranked(
+        [t for t in tasks if t["state"] == "ready" and t["id"] not in blocked_ids], snap["teams"]
     )
     dispatch = _Dispatch(snap, now, config, pull, states, max_attempts)
     dispatch.desired = _desired(tasks, snap, now)
@@ -195,8 +212,10 @@ def _sla(tasks: list[dict[str, Any]], now: datetime, skip: set[str]) -> list[Pla
     period in the state (``aof.model.sla``); ``skip``: tasks another action moves now."""
     actions: list[PlanAction] = []
     for t in tasks:
+        if t.get("sla") is None:
+            continue
         state = str(t["state"])
-        limit = limit_for(t.get("sla"), state)
+        limit = limit_for(t["sla"], state)
         if not limit or t.get("sla_notified") or t["id"] in skip:
             continue
         since = period_start(state, t)
@@ -219,9 +238,9 @@ def _failed_dependencies(tasks: list[dict[str, Any]], states: dict[str, str]) ->
     """A ``block`` action for each ready or backlog task a failed dependency holds up."""
     actions: list[PlanAction] = []
     for t in tasks:
-        if t["state"] not in ("ready", "backlog"):
+        if not t.get("depends_on") or t["state"] not in ("ready", "backlog"):
             continue
-        failed = [d for d in t.get("depends_on") or [] if states.get(d) in FAILED]
+        failed = [d for d in t["depends_on"] if states.get(d) in FAILED]
         if failed:
             d = failed[0]
             actions.append(
@@ -249,13 +268,25 @@ class _Dispatch:
         self.limit_global = int((config.get("scheduler") or {}).get("max_concurrent", 4))
         self.pauses = snap.get("coder_pauses") or {}
         self.desired: dict[str, Any] = {}  # each team's desired state (_desired)
+        spend = snap.get("spend") or {}
+        # Budgets only bind in the month the snapshot's spend is of.
+        self.spend_month = spend.get("month") == now.strftime("%Y-%m")
+        # Whether any agent of a task can run it depends only on these fields of the task
+        # (:func:`_agents_for` and :func:`aof.coders.resolve.resolve` read no others): tasks
+        # that share them share the answer.
+        self._unrunnable: dict[tuple[Any, ...], str | None] = {}
 
     def place(self, t: dict[str, Any]) -> PlanAction | str:
         """The dispatch action of ready task ``t``, or the reason it waits."""
         snap, config = self.snap, self.config
         reason = _why_not(t, self.states, self.desired, snap, self.now, self.max_attempts)
+        if reason is None and self.spend_month:
+            reason = _over_budget(t, snap, self.now)
         if reason is None and not self.pull:
-            reason = _unrunnable(t, snap, config)
+            key = tuple(repr(t.get(k)) for k in ROUTE_FIELDS)
+            if key not in self._unrunnable:
+                self._unrunnable[key] = _unrunnable(t, snap, config)
+            reason = self._unrunnable[key]
         agent = None
         if reason is None:
             reason, agent = _capacity(
@@ -341,7 +372,7 @@ def _why_not(
     project = snap["projects"].get(str(t.get("project")))
     if project is not None and project.get("enabled") is False:
         return f"project {t['project']} is disabled"
-    return _over_budget(t, snap, now)
+    return None
 
 
 def _over_budget(t: dict[str, Any], snap: dict[str, Any], now: datetime) -> str | None:

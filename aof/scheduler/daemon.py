@@ -61,6 +61,7 @@ from ..runner.gates import GateRunner, end_leftovers
 from ..runner.rqexec import executor_for
 from ..service.scheduling import TICK_TRAILER
 from ..store.daemonstate import LOCK_NAME, daemon_info, take_lock, write_state
+from ..store.seen import SeenFiles
 from .daemonlog import daemon_logger, state_of
 from .gitsync import GitSync
 from .handout import Handout
@@ -207,6 +208,9 @@ class Daemon:
                 self.log.warning(why_not)
                 self.notices.degraded("watcher", why_not)
                 self.watcher = None
+            else:  # it reports in-place edits: listings may skip the files it did not name
+                verify_s = float(self.fleet.config.scheduler.get("sweep_s") or 60)
+                self.fleet.tasks.seen = SeenFiles(verify_s)
             self.watch_note = why_not or "on"
         self._write_state("running")
 
@@ -292,6 +296,8 @@ class Daemon:
         n = self.ticks
         self._reload_config()
         changed = self.watcher.drain() if self.watcher is not None else set()
+        if self.fleet.tasks.seen is not None:
+            self.fleet.tasks.seen.changed(changed)
         self._commit_leftovers(force_sweep=bool(changed))
         f = self.fleet
         report: dict[str, Any] = {

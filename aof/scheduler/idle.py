@@ -118,7 +118,7 @@ def assess(
         for tid, row in sorted(rows.items())
         if tid not in expired and (tid, str(row.get("fence"))) not in ours
     ]
-    waiting = [{"task": w["task"], "reason": w["reason"]} for w in result["waiting"]]
+    waiting = list(result["waiting"])  # each {task, reason}, as the plan made it
     waiting += [{"task": n["task"], "reason": n["reason"]} for n in not_started]
     return Outlook(
         gates=list(gates),

@@ -1,10 +1,12 @@
 """File-change hints for the daemon (watchdog).
 
-A hint only wakes the daemon early: the tick after it rescans the task directories (cheap:
-mtime-keyed indexes) and decides from the files, never from the events, because events can
-be lost, merged or reordered (inotify queue overflow, editors that write through temp files
-and renames). With the watcher off, or when watchdog is missing, ticks still happen every
-interval and give the same results, later.
+A hint wakes the daemon early, and names the files the next listing must stat again: while
+the watcher runs, a listing skips the stat of a file it read before whose inode is unchanged
+and that no hint named (:mod:`aof.store.seen`). The tick still decides from the files, never
+from the events, because events can be lost, merged or reordered (inotify queue overflow,
+editors that write through temp files and renames): a lost hint about an in-place edit delays
+it until the next full pass (every ``scheduler.sweep_s``). With the watcher off, or when
+watchdog is missing, every listing stats every file and ticks happen every interval.
 
 Watched: ``tasks/`` (recursive), the registry directories, ``workflows/`` and ``aof.yaml``.
 Ignored: editor temp files (``.x.swp``, ``x~``, ``#x#``, vim's ``4913``), aof's own temps, and

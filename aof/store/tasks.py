@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import layout
 from ..errors import AmbiguousId, NotFound, ValidationError
@@ -26,6 +26,9 @@ from ..files.safefs import NOT_REGULAR, check_no_link
 from ..files.stampcache import StampCache, fs_now_ns, settled
 from ..model.task import STATES, State, Task, check_ref, id_from_filename
 from .summary import summarize
+
+if TYPE_CHECKING:
+    from .seen import Memo, SeenFiles
 
 CACHE_VERSION = 11
 IDS_VERSION = 4
@@ -85,6 +88,9 @@ class TaskStore:
         # daemon) lists one only when it changed: key -> (stamp, settled, blob, months).
         self._ids: dict[str, tuple[Any, ...]] = {}
         self._sets: dict[str, tuple[str, list[str], frozenset[str]]] = {}  # key -> from blob
+        # Set by a process that hears of in-place edits (the daemon's watcher): listings then
+        # skip the stat of files read before (:mod:`aof.store.seen`).
+        self.seen: SeenFiles | None = None
 
     def state_dir(self, state: State) -> Path:
         return self.dir / state.value
@@ -373,7 +379,17 @@ class TaskStore:
         for state, directory in self._all_dirs(states):
             listing = self._summary_cache(directory).listing()
             where = directory.relative_to(self.root).as_posix() + "/"
+            key = self._key(directory)
+            seen, reports = self.seen.memo(key) if self.seen is not None else ({}, 0)
+            read: Memo = {}
             for entry in _entries(directory, ordered=False):  # the caller orders the rows
+                hit = seen.get(entry.name)
+                if hit is not None and hit[0] == entry.inode():
+                    out.append(hit[1])  # read before, unchanged since (aof.store.seen)
+                    read[entry.name] = hit
+                    if entry.name in listing.old:
+                        listing.fresh[entry.name] = listing.old[entry.name]
+                    continue
                 rel, tid, problem = self.classify(state, entry, where + entry.name)
                 if problem is not None or tid is None:
                     problems.append(str(problem))
@@ -397,15 +413,22 @@ class TaskStore:
                 summary["state"] = state.value
                 summary["path"] = rel
                 out.append(summary)
+                read[entry.name] = (entry.inode(), summary)
             listing.finish()
+            if self.seen is not None:
+                self.seen.keep(key, read, reports)
         problems.sort()  # rows come in directory order (callers order them); problems sorted
         if invalid is not None:
             invalid.sort(key=lambda r: str(r.get("path")))
         return out, problems
 
+    def _key(self, directory: Path) -> str:
+        """A directory's key among the caches: ``ready``, ``done-2026-11``."""
+        return "-".join(directory.relative_to(self.dir).parts)
+
     def _summary_cache(self, directory: Path) -> StampCache:
         """The summary cache of one directory of ``tasks/`` (``tasks-done-2026-11.json``)."""
-        key = "-".join(directory.relative_to(self.dir).parts)
+        key = self._key(directory)
         cache = self._caches.get(key)
         if cache is None:
             cache = self._caches[key] = StampCache(self.root, f"tasks-{key}.json", CACHE_VERSION)

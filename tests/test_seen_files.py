@@ -1,0 +1,124 @@
+"""Listings that skip the stat of files read before, in a process that hears of edits.
+
+A daemon with its watcher on lists ``tasks/`` without a stat per file: a file keeps the
+summary read before while its inode is unchanged and nothing reported it. These tests hold
+what that may cost (an in-place edit nobody reported, until the next full pass) and what it
+must never cost (a write by aof, a new file, a removed file, a reported edit).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aof import FixedClock, Fleet, SeededIds
+from aof.model.task import State
+from aof.scheduler.daemon import Daemon
+from aof.store.seen import SeenFiles
+
+from .conftest import git
+from .test_daemon import RecordingExecutor
+
+
+class Ticks:
+    """A monotonic clock moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def titles(fleet: Fleet) -> dict[str, str]:
+    return {r["id"]: r["title"] for r in fleet.tasks.summaries([State.READY])[0]}
+
+
+def edit_in_place(path: Path, old: str, new: str) -> None:
+    """Change ``path`` as an editor that writes into the file does: same inode."""
+    inode = path.stat().st_ino
+    text = path.read_text().replace(old, new)
+    with path.open("r+") as fh:
+        fh.write(text)
+        fh.truncate()
+    assert path.stat().st_ino == inode
+
+
+def test_without_reports_every_listing_sees_an_in_place_edit_at_once(fleet: Fleet) -> None:
+    task = fleet.create_task("First title", ready=True)
+    assert titles(fleet) == {task.id: "First title"}
+    edit_in_place(task.path, "First title", "Edited title")
+    assert titles(fleet) == {task.id: "Edited title"}
+
+
+def test_a_reported_edit_an_aof_write_and_new_or_removed_files_are_seen(fleet: Fleet) -> None:
+    ticks = Ticks()
+    fleet.tasks.seen = SeenFiles(60, monotonic=ticks)
+    a = fleet.create_task("Alpha", ready=True)
+    b = fleet.create_task("Beta", ready=True)
+    assert titles(fleet) == {a.id: "Alpha", b.id: "Beta"}
+
+    edit_in_place(a.path, "Alpha", "Alpha, edited")
+    assert titles(fleet)[a.id] == "Alpha"  # nobody reported it: the summary read before stays
+    fleet.tasks.seen.changed([fleet.tasks.rel(a.path)])
+    assert titles(fleet)[a.id] == "Alpha, edited"
+
+    fleet.edit_task(b.id, title="Beta, through aof")  # a new file (new inode), unreported
+    c = fleet.create_task("Gamma", ready=True)
+    assert titles(fleet) == {a.id: "Alpha, edited", b.id: "Beta, through aof", c.id: "Gamma"}
+    c.path.unlink()
+    assert set(titles(fleet)) == {a.id, b.id}
+
+
+def test_an_unreported_edit_is_seen_by_the_next_full_pass(fleet: Fleet) -> None:
+    ticks = Ticks()
+    fleet.tasks.seen = SeenFiles(60, monotonic=ticks)
+    task = fleet.create_task("Before", ready=True)
+    assert titles(fleet)[task.id] == "Before"
+    edit_in_place(task.path, "Before", "After")
+    ticks.now += 59
+    assert titles(fleet)[task.id] == "Before"
+    ticks.now += 1
+    assert titles(fleet)[task.id] == "After"
+
+
+def test_a_task_that_leaves_and_comes_back_changed_is_read_again(fleet: Fleet) -> None:
+    fleet.tasks.seen = SeenFiles(3600)
+    task = fleet.create_task("Round trip", ready=True)
+    assert titles(fleet)[task.id] == "Round trip"
+    claimed = fleet.claim(task.id, "agent:a")
+    fleet.release(task.id, token=claimed.card.meta["lease"]["token"], reason="back")
+    rows = {r["id"]: r for r in fleet.tasks.summaries([State.READY])[0]}
+    assert rows[task.id]["attempts"] == 1 and rows[task.id]["holder"] is None
+
+
+@pytest.fixture
+def watching(root: Path, clock: FixedClock) -> Iterator[Daemon]:
+    """A daemon whose watcher runs, with full passes an hour apart (so only the watcher can
+    tell it of an in-place edit)."""
+    config = root / "aof.yaml"
+    config.write_text(config.read_text().replace("scheduler:\n", "scheduler:\n  sweep_s: 3600\n"))
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "rare sweeps")
+    d = Daemon(
+        root, clock=clock, ids=SeededIds(9), executor=RecordingExecutor(), log_to_stderr=False
+    )
+    d.start()
+    yield d
+    d.shutdown()
+
+
+def test_the_daemon_sees_an_in_place_edit_its_watcher_reports(watching: Daemon) -> None:
+    fleet = watching.fleet
+    assert fleet.tasks.seen is not None, "the daemon trusts its watcher"
+    task = fleet.create_task("Watched", ready=True)
+    watching.tick()
+    assert titles(fleet)[task.id] == "Watched"
+    edit_in_place(task.path, "Watched", "Watched, edited by hand")
+    deadline = time.monotonic() + 20
+    while titles(fleet)[task.id] != "Watched, edited by hand":
+        assert time.monotonic() < deadline, "the watcher's report never reached the listing"
+        time.sleep(0.1)
+        watching.tick()
