@@ -335,9 +335,14 @@ def bench_daemon(repeat: int, tmp: Path, big: int) -> dict[str, Any]:
     return out
 
 
-def warm_tick(root: Path, repeat: int) -> float:
-    """Median ms of a daemon tick on ``root`` after a first one (which builds the indexes)."""
-    daemon = _quiet_daemon(root)
+def warm_tick(root: Path, repeat: int, *, watch: bool = False) -> float:
+    """Median ms of a daemon tick on ``root`` after a first one (which builds the indexes).
+    ``watch``: started as ``aof daemon`` starts, its watcher on (without: ``--no-watch``)."""
+    from aof.scheduler.daemon import Daemon
+
+    daemon = Daemon(root, watch=watch, log_to_stderr=False)
+    if watch:
+        daemon.start()
     try:
         daemon.tick()
         samples = []

@@ -14,7 +14,8 @@ and reuses them on the next run (100,000 tasks take several minutes to build).
 Then real ``aof`` processes are timed, the sizes alternating call by call so that the
 machine's drift hits them alike: create, claim, complete (into ``done/``), show, list (open
 tasks), ``fleet overview``, ``plan``, ``knowledge search``; and a warm daemon tick in
-process (no free slot, so each tick scans and plans everything and changes nothing). Peak
+process, started as ``aof daemon`` starts (its watcher on) and with ``--no-watch`` (no free
+slot, so each tick scans and plans everything and changes nothing). Peak
 RSS of each call is read with ``wait4(2)``. Medians go to ``bench/results/scale.json`` and
 a Markdown table to stdout.
 """
@@ -175,7 +176,8 @@ def main() -> None:
     result: dict[str, Any] = {"sizes": sizes, "repeat": args.repeat, "ms": {}, "rss_mb": {}}
     for n in sizes:
         result["ms"][n] = {k: median_ms(v) for k, v in samples[n].items()}
-        result["ms"][n]["tick"] = warm_tick(roots[n], args.repeat)
+        result["ms"][n]["tick"] = warm_tick(roots[n], args.repeat, watch=True)
+        result["ms"][n]["tick_unwatched"] = warm_tick(roots[n], args.repeat)
         rss = {k: peak_rss(roots[n], *argv) for k, (_, argv) in CALLS.items() if argv}
         rss["show"] = peak_rss(roots[n], "task", "show", olds[n])
         result["rss_mb"][n] = {k: round(v / 1024, 1) for k, v in rss.items()}
@@ -192,7 +194,11 @@ def print_table(result: dict[str, Any], sizes: list[int]) -> None:
     head = " | ".join(f"{n:,} tasks" for n in sizes)
     print(f"\n| call | {head} | {hi:,} / {lo:,} |")
     print("|---|" + "---|" * (len(sizes) + 1))
-    names = {**{k: v[0] for k, v in CALLS.items()}, "tick": "warm daemon tick (in process)"}
+    names = {
+        **{k: v[0] for k, v in CALLS.items()},
+        "tick": "warm daemon tick (in process, watcher on)",
+        "tick_unwatched": "warm daemon tick (`--no-watch`)",
+    }
     for key, label in names.items():
         cells = " | ".join(f"{result['ms'][n][key]:.1f}" for n in sizes)
         ratio = result["ms"][hi][key] / max(result["ms"][lo][key], 0.001)

@@ -207,14 +207,20 @@ def list_(
     if not rows:
         click.echo("no tasks")
         return
-    click.echo("\n".join(row_line(r) for r in rows))  # one write: 10,000 rows in ~10 ms
+    # One write, made safe in one pass (safe_text leaves the newlines between rows).
+    click.echo(safe_text("\n".join(row_text(r) for r in rows)))
 
 
 def row_line(r: dict[str, Any], state: bool = True) -> str:
-    """One listing row for people (``task list``, ``board``)."""
+    """One listing row for people (``task list``, ``board``), safe to print."""
+    return safe_text(row_text(r, state))
+
+
+def row_text(r: dict[str, Any], state: bool = True) -> str:
+    """One listing row, as its fields say it (:func:`row_line` makes it safe to print)."""
     where = f"{r['state']:<11} " if state else ""
     if r.get("invalid"):
-        return safe_text(f"{r['id'] or '-':<10} {where}{'INVALID':<8} {r['reason']}")
+        return f"{r['id'] or '-':<10} {where}{'INVALID':<8} {r['reason']}"
     extra = f"  [{r['holder']}]" if r["holder"] else ""
     gate = r.get("gate") or {}
     if r["state"] == "review" and gate.get("current"):
@@ -223,7 +229,7 @@ def row_line(r: dict[str, Any], state: bool = True) -> str:
     if last and r["state"] in ("review", "ready", "blocked"):
         extra += f"  last gate: {last.get('gate')} {last.get('outcome')}"
     labels_txt = f"  #{' #'.join(r['labels'])}" if r["labels"] else ""
-    return safe_text(f"{r['id']:<10} {where}{r['priority']:<8} {r['title']}{labels_txt}{extra}")
+    return f"{r['id']:<10} {where}{r['priority']:<8} {r['title']}{labels_txt}{extra}"
 
 
 @task.command()

@@ -32,7 +32,8 @@ from ..files import cardfile
 from ..journal.audit import Actor, AuditLog, check_reason
 from ..model.config import Config, load_config
 from ..model.task import State, Task, lease_matches, ordered, seal_lease, validate
-from ..store.tasks import Located, TaskStore, check_card
+from ..store.summary import check_card
+from ..store.tasks import Located, TaskStore
 from . import reads
 from .rules import check_move, check_revision
 
@@ -195,7 +196,7 @@ class Pipeline:
         """Summaries of matching tasks, most urgent first; unreadable files go to ``problems``.
 
         With ``invalid``, a file of the listed states that is not a valid task is a row too
-        (``invalid: true`` and its ``reason``; see :func:`aof.store.tasks.invalid_row`),
+        (``invalid: true`` and its ``reason``; see :func:`aof.store.summary.invalid_row`),
         unless a filter on the tasks' fields is given (a broken file cannot match one).
         """
         query = reads.Query(team, project, priority, tuple(labels), holder, text)

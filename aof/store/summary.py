@@ -1,12 +1,15 @@
 """What a listing keeps of a task: the fields it shows and filters on (one summary per task
-file, cached by :class:`aof.store.tasks.TaskStore`)."""
+file, cached by :class:`aof.store.tasks.TaskStore`); the row of a file that is not a valid
+task; and the check that makes a file a valid task."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ValidationError
+from ..files import cardfile
 from ..model.forges import issue_key
-from ..model.task import rejections
+from ..model.task import State, id_from_filename, rejections
 
 
 def summarize(meta: dict[str, Any]) -> dict[str, Any]:
@@ -60,3 +63,33 @@ def _gate_summary(gate: Any) -> dict[str, Any] | None:
         last = history[-1]
         out["last"] = {k: last.get(k) for k in ("gate", "outcome", "sha") if last.get(k)}
     return out or None
+
+
+def invalid_row(state: State, rel: str, tid: str | None, reason: str) -> dict[str, Any]:
+    """A listing row for a file in ``tasks/<state>/`` that is not a valid task: the fields of
+    a row (null), its id when the file name has one, state, path, ``invalid`` and ``reason``."""
+    row: dict[str, Any] = {key: None for key in summarize({})}
+    row.update(
+        id=tid or id_from_filename(rel.rsplit("/", 1)[-1]),
+        labels=[],
+        depends_on=[],
+        attempts=None,
+        priority=None,
+        state=state.value,
+        path=rel,
+        invalid=True,
+        reason=reason,
+    )
+    return row
+
+
+def check_card(card: cardfile.Card, rel: str, tid: str) -> None:
+    """ValidationError unless ``card`` is a valid task whose id matches its file name's."""
+    from ..model.task import validate
+
+    validate(card.meta, rel, card)
+    if card.meta.get("id") != tid:
+        raise ValidationError(
+            f"{rel}:{card.line_of('id')}: id: {card.meta.get('id')!r} does not match the "
+            f"file name's id {tid!r}"
+        )

@@ -23,9 +23,9 @@ from ..files import cache as derived
 from ..files import cardfile
 from ..files.locks import Lock, lock_for
 from ..files.safefs import NOT_REGULAR, check_no_link
-from ..files.stampcache import StampCache, fs_now_ns, settled
+from ..files.stampcache import Listing, StampCache, fs_now_ns, settled, stamp_of
 from ..model.task import STATES, State, Task, check_ref, id_from_filename
-from .summary import summarize
+from .summary import check_card, invalid_row, summarize
 
 if TYPE_CHECKING:
     from .seen import Memo, SeenFiles
@@ -383,37 +383,33 @@ class TaskStore:
             seen, reports = self.seen.memo(key) if self.seen is not None else ({}, 0)
             read: Memo = {}
             for entry in _entries(directory, ordered=False):  # the caller orders the rows
-                hit = seen.get(entry.name)
+                name = entry.name
+                hit = seen.get(name)
                 if hit is not None and hit[0] == entry.inode():
                     out.append(hit[1])  # read before, unchanged since (aof.store.seen)
-                    read[entry.name] = hit
-                    if entry.name in listing.old:
-                        listing.fresh[entry.name] = listing.old[entry.name]
+                    read[name] = hit
+                    if name in listing.old:
+                        listing.fresh[name] = listing.old[name]
                     continue
-                rel, tid, problem = self.classify(state, entry, where + entry.name)
-                if problem is not None or tid is None:
-                    problems.append(str(problem))
-                    if invalid is not None:
-                        invalid.append(invalid_row(state, rel, tid, str(problem)))
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue  # moved while listing: it shows up in its new state or next time
-                parse = partial(self._summarize_file, entry.path, rel, tid)
-                summary = listing.get(entry.name, st, parse)
+                cached = listing.old.get(name)
+                summary = None
+                if cached is not None and "error" not in cached[3]:
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # moved while listing: it shows in its new state or next time
+                    if cached[:3] == stamp_of(st):  # the task file parsed before, unchanged
+                        listing.fresh[name] = cached
+                        summary = cached[3]
                 if summary is None:
-                    continue
-                if "error" in summary:
-                    problems.append(summary["error"])
-                    if invalid is not None:
-                        invalid.append(invalid_row(state, rel, tid, summary["error"]))
-                    continue
+                    summary = self._read_entry(state, entry, where, listing, problems, invalid)
+                    if summary is None:
+                        continue
                 # The row is the cached summary itself, given its place: no second dict.
                 summary["state"] = state.value
-                summary["path"] = rel
+                summary["path"] = where + name
                 out.append(summary)
-                read[entry.name] = (entry.inode(), summary)
+                read[name] = (entry.inode(), summary)
             listing.finish()
             if self.seen is not None:
                 self.seen.keep(key, read, reports)
@@ -425,6 +421,35 @@ class TaskStore:
     def _key(self, directory: Path) -> str:
         """A directory's key among the caches: ``ready``, ``done-2026-11``."""
         return "-".join(directory.relative_to(self.dir).parts)
+
+    def _read_entry(
+        self,
+        state: State,
+        entry: os.DirEntry[str],
+        where: str,
+        listing: Listing,
+        problems: list[str],
+        invalid: list[dict[str, Any]] | None,
+    ) -> dict[str, Any] | None:
+        """The summary of one entry the cache did not have as it is now (parsed, or its
+        problem added to ``problems`` and ``invalid``: then None)."""
+        rel, tid, problem = self.classify(state, entry, where + entry.name)
+        if problem is not None or tid is None:
+            problems.append(str(problem))
+            if invalid is not None:
+                invalid.append(invalid_row(state, rel, tid, str(problem)))
+            return None
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            return None  # moved while listing: it shows up in its new state or next time
+        summary = listing.get(entry.name, st, partial(self._summarize_file, entry.path, rel, tid))
+        if summary is not None and "error" in summary:
+            problems.append(summary["error"])
+            if invalid is not None:
+                invalid.append(invalid_row(state, rel, tid, summary["error"]))
+            return None
+        return summary
 
     def _summary_cache(self, directory: Path) -> StampCache:
         """The summary cache of one directory of ``tasks/`` (``tasks-done-2026-11.json``)."""
@@ -454,33 +479,3 @@ class TaskStore:
         except ValidationError as exc:
             return {"error": str(exc)}
         return summarize(card.meta)
-
-
-def invalid_row(state: State, rel: str, tid: str | None, reason: str) -> dict[str, Any]:
-    """A listing row for a file in ``tasks/<state>/`` that is not a valid task: the fields of
-    a row (null), its id when the file name has one, state, path, ``invalid`` and ``reason``."""
-    row: dict[str, Any] = {key: None for key in summarize({})}
-    row.update(
-        id=tid or id_from_filename(rel.rsplit("/", 1)[-1]),
-        labels=[],
-        depends_on=[],
-        attempts=None,
-        priority=None,
-        state=state.value,
-        path=rel,
-        invalid=True,
-        reason=reason,
-    )
-    return row
-
-
-def check_card(card: cardfile.Card, rel: str, tid: str) -> None:
-    """ValidationError unless ``card`` is a valid task whose id matches its file name's."""
-    from ..model.task import validate
-
-    validate(card.meta, rel, card)
-    if card.meta.get("id") != tid:
-        raise ValidationError(
-            f"{rel}:{card.line_of('id')}: id: {card.meta.get('id')!r} does not match the "
-            f"file name's id {tid!r}"
-        )
