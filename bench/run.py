@@ -103,7 +103,7 @@ def bench_cli(sizes: list[int], repeat: int, tmp: Path) -> dict[str, Any]:
     for n in sizes:
         root = build_root(tmp / f"fleet-{n}", n)
         row: dict[str, Any] = {}
-        for cache in (root / ".aof" / "cache").glob("tasks-*.json"):
+        for cache in (root / ".aof" / "cache").glob("tasks-*.bin"):
             cache.unlink()
         row["list_all_cold_ms"] = median_ms([run_cli(root, "task", "list", "--all", "--json")[0]])
         run_cli(root, "task", "list", "--all")  # warm the cache
@@ -306,7 +306,7 @@ def bench_daemon(repeat: int, tmp: Path, big: int) -> dict[str, Any]:
     """The scheduler's figures: plan cold, warm ticks, dispatch of 100 tasks."""
     out: dict[str, Any] = {}
     root = build_root(tmp / "sched-10k", 10000)  # 1,000 ready, 9,000 done
-    for cache in (root / ".aof" / "cache").glob("*.json"):
+    for cache in (root / ".aof" / "cache").glob("*.*"):
         cache.unlink()
     out["plan_cold_10k_ms"] = median_ms([run_cli(root, "plan", "--json")[0]])
     out["plan_warm_10k_ms"] = median_ms([run_cli(root, "plan", "--json")[0] for _ in range(repeat)])

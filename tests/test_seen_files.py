@@ -8,6 +8,7 @@ must never cost (a write by aof, a new file, a removed file, a reported edit).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +123,42 @@ def test_the_daemon_sees_an_in_place_edit_its_watcher_reports(watching: Daemon) 
         assert time.monotonic() < deadline, "the watcher's report never reached the listing"
         time.sleep(0.1)
         watching.tick()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"", b"\x00garbage", b"{not marshal", "truncated", "other format", "older version"],
+)
+def test_a_damaged_or_foreign_summary_cache_is_rebuilt(
+    root: Path, clock: FixedClock, damage: bytes | str
+) -> None:
+    """The summary cache is derived data: whatever is in its file, the listing is right and
+    the file is written again, loadable; an older aof's JSON cache beside it is removed."""
+    import marshal
+
+    fleet = Fleet(root, clock=clock, ids=SeededIds(5))
+    made = {fleet.create_task(f"Task {i}", ready=True).id for i in range(3)}
+    fleet.tasks.summaries([State.READY])
+    cache = root / ".aof" / "cache" / "tasks-ready.bin"
+    good = cache.read_bytes() if cache.exists() else marshal.dumps({})
+    data = marshal.loads(good) if good else {}
+    if damage == "truncated":
+        raw = good[: len(good) // 2]
+    elif damage == "other format":
+        raw = marshal.dumps({**data, "marshal": -1})
+    elif damage == "older version":
+        raw = marshal.dumps({**data, "v": 1})
+    else:
+        assert isinstance(damage, bytes)
+        raw = damage
+    cache.write_bytes(raw)
+    (root / ".aof" / "cache" / "tasks-ready.json").write_text('{"v": 10, "entries": {}}')
+    fresh = Fleet(root, clock=clock)
+    assert {r["id"] for r in fresh.tasks.summaries([State.READY])[0]} == made
+    for path in (root / "tasks" / "ready").iterdir():  # settled (by the file system's clock),
+        old = path.stat().st_mtime - 60  # so the listing may keep what it parsed
+        os.utime(path, (old, old))
+    assert {r["id"] for r in Fleet(root).tasks.summaries([State.READY])[0]} == made
+    kept = marshal.loads(cache.read_bytes())
+    assert kept["marshal"] == marshal.version and len(kept["entries"]) == 3
+    assert not (root / ".aof" / "cache" / "tasks-ready.json").exists()

@@ -64,7 +64,7 @@ class Registry:
         self.lock = lock_for(layout.lock(self.root, "registry.lock"))
         # Parsed cards by kind, in ``.aof/cache/registry-<kind>.json`` (read afresh each time).
         self._caches = {
-            name: StampCache(self.root, f"registry-{name}.json", CACHE_VERSION, memo=False)
+            name: StampCache(self.root, f"registry-{name}.bin", CACHE_VERSION, memo=False)
             for name in NOUNS
         }
 

@@ -141,7 +141,7 @@ def totals(root: Path, month: str) -> dict[str, dict[str, float]]:
         st = os.stat(path)
     except FileNotFoundError:
         return {k: {} for k in TOTALS}
-    cache = StampCache(root, "cost-totals.json", VERSION)
+    cache = StampCache(root, "cost-totals.bin", VERSION)
     listing = cache.listing()
     value = listing.get(month, st, lambda: add_up(read(root, month)))
     listing.finish(covers=lambda key: key == month)

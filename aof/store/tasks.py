@@ -3,7 +3,7 @@
 Everything here is about files; the rules (who may move what where) live in :mod:`aof.fleet`.
 Listing never crashes on a bad file: it returns the problem (``file:line: message``) next to
 the tasks it could read. Summaries are cached per directory under
-``.aof/cache/tasks-<state>[-YYYY-MM].json`` keyed on each file's (inode, size, mtime_ns)
+``.aof/cache/tasks-<state>[-YYYY-MM].bin`` keyed on each file's (inode, size, mtime_ns)
 (:mod:`aof.files.stampcache`), so a listing parses only files that changed since the last one,
 and a listing of the open states never loads the summaries of two years of finished work.
 """
@@ -452,11 +452,11 @@ class TaskStore:
         return summary
 
     def _summary_cache(self, directory: Path) -> StampCache:
-        """The summary cache of one directory of ``tasks/`` (``tasks-done-2026-11.json``)."""
+        """The summary cache of one directory of ``tasks/`` (``tasks-done-2026-11.bin``)."""
         key = self._key(directory)
         cache = self._caches.get(key)
         if cache is None:
-            cache = self._caches[key] = StampCache(self.root, f"tasks-{key}.json", CACHE_VERSION)
+            cache = self._caches[key] = StampCache(self.root, f"tasks-{key}.bin", CACHE_VERSION)
         return cache
 
     def read_checked(self, path: Path, rel: str, tid: str) -> cardfile.Card:
