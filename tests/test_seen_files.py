@@ -57,7 +57,7 @@ def test_without_reports_every_listing_sees_an_in_place_edit_at_once(fleet: Flee
 
 def test_a_reported_edit_an_aof_write_and_new_or_removed_files_are_seen(fleet: Fleet) -> None:
     ticks = Ticks()
-    fleet.tasks.seen = SeenFiles(60, monotonic=ticks)
+    fleet.tasks.seen = SeenFiles(fleet.root, 60, monotonic=ticks)
     a = fleet.create_task("Alpha", ready=True)
     b = fleet.create_task("Beta", ready=True)
     assert titles(fleet) == {a.id: "Alpha", b.id: "Beta"}
@@ -76,7 +76,7 @@ def test_a_reported_edit_an_aof_write_and_new_or_removed_files_are_seen(fleet: F
 
 def test_an_unreported_edit_is_seen_by_the_next_full_pass(fleet: Fleet) -> None:
     ticks = Ticks()
-    fleet.tasks.seen = SeenFiles(60, monotonic=ticks)
+    fleet.tasks.seen = SeenFiles(fleet.root, 60, monotonic=ticks)
     task = fleet.create_task("Before", ready=True)
     assert titles(fleet)[task.id] == "Before"
     edit_in_place(task.path, "Before", "After")
@@ -87,13 +87,40 @@ def test_an_unreported_edit_is_seen_by_the_next_full_pass(fleet: Fleet) -> None:
 
 
 def test_a_task_that_leaves_and_comes_back_changed_is_read_again(fleet: Fleet) -> None:
-    fleet.tasks.seen = SeenFiles(3600)
+    fleet.tasks.seen = SeenFiles(fleet.root, 3600)
     task = fleet.create_task("Round trip", ready=True)
     assert titles(fleet)[task.id] == "Round trip"
     claimed = fleet.claim(task.id, "agent:a")
     fleet.release(task.id, token=claimed.card.meta["lease"]["token"], reason="back")
     rows = {r["id"]: r for r in fleet.tasks.summaries([State.READY])[0]}
     assert rows[task.id]["attempts"] == 1 and rows[task.id]["holder"] is None
+
+
+def add_keeping_mtime(directory: Path, source: Path, tid: str) -> str:
+    """Copy task ``source`` into ``directory`` under a new id, then set the directory's mtime
+    back: a change the directory's stamp does not show (as one in the same timestamp tick as
+    the one before it would be)."""
+    st = directory.stat()
+    (directory / f"{tid}-added.md").write_text(source.read_text().replace(source.name[:8], tid))
+    os.utime(directory, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return tid
+
+
+def test_a_settled_directory_is_taken_whole_and_a_fresh_one_is_listed(fleet: Fleet) -> None:
+    fleet.tasks.seen = SeenFiles(fleet.root, 3600)
+    first = fleet.create_task("First", ready=True)
+    ready = first.path.parent
+    titles(fleet)  # listed while the directory is fresh: not kept whole
+    fresh = add_keeping_mtime(ready, first.path, "t-zzzzz1")
+    assert fresh in titles(fleet), "a directory that had not settled is listed again"
+
+    old = ready.stat().st_mtime_ns - 60 * 10**9  # settled, by the file system's clock
+    os.utime(ready, ns=(old, old))
+    titles(fleet)  # kept whole now
+    hidden = add_keeping_mtime(ready, first.path, "t-zzzzz2")
+    assert hidden not in titles(fleet), "the settled directory's rows were reused"
+    fleet.tasks.seen.changed([f"tasks/ready/{hidden}-added.md"])
+    assert hidden in titles(fleet), "a report about a file in it lists it again"
 
 
 @pytest.fixture

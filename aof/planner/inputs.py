@@ -133,7 +133,9 @@ def _coders_missing(
 
 
 def _states(fleet: SnapshotSource, rows: list[dict[str, Any]]) -> dict[str, str]:
-    states = {str(r["id"]): str(r["state"]) for r in rows}
-    wanted = {str(d) for r in rows for d in r.get("depends_on") or []} - set(states)
+    """Id -> state of the open tasks and their dependencies (in no order: the planner reads
+    it by id)."""
+    states = {r["id"]: r["state"] for r in rows}
+    wanted = {d for r in rows if r.get("depends_on") for d in r["depends_on"]} - states.keys()
     states.update((tid, str(s)) for tid, s in fleet.tasks.states_of(sorted(wanted)).items())
-    return dict(sorted(states.items()))
+    return states

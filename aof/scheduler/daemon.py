@@ -55,13 +55,12 @@ from ..forge.poller import ForgePoller
 from ..journal.audit import Actor
 from ..journal.gitupkeep import GitUpkeep
 from ..notify.worker import DeliveryWorker
-from ..planner.plan import digest as plan_digest
+from ..planner.memo import PlanMemo
 from ..runner.executor import Executor
 from ..runner.gates import GateRunner, end_leftovers
 from ..runner.rqexec import executor_for
 from ..service.scheduling import TICK_TRAILER
 from ..store.daemonstate import LOCK_NAME, daemon_info, take_lock, write_state
-from ..store.seen import SeenFiles
 from .daemonlog import daemon_logger, state_of
 from .gitsync import GitSync
 from .handout import Handout
@@ -115,6 +114,7 @@ class Daemon:
         self.gates.wake = self.wake.set  # a gate's result: plan again now
         self.forge = ForgePoller(Fleet(self.root, clock=clock, ids=ids, actor=FORGE), self.log)
         self.tick_lock = threading.Lock()  # a git sync's merge never lands mid-tick
+        self.plans = PlanMemo()  # a quiet tick's plan is the last one's (aof.planner.memo)
         self.upkeep = GitUpkeep(self.root)
         self.gitsync = GitSync(
             Fleet(self.root, clock=clock, ids=ids, actor=Actor("system", "sync")),
@@ -200,18 +200,11 @@ class Daemon:
                 ", ".join(r.run_id for r in adopted),
             )
         if self.want_watch:
-            from .watch import Watcher
+            from .watch import watch_fleet
 
-            self.watcher = Watcher(self.root, self.wake)
-            why_not = self.watcher.start()
-            if why_not:
-                self.log.warning(why_not)
-                self.notices.degraded("watcher", why_not)
-                self.watcher = None
-            else:  # it reports in-place edits: listings may skip the files it did not name
-                verify_s = float(self.fleet.config.scheduler.get("sweep_s") or 60)
-                self.fleet.tasks.seen = SeenFiles(verify_s)
-            self.watch_note = why_not or "on"
+            self.watcher, self.watch_note = watch_fleet(self.fleet, self.wake, self.log)
+            if self.watcher is None:
+                self.notices.degraded("watcher", self.watch_note)
         self._write_state("running")
 
     def install_signals(self) -> None:
@@ -315,8 +308,9 @@ class Daemon:
             self.supervisor.clean_worktrees(settled)
         ref = f.git.branch_and_head()[1] if f.git.enabled else None
         snap = f.snapshot()
-        result = f.plan(snapshot=snap)
-        digest = plan_digest(result)
+        planned = self.plans.plan(snap, f.clock.now(), f.config.data)  # the last, if it holds
+        digest = self.plans.digest(planned)
+        result: dict[str, Any] = dict(planned)
         with f.git.batch(f"daemon tick {n}", self.actor) as batch, durability.deferred():
             batch.trailers = {
                 "Plan-At": result["at"],

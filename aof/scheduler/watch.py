@@ -17,10 +17,16 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..model.task import id_from_filename
 from ..ops.edits import WATCHED, is_temp
+from ..store.seen import SeenFiles
+
+if TYPE_CHECKING:
+    import logging
+
+    from ..fleet import Fleet
 
 
 class Watcher:
@@ -94,3 +100,17 @@ class Watcher:
 def task_ids(paths: set[str]) -> list[str]:
     """The task ids among changed paths, matched by file name (for the log line)."""
     return sorted({t for p in paths if (t := id_from_filename(Path(p).name)) is not None})
+
+
+def watch_fleet(
+    fleet: Fleet, wake: threading.Event, log: logging.Logger
+) -> tuple[Watcher | None, str]:
+    """A started watcher of ``fleet``'s root and "on", or None and why not (logged). While it
+    runs, listings skip the stat of files it did not name (:mod:`aof.store.seen`)."""
+    watcher = Watcher(fleet.root, wake)
+    why_not = watcher.start()
+    if why_not:
+        log.warning(why_not)
+        return None, why_not
+    fleet.tasks.seen = SeenFiles(fleet.root, float(fleet.config.scheduler.get("sweep_s") or 60))
+    return watcher, "on"

@@ -380,8 +380,16 @@ class TaskStore:
             listing = self._summary_cache(directory).listing()
             where = directory.relative_to(self.root).as_posix() + "/"
             key = self._key(directory)
-            seen, reports = self.seen.memo(key) if self.seen is not None else ({}, 0)
+            watched = self.seen
+            seen, reports = watched.memo(key) if watched is not None else ({}, 0)
+            stamp = watched.stamp(directory) if watched is not None else None
+            if watched is not None and stamp is not None:
+                rows = watched.rows(key, stamp)
+                if rows is not None:  # nothing came, went or was reported since it was listed
+                    out.extend(rows)
+                    continue
             read: Memo = {}
+            mark = len(out), len(problems)
             for entry in _entries(directory, ordered=False):  # the caller orders the rows
                 name = entry.name
                 hit = seen.get(name)
@@ -411,8 +419,9 @@ class TaskStore:
                 out.append(summary)
                 read[name] = (entry.inode(), summary)
             listing.finish()
-            if self.seen is not None:
-                self.seen.keep(key, read, reports)
+            if watched is not None:  # whole only if every file in it was a task
+                whole = (stamp, out[mark[0] :]) if len(problems) == mark[1] else None
+                watched.keep(key, read, reports, whole)
         problems.sort()  # rows come in directory order (callers order them); problems sorted
         if invalid is not None:
             invalid.sort(key=lambda r: str(r.get("path")))
