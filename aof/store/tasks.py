@@ -23,7 +23,7 @@ from ..files import cache as derived
 from ..files import cardfile
 from ..files.locks import Lock, lock_for
 from ..files.safefs import NOT_REGULAR, check_no_link
-from ..files.stampcache import Listing, StampCache, fs_now_ns, settled, stamp_of
+from ..files.stampcache import Listing, StampCache, fs_now_ns, settled
 from ..model.task import STATES, State, Task, check_ref, id_from_filename
 from .summary import check_card, invalid_row, summarize
 
@@ -406,7 +406,11 @@ class TaskStore:
                         st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue  # moved while listing: it shows in its new state or next time
-                    if cached[:3] == stamp_of(st):  # the task file parsed before, unchanged
+                    if (  # the task file parsed before, unchanged (its stamp_of is the same)
+                        cached[2] == st.st_mtime_ns
+                        and cached[0] == st.st_ino
+                        and cached[1] == st.st_size
+                    ):
                         listing.fresh[name] = cached
                         summary = cached[3]
                 if summary is None:
@@ -417,7 +421,8 @@ class TaskStore:
                 summary["state"] = state.value
                 summary["path"] = where + name
                 out.append(summary)
-                read[name] = (entry.inode(), summary)
+                if watched is not None:
+                    read[name] = (entry.inode(), summary)
             listing.finish()
             if watched is not None:  # whole only if every file in it was a task
                 whole = (stamp, out[mark[0] :]) if len(problems) == mark[1] else None
