@@ -19,6 +19,7 @@ and a file whose frontmatter has an ``id`` never is one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -82,8 +83,9 @@ def _heading(text: str) -> tuple[str, str] | None:
 def drafts(store: TaskStore) -> Iterator[tuple[Path, Draft]]:
     """Each draft in the directories people may drop them in: files whose name is not a
     task file name (task files are aof's; reading them all here would cost a listing)."""
-    for _state, entry in store.scan(ADOPTED_IN):
-        if entry.is_symlink() or id_from_filename(entry.name) is not None:
+    names = [e for _s, e in store.scan(ADOPTED_IN, ordered=False) if not id_from_filename(e.name)]
+    for entry in sorted(names, key=lambda e: (os.path.dirname(e.path), e.name)):
+        if entry.is_symlink():
             continue
         path = Path(entry.path)
         draft = read_draft(path)

@@ -132,10 +132,13 @@ class TaskStore:
 
     # --- finding --------------------------------------------------------------------------
 
-    def scan(self, states: Iterable[State] = STATES) -> Iterator[tuple[State, os.DirEntry[str]]]:
-        """Task-file directory entries, state by state, sorted by name (no parsing, no stat)."""
+    def scan(
+        self, states: Iterable[State] = STATES, ordered: bool = True
+    ) -> Iterator[tuple[State, os.DirEntry[str]]]:
+        """Task-file directory entries, state by state, sorted by name unless not ``ordered``
+        (no parsing, no stat)."""
         for state, directory in self._all_dirs(states):
-            for entry in _entries(directory):
+            for entry in _entries(directory, ordered):
                 yield state, entry
 
     def classify(
