@@ -12,9 +12,8 @@ into a private index, ``write-tree``, ``commit-tree``, ``update-ref``) 25 ms, an
    bytes exactly as they are on disk (audit files read under the audit lock, so never a
    half-written line). fast-import refuses to move the branch unless the new commit
    descends from the branch's current tip: a compare-and-swap, retried if a person committed
-   meanwhile. Small imports are written as loose objects (``fastimport.unpackLimit``),
-   compressed at zlib's fastest level (a commit that rewrites the tree of a directory of
-   5,000 tasks spends a fifth less; ``git gc`` packs them at git's own level later);
+   meanwhile. Small imports are loose objects (``fastimport.unpackLimit``) at zlib's
+   fastest level (``git gc`` packs them at git's own later);
 4. ``git update-index`` refreshes the user's index for those paths only, waiting out a
    person's ``index.lock``, so ``git status`` is clean and a person's own staged work is never
    swept into an aof commit. A lock held past a few seconds (a git that crashed leaves one)
