@@ -346,7 +346,7 @@ def test_a_human_edit_is_validated_audited_and_committed_as_human(
     fleet: Fleet, root: Path, daemon: Daemon
 ) -> None:
     tid, path = hand_edit(fleet, "title: Write the docs", "title: Write the user docs")
-    daemon._commit_leftovers(force_sweep=True)
+    daemon._commit_leftovers(None)
     assert git_clean(root)
     assert git(root, "log", "-1", "--format=%an|%s") == (
         f"human:ada-lovelace|{fleet.tasks.rel(path)}: edited (human:ada-lovelace)\n"
@@ -362,8 +362,8 @@ def test_an_invalid_human_edit_is_reported_once_and_never_committed(
 ) -> None:
     _, path = hand_edit(fleet, "priority: normal", "priority: urgent")
     head = git(root, "rev-parse", "HEAD")
-    daemon._commit_leftovers(force_sweep=True)
-    daemon._commit_leftovers(force_sweep=True)
+    daemon._commit_leftovers(None)
+    daemon._commit_leftovers(None)
     assert git(root, "rev-parse", "HEAD") == head
     assert not git_clean(root)  # left for the person to fix
     log = (root / "runs" / "daemon.log").read_text()
@@ -375,10 +375,10 @@ def test_an_invalid_human_edit_is_reported_once_and_never_committed(
 def test_a_fresh_file_is_left_for_the_next_sweep(fleet: Fleet, root: Path, daemon: Daemon) -> None:
     _, path = hand_edit(fleet, "Write the docs", "Write more docs", age_s=0)
     head = git(root, "rev-parse", "HEAD")
-    daemon._commit_leftovers(force_sweep=True)
+    daemon._commit_leftovers(None)
     assert git(root, "rev-parse", "HEAD") == head  # too fresh: may be aof's own, mid-commit
     _age(path)
-    daemon._commit_leftovers(force_sweep=False)  # a young file forces the next sweep
+    daemon._commit_leftovers(set())  # nothing named, but a young file forces a full sweep
     assert git(root, "rev-parse", "HEAD") != head
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,3 +206,54 @@ def test_a_moved_file_that_does_not_validate_holds_the_move_back(
     daemon.tick()
     assert [r["action"] for r in records(root, task.id)] == ["created", "moved"]
     assert git_clean(root)
+
+
+# --- sweeping what the watcher named -----------------------------------------------------
+
+
+def test_a_sweep_of_the_named_paths_commits_those_and_leaves_the_rest_for_the_next_full_one(
+    root: Path, clock: FixedClock
+) -> None:
+    from aof.ops.edits import sweep
+
+    git(root, "config", "user.name", "Ada Lovelace")
+    fleet = Fleet(root, clock=clock, ids=SeededIds(4), actor="human:tester")
+    a = fleet.create_task("Named by the watcher", ready=True)
+    b = fleet.create_task("Not named", ready=True)
+    for task in (a, b):
+        task.path.write_text(task.path.read_text().replace("priority: normal", "priority: high"))
+        aged(task.path)
+    rel_a, rel_b = fleet.tasks.rel(a.path), fleet.tasks.rel(b.path)
+
+    result = sweep(fleet, {}, only=[rel_a, "tasks/ready/*.md"])  # taken literally, no glob
+    assert result.committed == [rel_a]
+    assert git(root, "status", "--porcelain").split() == ["M", rel_b]
+    assert sweep(fleet, {}).committed == [rel_b]
+    assert git_clean(root)
+
+
+def test_a_watching_daemon_commits_the_hand_edit_its_watcher_reports(
+    root: Path, clock: FixedClock
+) -> None:
+    """Full sweeps an hour apart: the edit is committed because the watcher named it."""
+    git(root, "config", "user.name", "Ada Lovelace")
+    config = root / "aof.yaml"
+    config.write_text(config.read_text().replace("scheduler:\n", "scheduler:\n  sweep_s: 3600\n"))
+    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "rare sweeps")
+    d = Daemon(
+        root, clock=clock, ids=SeededIds(9), executor=RecordingExecutor(), log_to_stderr=False
+    )
+    d.start()
+    try:
+        task = d.fleet.create_task("Edited by hand", ready=True)
+        d.tick()
+        task.path.write_text(task.path.read_text().replace("priority: normal", "priority: low"))
+        aged(task.path)
+        deadline = time.monotonic() + 20
+        while not git_clean(root):
+            assert time.monotonic() < deadline, git(root, "status", "--porcelain")
+            time.sleep(0.1)
+            d.tick()
+        assert "priority: low" in git(root, "show", f"HEAD:{d.fleet.tasks.rel(task.path)}")
+    finally:
+        d.shutdown()

@@ -1,7 +1,7 @@
 """Human edits: files a person changed, moved or wrote by hand, validated, audited, committed.
 
-The daemon calls :func:`sweep` when the watcher saw a change (and at least every
-``scheduler.sweep_s`` without one). First, hand-written tasks (a file with a title dropped in
+The daemon calls :func:`sweep` for the paths the watcher named, and for everything at start
+and every ``scheduler.sweep_s``. First, hand-written tasks (a file with a title dropped in
 ``tasks/backlog/`` or ``tasks/ready/``, :mod:`aof.store.drafts`) are adopted: given an id and
 renamed, and recorded as ``created`` by the person. Then every path under the fleet's own
 directories that differs from git's HEAD, and is not an aof change waiting for the daemon's
@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -176,13 +177,19 @@ def _named(name: str, *suffixes: str) -> bool:
 
 
 def sweep(
-    fleet: ServiceContext, reported: dict[str, Any], *, now: float | None = None
+    fleet: ServiceContext,
+    reported: dict[str, Any],
+    *,
+    now: float | None = None,
+    only: Sequence[str] | None = None,
 ) -> SweepResult:
     """Adopt hand-written tasks, then commit valid human edits and moves; ``reported``
     remembers invalid versions already reported.
 
     ``now`` (seconds on the file system's clock, default its current time: ``aof.files.fsclock``)
-    judges whether a file has settled.
+    judges whether a file has settled. ``only``: look for edits at these paths (relative to
+    the root, taken literally: a watcher's report) instead of everywhere aof watches; git
+    then stats those alone, not every file of the fleet root.
     """
     result = SweepResult()
     wall = fs_now(fleet.root) if now is None else now
@@ -192,7 +199,7 @@ def sweep(
     waiting = {str(p) for item in fleet.git.pending() for p in item.get("paths") or []}
     paths = [
         p
-        for p in fleet.git.dirty(WATCHED)
+        for p in fleet.git.dirty(WATCHED if only is None else [f":(literal){p}" for p in only])
         if p not in waiting
         and p not in drafts
         and not is_temp(os.path.basename(p))

@@ -11,8 +11,8 @@ are adopted (``aof.runner.executor``), never started twice.
 Each tick, in order:
 
 1. reload ``aof.yaml`` when it changed (a broken one is reported and the last good one kept);
-2. commit aof changes deferred by ``git.commit: batch``, and human edits when the watcher
-   saw a change (at least every ``scheduler.sweep_s`` without one);
+2. commit aof changes deferred by ``git.commit: batch``, and human edits at the paths the
+   watcher named (everywhere at start and every ``scheduler.sweep_s``);
 3. supervise runs (``aof.scheduler.supervise``): renew the lease of every live run, and
    settle every run that ended: a coder that exited while still holding its lease did not
    report, which counts as a failed attempt (retry with back-off, or deadletter), never as
@@ -70,6 +70,7 @@ from .supervise import RunSupervisor
 DEBOUNCE_S = 0.2
 FORGE = Actor("scheduler", "forge")
 GATE_JOIN_S = 60.0  # a stopping daemon waits this long for running command gates
+SWEEP_PATHS = 200  # more changed paths than this: one sweep of everything
 
 
 class Daemon:
@@ -185,7 +186,7 @@ class Daemon:
             os.getpid(),
             self.interval,
         )
-        self._commit_leftovers(force_sweep=True)
+        self._commit_leftovers(None)
         for task_id in end_leftovers(self.fleet):
             self.log.info("ended the command gate of %s a previous daemon left running", task_id)
         report = self.fleet.doctor(fix=True)
@@ -291,7 +292,7 @@ class Daemon:
         changed = self.watcher.drain() if self.watcher is not None else set()
         if self.fleet.tasks.seen is not None:
             self.fleet.tasks.seen.changed(changed)
-        self._commit_leftovers(force_sweep=bool(changed))
+        self._commit_leftovers(changed)
         f = self.fleet
         report: dict[str, Any] = {
             "tick": n,
@@ -424,20 +425,24 @@ class Daemon:
             self.fleet.git.enabled = config.commit_mode != "off"
             self._override_coder()
 
-    def _commit_leftovers(self, *, force_sweep: bool) -> None:
-        """Commit deferred aof changes, then human edits (when a change was seen or due)."""
+    def _commit_leftovers(self, changed: set[str] | None) -> None:
+        """Commit deferred aof changes, then human edits: at the paths the watcher named
+        (``changed``), and everywhere when ``changed`` is None or ``sweep_s`` has passed."""
         f = self.fleet
         if f.git.enabled and f.git.pending_path.exists():
             sha = f.git.flush_pending(self.actor)
             if sha:
                 self.log.info("committed deferred changes in %s", sha[:10])
         sweep_s = float(f.config.scheduler.get("sweep_s") or 60)
-        if not force_sweep and time.monotonic() - self._last_sweep < sweep_s:
+        due = changed is None or time.monotonic() - self._last_sweep >= sweep_s
+        if not due and not changed:
             return
-        self._last_sweep = time.monotonic()
+        only = None if due or len(changed or ()) > SWEEP_PATHS else sorted(changed or ())
+        if only is None:
+            self._last_sweep = time.monotonic()
         from ..ops.edits import sweep
 
-        result = sweep(f, self._reported)
+        result = sweep(f, self._reported, only=only)
         self._young = bool(result.young)
         if result.young:
             self._last_sweep = 0.0  # a file too fresh to judge: look again next tick
