@@ -87,19 +87,27 @@ class PlanMemo:
         self._snap, self._config, self._pull = snap, config, pull
         self._at, self._until = t, horizon(snap, now)
         self._desired = _desired(snap["tasks"], snap, now)
-        self._result = self._given = result
-        self._json = None
+        # Kept apart from what the caller gets, so nothing it does to its plan reaches the next.
+        self._result = {
+            "at": result["at"],
+            "actions": [cast(PlanAction, dict(a)) for a in result["actions"]],
+            "waiting": list(result["waiting"]),
+            "order": list(result["order"]),
+        }
+        self._given, self._json = result, None
         return result
 
     def digest(self, result: Plan) -> str:
         """:func:`aof.planner.plan.digest` of ``result``, the plan this memo just gave: the
         JSON of a plan's actions, order and waiting is made once for all the ticks it holds."""
-        if result is not self._given:
+        last = self._result
+        if result is not self._given or last is None:
             from .plan import digest
 
             return digest(result)
         if self._json is None:
-            self._json = tuple(_canonical(result[k]) for k in ("actions", "order", "waiting"))  # type: ignore[literal-required]
+            parts = (last["actions"], last["order"], last["waiting"])
+            self._json = tuple(_canonical(part) for part in parts)
         actions, order, waiting = self._json
         text = f'{{"actions":{actions},"at":{_canonical(result["at"])},"order":{order},'
         text += f'"waiting":{waiting}}}'
