@@ -228,6 +228,40 @@ def test_sigusr1_writes_every_threads_stack_and_the_daemon_goes_on(
     assert "aof/scheduler/daemon.py" in err.read_text()  # the main loop is among them
 
 
+def test_a_storm_of_sigchld_never_stalls_the_daemon_and_sigterm_still_stops_it(
+    aof_bin: str, root: Path
+) -> None:
+    """Each ended child sends SIGCHLD; a handler that took the wake-up event's lock once
+    stalled the daemon for good (a second signal inside the first handler waited on the lock
+    its own thread held). Thousands of them, while it ticks and commits, change nothing."""
+    first = start_daemon(aof_bin, root)
+    fleet = Fleet(root, actor="human:tester")
+    try:
+        wait_for(lambda: (root / ".aof" / "daemon.json").exists(), 30, "the daemon to start")
+        before = json.loads((root / ".aof" / "daemon.json").read_text()).get("ticks", 0)
+        deadline = time.monotonic() + 4
+        made = 0
+        while time.monotonic() < deadline:
+            for _ in range(200):
+                first.send_signal(signal.SIGCHLD)
+            fleet.create_task(f"Storm {made}")  # work for the daemon's sweep and commits
+            made += 1
+        wait_for(
+            lambda: (
+                json.loads((root / ".aof" / "daemon.json").read_text()).get("ticks", 0) > before + 5
+            ),
+            30,
+            "the daemon to go on ticking",
+        )
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=30)
+    assert first.returncode == 0
+    assert (
+        "received SIGTERM: stopping after this tick" in (root / "runs" / "daemon.log").read_text()
+    )
+
+
 def test_max_concurrent_changes_take_effect_without_restart(aof_bin: str, root: Path) -> None:
     configure(root, max_concurrent=1, demo_seconds=1.5)
     for i in range(6):

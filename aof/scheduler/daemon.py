@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -104,6 +103,7 @@ class Daemon:
         self.fleet.git.warn = self.log.warning  # git's index left behind: said, not fatal
         self.notices = DeliveryWorker.of(self.fleet, self.log, os.environ)  # notifications
         self.wake = threading.Event()
+        self.signals: Any = None  # relays SIGCHLD/SIGTERM to wake (install_signals)
         self.stopping = False
         self.ticks = 0
         self.started = format_time(self.fleet.clock.now())
@@ -209,19 +209,11 @@ class Daemon:
         self._write_state("running")
 
     def install_signals(self) -> None:
-        """SIGTERM/SIGINT stop after the current tick; SIGCHLD wakes the loop early; SIGUSR1
-        writes every thread's stack to stderr (a daemon that seems stuck says where)."""
-        import faulthandler
+        """SIGTERM/SIGINT stop after the current tick, SIGCHLD wakes the loop, SIGUSR1 dumps
+        every thread's stack (:func:`aof.scheduler.signals.install`: handlers take no lock)."""
+        from .signals import install
 
-        faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)
-
-        def stop(signum: int, _frame: Any) -> None:
-            self.log.info("received %s: stopping after this tick", signal.Signals(signum).name)
-            self.stop()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGCHLD, lambda *_: self.wake.set())
+        self.signals = install(self)
 
     def stop(self) -> None:
         self.stopping = True
@@ -231,6 +223,8 @@ class Daemon:
         self.forge.stop()
         self.gitsync.stop()
         self.upkeep.wait(5)  # git gc --auto detaches what takes long; its start is brief
+        if self.signals is not None:
+            self.signals.close()
         if self.metrics is not None:
             self.metrics.stop()
         self.notices.stop()  # sends what is due first (a few seconds at most)
