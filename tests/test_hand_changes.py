@@ -257,3 +257,24 @@ def test_a_watching_daemon_commits_the_hand_edit_its_watcher_reports(
         assert "priority: low" in git(root, "show", f"HEAD:{d.fleet.tasks.rel(task.path)}")
     finally:
         d.shutdown()
+
+
+def test_a_move_the_watcher_named_half_of_waits_whole_for_its_fresh_half(
+    root: Path, clock: FixedClock
+) -> None:
+    """A move being made (aof's own, before its commit): the new file is fresh, the old one
+    gone, and the watcher has named only the old one so far. It is not a person's deletion:
+    it waits with its new file."""
+    from aof.ops.edits import sweep
+
+    git(root, "config", "user.name", "Ada Lovelace")
+    fleet = Fleet(root, clock=clock, ids=SeededIds(4), actor="human:tester")
+    task = fleet.create_task("Being moved", ready=True)
+    old = fleet.tasks.rel(task.path)
+    new = root / "tasks" / "backlog" / task.path.name
+    new.write_text(task.path.read_text())  # fresh: just written
+    task.path.unlink()
+    head = git(root, "rev-parse", "HEAD")
+    result = sweep(fleet, {}, only=[old])
+    assert result.committed == [] and old in result.young
+    assert git(root, "rev-parse", "HEAD") == head

@@ -199,7 +199,7 @@ def sweep(
     waiting = {str(p) for item in fleet.git.pending() for p in item.get("paths") or []}
     paths = [
         p
-        for p in fleet.git.dirty(WATCHED if only is None else [f":(literal){p}" for p in only])
+        for p in fleet.git.dirty(WATCHED if only is None else _pathspecs(only))
         if p not in waiting
         and p not in drafts
         and not is_temp(os.path.basename(p))
@@ -231,6 +231,14 @@ def sweep(
     if ok:
         _commit(fleet, ok, moves, result)
     return result
+
+
+def _pathspecs(paths: Sequence[str]) -> list[str]:
+    """git pathspecs for a watcher's ``paths``: each taken literally, and every file of a
+    task among them in any state directory, so a move whose other half the watcher has not
+    named yet is seen whole (its gone file waits with its fresh one, :func:`_settling`)."""
+    ids = {i for p in paths if p.startswith("tasks/") and (i := id_from_filename(p.split("/")[-1]))}
+    return [*(f":(literal){p}" for p in paths), *(f":(glob)tasks/**/{i}-*.md" for i in sorted(ids))]
 
 
 def _settling(
