@@ -236,15 +236,10 @@ def test_a_watching_daemon_commits_the_hand_edit_its_watcher_reports(
     root: Path, clock: FixedClock
 ) -> None:
     """Full sweeps an hour apart: the edit is committed because the watcher named it."""
+    from .support.watching import watching_daemon
+
     git(root, "config", "user.name", "Ada Lovelace")
-    config = root / "aof.yaml"
-    config.write_text(config.read_text().replace("scheduler:\n", "scheduler:\n  sweep_s: 3600\n"))
-    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "rare sweeps")
-    d = Daemon(
-        root, clock=clock, ids=SeededIds(9), executor=RecordingExecutor(), log_to_stderr=False
-    )
-    d.start()
-    try:
+    with watching_daemon(root, clock) as d:
         task = d.fleet.create_task("Edited by hand", ready=True)
         d.tick()
         task.path.write_text(task.path.read_text().replace("priority: normal", "priority: low"))
@@ -255,8 +250,6 @@ def test_a_watching_daemon_commits_the_hand_edit_its_watcher_reports(
             time.sleep(0.1)
             d.tick()
         assert "priority: low" in git(root, "show", f"HEAD:{d.fleet.tasks.rel(task.path)}")
-    finally:
-        d.shutdown()
 
 
 def test_a_move_the_watcher_named_half_of_waits_whole_for_its_fresh_half(

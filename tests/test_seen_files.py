@@ -20,8 +20,7 @@ from aof.model.task import State
 from aof.scheduler.daemon import Daemon
 from aof.store.seen import SeenFiles
 
-from .conftest import git
-from .test_daemon import RecordingExecutor
+from .support.watching import watching_daemon
 
 
 class Ticks:
@@ -125,17 +124,8 @@ def test_a_settled_directory_is_taken_whole_and_a_fresh_one_is_listed(fleet: Fle
 
 @pytest.fixture
 def watching(root: Path, clock: FixedClock) -> Iterator[Daemon]:
-    """A daemon whose watcher runs, with full passes an hour apart (so only the watcher can
-    tell it of an in-place edit)."""
-    config = root / "aof.yaml"
-    config.write_text(config.read_text().replace("scheduler:\n", "scheduler:\n  sweep_s: 3600\n"))
-    git(root, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "rare sweeps")
-    d = Daemon(
-        root, clock=clock, ids=SeededIds(9), executor=RecordingExecutor(), log_to_stderr=False
-    )
-    d.start()
-    yield d
-    d.shutdown()
+    with watching_daemon(root, clock) as d:
+        yield d
 
 
 def test_the_daemon_sees_an_in_place_edit_its_watcher_reports(watching: Daemon) -> None:

@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from ..clock import format_time, parse_time
 from ..model.shapes import Plan, PlanAction
 from ..model.sla import limit_for, period_start
-from .plan import _desired, plan
+from .plan import desired_states, plan
 
 _INPUTS = (
     "states",
@@ -72,7 +71,7 @@ class PlanMemo:
             and pull == self._pull
             and config == self._config
             and self._same_snapshot(snap)
-            and _desired(snap["tasks"], snap, now) == self._desired
+            and desired_states(snap["tasks"], snap, now) == self._desired
         ):
             self.hits += 1
             given: Plan = {
@@ -86,7 +85,7 @@ class PlanMemo:
         result = plan(snap, now, config, pull=pull)
         self._snap, self._config, self._pull = snap, config, pull
         self._at, self._until = t, horizon(snap, now)
-        self._desired = _desired(snap["tasks"], snap, now)
+        self._desired = desired_states(snap["tasks"], snap, now)
         # Kept apart from what the caller gets, so nothing it does to its plan reaches the next.
         self._result = {
             "at": result["at"],
@@ -137,12 +136,9 @@ def horizon(snap: dict[str, Any], now: datetime) -> float:
     soon = _next_month(now)
     beats = snap.get("heartbeats") or {}
 
-    def consider(when: str | None, at_now_too: bool = False) -> None:
+    def consider(when: str | None) -> None:
         nonlocal soon
-        if not when:
-            return
-        x = parse_time(when).timestamp()
-        if x > t or (at_now_too and x == t):
+        if when and (x := parse_time(when).timestamp()) > t:
             soon = min(soon, x)
 
     for row in snap["tasks"]:
@@ -159,7 +155,7 @@ def horizon(snap: dict[str, Any], now: datetime) -> float:
                     soon = min(soon, deadline + 1e-6)
     for until in (snap.get("coder_pauses") or {}).values():
         consider(until)
-    return soon if soon > t else math.nextafter(t, math.inf)
+    return soon  # every candidate is after now
 
 
 def _next_month(now: datetime) -> float:

@@ -52,10 +52,19 @@ def digest(result: Mapping[str, object]) -> str:
 
 
 def order_key(task: dict[str, Any], teams: dict[str, dict[str, Any]]) -> tuple[Any, ...]:
-    team = teams.get(str(task.get("team"))) or {}
+    """Where ``task`` stands in dispatch order (see the module docstring)."""
+    return _order_key(task, _business(teams))
+
+
+def _business(teams: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Each team's place by business priority (higher first), for :func:`_order_key`."""
+    return {slug: -int(t.get("business_priority") or 0) for slug, t in teams.items()}
+
+
+def _order_key(task: dict[str, Any], business: dict[str, int]) -> tuple[Any, ...]:
     return (
         PRIORITY_RANK.get(str(task.get("priority") or "normal"), 9),
-        -int(team.get("business_priority") or 0),
+        business.get(str(task.get("team")), 0),
         str(task.get("due") or "9999"),
         str(task.get("created") or ""),
         str(task["id"]),
@@ -63,19 +72,9 @@ def order_key(task: dict[str, Any], teams: dict[str, dict[str, Any]]) -> tuple[A
 
 
 def _ranked(tasks: list[dict[str, Any]], teams: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """``tasks`` in dispatch order (:func:`order_key`, with each team's rank looked up once)."""
-    business = {slug: -int(t.get("business_priority") or 0) for slug, t in teams.items()}
-    rank = PRIORITY_RANK.get
-    return sorted(
-        tasks,
-        key=lambda t: (
-            rank(str(t.get("priority") or "normal"), 9),
-            business.get(str(t.get("team")), 0),
-            str(t.get("due") or "9999"),
-            str(t.get("created") or ""),
-            str(t["id"]),
-        ),
-    )
+    """``tasks`` in dispatch order (:func:`order_key`, with the teams' ranks made once)."""
+    business = _business(teams)
+    return sorted(tasks, key=lambda t: _order_key(t, business))
 
 
 def _coder(
@@ -154,7 +153,7 @@ def plan(
         [t for t in tasks if t["state"] == "ready" and t["id"] not in blocked_ids], snap["teams"]
     )
     dispatch = _Dispatch(snap, now, config, pull, states, max_attempts)
-    dispatch.desired = _desired(tasks, snap, now)
+    dispatch.desired = desired_states(tasks, snap, now)
     dispatch.used["global"] = len(live)
     for t in live:
         _count(dispatch.used, t, snap, config, t.get("holder"))
@@ -267,7 +266,7 @@ class _Dispatch:
         self.used: dict[str, Any] = {"global": 0, "team": {}, "host": {}, "agent": {}, "coder": {}}
         self.limit_global = int((config.get("scheduler") or {}).get("max_concurrent", 4))
         self.pauses = snap.get("coder_pauses") or {}
-        self.desired: dict[str, Any] = {}  # each team's desired state (_desired)
+        self.desired: dict[str, Any] = {}  # each team's desired state (desired_states)
         spend = snap.get("spend") or {}
         # Budgets only bind in the month the snapshot's spend is of.
         self.spend_month = spend.get("month") == now.strftime("%Y-%m")
@@ -329,7 +328,9 @@ class _Dispatch:
         return None, None, f"every reviewer is busy or cannot run now ({', '.join(candidates)})"
 
 
-def _desired(tasks: list[dict[str, Any]], snap: dict[str, Any], now: datetime) -> dict[str, Any]:
+def desired_states(
+    tasks: list[dict[str, Any]], snap: dict[str, Any], now: datetime
+) -> dict[str, Any]:
     """Each team's desired state at ``now``, given its open work."""
     open_work: dict[str, int] = {}
     for t in tasks:

@@ -62,7 +62,7 @@ class Registry:
         self.fleet = fleet
         self.root = fleet.root
         self.lock = lock_for(layout.lock(self.root, "registry.lock"))
-        # Parsed cards by kind, in ``.aof/cache/registry-<kind>.json`` (read afresh each time).
+        # Parsed cards by kind, in ``.aof/cache/registry-<kind>.bin`` (read afresh each time).
         self._caches = {
             name: StampCache(self.root, f"registry-{name}.bin", CACHE_VERSION, memo=False)
             for name in NOUNS
@@ -115,7 +115,7 @@ class Registry:
     def rows(self, kind: str, problems: list[str] | None = None) -> list[dict[str, Any]]:
         """Every readable entry of ``kind`` (its frontmatter plus ``path``), sorted by slug.
 
-        Parsed cards are cached in ``.aof/cache/registry-<kind>.json`` keyed on each file's
+        Parsed cards are cached in ``.aof/cache/registry-<kind>.bin`` keyed on each file's
         inode, size and mtime; broken cards go to ``problems`` and are skipped.
         """
         noun = self.noun(kind)

@@ -43,7 +43,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..clock import Clock, IdSource, format_time
@@ -65,6 +65,9 @@ from .gitsync import GitSync
 from .handout import Handout
 from .idle import Outlook, assess
 from .supervise import RunSupervisor
+
+if TYPE_CHECKING:
+    from .signals import SignalWake
 
 DEBOUNCE_S = 0.2
 FORGE = Actor("scheduler", "forge")
@@ -103,7 +106,7 @@ class Daemon:
         self.fleet.git.warn = self.log.warning  # git's index left behind: said, not fatal
         self.notices = DeliveryWorker.of(self.fleet, self.log, os.environ)  # notifications
         self.wake = threading.Event()
-        self.signals: Any = None  # relays SIGCHLD/SIGTERM to wake (install_signals)
+        self.signals: SignalWake | None = None  # relays signals to wake (install_signals)
         self.stopping = False
         self.ticks = 0
         self.started = format_time(self.fleet.clock.now())

@@ -8,7 +8,7 @@ written once: :func:`append` refuses a run id already in its month's file or the
 before (a run settled twice, or settled again by the daemon after its supervisor died).
 
 Each month's totals by team, project and coder are kept in a stamp-keyed cache
-(``.aof/cache/cost-totals.json``), so a daemon tick reads a month's file only after it
+(``.aof/cache/cost-totals.bin``), so a daemon tick reads a month's file only after it
 changed.
 """
 
