@@ -95,6 +95,33 @@ def test_a_task_that_leaves_and_comes_back_changed_is_read_again(fleet: Fleet) -
     assert rows[task.id]["attempts"] == 1 and rows[task.id]["holder"] is None
 
 
+def test_a_write_whose_file_got_the_old_inode_number_is_read_again(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel gives a freed inode number to the next new file: a task that leaves ready/
+    and comes back may have the very inode it was read at. Simulated exactly: as each move
+    lands, the memo is made to hold the new file's inode, as if the number had been reused."""
+    from aof.files import cardfile
+
+    seen = fleet.tasks.seen = SeenFiles(fleet.root, 3600)
+    task = fleet.create_task("Round trip", ready=True)
+    assert titles(fleet)[task.id] == "Round trip"
+    move = cardfile.move_rewrite
+
+    def move_reusing_inode(src: Path, dst: Path, *args: object, **kwargs: object) -> None:
+        memo = seen._dirs.get("ready", {})
+        old = memo.get(src.name)
+        move(src, dst, *args, **kwargs)  # type: ignore[arg-type]
+        if old is not None and dst.parent.name == "ready":
+            memo[dst.name] = (dst.stat().st_ino, old[1])  # the number the old file had
+
+    monkeypatch.setattr(cardfile, "move_rewrite", move_reusing_inode)
+    claimed = fleet.claim(task.id, "agent:a")
+    fleet.release(task.id, token=claimed.card.meta["lease"]["token"], reason="back")
+    rows = {r["id"]: r for r in fleet.tasks.summaries([State.READY])[0]}
+    assert rows[task.id]["attempts"] == 1 and rows[task.id]["holder"] is None
+
+
 def add_keeping_mtime(directory: Path, source: Path, tid: str) -> str:
     """Copy task ``source`` into ``directory`` under a new id, then set the directory's mtime
     back: a change the directory's stamp does not show (as one in the same timestamp tick as

@@ -285,6 +285,9 @@ class Pipeline:
         project). The record is handed to the notification hook (:mod:`aof.notify.hook`)
         when aof.yaml has a ``notify`` section."""
         who = actor or self.actor
+        if self.tasks.seen is not None:  # a freed inode is reused at once (aof.store.seen)
+            under = f"{self.root}/"
+            self.tasks.seen.changed(str(p)[len(under) :] for p in paths if str(p).startswith(under))
         entity = ("task", task_id)
         record, audit_path = self.audit.append(
             who, action, entity, frm=frm, to=to, reason=reason, changes=changes, event=event

@@ -4,10 +4,14 @@ A listing stats every file it shows, because a person may edit a file in place (
 its inode; only its size or mtime tells). A daemon that watches the fleet root hears of such
 edits, so between two full passes it may skip the stat of a file it read before when:
 
-- the directory entry still has the inode it had (every write aof makes, and an editor's
-  save through a temporary file, gives a file a new inode; a rename keeps both inode and
-  content), and
+- the directory entry still has the inode it had (an editor's save through a temporary file
+  gives a file a new inode; a rename keeps both inode and content), and
 - no change to that path was reported since (:meth:`SeenFiles.changed`).
+
+A freed inode number is soon given to the next new file (ext4 does so at once), so a file
+replaced, or a task that left a directory and came back, may show its old inode with new
+content: the inode alone never proves a file unchanged. Every change this process makes is
+reported by its pipeline before it is recorded; other processes' changes by the watcher.
 
 A directory whose own stamp (inode, mtime) is what it was when it was last listed, and in
 which nothing was reported since, holds the same files (creating, removing or renaming a file
