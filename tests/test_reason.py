@@ -362,7 +362,7 @@ def test_an_mcp_tools_reason_is_the_reason_of_the_records_of_that_call_only(
 
 def test_agent_spawn_and_kill_carry_their_reasons(world: dict[str, Any]) -> None:
     out = aof(world, "agent", "spawn", "try-it", "--prompt", "Try the idea", "--project", "proj",
-              "--reason", "spike for the roadmap", "--json", AOF_DEMO_SECONDS="30")  # fmt: skip
+              "--reason", "spike for the roadmap", "--json", AOF_DEMO_SECONDS="300")  # fmt: skip
     started = json.loads(out.stdout)
     wait_for(lambda: len(tree_of(started["pid"])) >= 2)
     aof(world, "agent", "kill", "try-it", "--reason", "wrong approach")

@@ -179,7 +179,7 @@ def test_headless_agents_say_how_to_watch_them_and_bad_config_is_named(
     world: dict[str, Any],
 ) -> None:
     out = aof(world, "agent", "spawn", "plain", "--prompt", "Work", "--project", "proj",
-              "--json", AOF_DEMO_SECONDS="20")  # fmt: skip
+              "--json", AOF_DEMO_SECONDS="300")  # fmt: skip
     row = json.loads(out.stdout)
     assert row["tmux"] is None
     err = aof(world, "agent", "attach", "plain", code=4).stderr
