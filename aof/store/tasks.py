@@ -11,6 +11,7 @@ and a listing of the open states never loads the summaries of two years of finis
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import partial
@@ -24,7 +25,7 @@ from ..files import cardfile
 from ..files.locks import Lock, lock_for
 from ..files.safefs import NOT_REGULAR, check_no_link
 from ..files.stampcache import Listing, StampCache, fs_now_ns, settled
-from ..model.task import STATES, State, Task, check_ref, id_from_filename
+from ..model.task import STATES, State, Task, check_ref, id_from_filename, ids_in_names
 from .summary import check_card, invalid_row, summarize
 
 if TYPE_CHECKING:
@@ -71,6 +72,14 @@ def _entries(directory: Path, ordered: bool = True) -> list[os.DirEntry[str]]:
     if ordered:
         entries.sort(key=lambda e: e.name)
     return entries
+
+
+def _is_dir(path: Path) -> bool:
+    """A directory, not a link to one."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 class TaskStore:
@@ -303,19 +312,12 @@ class TaskStore:
             self._ids[key] = mem
             return mem[2], mem[3]
         now = fs_now_ns(self.root)
-        ids: list[str] = []
-        months: list[str] = []
         try:
-            with os.scandir(directory) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            names = sorted(os.listdir(directory))
         except (FileNotFoundError, NotADirectoryError):
             return ",", []
-        for entry in entries:
-            if entry.name.endswith(".md") and not entry.name.startswith("."):
-                if (tid := id_from_filename(entry.name)) is not None:
-                    ids.append(tid)
-            elif layout.is_month(entry.name) and entry.is_dir(follow_symlinks=False):
-                months.append(entry.name)
+        ids = ids_in_names(names)
+        months = [n for n in names if layout.is_month(n) and _is_dir(directory / n)]
         safe = settled(st.st_mtime_ns, now)
         blob = "," + ",".join(ids) + ("," if ids else "")
         self._ids[key] = (stamp, safe, blob, months)
