@@ -317,7 +317,7 @@ class TaskStore:
         except (FileNotFoundError, NotADirectoryError):
             return ",", []
         ids = ids_in_names(names)
-        months = [n for n in names if layout.is_month(n) and _is_dir(directory / n)]
+        months = [n for n in names if len(n) == 7 and layout.is_month(n) and _is_dir(directory / n)]
         safe = settled(st.st_mtime_ns, now)
         blob = "," + ",".join(ids) + ("," if ids else "")
         self._ids[key] = (stamp, safe, blob, months)
