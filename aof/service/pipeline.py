@@ -286,8 +286,7 @@ class Pipeline:
         when aof.yaml has a ``notify`` section."""
         who = actor or self.actor
         if self.tasks.seen is not None:  # a freed inode is reused at once (aof.store.seen)
-            under = f"{self.root}/"
-            self.tasks.seen.changed(str(p)[len(under) :] for p in paths if str(p).startswith(under))
+            self.tasks.seen.changed(self.tasks.rel(p) for p in paths if p.is_relative_to(self.root))
         entity = ("task", task_id)
         record, audit_path = self.audit.append(
             who, action, entity, frm=frm, to=to, reason=reason, changes=changes, event=event
