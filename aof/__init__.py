@@ -11,7 +11,7 @@ and the errors. Imports are lazy so ``import aof`` stays cheap for the CLI.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the CLI's start)
 
 __version__ = "0.1.0"
 
@@ -48,6 +48,8 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .clock import FixedClock, SeededIds, SystemClock, SystemIds
     from .errors import (
         AofError,

@@ -1,3 +1,3 @@
-from aof.cli import main
+from aof.launch import main
 
 main()

@@ -38,6 +38,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "AOF_LEASE_TOKEN",
         "AOF_API_URL",
         "AOF_API_TOKEN",
+        "AOF_SERVER",  # a call goes to a command server only where a test asks for one
+        "AOF_SERVER_DIR",
         "GIT_DIR",
         "GIT_WORK_TREE",
         "GIT_INDEX_FILE",

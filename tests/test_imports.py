@@ -43,6 +43,7 @@ CREATE_AOF_MODULES = frozenset(
         "aof.journal.git",
         "aof.journal.identity",
         "aof.journal.origin",
+        "aof.launch",
         "aof.layout",
         "aof.model",
         "aof.model.branches",

@@ -56,6 +56,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("mcp", ("aof.mcp",)),
     ("web", ("aof.web",)),
     ("cli", ("aof.cli",)),
+    ("launch", ("aof.launch",)),
 ]
 
 # The package door: may import anything (lazily); not a layer.
