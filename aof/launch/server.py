@@ -34,7 +34,7 @@ import time
 from typing import Any, NoReturn
 
 from . import IN_PROCESS
-from .where import server_dir, socket_path
+from .where import package_dir, server_dir, socket_path
 
 IDLE_S = 600.0
 READ_TIMEOUT_S = 5.0
@@ -61,7 +61,7 @@ def preload() -> None:
     import pkgutil
 
     skip = ("aof.mcp", "aof.web", "aof.launch", *(f"aof.cli.{w}" for w in IN_PROCESS))
-    for info in pkgutil.walk_packages([_package()], "aof."):
+    for info in pkgutil.walk_packages([package_dir()], "aof."):
         if not info.name.startswith(skip) and not info.name.endswith("__main__"):
             with contextlib.suppress(ImportError):  # an optional extra that is not installed
                 importlib.import_module(info.name)
@@ -70,7 +70,7 @@ def preload() -> None:
 def fingerprint() -> list[tuple[str, int, int]]:
     """Every file whose change makes this server's code old: the aof package's sources,
     the Python executable, and the package directories (an install or upgrade stamps them)."""
-    package = _package()
+    package = package_dir()
     paths = [sys.executable, *(p for p in sys.path if p.endswith("-packages"))]
     for top, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -121,7 +121,7 @@ class Server:
                 elif key.data == "reap":
                     self._reap()
                 else:
-                    self._from_caller(key.fileobj)  # type: ignore[arg-type]
+                    self._from_caller(key.fileobj, key.data)  # type: ignore[arg-type]
             if events or self.children:
                 last = time.monotonic()
             elif time.monotonic() - last >= self.idle_s:
@@ -179,14 +179,11 @@ class Server:
         child.become(request, fds)
         child.run()
 
-    def _from_caller(self, conn: socket.socket) -> None:
-        pid = next((p for p, c in self.children.items() if c is conn), None)
+    def _from_caller(self, conn: socket.socket, pid: int) -> None:
         try:
             data = conn.recv(256)
         except OSError:
             data = b""
-        if pid is None:
-            return
         if not data:  # the caller is gone: hang up on the command, as a terminal would
             self.select.unregister(conn)
             _signal_group(pid, signal.SIGHUP)
@@ -236,10 +233,6 @@ class Server:
         with contextlib.suppress(OSError, ValueError):
             self.log.write(f"{stamp}Z {text}\n")
             self.log.flush()
-
-
-def _package() -> str:
-    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _listen(path: str) -> socket.socket:

@@ -37,9 +37,13 @@ def server_dir() -> str | None:
 
 def socket_path(base: str) -> str:
     """The socket of the server for this Python and this aof package in ``base``."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    key = _key(sys.executable + "\0" + package)
+    key = _key(sys.executable + "\0" + package_dir())
     return os.path.join(base, f"cli-{key:08x}.sock")
+
+
+def package_dir() -> str:
+    """The directory of the aof package this code was imported from."""
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _key(text: str) -> int:
