@@ -108,9 +108,9 @@ def test_a_stale_index_lock_leaves_the_commit_made_and_the_index_caught_up_later
 ) -> None:
     """A crashed git's index.lock never goes away by itself: the commit is still made, the
     paths wait in .aof/index-behind, and the first commit after the lock is gone stages them."""
-    import aof.journal.git as gitmod
+    import aof.journal.gitindex as gitindex
 
-    monkeypatch.setattr(gitmod, "INDEX_WAIT_S", 0.3)
+    monkeypatch.setattr(gitindex, "INDEX_WAIT_S", 0.3)
     lock = fleet.root / ".git" / "index.lock"
     lock.write_text("")
     said: list[str] = []
@@ -131,10 +131,39 @@ def test_a_stale_index_lock_leaves_the_commit_made_and_the_index_caught_up_later
     assert not (fleet.root / ".aof" / "index-behind").exists()
 
 
+def test_a_commit_git_refuses_leaves_the_persons_index_as_head_has_it(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The index refresh runs alongside the commit; when the commit fails after all, the
+    entries it staged are put back, so nothing uncommitted is left staged for a person's
+    next `git commit`."""
+    from aof.errors import GitError
+
+    head = git(fleet.root, "rev-parse", "HEAD")
+    started: list[subprocess.Popen[bytes]] = []
+    real_start = fleet.git.start
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        started.append(real_start(*args))
+        return started[-1]
+
+    def refuse(*_args: object) -> str | None:
+        started[-1].wait()  # the refresh alongside has staged the new task by now
+        assert "tasks/backlog/" in git(fleet.root, "diff", "--cached", "--name-only")
+        raise GitError("git fast-import failed: refused for the test")
+
+    monkeypatch.setattr(fleet.git, "start", start)
+    monkeypatch.setattr(fleet.git, "_import", refuse)
+    with pytest.raises(GitError, match="refused for the test"):
+        fleet.create_task("Never committed")
+    assert git(fleet.root, "rev-parse", "HEAD") == head
+    assert git(fleet.root, "diff", "--cached", "--name-only").strip() == ""
+
+
 def test_the_split_part_of_gits_index_is_shared_again_once_it_grows(fleet: Fleet) -> None:
     """A split part of git's index that grew to thousands of entries is shared again by the
     next aof commit, so the commits after it do not reread and rewrite them all."""
-    from aof.journal.git import SPLIT_MAX
+    from aof.journal.gitindex import SPLIT_MAX
 
     notes = fleet.root / "notes"
     notes.mkdir()

@@ -41,6 +41,7 @@ CREATE_AOF_MODULES = frozenset(
         "aof.journal",
         "aof.journal.audit",
         "aof.journal.git",
+        "aof.journal.gitindex",
         "aof.journal.identity",
         "aof.journal.origin",
         "aof.launch",

@@ -14,11 +14,11 @@ into a private index, ``write-tree``, ``commit-tree``, ``update-ref``) 25 ms, an
    descends from the branch's current tip: a compare-and-swap, retried if a person committed
    meanwhile. Small imports are loose objects (``fastimport.unpackLimit``) at zlib's
    fastest level (``git gc`` packs them at git's own later);
-4. ``git update-index`` refreshes the user's index for those paths only, waiting out a
-   person's ``index.lock``, so ``git status`` is clean and a person's own staged work is never
-   swept into an aof commit. A lock held past a few seconds (a git that crashed leaves one)
-   does not undo the commit: the paths are kept in ``.aof/index-behind`` and refreshed by
-   the next commit.
+4. ``git update-index``, started alongside the fast-import, stages those paths alone in the
+   user's index, waiting out a person's ``index.lock``, so ``git status`` is clean and a
+   person's own staged work is never swept into an aof commit (:mod:`.gitindex`). A lock
+   held past a few seconds (a git that crashed leaves one) does not undo the commit: the
+   paths are kept in ``.aof/index-behind`` and refreshed by the next commit.
 
 Batching: inside ``with committer.batch(message, author)`` (the daemon's tick) every commit
 of this process (the daemon dispatches from a few threads) is collected and made as one
@@ -56,13 +56,12 @@ from ..errors import GitError
 from ..files.locks import Lock, lock_for
 from ..files.safefs import safe_rel
 from .audit import Actor
+from .gitindex import IndexRefresh
 
 if TYPE_CHECKING:
     from ..clock import Clock
 
 DEFAULT_COMMITTER = {"name": "aof", "email": "aof@localhost"}
-INDEX_WAIT_S = 3.0  # how long a commit waits for another git's index.lock
-SPLIT_MAX = 256 * 1024  # bytes of the split part of git's index before it is shared again
 GIT = ("git", "-c", "gc.auto=0", "-c", "core.hooksPath=/dev/null")
 
 
@@ -118,14 +117,24 @@ class Committer:
     ) -> subprocess.CompletedProcess[bytes]:
         """Run git on the fleet root (hooks and automatic gc off; bytes out); GitError when
         ``check`` and git fails."""
-        env = dict(os.environ)
-        env.pop("GIT_INDEX_FILE", None)
         proc = subprocess.run(
-            [*GIT, *args], cwd=self.root, env=env, input=stdin, capture_output=True
+            [*GIT, *args], cwd=self.root, env=_env(), input=stdin, capture_output=True
         )
         if check and proc.returncode != 0:
             raise GitError(f"git {' '.join(args[:2])} failed: {_err(proc)}")
         return proc
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        """Start git on the fleet root as :meth:`run` runs it, without waiting (output piped,
+        no input)."""
+        return subprocess.Popen(
+            [*GIT, *args],
+            cwd=self.root,
+            env=_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     # --- reading refs without a process ---------------------------------------------------
 
@@ -199,13 +208,17 @@ class Committer:
         if not rels:
             return None
         with self.lock:
-            for _ in range(20):
-                sha = self._import(rels, message, author)
-                if sha is not None:
-                    self._refresh_user_index(rels)
-                    return sha
-                time.sleep(0.01)
-            raise GitError("the branch kept moving while aof tried to commit; try again")
+            refresh = IndexRefresh(self, rels)  # runs alongside the commit
+            sha = None
+            try:
+                for _ in range(20):
+                    sha = self._import(rels, message, author)
+                    if sha is not None:
+                        return sha
+                    time.sleep(0.01)
+                raise GitError("the branch kept moving while aof tried to commit; try again")
+            finally:
+                refresh.finish(committed=sha is not None)
 
     @contextmanager
     def batch(self, message: str, author: Actor) -> Iterator[Batch]:
@@ -335,60 +348,6 @@ class Committer:
             raise GitError(f"git fast-import gave no commit id: {_err(proc)}")
         return new
 
-    def _refresh_user_index(self, rels: Sequence[str]) -> None:
-        """Stage ``rels`` as committed in the user's index (and any paths an earlier call
-        could not), waiting up to :data:`INDEX_WAIT_S` for another git's ``index.lock``.
-        The commit is made either way: paths still behind are kept in
-        ``.aof/index-behind`` for the next refresh, and :attr:`warn` says so."""
-        behind = layout.index_behind(self.root)
-        try:
-            earlier = set(behind.read_text(encoding="utf-8").split("\n")) - {""}
-        except OSError:
-            earlier = set()
-        todo = sorted(set(rels) | earlier)
-        delay = 0.01
-        deadline = time.monotonic() + INDEX_WAIT_S
-        while True:
-            proc = self.run("update-index", "--add", "--remove", "--", *todo, check=False)
-            if proc.returncode == 0:
-                if earlier:
-                    behind.unlink(missing_ok=True)
-                self._reshare_index()
-                return
-            if b"index.lock" not in proc.stderr:
-                raise GitError(
-                    f"committed, but could not refresh git's index: {_err(proc)}; "
-                    "`git reset -q` repairs it"
-                )
-            if time.monotonic() > deadline:
-                break
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
-        from ..files.atomic import write_text
-
-        write_text(behind, "".join(f"{rel}\n" for rel in todo))
-        self.warn(
-            f"committed, but git's index is behind for {len(todo)} path(s): another git "
-            f"held .git/index.lock for {INDEX_WAIT_S:g}s (a git that crashed leaves it "
-            "behind: remove it); the next commit stages them, or `git reset -q`"
-        )
-
-    def _reshare_index(self) -> None:
-        """Keep the split part of git's index (``aof init`` turns the split index on) small:
-        ``update-index`` does not always write a new shared index when it should, and at
-        100,000 files a split part of tens of thousands of entries made every refresh 25 ms
-        instead of 8. Past :data:`SPLIT_MAX` bytes it is shared again (one command)."""
-        try:
-            size = os.stat(self.root / ".git" / "index").st_size
-            if size <= SPLIT_MAX:
-                return
-            names = os.listdir(self.root / ".git")
-        except OSError:
-            return
-        if any(name.startswith("sharedindex.") for name in names):  # not a person's own setup
-            share = ("-c", "splitIndex.maxPercentChange=0", "update-index", "--split-index")
-            self.run(*share, check=False)
-
     # --- reading history ------------------------------------------------------------------
 
     def log(self, paths: Sequence[str], limit: int = 50) -> list[dict[str, str]]:
@@ -487,6 +446,14 @@ def _entry(path: Path) -> tuple[str, bytes] | tuple[()] | None:
         return "100644", b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _env() -> dict[str, str]:
+    """The environment of aof's git commands: the user's, less a GIT_INDEX_FILE that would
+    point them at another index."""
+    env = dict(os.environ)
+    env.pop("GIT_INDEX_FILE", None)
+    return env
 
 
 def _err(proc: subprocess.CompletedProcess[bytes]) -> str:
