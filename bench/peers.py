@@ -8,8 +8,10 @@ itself writes them: aof's task files (bench/run.py), Backlog.md's `backlog/tasks
 files after `backlog init`, taskwarrior's data files through `task import` of its own JSON. Then
 every round times create, list, a status change and a search once per peer, the peers' order
 rotating each round, so that machine drift hits all of them alike. Medians are printed as a
-Markdown table with the ratios. It installs nothing: a peer whose command is not on PATH is
-skipped with a message (`apt-get install taskwarrior`, `npm install -g backlog.md`).
+Markdown table with the ratios. aof runs twice over: each call in a process of its own, and
+served by a command server (``AOF_SERVER=1``, a server of the benchmark's own, in a root of
+its own). It installs nothing: a peer whose command is not on PATH is skipped with a message
+(`apt-get install taskwarrior`, `npm install -g backlog.md`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from run import AOF, ENV, build_root  # noqa: E402
+from serving import command_server  # noqa: E402
 
 OPS = ("create", "list", "status change", "search")
 Call = Callable[[int], list[str]]  # round number -> argv
@@ -90,6 +93,13 @@ class Aof(Peer):
             "status change": [*base, "claim", self.ready[i], "--agent", "bench"],
             "search": [*base, "list", "--all", "--text", f"task {i + 1}"],
         }[op]
+
+
+class AofServed(Aof):
+    """aof with its calls handed to a command server (its environment is set in
+    :func:`bench_size`, once the server is up)."""
+
+    name = "aof (served)"
 
 
 BACKLOG_TASK = """---
@@ -187,13 +197,22 @@ def median_ms(samples: list[float]) -> float:
 
 
 def bench_size(n: int, repeat: int, tmp: Path) -> dict[str, dict[str, float]]:
+    with command_server(ENV) as served_env:
+        return _bench_size(n, repeat, tmp, served_env)
+
+
+def _bench_size(
+    n: int, repeat: int, tmp: Path, served_env: dict[str, str]
+) -> dict[str, dict[str, float]]:
     peers: list[Peer] = []
-    for cls in (Aof, Backlog, Taskwarrior):
+    for cls in (Aof, AofServed, Backlog, Taskwarrior):
         peer = cls(tmp / f"{cls.__name__.lower()}-{n}", n)
         if not peer.available():
             print(f"skipping {peer.name}: `{peer.command}` is not on PATH", file=sys.stderr)
             continue
         peer.seed()
+        if isinstance(peer, AofServed):
+            peer.env = dict(served_env)
         peers.append(peer)
     samples = {p.name: {op: [] for op in OPS} for p in peers}
     for i in range(repeat + 1):  # round 0 warms the caches and is not counted
@@ -210,13 +229,15 @@ def table(results: dict[int, dict[str, dict[str, float]]]) -> str:
     lines = []
     for n, by_peer in results.items():
         names = list(by_peer)
-        others = [p for p in names if p != "aof"]
-        head = ["operation", *names, *(f"{p} / aof" for p in others)]
+        ours = [p for p in names if p.startswith("aof")]
+        others = [p for p in names if p not in ours]
+        pairs = [(p, a) for p in others for a in ours]
+        head = ["operation", *names, *(f"{p} / {a}" for p, a in pairs)]
         lines += [f"**{n:,} tasks** (ms, median)", "", "| " + " | ".join(head) + " |"]
         lines.append("|" + "---|" * len(head))
         for op in OPS:
             cells = [op, *(f"{by_peer[p][op]}" for p in names)]
-            cells += [f"{by_peer[p][op] / by_peer['aof'][op]:.2f}×" for p in others]
+            cells += [f"{by_peer[p][op] / by_peer[a][op]:.2f}×" for p, a in pairs]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)

@@ -12,16 +12,13 @@ and is stopped at the end. Prints medians in ms.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import shutil
-import signal
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
+
+from serving import AOF, command_server
 
 CALLS = (("task", "create", "Served bench"), ("task", "list"), ("fleet", "overview"))
 
@@ -31,46 +28,33 @@ def main() -> None:
     ap.add_argument("root", type=Path)
     ap.add_argument("--repeat", type=int, default=15)
     args = ap.parse_args()
-    aof = str(Path(sys.executable).with_name("aof"))
-    where = tempfile.mkdtemp(prefix="aofb-", dir="/tmp")
-    env = dict(os.environ, AOF_SERVER_DIR=where, AOF_SERVER_IDLE_S="600")
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed wheel runs
+    own_env = dict(os.environ, AOF_SERVER="0")
+    own_env.pop("PYTHONDONTWRITEBYTECODE", None)  # as an installed wheel runs
 
-    def once(call: tuple[str, ...], served: bool) -> float:
-        start = time.perf_counter()
-        subprocess.run(
-            [aof, *call],
-            cwd=args.root,
-            env=dict(env, AOF_SERVER="1" if served else "0"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            check=True,
-        )
-        return (time.perf_counter() - start) * 1000
+    with command_server(own_env) as served_env:
 
-    try:
-        once(("task", "list"), True)  # starts the server
-        deadline = time.monotonic() + 30
-        while not list(Path(where).glob("cli-*.sock")) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        def once(call: tuple[str, ...], served: bool) -> float:
+            start = time.perf_counter()
+            subprocess.run(
+                [AOF, *call],
+                cwd=args.root,
+                env=served_env if served else own_env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                check=True,
+            )
+            return (time.perf_counter() - start) * 1000
+
         times: dict[tuple[tuple[str, ...], bool], list[float]] = {}
         for _ in range(args.repeat + 1):  # the first round warms caches, not counted
             for call in CALLS:
                 for served in (False, True):
                     times.setdefault((call, served), []).append(once(call, served))
-        print(f"{'call':<24} {'own process':>12} {'served':>8}")
-        for call in CALLS:
-            own = statistics.median(times[(call, False)][1:])
-            srv = statistics.median(times[(call, True)][1:])
-            print(f"{' '.join(call[:2]):<24} {own:>12.1f} {srv:>8.1f}")
-    finally:
-        for log in Path(where).glob("cli-*.log"):
-            for line in log.read_text(encoding="utf-8").splitlines():
-                if " started pid=" in line:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(line.rsplit("=", 1)[1]), signal.SIGTERM)
-        time.sleep(0.5)
-        shutil.rmtree(where, ignore_errors=True)
+    print(f"{'call':<24} {'own process':>12} {'served':>8}")
+    for call in CALLS:
+        own = statistics.median(times[(call, False)][1:])
+        srv = statistics.median(times[(call, True)][1:])
+        print(f"{' '.join(call[:2]):<24} {own:>12.1f} {srv:>8.1f}")
 
 
 if __name__ == "__main__":
