@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from aof import FixedClock, Fleet
 from aof.errors import NotFound
-from aof.journal.audit import Actor, AuditLog
+from aof.journal.audit import Actor, AuditLog, tail
 from aof.ops.lint import schema_errors
 
 from .conftest import Cli, git, git_clean
@@ -42,6 +42,31 @@ def test_day_files_follow_the_clock_and_seq_restarts(fleet: Fleet, clock: FixedC
     files = [p.relative_to(fleet.root).as_posix() for p in fleet.audit.files()]
     assert files == ["audit/2026/11/21.jsonl", "audit/2026/11/22.jsonl"]
     assert [r["seq"] for r in fleet.audit.records()][-1] == 1
+
+
+def test_the_tail_of_a_trail_reads_back_across_months_and_years(tmp_path: Path) -> None:
+    """tail() walks the day files from the newest back, across a month's and a year's end,
+    and takes no name that is not a day file (a note, a one-digit month) for one."""
+    clock = FixedClock("2025-12-30T09:00:00Z")
+    log = AuditLog(tmp_path, clock)
+    made = []
+    for _ in range(4):  # 2025-12-30, 12-31, 2026-01-01, 01-02
+        made.append(log.append(Actor("agent", "x"), "tested", ("task", "t-abcd"))[0])
+        clock.advance(days=1)
+    (tmp_path / "audit" / "notes.txt").write_text("not a day\n")
+    (tmp_path / "audit" / "2026" / "1").mkdir()
+    (tmp_path / "audit" / "2026" / "1" / "03.jsonl").write_text('{"ts": "late"}\n')
+    (tmp_path / "audit" / "2026" / "01" / "4.jsonl").write_text('{"ts": "late"}\n')
+    assert tail(log, 3) == made[1:]
+    assert tail(log, 10) == made
+    days = [p.relative_to(tmp_path).as_posix() for p in log.files()]
+    assert days == [
+        "audit/2025/12/30.jsonl",
+        "audit/2025/12/31.jsonl",
+        "audit/2026/01/01.jsonl",
+        "audit/2026/01/02.jsonl",
+    ]
+    assert list(log.newest_first()) == list(reversed(log.files()))
 
 
 @settings(max_examples=50, deadline=None)

@@ -178,9 +178,15 @@ class AuditLog:
         return record, path
 
     def files(self) -> list[Path]:
-        if not self.dir.is_dir():
-            return []
-        return sorted(self.dir.glob("[0-9][0-9][0-9][0-9]/[0-9][0-9]/[0-9][0-9].jsonl"))
+        """Every day file ``audit/YYYY/MM/DD.jsonl``, oldest first."""
+        return list(reversed(list(self.newest_first())))
+
+    def newest_first(self) -> Iterator[Path]:
+        """The day files, newest first, each year's and month's directory listed only when
+        it is reached: the tail of a trail of years reads its last days, not every name."""
+        for year in _numbered(self.dir, 4):
+            for month in _numbered(year, 2):
+                yield from _numbered(month, 2, ".jsonl")
 
     def query(
         self,
@@ -265,7 +271,7 @@ def tail(log: AuditLog, n: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if n <= 0:
         return out
-    for path in reversed(log.files()):
+    for path in log.newest_first():
         day = []
         with open(path, "rb") as fh:
             lines = fh.read().splitlines()
@@ -280,6 +286,22 @@ def tail(log: AuditLog, n: int) -> list[dict[str, Any]]:
         if len(out) >= n:
             return out
     return out
+
+
+def _numbered(directory: Path, digits: int, suffix: str = "") -> list[Path]:
+    """The entries of ``directory`` named by ``digits`` ASCII digits and ``suffix``, highest
+    first ([] when it is not a directory)."""
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    width = digits + len(suffix)
+    picked = [
+        n
+        for n in names
+        if len(n) == width and n.endswith(suffix) and n[:digits].isascii() and n[:digits].isdigit()
+    ]
+    return [directory / n for n in sorted(picked, reverse=True)]
 
 
 def _tail(fd: int, origin: str) -> tuple[int, bool]:
