@@ -8,6 +8,7 @@ idle server goes away; an unsafe socket directory is never used.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -283,3 +284,114 @@ def test_a_served_call_imports_only_the_client(served: Served, root: Path) -> No
     ]
     assert not {"click", "typing", "enum", "subprocess"} & mods
     assert list((root / "tasks" / "backlog").glob("t-*-imports.md"))
+
+
+def held(s: Served, root: Path) -> None:
+    """Make a served call, then wait until the server holds ``root`` (it lists its open
+    tasks after the call has its answer)."""
+    out = s("task", "list")
+    assert out.returncode == 0, out.stderr
+    until(lambda: f"holding {root.resolve()}" in s.log(), "the server to hold the root")
+
+
+def titles(s: Served, **kw: object) -> dict[str, str]:
+    out = s("task", "list", "--json", **kw)
+    assert out.returncode == 0, out.stderr
+    return {row["id"]: row["title"] for row in json.loads(out.stdout)}
+
+
+def test_a_served_listing_sees_every_change_made_before_it(served: Served, root: Path) -> None:
+    """The server answers listings from what it read after earlier calls, trusting its
+    inotify watch: a file edited in place (same inode, same size), dropped in, removed or
+    moved by hand before a call must show in that call exactly as in a call of its own."""
+    made = [json.loads(served("task", "create", f"Task {i}", "--json").stdout) for i in range(3)]
+    started(served)
+    held(served, root)
+    first, second, third = (root / m["path"] for m in made)
+    # in place, same size: only the watch can tell (the inode stays; the size too)
+    with open(first, "r+", encoding="utf-8") as fh:
+        text = fh.read()
+        fh.seek(0)
+        fh.write(text.replace("title: Task 0", "title: Edit 0"))
+    assert titles(served)[made[0]["id"]] == "Edit 0"
+    # dropped in by hand: a copy of a task under a new id
+    new_id = "t-zz9zz9"
+    copy = first.with_name(first.name.replace(made[0]["id"], new_id))
+    copy.write_text(first.read_text().replace(made[0]["id"], new_id))
+    # removed, and moved to another state, by hand
+    second.unlink()
+    third.rename(root / "tasks" / "ready" / third.name)
+    shown = titles(served)
+    assert set(shown) == {made[0]["id"], new_id, made[2]["id"]}
+    ready = served("task", "list", "--state", "ready", "--json")
+    assert [r["id"] for r in json.loads(ready.stdout)] == [made[2]["id"]]
+    # and every listing equals the one made in a process of its own
+    for args in (("task", "list"), ("task", "list", "--json"), ("fleet", "overview")):
+        assert served(*args).stdout == served(*args, served=False).stdout, args
+
+
+def test_a_state_directory_swapped_by_hand_is_read_afresh(served: Served, root: Path) -> None:
+    """A watched directory swapped for a copy made by hand (hard links: the same inodes),
+    whose task was edited in place through the copy, where no watch sees it: once the
+    directory is swapped, nothing of what was held of it is trusted."""
+    made = json.loads(served("task", "create", "Kept", "--ready", "--json").stdout)
+    ready = root / "tasks" / "ready"
+    copy = root / "ready-copy"
+    copy.mkdir()
+    name = Path(made["path"]).name
+    os.link(ready / name, copy / name)
+    started(served)
+    held(served, root)
+    with open(copy / name, "r+", encoding="utf-8") as fh:  # the same inode as ready's
+        text = fh.read()
+        fh.seek(0)
+        fh.write(text.replace("title: Kept", "title: Edit"))
+    ready.rename(root / "ready-old")
+    copy.rename(ready)
+    assert titles(served) == {made["id"]: "Edit"}
+    until(lambda: "forgot" in served.log(), "the server to forget the root")
+
+
+def test_a_full_event_queue_forgets_everything_held(root: Path) -> None:
+    """inotify drops events once its queue is full and says so: then nothing held is
+    trusted (in this process, with the server's Memory)."""
+    from aof import Fleet
+    from aof.files.inotify import IN_Q_OVERFLOW, Event
+    from aof.launch.memory import Memory
+    from aof.store.tasks import TaskStore
+
+    Fleet(root).create_task("Held")
+    memory = Memory()
+    if memory.inotify is None:
+        pytest.skip("inotify is not available here")
+    try:
+        memory.after_call({"argv": ["aof", "task", "list"], "cwd": str(root), "env": {}})
+        seen = TaskStore(root.resolve()).seen
+        assert seen is not None and len(seen.memo("backlog")[0]) == 1
+        memory.inotify.read = lambda: [Event(-1, IN_Q_OVERFLOW, "")]  # type: ignore[method-assign]
+        memory.take_events()
+        assert seen.memo("backlog")[0] == {}
+    finally:
+        memory.drop(root.resolve(), "the test ended")
+        memory.close_in_child()
+    assert TaskStore(root.resolve()).seen is None
+
+
+def test_the_root_a_call_used_is_found_as_the_cli_finds_it(root: Path, tmp_path: Path) -> None:
+    from aof.launch.memory import root_of
+
+    sub = root / "tasks"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    real = root.resolve()
+    rel = os.path.relpath(root, elsewhere)
+
+    def call(*argv: str, cwd: Path = elsewhere, **env: str) -> Path | None:
+        return root_of({"argv": ["aof", *argv], "cwd": str(cwd), "env": env})
+
+    assert call("task", "list", cwd=sub) == real  # from a directory inside it
+    assert call("--root", rel, "task", "list") == real  # relative to the caller's directory
+    assert call(f"--root={root}", "task", "list") == real
+    assert call("task", "list", AOF_ROOT=rel) == real
+    assert call("task", "list") is None  # no fleet root there
+    assert call("task", "list", "--root", str(root)) is None  # a command's word, not the group's

@@ -222,13 +222,15 @@ def row_text(r: dict[str, Any], state: bool = True) -> str:
     if r.get("invalid"):
         return f"{r['id'] or '-':<10} {where}{'INVALID':<8} {r['reason']}"
     extra = f"  [{r['holder']}]" if r["holder"] else ""
-    gate = r.get("gate") or {}
-    if r["state"] == "review" and gate.get("current"):
-        extra = f"  @{gate['current']} ({gate.get('kind', 'human')}){extra}"
-    last = gate.get("last") or {}
-    if last and r["state"] in ("review", "ready", "blocked"):
-        extra += f"  last gate: {last.get('gate')} {last.get('outcome')}"
-    labels_txt = f"  #{' #'.join(r['labels'])}" if r["labels"] else ""
+    gate = r.get("gate")
+    if gate:  # most rows have none: nothing more to look at
+        if r["state"] == "review" and gate.get("current"):
+            extra = f"  @{gate['current']} ({gate.get('kind', 'human')}){extra}"
+        last = gate.get("last")
+        if last and r["state"] in ("review", "ready", "blocked"):
+            extra += f"  last gate: {last.get('gate')} {last.get('outcome')}"
+    labels = r["labels"]
+    labels_txt = f"  #{' #'.join(labels)}" if labels else ""
     return f"{r['id']:<10} {where}{r['priority']:<8} {r['title']}{labels_txt}{extra}"
 
 

@@ -9,7 +9,8 @@ For each call it forks a child that becomes the caller's process (:mod:`aof.laun
 and runs the command; the server answers ``exit N`` when that child has ended (``128 + n``
 when a signal ``n`` ended it) and sends the child's process group each ``signal N`` the
 caller forwards, or SIGHUP when the caller is gone (as a closed terminal would). The server
-itself runs no command and keeps no fleet open: every call reads the fleet root afresh.
+itself runs no command; after one it reads the open tasks of that call's fleet root and holds
+them while an inotify watch says they did not change (:mod:`aof.launch.memory`).
 
 It declines a call (``stale``) and stops once any file of the aof package it imported, the
 Python executable or a package directory changed since it started, so an upgrade or an edit
@@ -90,9 +91,13 @@ class Server:
         self.path, self.lock = path, lock
         self.idle_s = float(os.environ.get("AOF_SERVER_IDLE_S") or IDLE_S)
         self.children: dict[int, socket.socket] = {}
+        self.requests: dict[int, dict[str, Any]] = {}  # what each running child was asked
         self.stopping = False
         self.log = _open_log(path[: -len(".sock")] + ".log")
         preload()
+        from .memory import Memory
+
+        self.memory = Memory(self._note)
         self.code = fingerprint()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -154,6 +159,7 @@ class Server:
             self._note("aof changed since this server started: stopping")
             self._stop()
             return
+        self.memory.take_events()  # every change made before this call, forgotten
         pid = os.fork()
         if pid == 0:
             self._in_child(conn, request, fds)
@@ -162,6 +168,7 @@ class Server:
         for fd in fds:
             os.close(fd)
         self.children[pid] = conn
+        self.requests[pid] = request
         self.select.register(conn, selectors.EVENT_READ, pid)
         self._note(f"call pid={pid} {_words(request['argv'])}")
 
@@ -176,6 +183,7 @@ class Server:
             os.close(fd)
         self.lock.close()  # the server's lock stays the server's
         self.log.close()
+        self.memory.close_in_child()
         child.become(request, fds)
         child.run()
 
@@ -196,16 +204,18 @@ class Server:
     def _reap(self) -> None:
         with contextlib.suppress(OSError):
             os.read(self.wake_r, 4096)
+        ended = []
         while self.children:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             if pid == 0:
-                return
+                break
             conn = self.children.pop(pid, None)
             if conn is None:
                 continue
+            ended.append(self.requests.pop(pid))
             code = os.waitstatus_to_exitcode(status)
             code = 128 - code if code < 0 else code
             with contextlib.suppress(KeyError, ValueError):
@@ -214,6 +224,9 @@ class Server:
                 conn.sendall(b"exit %d\n" % code)
             conn.close()
             self._note(f"done pid={pid} exit={code}")
+        for request in ended:  # its caller has its answer: list what it may list next
+            if not self.stopping:
+                self.memory.after_call(request)
 
     # --- upkeep -----------------------------------------------------------------------------
 

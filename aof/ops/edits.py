@@ -44,7 +44,7 @@ from ..files.fsclock import fs_now
 from ..journal.identity import human
 from ..knowledge.spec import TYPE_OF_DIR
 from ..model.task import SLUG_RE, TRANSITIONS, State, id_from_filename
-from ..store.tasks import name_problem
+from ..store.summary import name_problem
 
 if TYPE_CHECKING:
     from ..journal.audit import Actor

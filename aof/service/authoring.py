@@ -114,7 +114,7 @@ class Authoring:
         person wrote is not valid; nothing is changed then.
         """
         from ..store.drafts import read_draft
-        from ..store.tasks import ADOPTED_IN
+        from ..store.summary import ADOPTED_IN
 
         path = Path(path)
         state = next(

@@ -47,7 +47,7 @@ def list_tasks(
     if problems is not None:
         problems.extend(bad)
     out = broken or []
-    out.extend(row for row in rows if _matches(tasks, row, query))
+    out.extend((row for row in rows if _matches(tasks, row, query)) if query.any() else rows)
     order = {s.value: i for i, s in enumerate(STATES)}
     out.sort(
         key=lambda r: (

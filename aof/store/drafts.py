@@ -28,7 +28,7 @@ from ..errors import ValidationError
 from ..files import cardfile
 from ..files.safefs import read_regular
 from ..model.task import id_from_filename
-from .tasks import ADOPTED_IN
+from .summary import ADOPTED_IN
 
 if TYPE_CHECKING:
     from .tasks import TaskStore

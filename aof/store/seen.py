@@ -1,8 +1,9 @@
 """What a long-lived process already read of ``tasks/``, kept while nothing says it changed.
 
 A listing stats every file it shows, because a person may edit a file in place (the file keeps
-its inode; only its size or mtime tells). A daemon that watches the fleet root hears of such
-edits, so between two full passes it may skip the stat of a file it read before when:
+its inode; only its size or mtime tells). A process that watches the fleet root (the daemon,
+the command server) hears of such edits, so between two full passes it may skip the stat of a
+file it read before when:
 
 - the directory entry still has the inode it had (an editor's save through a temporary file
   gives a file a new inode; a rename keeps both inode and content), and

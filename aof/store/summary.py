@@ -11,6 +11,19 @@ from ..files import cardfile
 from ..model.forges import issue_key
 from ..model.task import State, id_from_filename, rejections
 
+# Where a person may drop a hand-written task (a title is enough) for aof to adopt.
+ADOPTED_IN = (State.BACKLOG, State.READY)
+ADOPT_HINT = (
+    "; a hand-written task here needs `title:` in its frontmatter or a `# Title` first line, "
+    "and is then adopted by the daemon's next sweep or `aof doctor --fix`"
+)
+
+
+def name_problem(rel: str, state: State) -> str:
+    """The problem of a file in ``tasks/<state>/`` whose name is not a task file name."""
+    hint = ADOPT_HINT if state in ADOPTED_IN else ""
+    return f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md){hint}"
+
 
 def summarize(meta: dict[str, Any]) -> dict[str, Any]:
     """The fields a listing shows and filters on (what the cache keeps per file)."""

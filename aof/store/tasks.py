@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from .. import layout
 from ..errors import AmbiguousId, NotFound, ValidationError
@@ -26,7 +26,7 @@ from ..files.locks import Lock, lock_for
 from ..files.safefs import NOT_REGULAR, check_no_link
 from ..files.stampcache import Listing, StampCache, fs_now_ns, settled
 from ..model.task import STATES, State, Task, check_ref, id_from_filename, ids_in_names
-from .summary import check_card, invalid_row, summarize
+from .summary import check_card, invalid_row, name_problem, summarize
 
 if TYPE_CHECKING:
     from .seen import Memo, SeenFiles
@@ -37,20 +37,6 @@ FEW_IDS = 32  # states_of: up to this many ids, no id set is built
 # Task locks are striped over this many files: creating a lock file per task costs 0.6 ms on
 # a journaling filesystem, opening an existing one 6 us. aof never holds two task locks at once.
 LOCK_STRIPES = 256
-
-
-# Where a person may drop a hand-written task (a title is enough) for aof to adopt.
-ADOPTED_IN = (State.BACKLOG, State.READY)
-ADOPT_HINT = (
-    "; a hand-written task here needs `title:` in its frontmatter or a `# Title` first line, "
-    "and is then adopted by the daemon's next sweep or `aof doctor --fix`"
-)
-
-
-def name_problem(rel: str, state: State) -> str:
-    """The problem of a file in ``tasks/<state>/`` whose name is not a task file name."""
-    hint = ADOPT_HINT if state in ADOPTED_IN else ""
-    return f"{rel}:1: (file name): not a task file name (t-<id>-<slug>.md){hint}"
 
 
 class Located(NamedTuple):
@@ -85,6 +71,10 @@ def _is_dir(path: Path) -> bool:
 class TaskStore:
     """Files of one fleet root's ``tasks/`` tree."""
 
+    # What a long-lived parent process (the command server) read of fleet roots it watches,
+    # by root: a store made for one of them in its forked child starts with it (seen).
+    held: ClassVar[dict[Path, SeenFiles]] = {}
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.dir = layout.tasks(root)
@@ -97,9 +87,9 @@ class TaskStore:
         # daemon) lists one only when it changed: key -> (stamp, settled, blob, months).
         self._ids: dict[str, tuple[Any, ...]] = {}
         self._sets: dict[str, tuple[str, list[str], frozenset[str]]] = {}  # key -> from blob
-        # Set by a process that hears of in-place edits (the daemon's watcher): listings then
-        # skip the stat of files read before (:mod:`aof.store.seen`).
-        self.seen: SeenFiles | None = None
+        # Set by a process that hears of in-place edits (the daemon's watcher, the command
+        # server's): listings then skip the stat of files read before (:mod:`aof.store.seen`).
+        self.seen: SeenFiles | None = TaskStore.held.get(root)
 
     def state_dir(self, state: State) -> Path:
         return self.dir / state.value
@@ -382,8 +372,7 @@ class TaskStore:
         out: list[dict[str, Any]] = []
         problems: list[str] = []
         for state, directory in self._all_dirs(states):
-            listing = self._summary_cache(directory).listing()
-            where = directory.relative_to(self.root).as_posix() + "/"
+            value = state.value  # once per directory: an enum's .value is a property
             key = self._key(directory)
             watched = self.seen
             seen, reports = watched.memo(key) if watched is not None else ({}, 0)
@@ -393,6 +382,8 @@ class TaskStore:
                 if rows is not None:  # nothing came, went or was reported since it was listed
                     out.extend(rows)
                     continue
+            listing = self._summary_cache(directory).listing()
+            where = directory.relative_to(self.root).as_posix() + "/"
             read: Memo = {}
             mark = len(out), len(problems)
             for entry in _entries(directory, ordered=False):  # the caller orders the rows
@@ -423,7 +414,7 @@ class TaskStore:
                     if summary is None:
                         continue
                 # The row is the cached summary itself, given its place: no second dict.
-                summary["state"] = state.value
+                summary["state"] = value
                 summary["path"] = where + name
                 out.append(summary)
                 if watched is not None:
