@@ -66,10 +66,12 @@ def build_root(path: Path, n: int, open_share: float = 0.1) -> Path:
     return path
 
 
-def run_cli(root: Path, *args: str) -> tuple[float, str]:
-    """(wall seconds, stdout) of one `aof` process."""
+def run_cli(root: Path, *args: str, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """(wall seconds, stdout) of one `aof` call (in its own process, unless ``env`` hands it
+    to a command server: bench/serving.py)."""
     start = time.perf_counter()
-    proc = subprocess.run([AOF, "--root", str(root), *args], capture_output=True, env=ENV)
+    argv = [AOF, "--root", str(root), *args]
+    proc = subprocess.run(argv, capture_output=True, env=env or ENV)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"aof {' '.join(args)} failed: {proc.stderr.decode()}")

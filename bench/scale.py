@@ -17,12 +17,16 @@ tasks), ``fleet overview``, ``plan``, ``knowledge search``; and a warm daemon ti
 process, started as ``aof daemon`` starts (its watcher on) and with ``--no-watch`` (no free
 slot, so each tick scans and plans everything and changes nothing). Peak
 RSS of each call is read with ``wait4(2)``. Medians go to ``bench/results/scale.json`` and
-a Markdown table to stdout.
+a Markdown table to stdout. With ``--served`` every call is handed to a command server of
+the benchmark's own (``AOF_SERVER=1``; bench/serving.py), warmed by the rounds before, and
+the results go to ``scale-served.json`` (the ticks are the same; peak RSS is left out: a
+forked child counts the server's pages it shares as its own).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -37,7 +41,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from run import commit_all, median_ms, peak_rss, run_cli, warm_tick  # noqa: E402
+from run import ENV, commit_all, median_ms, peak_rss, run_cli, warm_tick  # noqa: E402
+from serving import command_server  # noqa: E402
 
 from aof import Fleet  # noqa: E402
 from aof.clock import FixedClock  # noqa: E402
@@ -118,19 +123,23 @@ def build(path: Path, n: int, workers: int, open_pct: int = 10) -> Path:
     return path
 
 
-def one_round(root: Path, old: str) -> dict[str, float]:
+def one_round(root: Path, old: str, env: dict[str, str] | None = None) -> dict[str, float]:
     """Every call once on ``root`` (seconds)."""
+
+    def cli(*args: str) -> tuple[float, str]:
+        return run_cli(root, *args, env=env)
+
     out: dict[str, float] = {}
-    out["create"], made = run_cli(root, "task", "create", "Bench create", "--ready", "--json")
+    out["create"], made = cli("task", "create", "Bench create", "--ready", "--json")
     tid = json.loads(made)["id"]
-    out["claim"], claimed = run_cli(root, "task", "claim", tid, "--agent", "bench", "--json")
+    out["claim"], claimed = cli("task", "claim", tid, "--agent", "bench", "--json")
     token = json.loads(claimed)["token"]
-    out["complete"], _ = run_cli(root, "task", "complete", tid, "--token", token, "--summary", "ok")
-    out["show"], _ = run_cli(root, "task", "show", old)
-    out["list"], _ = run_cli(root, "task", "list")
-    out["overview"], _ = run_cli(root, "fleet", "overview")
-    out["plan"], _ = run_cli(root, "plan")
-    out["search"], _ = run_cli(root, "knowledge", "search", "--text", "rate limit runbook")
+    out["complete"], _ = cli("task", "complete", tid, "--token", token, "--summary", "ok")
+    out["show"], _ = cli("task", "show", old)
+    out["list"], _ = cli("task", "list")
+    out["overview"], _ = cli("fleet", "overview")
+    out["plan"], _ = cli("plan")
+    out["search"], _ = cli("knowledge", "search", "--text", "rate limit runbook")
     return out
 
 
@@ -154,6 +163,7 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, default=None, help="keep (and reuse) the roots here")
     ap.add_argument("--build-only", action="store_true", help="build the roots (with --keep)")
     ap.add_argument("--open", type=int, default=10, help="percent of tasks not done (10)")
+    ap.add_argument("--served", action="store_true", help="hand every call to a command server")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     tmp = tempfile.TemporaryDirectory(prefix="aof-scale-") if args.keep is None else None
@@ -166,23 +176,27 @@ def main() -> None:
     if args.build_only:
         return
     olds = {n: Fleet(r).list_tasks(states=["done"])[0]["id"] for n, r in roots.items()}
-    for n, root in roots.items():
-        one_round(root, olds[n])  # warm-up: bytecode, page cache
-    samples: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
-    for _ in range(args.repeat):
-        for n in sizes:  # alternating: drift hits every size alike
-            for name, secs in one_round(roots[n], olds[n]).items():
-                samples[n].setdefault(name, []).append(secs)
+    served = command_server(ENV) if args.served else contextlib.nullcontext(None)
+    with served as env:
+        for n, root in roots.items():
+            one_round(root, olds[n], env)  # warm-up: bytecode, page cache, the server
+        samples: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+        for _ in range(args.repeat):
+            for n in sizes:  # alternating: drift hits every size alike
+                for name, secs in one_round(roots[n], olds[n], env).items():
+                    samples[n].setdefault(name, []).append(secs)
     result: dict[str, Any] = {"sizes": sizes, "repeat": args.repeat, "ms": {}, "rss_mb": {}}
+    result["served"] = args.served
     for n in sizes:
         result["ms"][n] = {k: median_ms(v) for k, v in samples[n].items()}
         result["ms"][n]["tick"] = warm_tick(roots[n], args.repeat, watch=True)
         result["ms"][n]["tick_unwatched"] = warm_tick(roots[n], args.repeat)
-        rss = {k: peak_rss(roots[n], *argv) for k, (_, argv) in CALLS.items() if argv}
-        rss["show"] = peak_rss(roots[n], "task", "show", olds[n])
-        result["rss_mb"][n] = {k: round(v / 1024, 1) for k, v in rss.items()}
+        if not args.served:
+            rss = {k: peak_rss(roots[n], *argv) for k, (_, argv) in CALLS.items() if argv}
+            rss["show"] = peak_rss(roots[n], "task", "show", olds[n])
+            result["rss_mb"][n] = {k: round(v / 1024, 1) for k, v in rss.items()}
     print_table(result, sizes)
-    out = HERE / "results" / "scale.json"
+    out = HERE / "results" / ("scale-served.json" if args.served else "scale.json")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     if tmp:
@@ -203,10 +217,12 @@ def print_table(result: dict[str, Any], sizes: list[int]) -> None:
         cells = " | ".join(f"{result['ms'][n][key]:.1f}" for n in sizes)
         ratio = result["ms"][hi][key] / max(result["ms"][lo][key], 0.001)
         print(f"| {label} | {cells} | {ratio:.2f} |")
-    peak = {n: max(result["rss_mb"][n].values()) for n in sizes}
-    cells = " | ".join(f"{peak[n]:.1f} MB" for n in sizes)
-    print(f"| peak RSS of any call above | {cells} | |")
-    print(f"\nmedians of {result['repeat']} rounds (ms), the sizes alternating call by call")
+    if result["rss_mb"]:
+        peak = {n: max(result["rss_mb"][n].values()) for n in sizes}
+        cells = " | ".join(f"{peak[n]:.1f} MB" for n in sizes)
+        print(f"| peak RSS of any call above | {cells} | |")
+    how = "served by a command server" if result["served"] else "each in its own process"
+    print(f"\nmedians of {result['repeat']} rounds (ms), the sizes alternating call by call, {how}")
 
 
 if __name__ == "__main__":

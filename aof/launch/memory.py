@@ -3,17 +3,19 @@
 A listing stats every task file it shows, because a person may have edited one in place; at
 10,000 open tasks that and loading their summaries is most of a ``task list``. The server
 instead watches each fleet root it served (``tasks/`` and its open state directories, with
-inotify) and lists their tasks itself after each call, into a :class:`aof.store.seen.SeenFiles`
-memo: a file is taken as it was read while its inode is unchanged and no event named it.
+inotify) and lists their tasks itself after each call and in each quiet second, into a
+:class:`aof.store.seen.SeenFiles` memo: a file is taken as it was read while its inode is
+unchanged and no event named it.
 
 Right before it forks a call's child, the server takes every event queued (the kernel queues
 one in the very system call that changes a file, so every change made before the call began
 is among them) and forgets what they name; the child's stores of that root start with what
-is left (:attr:`aof.store.tasks.TaskStore.held`). A queue overflow forgets everything; a
-watched directory removed, moved or replaced, or a change to ``tasks/`` itself, forgets the
-root; and everything is listed afresh at least every :data:`VERIFY_S` seconds, as the
-daemon's watcher does. What inotify cannot see: a change made through another hard link of a
-task file, or by another machine on a network share; such a change shows within that bound.
+is left, and with the server's caches of it (:attr:`aof.store.tasks.TaskStore.held`). A queue
+overflow forgets everything; a watched directory removed, moved or replaced, or a change to
+``tasks/`` itself, forgets the root; and everything is listed afresh at least every
+:data:`VERIFY_S` seconds, as the daemon's watcher does. What inotify cannot see: a change made
+through another hard link of a task file, or by another machine on a network share; such a
+change shows within that bound.
 
 Which root a call used is worked out from its ``--root``, ``AOF_ROOT`` and working directory
 as the CLI does; a call whose root it gets wrong only finds nothing held. At most
@@ -100,7 +102,18 @@ class Memory:
         while len(self.roots) > MAX_ROOTS:
             self.drop(next(iter(self.roots)), "served least recently")
         self.take_events()
-        if root not in self.roots:
+        self._list(root)
+
+    def refresh(self) -> None:
+        """Read again what changed in the roots held (and everything, once a minute), while
+        no call waits: the server calls this when it has been idle for a second."""
+        self.take_events()
+        for root in list(self.roots):
+            self._list(root)
+
+    def _list(self, root: Path) -> None:
+        held = self.roots.get(root)
+        if held is None:
             return  # an event just now forgot it: held again after the next call
         watched = [s for s in ACTIVE if f"{TASKS}/{s.value}" in held.watches.values()]
         try:
@@ -127,7 +140,7 @@ class Memory:
         seen = SeenFiles(root, VERIFY_S)
         store = TaskStore(root)
         store.seen = seen
-        TaskStore.held[root] = seen
+        TaskStore.held[root] = store
         for wd, rel in watches.items():
             self.by_wd[wd] = (root, rel)
         return Held(store, seen, watches)

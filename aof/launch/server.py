@@ -132,6 +132,8 @@ class Server:
             elif time.monotonic() - last >= self.idle_s:
                 self._note("idle: stopping")
                 self._stop()
+            elif not self.stopping:
+                self.memory.refresh()  # a quiet second: read what changed, for the next call
         self._note("stopped")
 
     # --- a call ---------------------------------------------------------------------------

@@ -71,25 +71,30 @@ def _is_dir(path: Path) -> bool:
 class TaskStore:
     """Files of one fleet root's ``tasks/`` tree."""
 
-    # What a long-lived parent process (the command server) read of fleet roots it watches,
-    # by root: a store made for one of them in its forked child starts with it (seen).
-    held: ClassVar[dict[Path, SeenFiles]] = {}
+    # The stores of a long-lived parent process (the command server) by fleet root: a store
+    # made for one of them in its forked child starts with what that one read.
+    held: ClassVar[dict[Path, TaskStore]] = {}
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.dir = layout.tasks(root)
+        parent = TaskStore.held.get(root)
+        # Each of the memos below is checked on use: by a file's or directory's stamp, or by
+        # the watcher's reports (seen). So one inherited from a parent is as good as its own.
         # Summaries by file name, one cache per directory (:meth:`_summary_cache`).
-        self._caches: dict[str, StampCache] = {}
+        self._caches: dict[str, StampCache] = dict(parent._caches) if parent else {}
         # id -> file name. A task keeps its file name in every state, so a known id is found
         # with at most one stat per state directory instead of a directory listing.
-        self._names: dict[str, str] = {}
+        self._names: dict[str, str] = dict(parent._names) if parent else {}
         # In-process memo of the ids of each state directory, so a long-lived process (the
         # daemon) lists one only when it changed: key -> (stamp, settled, blob, months).
-        self._ids: dict[str, tuple[Any, ...]] = {}
+        self._ids: dict[str, tuple[Any, ...]] = dict(parent._ids) if parent else {}
         self._sets: dict[str, tuple[str, list[str], frozenset[str]]] = {}  # key -> from blob
+        if parent:
+            self._sets.update(parent._sets)
         # Set by a process that hears of in-place edits (the daemon's watcher, the command
         # server's): listings then skip the stat of files read before (:mod:`aof.store.seen`).
-        self.seen: SeenFiles | None = TaskStore.held.get(root)
+        self.seen: SeenFiles | None = parent.seen if parent else None
 
     def state_dir(self, state: State) -> Path:
         return self.dir / state.value
