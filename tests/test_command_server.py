@@ -185,6 +185,33 @@ def test_ctrl_c_reaches_the_command_and_the_server_serves_on(served: Served, roo
     assert "exit=1" in served.log()
 
 
+def test_a_caller_killed_mid_call_has_its_command_hung_up(served: Served, root: Path) -> None:
+    """A caller that dies without a word (SIGKILL: nothing forwarded) leaves a command that
+    nobody waits for: the server hangs it up, as a closed terminal would, and serves on."""
+    started(served)
+    calls_before = served.log().count("call pid=")
+    proc = subprocess.Popen(  # waits on its standard input, which this test keeps open
+        [sys.executable, "-m", "aof", "task", "create", "Never made", "--body-file", "-"],
+        cwd=root,
+        env=served.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        until(lambda: served.log().count("call pid=") > calls_before, "the call to be served")
+        proc.kill()
+        proc.wait(timeout=30)
+        until(lambda: "exit=129" in served.log(), "the command to be hung up")  # 128 + SIGHUP
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert not list((root / "tasks").rglob("t-*-never-made.md"))
+    assert served("task", "list").returncode == 0
+
+
 def test_parallel_served_calls_each_land_with_their_own_id(served: Served, root: Path) -> None:
     started(served)
     procs = [
