@@ -280,10 +280,17 @@ def test_a_socket_directory_others_may_write_is_never_used(root: Path) -> None:
 
 
 def test_long_running_commands_always_run_in_the_caller_s_process(served: Served) -> None:
+    """Commands that run until stopped (and watch the fleet meanwhile, which a served child
+    would do from what it started with) are never served."""
     started(served)
     out = served("daemon", "--help")
     assert out.returncode == 0 and "daemon" in out.stdout
-    assert "daemon" not in served.log()
+    refresh = served("board", "--watch")  # no terminal here: refused, in the caller's process
+    assert refresh.returncode == 2 and "--watch needs a terminal" in refresh.stderr
+    follow = served("agent", "logs", "nobody", "-f")
+    assert follow.returncode != 0
+    log = served.log()
+    assert "daemon" not in log and "board" not in log and "agent" not in log, log
 
 
 def test_a_served_call_imports_only_the_client(served: Served, root: Path) -> None:

@@ -10,7 +10,8 @@ import nothing heavier than ``_socket`` so that handing a call over stays cheap.
 When no server answers, the call runs here and then starts one; when the server's code is
 older than the installed aof it declines, stops, and the call runs here. Commands that run
 for long or need the terminal as their own (``daemon``, ``mcp``, ``serve``, ``worker``,
-``top``, ``agent attach``) always run in this process.
+``top``, ``agent attach``, ``board --watch``, ``agent logs --follow``) always run in this
+process.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import os
 import sys
 
 # A call naming any of these words runs in this process: long-running commands (their
-# signals and lifetime belong to whoever started them) and those that take over the terminal.
-IN_PROCESS = frozenset({"daemon", "mcp", "serve", "worker", "top", "attach"})
+# signals and lifetime belong to whoever started them, and a served child would keep
+# watching the fleet with what it started with) and those that take over the terminal.
+IN_PROCESS = frozenset(
+    {"daemon", "mcp", "serve", "worker", "top", "attach", "--watch", "--follow", "-f"}
+)
 
 
 def main() -> None:

@@ -61,7 +61,8 @@ def preload() -> None:
     modules (importing one runs it)."""
     import pkgutil
 
-    skip = ("aof.mcp", "aof.web", "aof.launch", *(f"aof.cli.{w}" for w in IN_PROCESS))
+    commands = (f"aof.cli.{w}" for w in IN_PROCESS if w.isalpha())  # not the options
+    skip = ("aof.mcp", "aof.web", "aof.launch", *commands)
     for info in pkgutil.walk_packages([package_dir()], "aof."):
         if not info.name.startswith(skip) and not info.name.endswith("__main__"):
             with contextlib.suppress(ImportError):  # an optional extra that is not installed
