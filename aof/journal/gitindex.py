@@ -18,24 +18,35 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol
 
 from .. import layout
 from ..errors import GitError
 
-if TYPE_CHECKING:
-    from .git import Committer
-
 INDEX_WAIT_S = 3.0  # how long a commit waits for another git's index.lock
 SPLIT_MAX = 256 * 1024  # bytes of the split part of git's index before it is shared again
+
+
+class Git(Protocol):
+    """What a refresh needs of the committer (:class:`aof.journal.git.Committer`)."""
+
+    root: Path
+    warn: Callable[[str], None]
+
+    def run(
+        self, *args: str, stdin: bytes | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[bytes]: ...
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]: ...
 
 
 class IndexRefresh:
     """Stage ``rels`` (and any paths an earlier commit could not) in the person's index,
     started at once and finished with :meth:`finish` once the commit is made or has failed."""
 
-    def __init__(self, committer: Committer, rels: Sequence[str]) -> None:
+    def __init__(self, committer: Git, rels: Sequence[str]) -> None:
         self.committer = committer
         self.rels = list(rels)
         self.behind = layout.index_behind(committer.root)
