@@ -278,3 +278,28 @@ def test_an_agents_progress_report_renews_its_lease(fleet: Fleet, clock: FixedCl
     with fleet.overriding("a person looked"):
         fleet.progress(tid, note="a person looked")
     assert [a["kind"] for a in fleet.plan()["actions"] if a["task"] == tid] == ["expire"]
+
+
+def test_a_completion_lists_no_state_directory_but_in_progress(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """complete and heartbeat look for their task in in-progress first: with 5,000 ready
+    tasks, listing ready's names again after a claim cost a completion ~4 ms."""
+    import os
+
+    ready = [fleet.create_task(f"r{i}", ready=True) for i in range(3)]
+    claimed = fleet.claim(ready[0].id, "coder-1")
+    token = claimed.meta["lease"]["token"]
+    listed: list[str] = []
+    real = os.listdir
+
+    def spy(path: str | os.PathLike[str] = ".") -> list[str]:
+        listed.append(Path(path).name)
+        return real(path)
+
+    for cache in (fleet.root / ".aof" / "cache").glob("ids-*"):
+        cache.unlink()  # as if other processes changed every directory since it was cached
+    monkeypatch.setattr(os, "listdir", spy)
+    Fleet(fleet.root, clock=fleet.clock).heartbeat(ready[0].id, token)  # a process of its own
+    Fleet(fleet.root, clock=fleet.clock).complete(ready[0].id, token=token, summary="done")
+    assert listed and set(listed) == {"in-progress"}, listed

@@ -79,7 +79,7 @@ class Leases:
 
     def heartbeat(self, ref: str, token: str) -> dict[str, Any]:
         """Renew the lease's liveness, no commit (``.aof/heartbeats/``); LeaseError if stale."""
-        task = self.pipeline.tasks.load(ref)
+        task = self.pipeline.tasks.load(ref, prefer=(State.IN_PROGRESS,))
         self.pipeline.check_token(task, token, Actor("agent", "heartbeat"))
         beat = self.beat(task.id, token)
         expires = self.pipeline.lease_expiry(task) or self.pipeline.clock.now()

@@ -62,7 +62,7 @@ class Lifecycle:
         text = defused(summary.strip())
         if listed:
             text += "\n\nOutputs:\n\n" + "\n".join(f"- {o}" for o in listed)
-        current = self.pipeline.tasks.load(ref)
+        current = self.pipeline.tasks.load(ref, prefer=(State.IN_PROGRESS,))
         committed = self._committed_credentials(current)
         if committed:
             self._hold_for_secret(current.id, token, committed)
@@ -209,7 +209,7 @@ class Lifecycle:
         self, ref: str, *, error: str, token: str | None = None, permanent: bool = False
     ) -> Task:
         """Record a failed attempt: back to ready, or deadletter once attempts are exhausted."""
-        task = self.pipeline.tasks.load(ref)
+        task = self.pipeline.tasks.load(ref, prefer=(State.IN_PROGRESS,))
         limit = task.meta.get("max_attempts") or self.pipeline.config.scheduler["max_attempts"]
         attempts = int(task.meta.get("attempts", 0))
         exhausted = permanent or failed_attempts(task.meta) >= int(limit)

@@ -360,8 +360,10 @@ class TaskStore:
             raise NotFound(f"task {loc.id} moved while it was being read; try again") from None
         return Task(id=loc.id, state=loc.state, path=loc.path, card=card)
 
-    def load(self, ref: str) -> Task:
-        return self.read(self.locate(ref))
+    def load(self, ref: str, prefer: Iterable[State] = ()) -> Task:
+        """Read the task ``ref`` (see :meth:`locate` for ``prefer``: the states it is looked
+        for in first, whose directories alone are listed when it is there)."""
+        return self.read(self.locate(ref, prefer))
 
     # --- listing --------------------------------------------------------------------------
 
