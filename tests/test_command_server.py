@@ -157,10 +157,12 @@ def test_the_caller_s_stdin_directory_and_environment_are_the_command_s(
     assert "call pid=" in served.log() and "task create" in served.log()
 
 
-def test_ctrl_c_reaches_the_command_and_the_server_serves_on(served: Served, root: Path) -> None:
+def waiting_call(served: Served, root: Path) -> subprocess.Popen[str]:
+    """A served `task create` that waits on its standard input (kept open by the caller of
+    this), once the server has forked its child."""
     started(served)
     calls_before = served.log().count("call pid=")
-    proc = subprocess.Popen(  # waits on its standard input, which stays open
+    proc = subprocess.Popen(
         [sys.executable, "-m", "aof", "task", "create", "Never made", "--body-file", "-"],
         cwd=root,
         env=served.env,
@@ -169,8 +171,13 @@ def test_ctrl_c_reaches_the_command_and_the_server_serves_on(served: Served, roo
         stderr=subprocess.PIPE,
         text=True,
     )
+    until(lambda: served.log().count("call pid=") > calls_before, "the call to be served")
+    return proc
+
+
+def test_ctrl_c_reaches_the_command_and_the_server_serves_on(served: Served, root: Path) -> None:
+    proc = waiting_call(served, root)
     try:
-        until(lambda: served.log().count("call pid=") > calls_before, "the call to be served")
         time.sleep(0.3)  # the child reads its stdin by now; a signal earlier stops it too
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=30)
@@ -188,24 +195,15 @@ def test_ctrl_c_reaches_the_command_and_the_server_serves_on(served: Served, roo
 def test_a_caller_killed_mid_call_has_its_command_hung_up(served: Served, root: Path) -> None:
     """A caller that dies without a word (SIGKILL: nothing forwarded) leaves a command that
     nobody waits for: the server hangs it up, as a closed terminal would, and serves on."""
-    started(served)
-    calls_before = served.log().count("call pid=")
-    proc = subprocess.Popen(  # waits on its standard input, which this test keeps open
-        [sys.executable, "-m", "aof", "task", "create", "Never made", "--body-file", "-"],
-        cwd=root,
-        env=served.env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = waiting_call(served, root)
     try:
-        until(lambda: served.log().count("call pid=") > calls_before, "the call to be served")
         proc.kill()
         proc.wait(timeout=30)
         until(lambda: "exit=129" in served.log(), "the command to be hung up")  # 128 + SIGHUP
     finally:
-        if proc.stdin is not None:
-            proc.stdin.close()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
         if proc.poll() is None:
             proc.kill()
     assert not list((root / "tasks").rglob("t-*-never-made.md"))
