@@ -8,8 +8,11 @@ At 100,000 tracked files both take ~30 ms (update-index reads the whole index; f
 reads and rewrites the trees of the directories written into), so the refresh runs
 alongside the commit instead of after it: it stages the files as they are on disk, which is
 what the commit records. A commit that fails after all has its paths' index entries put
-back as they are in HEAD. Another git holding ``.git/index.lock`` (a person's ``git add``)
-is waited out for up to :data:`INDEX_WAIT_S`; past that the commit stands and the paths are
+back as they are in HEAD. (A person's own ``git commit`` made in the milliseconds while both
+run may take aof's new paths along, aof's commit then adding nothing; one made between the
+two may record them as deleted, as it could when they ran one after the other.) Another git
+holding ``.git/index.lock`` (a person's ``git add``) is waited out for up to
+:data:`INDEX_WAIT_S`; past that the commit stands and the paths are
 kept in ``.aof/index-behind`` for the next commit to stage.
 """
 
