@@ -210,6 +210,30 @@ def test_a_caller_killed_mid_call_has_its_command_hung_up(served: Served, root: 
     assert served("task", "list").returncode == 0
 
 
+def state_of(pid: int) -> str:
+    """A process's state letter (``T``: stopped)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0]
+
+
+def test_ctrl_z_stops_the_command_and_fg_continues_it(served: Served, root: Path) -> None:
+    """Ctrl-Z (SIGTSTP to the caller) stops the served command, then the caller; SIGCONT
+    (the shell's fg) continues both, and the call ends as it would have."""
+    proc = waiting_call(served, root)
+    child = int(served.log().rsplit("call pid=", 1)[1].split()[0])
+    try:
+        proc.send_signal(signal.SIGTSTP)
+        until(lambda: state_of(proc.pid) == "T" and state_of(child) == "T", "both to stop")
+        proc.send_signal(signal.SIGCONT)
+        until(lambda: state_of(proc.pid) != "T" and state_of(child) != "T", "both to go on")
+        _out, err = proc.communicate("Its body.\n", timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    [made] = (root / "tasks" / "backlog").glob("t-*-never-made.md")
+    assert "Its body." in made.read_text(encoding="utf-8")
+
+
 def test_parallel_served_calls_each_land_with_their_own_id(served: Served, root: Path) -> None:
     started(served)
     procs = [

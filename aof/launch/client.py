@@ -5,7 +5,9 @@ directory, environment, umask and the text settings of the three standard stream
 stream descriptors themselves passed as ``SCM_RIGHTS``. The server answers one line:
 ``exit N`` once the command's process has ended, or ``stale`` when it declines (it is older
 than the installed aof; nothing ran). While the command runs, SIGINT, SIGTERM and SIGHUP
-sent to this process are sent on to it as ``signal N`` lines.
+sent to this process are sent on to it as ``signal N`` lines; so are Ctrl-Z (SIGTSTP: the
+command stops, then this process) and the shell's ``fg`` or ``bg`` (SIGCONT), as for a
+command that is this process's own child.
 
 Only ``_socket``, ``_signal`` and ``marshal`` are imported here (``socket`` and ``signal``
 would bring ``enum``): the point of the server is a call that does not pay for imports.
@@ -44,8 +46,12 @@ def call(argv: list[str]) -> int | None:
         return None
     for signum in FORWARDED:
         _signal.signal(signum, lambda n, _frame: _tell(sock, n))
+    _signal.signal(_signal.SIGTSTP, lambda n, _frame: _stop(sock))
+    _signal.signal(_signal.SIGCONT, lambda n, _frame: _tell(sock, n))
     reply = _reply(sock)
     sock.close()
+    for signum in (_signal.SIGTSTP, _signal.SIGCONT):
+        _signal.signal(signum, _signal.SIG_DFL)
     if reply == "stale":
         for signum in FORWARDED:
             default = _signal.default_int_handler if signum == _signal.SIGINT else _signal.SIG_DFL
@@ -111,6 +117,12 @@ def _reply(sock: _socket.socket) -> str:
             return ""
         got += chunk
     return got.decode("ascii", "replace").strip()
+
+
+def _stop(sock: _socket.socket) -> None:
+    """Ctrl-Z: stop the command, then this process (the shell's ``fg`` continues both)."""
+    _tell(sock, _signal.SIGTSTP)
+    os.kill(os.getpid(), _signal.SIGSTOP)
 
 
 def _tell(sock: _socket.socket, signum: int) -> None:
