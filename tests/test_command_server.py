@@ -451,3 +451,35 @@ def test_the_root_a_call_used_is_found_as_the_cli_finds_it(root: Path, tmp_path:
     assert call("task", "list", AOF_ROOT=rel) == real
     assert call("task", "list") is None  # no fleet root there
     assert call("task", "list", "--root", str(root)) is None  # a command's word, not the group's
+
+
+def test_the_least_recently_served_root_is_let_go(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At most MAX_ROOTS roots are held: serving one more lets the least recent one go, its
+    memo and its watches with it (in this process, with the server's Memory)."""
+    from aof import Fleet
+    from aof.launch import memory as held_roots
+    from aof.store.tasks import TaskStore
+
+    other = Fleet.init(tmp_path / "other", actor="human:tester").root.resolve()
+    monkeypatch.setattr(held_roots, "MAX_ROOTS", 1)
+    said: list[str] = []
+    memory = held_roots.Memory(said.append)
+    if memory.inotify is None:
+        pytest.skip("inotify is not available here")
+    try:
+        for where in (root, other, other):
+            memory.after_call({"argv": ["aof", "task", "list"], "cwd": str(where), "env": {}})
+        assert list(memory.roots) == [other]
+        assert TaskStore(root.resolve()).seen is None and TaskStore(other).seen is not None
+        assert {r for r, _rel in memory.by_wd.values()} == {other}
+        assert said == [
+            f"holding {root.resolve()}",
+            f"holding {other}",
+            f"forgot {root.resolve()}: served least recently",
+        ]
+    finally:
+        for held in list(memory.roots):
+            memory.drop(held, "the test ended")
+        memory.close_in_child()

@@ -284,6 +284,10 @@ def cli(ctx: click.Context, root: str | None, actor: str | None, commit: bool | 
     Tasks, teams and projects are Markdown files in a git repository (the fleet root);
     a task's state is its directory, and every change is an audit record and a commit.
 
+    With AOF_SERVER=1 in the environment, calls are handed to a command server of this
+    user that imported aof once and holds the open tasks it read: a call pays neither for
+    importing aof nor for reading those tasks again (docs/operations.md, "A faster CLI").
+
     \b
     Example:
       aof init my-fleet && cd my-fleet

@@ -43,11 +43,13 @@ TASKS = "tasks"  # the watch on tasks/ itself: any change there forgets the root
 
 
 class Held:
-    """One watched fleet root: its store, its memo and its watches (descriptor -> the
-    directory's path in the root: ``tasks`` or ``tasks/<state>``)."""
+    """One watched fleet root: its store and that store's memo (``seen``), its watches
+    (descriptor -> the directory's path in the root: ``tasks`` or ``tasks/<state>``) and the
+    open states they cover."""
 
     def __init__(self, store: TaskStore, seen: SeenFiles, watches: dict[int, str]) -> None:
         self.store, self.seen, self.watches = store, seen, watches
+        self.states = [s for s in ACTIVE if f"{TASKS}/{s.value}" in watches.values()]
 
 
 class Memory:
@@ -115,9 +117,8 @@ class Memory:
         held = self.roots.get(root)
         if held is None:
             return  # an event just now forgot it: held again after the next call
-        watched = [s for s in ACTIVE if f"{TASKS}/{s.value}" in held.watches.values()]
         try:
-            held.store.summaries(watched)
+            held.store.summaries(held.states)
         except Exception as exc:  # what fails here fails in the call too, and is said there
             self.drop(root, f"listing failed: {type(exc).__name__}")
 

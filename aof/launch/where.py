@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import sys
+import zlib
 
 
 def server_dir() -> str | None:
@@ -37,18 +38,10 @@ def server_dir() -> str | None:
 
 def socket_path(base: str) -> str:
     """The socket of the server for this Python and this aof package in ``base``."""
-    key = _key(sys.executable + "\0" + package_dir())
+    key = zlib.crc32(os.fsencode(sys.executable + "\0" + package_dir()))
     return os.path.join(base, f"cli-{key:08x}.sock")
 
 
 def package_dir() -> str:
     """The directory of the aof package this code was imported from."""
     return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _key(text: str) -> int:
-    """A stable 32-bit FNV-1a digest (``hash`` differs from process to process)."""
-    h = 0x811C9DC5
-    for byte in text.encode("utf-8", "surrogateescape"):
-        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
-    return h

@@ -78,23 +78,23 @@ class TaskStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.dir = layout.tasks(root)
-        parent = TaskStore.held.get(root)
-        # Each of the memos below is checked on use: by a file's or directory's stamp, or by
-        # the watcher's reports (seen). So one inherited from a parent is as good as its own.
         # Summaries by file name, one cache per directory (:meth:`_summary_cache`).
-        self._caches: dict[str, StampCache] = dict(parent._caches) if parent else {}
+        self._caches: dict[str, StampCache] = {}
         # id -> file name. A task keeps its file name in every state, so a known id is found
         # with at most one stat per state directory instead of a directory listing.
-        self._names: dict[str, str] = dict(parent._names) if parent else {}
+        self._names: dict[str, str] = {}
         # In-process memo of the ids of each state directory, so a long-lived process (the
         # daemon) lists one only when it changed: key -> (stamp, settled, blob, months).
-        self._ids: dict[str, tuple[Any, ...]] = dict(parent._ids) if parent else {}
+        self._ids: dict[str, tuple[Any, ...]] = {}
         self._sets: dict[str, tuple[str, list[str], frozenset[str]]] = {}  # key -> from blob
-        if parent:
-            self._sets.update(parent._sets)
         # Set by a process that hears of in-place edits (the daemon's watcher, the command
         # server's): listings then skip the stat of files read before (:mod:`aof.store.seen`).
-        self.seen: SeenFiles | None = parent.seen if parent else None
+        self.seen: SeenFiles | None = None
+        parent = TaskStore.held.get(root)
+        if parent is not None:  # each memo is checked on use (a stamp, or seen's reports)
+            for name in ("_caches", "_names", "_ids", "_sets"):
+                getattr(self, name).update(getattr(parent, name))
+            self.seen = parent.seen
 
     def state_dir(self, state: State) -> Path:
         return self.dir / state.value
